@@ -1,0 +1,49 @@
+# The two commands: `make run` and `make test`. Everything else here serves them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed-stamp
+AXE = tests/browser/node_modules/axe-core/axe.min.js
+MO = portal/translations/fr/LC_MESSAGES/messages.mo
+export FLASK_APP = portal
+
+.PHONY: run test install translations extract-messages bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(MO): portal/translations/fr/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d portal/translations
+
+translations: $(MO)
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the accessibility checks: apt-get install npm"; exit 1; }
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+## Set up and serve the portal at http://127.0.0.1:5000 on SQLite with demo data.
+run: $(STAMP) $(MO)
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo
+	$(BIN)/flask run-dev --host 127.0.0.1 --port 5000
+
+## Set up and run the whole test suite.
+test: $(STAMP) $(MO) $(AXE)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+extract-messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o portal/translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching --ignore-obsolete
+
+bench: $(STAMP)
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/register.py
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3 instance/mailbox tests/browser/node_modules

@@ -1,0 +1,142 @@
+"""Configuration read from the environment.
+
+Every setting an operator may change is an environment variable documented in the README.
+`create_app` picks the class from `PORTAL_ENV` (development, testing, production).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("PORTAL_INSTANCE_PATH", BASE_DIR / "instance"))
+
+#: The development key is public (it is in this file); production refuses to start with it.
+DEVELOPMENT_SECRET_KEY = "dev-only-not-secret-change-me"
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def database_url(raw: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the operator gave."""
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = database_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.sqlite3'}")
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    INSTANCE_PATH = str(INSTANCE_DIR)
+
+    # Mail. No MAIL_SERVER means messages are kept in a local mailbox under instance/.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+    MAIL_PORT = _int("MAIL_PORT", 25)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_USE_TLS = _flag("MAIL_USE_TLS")
+    MAIL_USE_SSL = _flag("MAIL_USE_SSL")
+    MAIL_DEFAULT_SENDER = os.environ.get(
+        "MAIL_DEFAULT_SENDER", "Ontario Working Group <no-reply@owg.example.ca>"
+    )
+    MAIL_LIST_SENDER = os.environ.get("MAIL_LIST_SENDER", "")
+    MAIL_REPLY_TO = os.environ.get("MAIL_REPLY_TO", "")
+    MAIL_RATE_PER_SECOND = _float("MAIL_RATE_PER_SECOND", 0.0)  # 0 = unlimited
+    MAIL_CONNECTIONS = _int("MAIL_CONNECTIONS", 1)
+    MAIL_BATCH_SIZE = _int("MAIL_BATCH_SIZE", 200)
+    MAIL_RECONNECT_EVERY = _int("MAIL_RECONNECT_EVERY", 1000)
+    MAIL_LEASE_SECONDS = _int("MAIL_LEASE_SECONDS", 300)
+    MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
+    MAIL_TIMEOUT_SECONDS = _float("MAIL_TIMEOUT_SECONDS", 30.0)
+    MAIL_DELIVER_IN_PROCESS = _flag("MAIL_DELIVER_IN_PROCESS")
+
+    PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
+    PORTAL_TIMEZONE = os.environ.get("PORTAL_TIMEZONE", "America/Toronto")
+    PORTAL_ORG_NAME = os.environ.get(
+        "PORTAL_ORG_NAME", "Ontario Working Group on Collaborative Risk-driven Community Safety"
+    )
+    PORTAL_ORG_ADDRESS = os.environ.get(
+        "PORTAL_ORG_ADDRESS", "70 Birmingham Street, Toronto, ON M8V 3W6, Canada"
+    )
+    PORTAL_ORG_CONTACT = os.environ.get("PORTAL_ORG_CONTACT", "owg@owg.example.ca")
+
+    LANGUAGES = ("en", "fr")
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = PORTAL_TIMEZONE
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "portal" / "translations")
+
+    MAX_CONTENT_LENGTH = _int("PORTAL_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = 8 * 3600
+    HSTS = False
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR = 100
+
+    # The scheduler: web workers never start it; `make run` and `flask scheduler` do.
+    SCHEDULER_IN_PROCESS = _flag("SCHEDULER_IN_PROCESS")
+
+
+class DevelopmentConfig(Config):
+    DEBUG = False
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"
+    MAIL_DEFAULT_SENDER = "Ontario Working Group <no-reply@owg.example.ca>"
+    PORTAL_BASE_URL = "http://portal.test"
+    RATELIMIT_ENABLED = True
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"
+    REMEMBER_COOKIE_SECURE = True
+    HSTS = True
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot run safely; the message says why in one line."""
+
+
+def check_production(settings: dict) -> None:
+    key = settings.get("SECRET_KEY") or ""
+    if not key or key == DEVELOPMENT_SECRET_KEY:
+        raise ConfigurationError(
+            "SECRET_KEY is missing or is the public development key; set a long random "
+            "SECRET_KEY (python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+        )
+    if len(key) < 32:
+        raise ConfigurationError("SECRET_KEY is shorter than 32 characters; use a long random value.")

@@ -1,0 +1,152 @@
+"""The portal: symposium registration, working groups, mailing lists and guideline releases."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request, session
+from flask_babel import get_locale
+
+from config import CONFIGS, Config, check_production
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Feature areas, each a package with a blueprint `bp`.
+AREAS = (
+    "public", "auth", "admin", "people", "events", "groups", "lists",
+    "guidelines", "mail", "scheduler", "api",
+)
+
+
+def create_app(config: type[Config] | dict[str, Any] | str | None = None) -> Flask:
+    """Build the application.
+
+    `config` is a config class, a mapping of overrides on top of the environment's class, or
+    the name of one ("development", "testing", "production"); by default `PORTAL_ENV`.
+    """
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=os.environ.get("PORTAL_INSTANCE_PATH", str(ROOT / "instance")),
+    )
+    env_name = os.environ.get("PORTAL_ENV", "development")
+    if isinstance(config, str):
+        env_name, config = config, None
+    app.config.from_object(CONFIGS.get(env_name, CONFIGS["development"]))
+    if isinstance(config, type):
+        app.config.from_object(config)
+    elif isinstance(config, dict):
+        app.config.update(config)
+    app.config["PORTAL_ENV"] = env_name
+    if env_name == "production":
+        check_production(app.config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    _configure_logging(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_request_hooks(app)
+
+    from portal.core.pages import register_error_pages
+
+    register_error_pages(app)
+    from portal.admin.demo import register_demo_command
+
+    register_demo_command(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    from portal.core.logging import TokenMaskingFilter, install_werkzeug_masking
+
+    install_werkzeug_masking()
+    handler_filter = TokenMaskingFilter()
+    for handler in logging.getLogger().handlers + app.logger.handlers:
+        handler.addFilter(handler_filter)
+    logging.Formatter.converter = __import__("time").gmtime  # log times in UTC
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal import models  # noqa: F401  every model registered before anything runs
+    from portal.core.db import configure_engine
+    from portal.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    mail.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_account(account_id: str):
+        from portal.auth.services import load_session_account
+        from portal.auth.views import SESSION_KEY
+
+        return load_session_account(account_id, session.get(SESSION_KEY))
+
+    if app.config.get("PORTAL_PROXY_FIX") or os.environ.get("PORTAL_PROXY_FIX"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+
+def _select_locale() -> str | None:
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    chosen = session.get("language")
+    if chosen in languages:
+        return chosen
+    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _register_blueprints(app: Flask) -> None:
+    import importlib
+
+    for area in AREAS:
+        module = importlib.import_module(f"portal.{area}")
+        app.register_blueprint(module.bp)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    from portal.core.db import want_write_transaction
+    from portal.core.security import apply_security_headers
+
+    @app.before_request
+    def _writers_take_the_lock_first() -> None:
+        # On SQLite a request that may write begins its transaction with BEGIN IMMEDIATE.
+        want_write_transaction(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+    @app.after_request
+    def _headers(response):
+        return apply_security_headers(app, response)
+
+    @app.teardown_request
+    def _reset(_exc) -> None:
+        want_write_transaction(False)
+
+    @app.context_processor
+    def _layout_values() -> dict[str, Any]:
+        locale = get_locale()
+        return {
+            "current_language": str(locale) if locale else "en",
+            "org_name": app.config["PORTAL_ORG_NAME"],
+            "org_contact": app.config["PORTAL_ORG_CONTACT"],
+            "org_address": app.config["PORTAL_ORG_ADDRESS"],
+            "has_endpoint": lambda name: name in app.view_functions,
+        }
+
+    from portal.core.formatting import register_filters
+
+    register_filters(app)

@@ -1,0 +1,64 @@
+"""Error pages in the portal's layout; no error a visitor can cause becomes a 500."""
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from portal.core.errors import DomainError
+
+ERROR_TEXT = {
+    400: (_l("Bad request"), _l("The request could not be understood. Check what you entered and try again.")),
+    403: (_l("Not allowed"), _l("You do not have permission to see this page.")),
+    404: (_l("Page not found"), _l("We could not find that page. It may have moved, or the link may have expired.")),
+    405: (_l("Not allowed"), _l("That action is not available here.")),
+    413: (_l("File too large"), _l("What you sent is larger than the portal accepts.")),
+    429: (_l("Too many requests"), _l("You have tried that too often. Please wait a little and try again.")),
+    500: (_l("Something went wrong"), _l("An error on our side stopped this page. It has been logged; please try again later.")),
+    503: (_l("Busy"), _l("The portal is busy right now. Please try again in a moment.")),
+}
+
+
+def render_error(code: int, message: str | None = None, title: str | None = None):
+    default_title, default_message = ERROR_TEXT.get(code, ERROR_TEXT[400])
+    return (
+        render_template(
+            "errors/error.html",
+            code=code,
+            title=title or default_title,
+            message=message or default_message,
+        ),
+        code,
+    )
+
+
+def register_error_pages(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError):
+        return render_error(
+            400,
+            title=str(_l("Your form expired")),
+            message=str(_l("For your security the form could not be accepted. Go back, reload the page and submit it again.")),
+        )
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        from portal.extensions import db
+
+        db.session.rollback()
+        return render_error(error.status, message=str(error.message))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        code = error.code or 500
+        if request.path.startswith("/api/"):
+            return {"error": error.name}, code
+        return render_error(code if code in ERROR_TEXT else 400 if code < 500 else 500)
+
+    @app.errorhandler(500)
+    def server_error(error):
+        from portal.extensions import db
+
+        db.session.rollback()
+        return render_error(500)

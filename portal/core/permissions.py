@@ -1,0 +1,46 @@
+"""Who may see organizer pages. Declared once here; every organizer view uses these.
+
+An anonymous visitor is sent to the login page; a signed-in account without the role gets a
+403 (and the refusal is logged).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
+
+from flask import abort, current_app, request
+from flask_login import current_user
+
+F = TypeVar("F", bound=Callable)
+
+
+def _require(check: Callable[[object], bool]) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if not check(current_user):
+                current_app.logger.warning(
+                    "authorization refused: account=%s path=%s", current_user.id, request.path
+                )
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_role = check.__name__  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def _is_organizer(account) -> bool:
+    return bool(getattr(account, "is_organizer", False))
+
+
+def _is_admin(account) -> bool:
+    return bool(getattr(account, "is_admin", False))
+
+
+organizer_required = _require(_is_organizer)
+admin_required = _require(_is_admin)

@@ -1,0 +1,1 @@
+from portal.events import bp  # noqa: F401

@@ -1,0 +1,6 @@
+"""Groups."""
+from flask import Blueprint
+
+bp = Blueprint("groups", __name__, cli_group=None)
+
+from portal.groups import views  # noqa: E402,F401

@@ -1,0 +1,1 @@
+from portal.groups import bp  # noqa: F401

@@ -1,0 +1,1 @@
+from portal.guidelines import bp  # noqa: F401

@@ -1,0 +1,1 @@
+from portal.lists import bp  # noqa: F401

@@ -1,0 +1,1 @@
+"""Mail commands (`flask send-mail`) are added by the delivery module."""

@@ -1,0 +1,172 @@
+"""Queueing mail: render once, in the recipient's language, into an outbox row.
+
+Nothing here talks to an SMTP server. A message is written in the same transaction as the
+change that caused it, so it exists exactly when that change does; the delivery module sends
+it after the commit.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from email.utils import formataddr, parseaddr
+from typing import Any
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from portal.core.clock import now
+from portal.extensions import db
+from portal.mail.models import MessageCategory, OutboxAttachment, OutboxMessage, OutboxState
+from portal.people.models import Person
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ListContext:
+    """What list mail needs beyond a transactional message (RFC 2369 / RFC 8058, CASL)."""
+
+    list_id: int
+    #: The List-Id value, e.g. "Guideline releases <guideline-releases.owg.example.ca>".
+    list_id_header: str
+    #: Absolute https URL of the one-click endpoint, with this recipient's opaque token.
+    unsubscribe_url: str
+    #: mailto: address for unsubscribing by mail.
+    unsubscribe_mailto: str = ""
+    #: Announce-only lists say `List-Post: NO`.
+    announce_only: bool = True
+
+
+def message_id_for(key: str) -> str:
+    """A Message-ID derived from the idempotency key: unique, stable across retries."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+    domain = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "portal.local"
+    return f"<{digest}@{domain}>"
+
+
+def render_email(template: str, language: str, **context: Any) -> tuple[str, str, str]:
+    """Render `templates/email/<template>.txt` and `.html` in `language`.
+
+    The subject is the `subject` block of the text template. Returns (subject, text, html).
+    """
+    config = current_app.config
+    context.setdefault("org_name", config["PORTAL_ORG_NAME"])
+    context.setdefault("org_address", config["PORTAL_ORG_ADDRESS"])
+    context.setdefault("org_contact", config["PORTAL_ORG_CONTACT"])
+    context.setdefault("base_url", config["PORTAL_BASE_URL"].rstrip("/"))
+    with force_locale(language):
+        env = current_app.jinja_env
+        text_template = env.get_template(f"email/{template}.txt")
+        subject = "".join(
+            text_template.blocks["subject"](text_template.new_context(dict(context)))
+        ).strip() if "subject" in text_template.blocks else ""
+        body_text = render_template(f"email/{template}.txt", **context)
+        try:
+            body_html = render_template(f"email/{template}.html", **context)
+        except Exception as error:  # a missing .html is allowed; anything else is a bug
+            from jinja2 import TemplateNotFound
+
+            if not isinstance(error, TemplateNotFound):
+                raise
+            body_html = ""
+    return " ".join(subject.split()), body_text.strip() + "\n", body_html
+
+
+def queue_email(
+    *,
+    key: str,
+    to: Person,
+    template: str,
+    purpose: str,
+    context: dict[str, Any] | None = None,
+    category: MessageCategory = MessageCategory.TRANSACTIONAL,
+    list_context: ListContext | None = None,
+    attachments: list[Attachment] | None = None,
+    automatic: bool = True,
+    not_before=None,
+) -> OutboxMessage | None:
+    """Queue one message to `to`, unless a message with the same `key` already exists.
+
+    `key` names purpose + object + recipient (e.g. "events.confirmation:reg:42"), so repeating
+    an action never queues a second copy. Returns the new row, or None for a repeat.
+    The caller's transaction owns the commit.
+    """
+    existing = db.session.execute(
+        select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return None
+    config = current_app.config
+    context = dict(context or {})
+    context["recipient"] = to
+    if list_context is not None:
+        context["unsubscribe_url"] = list_context.unsubscribe_url
+    subject, body_text, body_html = render_email(template, to.language or "en", **context)
+
+    headers: dict[str, str] = {}
+    if automatic:
+        headers["Auto-Submitted"] = "auto-generated"
+    sender = config["MAIL_DEFAULT_SENDER"]
+    if category == MessageCategory.LIST and list_context is not None:
+        sender = config.get("MAIL_LIST_SENDER") or sender
+        headers["List-Id"] = list_context.list_id_header
+        unsubscribe = f"<{list_context.unsubscribe_url}>"
+        if list_context.unsubscribe_mailto:
+            unsubscribe += f", <mailto:{list_context.unsubscribe_mailto}>"
+        headers["List-Unsubscribe"] = unsubscribe
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if list_context.announce_only:
+            headers["List-Post"] = "NO"
+        headers["Precedence"] = "list"
+
+    values = dict(
+        idempotency_key=key,
+        purpose=purpose,
+        category=category.value,
+        person_id=to.id,
+        list_id=list_context.list_id if list_context else None,
+        to_address=formataddr((to.name, to.email)) if to.name else to.email,
+        from_address=sender,
+        reply_to=config.get("MAIL_REPLY_TO") or "",
+        language=to.language or "en",
+        subject=subject[:400],
+        body_text=body_text,
+        body_html=body_html,
+        message_id=message_id_for(key),
+        headers=headers,
+        state=OutboxState.QUEUED.value,
+        attempts=0,
+        next_attempt_at=not_before or now(),
+        claimed_by="",
+        last_error="",
+        created_at=now(),
+    )
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = db.session.execute(
+        insert(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxMessage.id)
+    )
+    new_id = result.scalar_one_or_none()
+    if new_id is None:
+        return None
+    for attachment in attachments or []:
+        db.session.add(
+            OutboxAttachment(
+                message_id=new_id,
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                content=attachment.content,
+            )
+        )
+    db.session.flush()
+    return db.session.get(OutboxMessage, new_id)

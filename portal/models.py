@@ -1,0 +1,7 @@
+"""Every model, imported in one place so Alembic and the tests see the whole schema."""
+from portal.auth.models import LoginAttempt, LoginSession, OrganizerAccount  # noqa: F401
+from portal.core.audit import AuditEntry  # noqa: F401
+from portal.core.tokens import AccessToken  # noqa: F401
+from portal.lists.models import MailingList, Subscription  # noqa: F401
+from portal.mail.models import OutboxAttachment, OutboxMessage  # noqa: F401
+from portal.people.models import ConsentRecord, Person, Sector  # noqa: F401

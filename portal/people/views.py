@@ -1,0 +1,1 @@
+from portal.people import bp  # noqa: F401

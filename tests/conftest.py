@@ -1,0 +1,219 @@
+"""Fixtures for the app, the databases, a real SMTP server, a live server and the browser.
+
+Every database test runs on SQLite and, when PORTAL_TEST_DATABASE_URL is set, on PostgreSQL
+too: the `database_url` fixture is parametrized over the backends. The PostgreSQL server
+outlives the run, so the suite creates its own database there and drops it at the end.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from config import TestingConfig, database_url as normalize_url
+from portal import create_app
+from portal.core import clock
+from portal.extensions import db, limiter
+
+from tests.factories import Factories
+from tests.smtp import SMTPServer
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("PORTAL_TEST_DATABASE_URL") else [])
+_schema_ready: set[str] = set()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A fresh, empty database for this run on one backend."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "portal-test.sqlite3"
+        yield f"sqlite:///{path}"
+        return
+    server_url = make_url(normalize_url(os.environ["PORTAL_TEST_DATABASE_URL"]))
+    name = f"portal_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+
+def _empty_all_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path):
+    """The portal on an emptied database with the sectors seeded; the clock is real."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    application = create_app(
+        {
+            **{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "PORTAL_INSTANCE_PATH": str(instance),
+            "MAIL_SERVER": "",
+        }
+    )
+    application.instance_path = str(instance)
+    with application.app_context():
+        if database_url not in _schema_ready:
+            db.drop_all()
+            db.create_all()  # tests only; the migrations are checked against this schema
+            _schema_ready.add(database_url)
+        _empty_all_tables()
+        from portal.people.services import seed_sectors
+
+        seed_sectors()
+        db.session.commit()
+    limiter.reset()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    clock.reset()
+
+
+@pytest.fixture
+def app_context(app):
+    """For tests that call services directly."""
+    with app.app_context():
+        yield
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make(app) -> Factories:
+    """Factories for people, organizers and, as features arrive, their models."""
+    return Factories(app)
+
+
+@pytest.fixture
+def organizer(make):
+    return make.organizer()
+
+
+@pytest.fixture
+def admin(make):
+    return make.organizer(admin=True)
+
+
+class Auth:
+    """Log in and out through the real login form, as a person would."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def login(self, account) -> None:
+        response = self.client.post(
+            "/login",
+            data={
+                "email": account.email,
+                "password": account.password,
+                "csrf_token": csrf_token(self.client, "/login"),
+            },
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+
+    def logout(self) -> None:
+        self.client.post("/logout", data={"csrf_token": csrf_token(self.client, "/")})
+
+
+@pytest.fixture
+def auth(client) -> Auth:
+    return Auth(client)
+
+
+def csrf_token(client, path: str) -> str:
+    """Read the CSRF token a real page hands the browser."""
+    import re
+
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+@pytest.fixture
+def smtp_server(app) -> Iterator[SMTPServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port; the app sends to it."""
+    server = SMTPServer(port=free_port())
+    server.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class LiveServer:
+    def __init__(self, app, port: int) -> None:
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[LiveServer]:
+    """The app served over HTTP on a free port, for the browser."""
+    port = free_port()
+    app.config.update(PORTAL_BASE_URL=f"http://127.0.0.1:{port}", WTF_CSRF_SSL_STRICT=False)
+    server = LiveServer(app, port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
