@@ -56,6 +56,9 @@ def create_app(config: type[Config] | dict[str, Any] | str | None = None) -> Fla
     from portal.admin.demo import register_demo_command
 
     register_demo_command(app)
+    from portal.admin.devserver import register_dev_command
+
+    register_dev_command(app)
     return app
 
 
@@ -102,8 +105,10 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _select_locale() -> str | None:
-    from flask import current_app
+    from flask import current_app, has_request_context
 
+    if not has_request_context():
+        return None  # CLI and jobs: the default, unless force_locale says otherwise
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("language")
     if chosen in languages:
