@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,9 @@ def create_app(config: type[Config] | dict[str, Any] | str | None = None) -> Fla
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     _configure_logging(app)
+    from portal.core.web import BoundedIntegerConverter
+
+    app.url_map.converters["int"] = BoundedIntegerConverter
     _init_extensions(app)
     _register_blueprints(app)
     _register_request_hooks(app)
@@ -63,13 +67,12 @@ def create_app(config: type[Config] | dict[str, Any] | str | None = None) -> Fla
 
 
 def _configure_logging(app: Flask) -> None:
-    from portal.core.logging import TokenMaskingFilter, install_werkzeug_masking
+    from portal.core.logging import install_record_masking
 
-    install_werkzeug_masking()
-    handler_filter = TokenMaskingFilter()
-    for handler in logging.getLogger().handlers + app.logger.handlers:
-        handler.addFilter(handler_filter)
-    logging.Formatter.converter = __import__("time").gmtime  # log times in UTC
+    # Every record, whatever logger or handler it passes through (gunicorn's access log
+    # included), has tokens and passwords masked when it is made.
+    install_record_masking()
+    logging.Formatter.converter = time.gmtime  # log times in UTC
 
 
 def _init_extensions(app: Flask) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import request
+from werkzeug.routing import IntegerConverter
 
 
 def request_origin() -> str:
@@ -23,3 +24,15 @@ def is_safe_next(target: str | None) -> bool:
         return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc and target.startswith("/")
+
+
+class BoundedIntegerConverter(IntegerConverter):
+    """`<int:id>` that only matches ids a database column can hold.
+
+    Werkzeug's converter accepts any length of digits; SQLite then raises OverflowError and
+    PostgreSQL a NumericValueOutOfRange, i.e. a 500 for a typo. Past 2**63-1 this is a 404.
+    """
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
