@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("mail", __name__, cli_group=None)
 
-from portal.mail import cli  # noqa: E402,F401
+from portal.mail import cli, views  # noqa: E402,F401

@@ -45,6 +45,14 @@ class ListContext:
     announce_only: bool = True
 
 
+def recipient_address(person: Person) -> str:
+    """The To: value for a person, "Name <address>" (non-ASCII names RFC 2047-encoded).
+
+    Code that writes outbox rows in bulk should call this too, so rows match queue_email's.
+    """
+    return formataddr((person.name, person.email)) if person.name else person.email
+
+
 def message_id_for(key: str) -> str:
     """A Message-ID derived from the idempotency key: unique, stable across retries."""
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
@@ -133,7 +141,7 @@ def queue_email(
         category=category.value,
         person_id=to.id,
         list_id=list_context.list_id if list_context else None,
-        to_address=formataddr((to.name, to.email)) if to.name else to.email,
+        to_address=recipient_address(to),
         from_address=sender,
         reply_to=config.get("MAIL_REPLY_TO") or "",
         language=to.language or "en",
@@ -170,3 +178,70 @@ def queue_email(
         )
     db.session.flush()
     return db.session.get(OutboxMessage, new_id)
+
+
+# --- the organizer's view of the outbox ----------------------------------------------------
+
+
+def count_by_state() -> dict[str, int]:
+    """How many messages are in each state (every state present, zeros included)."""
+    from sqlalchemy import func
+
+    counts = {state.value: 0 for state in OutboxState}
+    for state, count in db.session.execute(
+        select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+    ):
+        counts[state] = count
+    return counts
+
+
+def recent_errors(limit: int = 10) -> list[OutboxMessage]:
+    """The latest messages that failed or are waiting to retry, with the server's reply."""
+    return list(
+        db.session.execute(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.state.in_([OutboxState.FAILED.value, OutboxState.RETRY.value]),
+                OutboxMessage.last_error != "",
+            )
+            .order_by(OutboxMessage.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def _requeue(messages_filter) -> int:
+    from sqlalchemy import update
+
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.state == OutboxState.FAILED.value, messages_filter)
+        .values(state=OutboxState.QUEUED.value, attempts=0, next_attempt_at=now(),
+                lease_until=None, claimed_by="")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    return result.rowcount or 0
+
+
+def retry_failed(*, actor=None, origin: str = "") -> int:
+    """Queue every failed message again (attempts start over); returns how many.
+
+    The last error stays on the row until the next attempt replaces it.
+    """
+    from portal.core.audit import record_audit
+
+    count = _requeue(OutboxMessage.id.isnot(None))
+    record_audit("mail.outbox.retried", actor=actor, subject="outbox:failed", origin=origin, count=count)
+    return count
+
+
+def retry_message(message: OutboxMessage, *, actor=None, origin: str = "") -> bool:
+    """Queue one failed message again; False if it was not failed."""
+    from portal.core.audit import record_audit
+
+    if not _requeue(OutboxMessage.id == message.id):
+        return False
+    record_audit("mail.outbox.retried", actor=actor, subject=f"outbox:{message.id}", origin=origin, count=1)
+    db.session.refresh(message)
+    return True

@@ -1,0 +1,807 @@
+"""Delivery: claim due outbox rows, send them, and record each outcome.
+
+The guarantees, and how they are kept:
+
+* **Never lost.** A row leaves the due set only by being claimed (state `sending` with a
+  lease), and leaves `sending` only through an outcome written after the fact. A sender that
+  dies leaves its rows `sending`; when the lease expires any sender claims them again.
+* **Never doubled.** Claims are exclusive: PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite one
+  writer at a time (`BEGIN IMMEDIATE`). A row is marked sent, in its own commit, right after
+  the server's 250 for that row and before the next message goes out, and only if the claim
+  is still ours (`WHERE id = ? AND claimed_by = me`). So a crash can re-send at most the one
+  message in flight on each connection.
+* **Retried sensibly.** Connection refused, timeouts, disconnects during DATA and 4xx
+  replies are temporary: the row waits with exponential backoff and jitter, up to
+  MAIL_MAX_ATTEMPTS. 5xx replies are permanent: failed, with the server's reply kept.
+* **Consent re-checked.** List mail whose recipient is no longer an active subscriber of
+  that list is withheld, checked right before each group of messages goes out.
+
+Transport: smtplib directly rather than Flask-Mail's `mail.connect()`. Flask-Mail's
+Connection only sends its own `flask_mail.Message` objects through `sendmail()`, which hides
+which SMTP stage failed; we need the MAIL/RCPT/DATA stages apart (a connection that drops
+before DATA can be retried at once without risk of a duplicate; one that drops during DATA
+cannot) and the exact reply code and text. The settings are still Flask-Mail's
+(MAIL_SERVER, MAIL_PORT, MAIL_USE_TLS, MAIL_USE_SSL, MAIL_USERNAME, MAIL_PASSWORD).
+With no MAIL_SERVER the same claim/mark cycle writes .eml files to instance/mailbox/.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import smtplib
+import socket
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import and_, bindparam, case, or_, select, text, tuple_, update
+from sqlalchemy.engine import Connection
+
+from portal.core import clock
+from portal.core.db import writing
+from portal.extensions import db
+from portal.mail.models import OutboxAttachment, OutboxMessage, OutboxState
+from portal.mail.wire import WireAttachment, WireMessage, render_wire
+
+log = logging.getLogger(__name__)
+
+#: First retry waits about this long; each further attempt doubles it, up to RETRY_CAP.
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=6)
+#: Consent is re-checked for this many list messages at a time, right before they go out.
+CONSENT_CHUNK = 50
+
+_outbox = OutboxMessage.__table__
+_attachments = OutboxAttachment.__table__
+#: Writes from this process's own sender threads queue here rather than in SQLite's
+#: busy-wait (which sleeps in steps of milliseconds); other processes still use busy_timeout.
+_sqlite_writer = threading.Lock()
+
+
+class TemporaryFailure(Exception):
+    """Try again later: connection refused, timeout, dropped connection, 4xx."""
+
+
+class PermanentFailure(Exception):
+    """The server refused the message for good (5xx); the text is its reply."""
+
+
+class TransportUnavailable(TemporaryFailure):
+    """No connection could be opened at all: stop this pass instead of failing every row."""
+
+
+@dataclass
+class DeliveryReport:
+    """What one drain did."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    withheld: int = 0
+    released: int = 0
+    #: The server could not be reached; the pass stopped early.
+    unreachable: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def processed(self) -> int:
+        return self.sent + self.retried + self.failed + self.withheld
+
+    def add(self, outcome: str, count: int = 1) -> None:
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + count)
+
+
+def sender_identity() -> str:
+    """host:pid:random, stored on each claimed row so a mark only touches our own claims."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff with jitter: ~1, 2, 4 ... minutes, capped at 6 hours.
+
+    The jitter (±20 %) spreads a burst of failures so they do not all come back at once.
+    """
+    base = min(RETRY_CAP, RETRY_BASE * (2 ** max(0, attempts - 1)))
+    return base * random.uniform(0.8, 1.2)
+
+
+# --------------------------------------------------------------------------- transports
+
+
+class SmtpTransport:
+    """One reused SMTP connection: reconnects every N messages and when it drops."""
+
+    def __init__(self, config: Any) -> None:
+        self.host = config["MAIL_SERVER"]
+        self.port = int(config.get("MAIL_PORT") or 25)
+        self.use_ssl = bool(config.get("MAIL_USE_SSL"))
+        self.use_tls = bool(config.get("MAIL_USE_TLS"))
+        self.username = config.get("MAIL_USERNAME")
+        self.password = config.get("MAIL_PASSWORD")
+        self.timeout = float(config.get("MAIL_TIMEOUT_SECONDS") or 30)
+        self.reconnect_every = max(1, int(config.get("MAIL_RECONNECT_EVERY") or 1000))
+        self._connection: smtplib.SMTP | None = None
+        self._sent_on_connection = 0
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            if self.use_ssl:
+                connection: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout)
+            else:
+                connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            connection.ehlo_or_helo_if_needed()
+            if self.use_tls and not self.use_ssl:
+                connection.starttls()
+                connection.ehlo()
+            if self.username:
+                connection.login(self.username, self.password or "")
+        except smtplib.SMTPResponseException as error:
+            reply = _reply(error.smtp_code, error.smtp_error)
+            if 400 <= error.smtp_code < 500:
+                raise TransportUnavailable(reply) from error
+            raise TransportUnavailable(f"connect: {reply}") from error
+        except (OSError, smtplib.SMTPException) as error:
+            raise TransportUnavailable(f"cannot connect to {self.host}:{self.port}: {error}") from error
+        self._sent_on_connection = 0
+        return connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.quit()
+            except (OSError, smtplib.SMTPException):
+                self._connection.close()
+            self._connection = None
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def send(self, message: WireMessage, data: bytes) -> str:
+        """Send one message; return the server's 250 reply or raise a failure."""
+        if self._connection is not None and self._sent_on_connection >= self.reconnect_every:
+            self.close()
+        for fresh in (False, True):
+            if self._connection is None:
+                self._connection = self._connect()
+                fresh = True
+            try:
+                return self._transaction(self._connection, message, data)
+            except _DroppedBeforeData as error:
+                # Nothing was handed over yet, so one immediate retry on a new connection
+                # cannot duplicate the message (servers close idle connections routinely).
+                self._drop()
+                if fresh:
+                    raise TemporaryFailure(str(error)) from error
+        raise TemporaryFailure("connection dropped")  # pragma: no cover - loop always returns
+
+    def _transaction(self, connection: smtplib.SMTP, message: WireMessage, data: bytes) -> str:
+        sender, recipient = message.envelope_from, message.envelope_to
+        options: list[str] = []
+        if not (sender.isascii() and recipient.isascii()):
+            if not connection.has_extn("smtputf8"):
+                raise PermanentFailure("the address is not ASCII and the server lacks SMTPUTF8")
+            options.append("SMTPUTF8")
+        try:
+            code, reply = connection.mail(sender, options)
+            if code == 250:
+                code, reply = connection.rcpt(recipient)
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            raise _DroppedBeforeData(f"connection dropped: {error}") from error
+        if code not in (250, 251):
+            self._reset(connection)
+            raise _failure(code, reply)
+        try:
+            code, reply = connection.data(data)
+        except smtplib.SMTPResponseException as error:  # the DATA command itself refused
+            self._reset(connection)
+            raise _failure(error.smtp_code, error.smtp_error) from error
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            # The server may or may not have the message: it stays in flight, retried later.
+            self._drop()
+            raise TemporaryFailure(f"connection dropped during DATA: {error}") from error
+        if code != 250:
+            self._reset(connection)
+            raise _failure(code, reply)
+        self._sent_on_connection += 1
+        return _reply(code, reply)
+
+    def _reset(self, connection: smtplib.SMTP) -> None:
+        try:
+            connection.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
+
+class _DroppedBeforeData(Exception):
+    pass
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    text_reply = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return f"{code} {' '.join(text_reply.split())}"[:1000]
+
+
+def _failure(code: int, reply: bytes | str) -> Exception:
+    message = _reply(code, reply)
+    return PermanentFailure(message) if code >= 500 else TemporaryFailure(message)
+
+
+class MailboxTransport:
+    """The embedded default: each message becomes `<instance>/mailbox/<row id>.eml`.
+
+    The file is named after the row, so a re-delivery after a crash rewrites the same file
+    instead of adding a second copy; it is written to a temporary name first so a reader
+    never sees half a message.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def send(self, message: WireMessage, data: bytes, *, row_id: int) -> str:
+        target = self.directory / f"{row_id:010d}.eml"
+        partial = target.with_suffix(f".tmp{os.getpid()}")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+        return f"250 written to {target.name}"
+
+    def close(self) -> None:
+        pass
+
+
+def mailbox_directory(app: Flask | None = None) -> Path:
+    return Path((app or current_app).instance_path) / "mailbox"
+
+
+# --------------------------------------------------------------------------- rate limit
+
+
+class RateLimiter:
+    """Messages per second across all of this sender's connections (0 = unlimited)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second and per_second > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            current = time.monotonic()
+            slot = max(current, self._next)
+            self._next = slot + self.interval
+        if slot > current:
+            time.sleep(slot - current)
+
+
+# --------------------------------------------------------------------------- database
+
+
+#: Spelled exactly as the partial index ix_outbox_message_due says it: SQLite uses a partial
+#: index only when the query repeats its condition literally (not as bound parameters).
+_IN_DUE_INDEX = text("outbox_message.state IN ('queued', 'retry', 'sending')")
+
+
+def _due_condition(moment: datetime):
+    """Due: queued or retry whose time has come, or sending whose lease has run out.
+
+    Every claimed row was due when claimed, so `next_attempt_at <= now` holds for all of them
+    and lets the claim walk the due index in order and stop at LIMIT, whatever the outbox size.
+    """
+    return and_(
+        _IN_DUE_INDEX,
+        _outbox.c.next_attempt_at <= moment,
+        or_(
+            _outbox.c.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]),
+            _outbox.c.lease_until <= moment,
+        ),
+    )
+
+
+_SQLITE_DUE = text(
+    "SELECT id FROM outbox_message INDEXED BY ix_outbox_message_due"
+    " WHERE outbox_message.state IN ('queued', 'retry', 'sending') AND next_attempt_at <= :now"
+    " AND (state IN ('queued', 'retry') OR lease_until <= :now)"
+    " ORDER BY next_attempt_at, id LIMIT :size"
+).bindparams(bindparam("now", type_=_outbox.c.next_attempt_at.type), bindparam("size"))
+
+_CLAIMED_COLUMNS = (
+    _outbox.c.id, _outbox.c.person_id, _outbox.c.list_id, _outbox.c.to_address,
+    _outbox.c.from_address, _outbox.c.reply_to, _outbox.c.subject, _outbox.c.body_text,
+    _outbox.c.body_html, _outbox.c.message_id, _outbox.c.headers, _outbox.c.attempts,
+)
+
+
+_mark_statements: dict[tuple[str, ...], Any] = {}
+
+
+def _mark_statement(columns: tuple[str, ...]):
+    """UPDATE of one claimed row, built once per set of columns (it runs once per message)."""
+    statement = _mark_statements.get(columns)
+    if statement is None:
+        statement = (
+            update(_outbox)
+            .where(
+                _outbox.c.id == bindparam("row_id"),
+                _outbox.c.claimed_by == bindparam("sender"),
+                _outbox.c.state == OutboxState.SENDING.value,
+            )
+            .values(lease_until=None,
+                    **{name: bindparam(f"new_{name}", type_=_outbox.c[name].type) for name in columns})
+        )
+        _mark_statements[columns] = statement
+    return statement
+
+
+@dataclass
+class ClaimedRow:
+    id: int
+    person_id: int | None
+    list_id: int | None
+    attempts: int
+    message: WireMessage
+
+
+class OutboxStore:
+    """The sender's own database connection: claims and outcomes, each in a short commit."""
+
+    def __init__(self, connection: Connection, sender: str, lease: timedelta, max_attempts: int) -> None:
+        self.connection = connection
+        self.sender = sender
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.sqlite = connection.dialect.name == "sqlite"
+        #: A second, autocommit driver connection for the per-message UPDATE (see `_mark`):
+        #: one statement is one transaction, so marking a row costs a single round trip.
+        self._marker = connection.engine.raw_connection()
+        self.raw = self._marker.driver_connection
+        self._statements: dict[tuple[str, ...], Any] = {}
+        if not self.sqlite:
+            self.raw.rollback()
+            self.raw.autocommit = True
+            # A commit lost only in a PostgreSQL *server* crash leaves the row `sending`, so
+            # it is re-sent after its lease: a rare duplicate, never a loss. That trade makes
+            # each per-message commit ~10x cheaper, which is what lets every row be marked
+            # the moment its 250 arrives.
+            self.raw.execute("SET synchronous_commit TO off")
+
+    def close(self) -> None:
+        if not self.sqlite:
+            try:
+                self.raw.execute("RESET synchronous_commit")
+                self.raw.autocommit = False
+            except Exception:  # a broken connection is discarded by the pool anyway
+                self._marker.invalidate()
+        self._marker.close()
+        self.connection.close()
+
+    def _write(self, work: Callable[[], Any]) -> Any:
+        """Run `work` as one committed write transaction (SQLite: as the single writer)."""
+        if self.sqlite:
+            with _sqlite_writer, writing():
+                try:
+                    result = work()
+                    self.connection.commit()
+                    return result
+                except BaseException:
+                    self.connection.rollback()
+                    raise
+        try:
+            result = work()
+            self.connection.commit()
+            return result
+        except BaseException:
+            self.connection.rollback()
+            raise
+
+    def claim(self, size: int) -> tuple[list[ClaimedRow], datetime]:
+        """Claim up to `size` due rows for this sender; returns them and the lease's end."""
+        moment = clock.now()
+        lease_until = moment + self.lease
+        due = (
+            select(_outbox.c.id)
+            .where(_due_condition(moment))
+            .order_by(_outbox.c.next_attempt_at, _outbox.c.id)
+            .limit(size)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite is already the only writer
+        )
+
+        def work() -> list[Any]:
+            if self.sqlite:
+                # SQLite's planner, without statistics, prefers the state index and then
+                # sorts every queued row on each claim: quadratic in the outbox's size.
+                # INDEXED BY pins the due index (and fails loudly if it ever cannot be used).
+                ids = list(self.connection.execute(_SQLITE_DUE, {"now": moment, "size": size}).scalars())
+                if not ids:
+                    return []
+                chosen: Any = _outbox.c.id.in_(ids)
+            else:
+                chosen = _outbox.c.id.in_(due.scalar_subquery())
+            return list(
+                self.connection.execute(
+                    update(_outbox)
+                    .where(chosen)
+                    .values(state=OutboxState.SENDING.value, lease_until=lease_until,
+                            claimed_by=self.sender)
+                    .returning(*_CLAIMED_COLUMNS)
+                )
+            )
+
+        rows = self._write(work)
+        if not rows:
+            return [], lease_until
+        files: dict[int, list[WireAttachment]] = {}
+        ids = [row.id for row in rows]
+        for attachment in self.connection.execute(
+            select(_attachments.c.message_id, _attachments.c.filename,
+                   _attachments.c.content_type, _attachments.c.content)
+            .where(_attachments.c.message_id.in_(ids))
+            .order_by(_attachments.c.id)
+        ):
+            files.setdefault(attachment.message_id, []).append(
+                WireAttachment(attachment.filename, attachment.content_type, bytes(attachment.content))
+            )
+        self.connection.rollback()  # end the read transaction
+        claimed = [
+            ClaimedRow(
+                id=row.id,
+                person_id=row.person_id,
+                list_id=row.list_id,
+                attempts=row.attempts or 0,
+                message=WireMessage(
+                    from_address=row.from_address,
+                    to_address=row.to_address,
+                    reply_to=row.reply_to or "",
+                    subject=row.subject,
+                    body_text=row.body_text,
+                    body_html=row.body_html or "",
+                    message_id=row.message_id,
+                    headers=row.headers or {},
+                    date=moment,
+                    attachments=files.get(row.id, []),
+                ),
+            )
+            for row in sorted(rows, key=lambda r: r.id)
+        ]
+        return claimed, lease_until
+
+    def still_subscribed(self, rows: Sequence[ClaimedRow]) -> set[int]:
+        """Ids of the list rows whose recipient is still an active subscriber of that list."""
+        from portal.lists.models import Subscription, SubscriptionStatus
+
+        pairs = {(r.list_id, r.person_id) for r in rows if r.list_id is not None and r.person_id is not None}
+        if not pairs:
+            return set()
+        subscriptions = Subscription.__table__
+        active = {
+            (found.list_id, found.person_id)
+            for found in self.connection.execute(
+                select(subscriptions.c.list_id, subscriptions.c.person_id).where(
+                    tuple_(subscriptions.c.list_id, subscriptions.c.person_id).in_(list(pairs)),
+                    subscriptions.c.status == SubscriptionStatus.ACTIVE.value,
+                )
+            )
+        }
+        self.connection.rollback()
+        return {r.id for r in rows if (r.list_id, r.person_id) in active}
+
+    def _mark(self, row_id: int, **values: Any) -> bool:
+        """Record one row's outcome in its own commit, if the claim is still ours.
+
+        This runs once per message, thousands of times a second, so it goes to the driver
+        with a statement compiled once (SQLAlchemy's per-execute work cost more than the
+        UPDATE itself); the values still pass through the columns' own type processing.
+        """
+        sql, positions, processors, defaults = self._compiled(tuple(sorted(values)))
+        params = dict(defaults)
+        params.update({f"new_{name}": value for name, value in values.items()},
+                      row_id=row_id, sender=self.sender)
+        for name, process in processors.items():
+            params[name] = process(params[name])
+        arguments: Any = [params[name] for name in positions] if positions else params
+        # Autocommit: the single UPDATE is atomic on its own (SQLite takes its write lock for
+        # the statement and waits out other writers with busy_timeout, as BEGIN IMMEDIATE would).
+        cursor = self.raw.cursor()
+        try:
+            if self.sqlite:
+                with _sqlite_writer:
+                    cursor.execute(sql, arguments)
+            else:
+                cursor.execute(sql, arguments)
+            return cursor.rowcount > 0
+        finally:
+            cursor.close()
+
+    def _compiled(self, columns: tuple[str, ...]):
+        found = self._statements.get(columns)
+        if found is None:
+            dialect = self.connection.dialect
+            compiled = _mark_statement(columns).compile(dialect=dialect)
+            processors = {}
+            for name in columns:
+                process = _outbox.c[name].type.bind_processor(dialect)
+                if process is not None:
+                    processors[f"new_{name}"] = process
+            placeholders = {"row_id": 0, "sender": "", **{f"new_{name}": None for name in columns}}
+            defaults = {key: value for key, value in compiled.construct_params(placeholders).items()
+                        if key not in ("row_id", "sender") and not key.startswith("new_")}
+            found = (compiled.string, list(compiled.positiontup or []), processors, defaults)
+            self._statements[columns] = found
+        return found
+
+    def mark_sent(self, row: ClaimedRow) -> bool:
+        return self._mark(row.id, state=OutboxState.SENT.value, sent_at=clock.now(),
+                          attempts=row.attempts + 1, last_error="")
+
+    def mark_temporary(self, row: ClaimedRow, reason: str) -> str:
+        attempts = row.attempts + 1
+        if attempts >= self.max_attempts:
+            self._mark(row.id, state=OutboxState.FAILED.value, attempts=attempts,
+                       last_error=f"gave up after {attempts} attempts: {reason}"[:2000])
+            return "failed"
+        self._mark(row.id, state=OutboxState.RETRY.value, attempts=attempts,
+                   next_attempt_at=clock.now() + retry_delay(attempts), last_error=reason[:2000])
+        return "retried"
+
+    def mark_failed(self, row: ClaimedRow, reply: str) -> None:
+        self._mark(row.id, state=OutboxState.FAILED.value, attempts=row.attempts + 1,
+                   last_error=reply[:2000])
+
+    def mark_withheld(self, row: ClaimedRow, reason: str) -> None:
+        self._mark(row.id, state=OutboxState.WITHHELD.value, last_error=reason)
+
+    def release(self, rows: Sequence[ClaimedRow]) -> int:
+        """Give unattempted claims back, due at once, for this or another sender."""
+        if not rows:
+            return 0
+        ids = [r.id for r in rows]
+
+        def work() -> int:
+            return self.connection.execute(
+                update(_outbox)
+                .where(_outbox.c.id.in_(ids), _outbox.c.claimed_by == self.sender,
+                       _outbox.c.state == OutboxState.SENDING.value)
+                .values(
+                    state=case((_outbox.c.attempts > 0, OutboxState.RETRY.value),
+                               else_=OutboxState.QUEUED.value),
+                    lease_until=None,
+                    claimed_by="",
+                )
+            ).rowcount
+
+        return int(self._write(work))
+
+
+# --------------------------------------------------------------------------- the drain
+
+
+@dataclass
+class _Shared:
+    """What the sender threads of one drain share."""
+
+    app: Flask
+    report: DeliveryReport
+    rate: RateLimiter
+    limit: int | None
+    #: Set by this drain (e.g. the server is unreachable) to end every thread's loop.
+    halt: threading.Event
+    #: The caller's stop (SIGTERM in `--watch`, the dev thread's stop()).
+    outer: threading.Event | None = None
+    _taken: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stopping(self) -> bool:
+        return self.halt.is_set() or (self.outer is not None and self.outer.is_set())
+
+    def take(self, wanted: int) -> int:
+        """Reserve up to `wanted` messages of the drain's limit."""
+        with self._lock:
+            if self.limit is None:
+                return wanted
+            allowed = max(0, min(wanted, self.limit - self._taken))
+            self._taken += allowed
+            return allowed
+
+    def give_back(self, count: int) -> None:
+        with self._lock:
+            if self.limit is not None:
+                self._taken -= count
+
+
+def _batch_size(config: Any) -> int:
+    size = max(1, int(config.get("MAIL_BATCH_SIZE") or 200))
+    rate = float(config.get("MAIL_RATE_PER_SECOND") or 0)
+    if rate > 0:
+        # A batch must go out well within its lease, or another sender would claim it too.
+        size = min(size, max(1, int(rate * int(config.get("MAIL_LEASE_SECONDS") or 300) / 2)))
+    return size
+
+
+def _run_sender(shared: _Shared) -> None:
+    """One connection's loop: claim a batch, send it row by row, until nothing is due."""
+    config = shared.app.config
+    if config.get("MAIL_SERVER"):
+        transport: Any = SmtpTransport(config)
+        to_mailbox = False
+    else:
+        transport = MailboxTransport(mailbox_directory(shared.app))
+        to_mailbox = True
+    lease = timedelta(seconds=int(config.get("MAIL_LEASE_SECONDS") or 300))
+    store = OutboxStore(db.engine.connect(), sender_identity(), lease,
+                        max(1, int(config.get("MAIL_MAX_ATTEMPTS") or 8)))
+    # Stop early enough to mark the last message before another sender may take the batch.
+    margin = min(timedelta(seconds=30), lease / 5)
+    batch_size = _batch_size(config)
+    report = shared.report
+    try:
+        while not shared.stopping():
+            wanted = shared.take(batch_size)
+            if wanted == 0:
+                break
+            rows, lease_until = store.claim(wanted)
+            shared.give_back(wanted - len(rows))
+            if not rows:
+                break
+            pending = list(rows)
+            while pending:
+                if shared.stopping() or clock.now() >= lease_until - margin:
+                    break
+                chunk, pending = pending[:CONSENT_CHUNK], pending[CONSENT_CHUNK:]
+                allowed = store.still_subscribed(chunk)
+                for index, row in enumerate(chunk):
+                    if shared.stopping():
+                        pending = chunk[index:] + pending
+                        break
+                    if row.person_id is None or (row.list_id is not None and row.id not in allowed):
+                        store.mark_withheld(row, "The recipient is no longer subscribed to this list."
+                                            if row.person_id is not None else "The recipient was erased.")
+                        report.add("withheld")
+                        continue
+                    shared.rate.wait()
+                    data = render_wire(row.message)
+                    try:
+                        if to_mailbox:
+                            transport.send(row.message, data, row_id=row.id)
+                        else:
+                            transport.send(row.message, data)
+                    except TransportUnavailable as error:
+                        report.add(store.mark_temporary(row, str(error)))
+                        report.add("released", store.release(chunk[index + 1:] + pending))
+                        report.unreachable = True
+                        shared.halt.set()  # the server is down: end this pass for all threads
+                        return
+                    except TemporaryFailure as error:
+                        report.add(store.mark_temporary(row, str(error)))
+                        continue
+                    except PermanentFailure as error:
+                        store.mark_failed(row, str(error))
+                        report.add("failed")
+                        continue
+                    if store.mark_sent(row):
+                        report.add("sent")
+                    else:
+                        log.warning("outbox row %s was sent but its claim had passed to another sender", row.id)
+                        report.add("sent")
+            if pending:
+                report.add("released", store.release(pending))
+    finally:
+        transport.close()
+        store.close()
+
+
+def drain(limit: int | None = None, *, stop: threading.Event | None = None) -> DeliveryReport:
+    """Deliver due messages until none are left (or `limit` were taken); return what happened.
+
+    Runs MAIL_CONNECTIONS senders (threads, each with its own SMTP and database connection)
+    at MAIL_RATE_PER_SECOND in total. Needs an app context; never commits the caller's session.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    config = app.config
+    connections = max(1, int(config.get("MAIL_CONNECTIONS") or 1))
+    if not config.get("MAIL_SERVER"):
+        connections = 1  # the local mailbox gains nothing from parallel writers
+    shared = _Shared(
+        app=app,
+        report=DeliveryReport(),
+        rate=RateLimiter(float(config.get("MAIL_RATE_PER_SECOND") or 0)),
+        limit=limit,
+        halt=threading.Event(),
+        outer=stop,
+    )
+    if connections == 1:
+        _run_sender(shared)
+        return shared.report
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                _run_sender(shared)
+            except BaseException as error:  # re-raised in the calling thread below
+                errors.append(error)
+                shared.halt.set()
+
+    threads = [threading.Thread(target=run, name=f"mail-sender-{n}") for n in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return shared.report
+
+
+def deliver_due(limit: int | None = None) -> int:
+    """Deliver every due message once (at most `limit`); return how many were processed.
+
+    Processed means sent, rescheduled for retry, failed or withheld. Safe to run from any
+    number of processes at once.
+    """
+    return drain(limit).processed
+
+
+def watch(interval: float = 2.0, *, stop: threading.Event,
+          on_pass: Callable[[DeliveryReport], None] | None = None) -> None:
+    """Keep draining until `stop` is set; waits `interval` seconds when nothing is due.
+
+    While the server is unreachable the wait grows (up to a minute) so a dead server is not
+    hammered; it returns to `interval` as soon as a pass gets through.
+    """
+    pause = interval
+    while not stop.is_set():
+        try:
+            report = drain(stop=stop)
+        except Exception:  # a database hiccup must not end the sender; it is logged
+            log.exception("mail delivery pass failed")
+            report = DeliveryReport(unreachable=True)
+        finally:
+            db.session.remove()
+        if on_pass is not None:
+            on_pass(report)
+        if report.unreachable:
+            pause = min(60.0, max(interval, pause * 2))
+        else:
+            pause = interval
+        if report.processed and not report.unreachable:
+            continue  # more may have become due while we were busy
+        stop.wait(pause)
+
+
+class DeliveryThread(threading.Thread):
+    """A daemon thread that keeps the outbox drained inside the web process (`make run`)."""
+
+    def __init__(self, app: Flask, interval: float) -> None:
+        super().__init__(name="mail-delivery", daemon=True)
+        self.app = app
+        self.interval = interval
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        with self.app.app_context():
+            watch(self.interval, stop=self.stop_event)
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        self.stop_event.set()
+        self.join(timeout)
+
+
+def start_background_delivery(app: Flask, interval: float = 2.0) -> threading.Thread:
+    """Start delivering in this process, every `interval` seconds; returns the daemon thread.
+
+    For development (`make run`). Production runs `flask send-mail --watch` or the scheduler.
+    Call `.stop()` on the returned thread to end it.
+    """
+    thread = DeliveryThread(app, interval)
+    thread.start()
+    return thread

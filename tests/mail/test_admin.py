@@ -1,0 +1,158 @@
+"""The organizer's Mail page: counts, errors, messages as received, retrying failed mail."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import update
+
+from portal.extensions import db
+from portal.mail.delivery import drain
+from portal.mail.models import OutboxMessage, OutboxState
+from tests.conftest import csrf_token
+
+
+def _fail(app, message_ids, reply="550 5.1.1 No such user"):
+    with app.app_context():
+        db.session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(message_ids))
+            .values(state=OutboxState.FAILED.value, attempts=1, last_error=reply)
+        )
+        db.session.commit()
+
+
+def _count(page: str, state: str) -> int:
+    return int(re.search(rf'data-state="{state}">(\d+)<', page).group(1))
+
+
+def test_the_page_shows_counts_by_state_and_retry_puts_failed_mail_back(
+    app, client, auth, organizer, outbox, smtp_server
+):
+    ids = outbox.queue(count=5)
+    _fail(app, ids[:2])
+    auth.login(organizer)
+
+    page = client.get("/admin/mail").get_data(as_text=True)
+    assert _count(page, "queued") == 3 and _count(page, "failed") == 2 and _count(page, "sent") == 0
+    assert "550 5.1.1 No such user" in page
+
+    response = client.post("/admin/mail/retry", data={"csrf_token": csrf_token(client, "/admin/mail")})
+    assert response.status_code == 302
+    page = client.get("/admin/mail").get_data(as_text=True)
+    assert _count(page, "queued") == 5 and _count(page, "failed") == 0
+    assert "2 failed messages were queued again." in page
+
+    with app.app_context():
+        assert drain().sent == 5
+        from portal.core.audit import AuditEntry
+        from sqlalchemy import select
+
+        actions = db.session.execute(select(AuditEntry.action)).scalars().all()
+        assert "mail.outbox.retried" in actions
+    assert len(smtp_server.wait_for(5)) == 5
+    page = client.get("/admin/mail").get_data(as_text=True)
+    assert _count(page, "sent") == 5
+
+
+def test_one_failed_message_can_be_retried_from_its_page(app, client, auth, organizer, outbox):
+    [message_id] = outbox.queue("one@example.ca")
+    _fail(app, [message_id])
+    auth.login(organizer)
+    token = csrf_token(client, f"/admin/mail/{message_id}")
+    response = client.post(f"/admin/mail/{message_id}/retry", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert outbox.row(message_id).state == OutboxState.QUEUED
+    # A message that is not failed is left alone.
+    response = client.post(f"/admin/mail/{message_id}/retry", data={"csrf_token": token}, follow_redirects=True)
+    assert "Only a failed message can be queued again." in response.get_data(as_text=True)
+
+
+def test_the_list_filters_by_state_and_pages(app, client, auth, organizer, outbox):
+    ids = outbox.queue(count=55)
+    _fail(app, ids[:1])
+    auth.login(organizer)
+    failed = client.get("/admin/mail?state=failed").get_data(as_text=True)
+    assert failed.count(f'href="/admin/mail/{ids[0]}"') >= 1
+    assert f'href="/admin/mail/{ids[1]}"' not in failed
+    first = client.get("/admin/mail").get_data(as_text=True)
+    second = client.get("/admin/mail?page=2").get_data(as_text=True)
+    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    assert f'href="/admin/mail/{ids[0]}"' in second  # oldest last
+
+
+def test_a_message_is_shown_as_received_with_its_html_sandboxed(app, client, auth, organizer, outbox):
+    [message_id] = outbox.queue(
+        "shown@example.ca", title="Programme <script>alert(1)</script>",
+        paragraphs=["<img src=https://tracker.example/p.gif onerror=alert(2)>"],
+    )
+    auth.login(organizer)
+    page = client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
+    row = outbox.row(message_id)
+    assert row.message_id.replace("<", "&lt;").replace(">", "&gt;") in page
+    assert "shown@example.ca" in page and "Auto-Submitted" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "onerror=alert(2)>" not in page
+    assert f'<iframe class="mail-html" sandbox="" src="/admin/mail/{message_id}/html"' in page
+
+    html = client.get(f"/admin/mail/{message_id}/html")
+    assert html.status_code == 200
+    policy = html.headers["Content-Security-Policy"]
+    assert policy.startswith("sandbox; default-src 'none'")
+    assert "script-src" not in policy and "frame-ancestors 'self'" in policy
+    assert html.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/admin/mail?state=exploded", 400),
+        ("/admin/mail?page=abc", 400),
+        ("/admin/mail?page=-3", 400),
+        ("/admin/mail?page=99999999999999999999", 400),
+        ("/admin/mail?state=" + "é" * 5000, 400),
+        ("/admin/mail?page=500", 200),
+        ("/admin/mail/999999", 404),
+        ("/admin/mail/abc", 404),
+        ("/admin/mail/-1", 404),
+        ("/admin/mail/999999/html", 404),
+        ("/admin/mail/99999999999999999999999", 404),
+    ],
+)
+def test_junk_in_urls_gets_a_clear_4xx(client, auth, organizer, path, status):
+    auth.login(organizer)
+    response = client.get(path)
+    assert response.status_code == status
+    if status == 400:
+        assert "There is a problem" in response.get_data(as_text=True)
+
+
+def test_junk_posts_are_refused_without_a_500(client, auth, organizer, outbox):
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/mail")
+    assert client.post("/admin/mail/999999/retry", data={"csrf_token": token}).status_code == 404
+    assert client.post("/admin/mail/abc/retry", data={"csrf_token": token}).status_code == 404
+    assert client.post("/admin/mail/retry", data={"csrf_token": "forged"}).status_code == 400
+    assert client.post("/admin/mail/retry", data={"csrf_token": token, "junk": "x" * 10000}).status_code == 302
+
+
+def test_the_mail_page_is_for_organizers_only(client, outbox):
+    [message_id] = outbox.queue()
+    for path in ("/admin/mail", f"/admin/mail/{message_id}", f"/admin/mail/{message_id}/html"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.location.startswith("/login")
+
+
+def test_accented_names_are_shown_as_the_recipient_sees_them(app, client, auth, organizer):
+    from portal.mail.services import queue_email
+    from portal.people.services import get_or_create_person
+
+    with app.app_context():
+        person = get_or_create_person("eloise@example.ca", name="Éloïse Côté")
+        message = queue_email(key="test.accents:1", to=person, template="mail/notice", purpose="mail.test",
+                              context={"title": "Bienvenue", "paragraphs": ["x"]})
+        db.session.commit()
+        message_id = message.id
+    auth.login(organizer)
+    page = client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
+    assert "Éloïse Côté &lt;eloise@example.ca&gt;" in page
+    assert "=?utf-8?" not in page

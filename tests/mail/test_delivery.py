@@ -1,0 +1,364 @@
+"""Delivery against a real SMTP server (aiosmtpd): outcomes, retries, headers, consent."""
+from __future__ import annotations
+
+import email.utils
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from portal.core import clock
+from portal.extensions import db
+from portal.lists.models import Subscription, SubscriptionStatus
+from portal.mail.delivery import deliver_due, drain, retry_delay
+from portal.mail.models import MessageCategory, OutboxMessage, OutboxState
+from portal.mail.services import Attachment, queue_email
+from portal.people.services import get_or_create_person
+from tests.conftest import free_port
+
+LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Post")
+
+
+def deliver(app, limit=None):
+    with app.app_context():
+        return drain(limit)
+
+
+def test_message_queued_in_a_rolled_back_transaction_is_never_sent(app, smtp_server, outbox):
+    committed = outbox.queue("kept@example.ca")
+    with app.app_context():
+        person = get_or_create_person("rolled-back@example.ca", name="Rolled Back")
+        queue_email(key="test.rollback:1", to=person, template="mail/notice", purpose="mail.test",
+                    context={"title": "Never", "paragraphs": ["x"]})
+        db.session.rollback()
+
+    report = deliver(app)
+
+    assert report.sent == 1
+    assert [m["To"].addresses[0].addr_spec for m in smtp_server.messages] == ["kept@example.ca"]
+    assert [r.id for r in outbox.rows()] == committed
+
+
+def test_queueing_the_same_key_twice_sends_one_message(app, smtp_server):
+    with app.app_context():
+        person = get_or_create_person("twice@example.ca", name="Twice")
+        for _ in range(2):
+            queue_email(key="test.twice:1", to=person, template="mail/notice", purpose="mail.test",
+                        context={"title": "Once", "paragraphs": ["x"]})
+            db.session.commit()
+    deliver(app)
+    assert len(smtp_server.messages) == 1
+
+
+def test_server_down_then_up_delivers_after_the_backoff(app, outbox):
+    from tests.smtp import SMTPServer
+
+    port = free_port()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    start = clock.now()
+    clock.set_now(start)
+    [message_id] = outbox.queue("patient@example.ca")
+
+    report = deliver(app)  # nothing listens on the port: connection refused
+    row = outbox.row(message_id)
+    assert report.unreachable and report.retried == 1
+    assert row.state == OutboxState.RETRY and row.attempts == 1
+    assert "cannot connect" in row.last_error
+    assert start + timedelta(seconds=40) <= row.next_attempt_at <= start + timedelta(seconds=80)
+
+    server = SMTPServer(port=port)
+    server.start()
+    try:
+        assert deliver(app).processed == 0  # not due yet: the backoff is respected
+        assert server.messages == []
+        clock.advance(timedelta(minutes=2))
+        assert deliver(app).sent == 1
+        assert len(server.wait_for(1)) == 1
+    finally:
+        server.stop()
+    row = outbox.row(message_id)
+    assert row.state == OutboxState.SENT and row.attempts == 2 and row.last_error == ""
+
+
+def test_temporary_failure_then_250_delivers_exactly_once(app, smtp_server, outbox):
+    clock.set_now(clock.now())
+    [message_id] = outbox.queue("later@example.ca")
+    smtp_server.reply_next_with("451 4.3.0 Try later")
+
+    assert deliver(app).retried == 1
+    row = outbox.row(message_id)
+    assert row.state == OutboxState.RETRY and row.last_error == "451 4.3.0 Try later"
+
+    clock.advance(timedelta(minutes=5))
+    assert deliver(app).sent == 1
+    clock.advance(timedelta(days=1))
+    assert deliver(app).processed == 0
+    assert len(smtp_server.messages) == 1
+    assert outbox.row(message_id).state == OutboxState.SENT
+
+
+def test_permanent_failure_is_failed_and_its_reply_shown_to_organizers(
+    app, smtp_server, outbox, client, auth, organizer
+):
+    [message_id] = outbox.queue("nobody@example.ca")
+    smtp_server.reply_next_with("550 5.1.1 No such mailbox here")
+
+    report = deliver(app)
+
+    assert report.failed == 1 and smtp_server.messages == []
+    row = outbox.row(message_id)
+    assert row.state == OutboxState.FAILED and row.last_error == "550 5.1.1 No such mailbox here"
+    auth.login(organizer)
+    page = client.get("/admin/mail").get_data(as_text=True)
+    assert "550 5.1.1 No such mailbox here" in page
+    detail = client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
+    assert "550 5.1.1 No such mailbox here" in detail
+
+
+def test_gives_up_after_the_maximum_number_of_attempts(app, smtp_server, outbox):
+    app.config["MAIL_MAX_ATTEMPTS"] = 3
+    clock.set_now(clock.now())
+    [message_id] = outbox.queue("flaky@example.ca")
+    smtp_server.reply_next_with(*["452 4.2.2 Mailbox full"] * 3)
+    for _ in range(3):
+        deliver(app)
+        clock.advance(timedelta(hours=1))
+    row = outbox.row(message_id)
+    assert row.state == OutboxState.FAILED and row.attempts == 3
+    assert "452 4.2.2 Mailbox full" in row.last_error
+    assert deliver(app).processed == 0 and smtp_server.messages == []
+
+
+def test_backoff_grows_exponentially_with_jitter():
+    first = [retry_delay(1) for _ in range(50)]
+    assert all(timedelta(seconds=48) <= d <= timedelta(seconds=72) for d in first)
+    assert len(set(first)) > 1  # jitter
+    assert timedelta(minutes=6.4) <= retry_delay(4) <= timedelta(minutes=9.6)
+    assert retry_delay(30) <= timedelta(hours=7.2)
+
+
+def test_list_mail_carries_exact_list_headers_and_transactional_mail_none(app, smtp_server, outbox):
+    list_id = outbox.make_list()
+    [list_row] = outbox.queue("subscriber@example.ca", mailing_list=list_id)
+    [plain_row] = outbox.queue("registrant@example.ca")
+    unsubscribe_url = outbox.row(list_row).headers["List-Unsubscribe"].split(">")[0][1:]
+
+    deliver(app)
+
+    [list_mail] = smtp_server.to("subscriber@example.ca")
+    [plain_mail] = smtp_server.to("registrant@example.ca")
+    assert list_mail["List-Id"] == "Guideline releases <guideline-releases.owg.example.ca>"
+    assert list_mail["List-Unsubscribe"] == f"<{unsubscribe_url}>, <mailto:unsubscribe@owg.example.ca>"
+    assert unsubscribe_url.startswith("https://") and len(unsubscribe_url.rsplit("/", 1)[1]) >= 43
+    assert list_mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert list_mail["List-Post"] == "NO"
+    for name in LIST_HEADERS:
+        assert plain_mail[name] is None, name
+    for mail in (list_mail, plain_mail):
+        assert mail["Auto-Submitted"] == "auto-generated"
+        assert email.utils.parsedate_to_datetime(mail["Date"]).tzinfo is not None
+        assert mail["From"].addresses[0].display_name == "Ontario Working Group"
+    # the footer: organization, postal address, contact; list mail also a visible unsubscribe link
+    config = app.config
+    for mail in (list_mail, plain_mail):
+        for part in ("plain", "html"):
+            body = mail.get_body((part,)).get_content()
+            assert config["PORTAL_ORG_NAME"] in body
+            assert config["PORTAL_ORG_ADDRESS"] in body
+            assert config["PORTAL_ORG_CONTACT"] in body
+    assert unsubscribe_url in list_mail.get_body(("plain",)).get_content()
+    assert f'href="{unsubscribe_url}"' in list_mail.get_body(("html",)).get_content()
+    assert unsubscribe_url not in plain_mail.as_string()
+
+
+def test_every_message_id_is_unique_and_matches_its_row(app, smtp_server, outbox):
+    ids = outbox.queue(count=12)
+    deliver(app)
+    received = smtp_server.wait_for(12)
+    message_ids = [m["Message-ID"] for m in received]
+    assert len(set(message_ids)) == 12
+    assert sorted(message_ids) == sorted(outbox.row(i).message_id for i in ids)
+    assert all(mid.startswith("<") and mid.endswith("@owg.example.ca>") for mid in message_ids)
+
+
+def test_reply_to_attachments_and_french_text_survive_the_trip(app, smtp_server):
+    app.config["MAIL_REPLY_TO"] = "Secrétariat OWG <secretariat@owg.example.ca>"
+    with app.app_context():
+        person = get_or_create_person("eloise@example.ca", name="Éloïse Côté-Tremblay", language="fr")
+        queue_email(
+            key="test.ics:1", to=person, template="mail/notice", purpose="mail.test",
+            context={"title": "Inscription confirmée : symposium régional « Sécurité »",
+                     "paragraphs": ["Voici l’invitation.\n.Une ligne qui commence par un point."]},
+            attachments=[Attachment("symposium-été.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")],
+        )
+        db.session.commit()
+    deliver(app)
+    [mail] = smtp_server.wait_for(1)
+    assert mail["Subject"] == "Inscription confirmée : symposium régional « Sécurité »"
+    assert mail["To"].addresses[0].display_name == "Éloïse Côté-Tremblay"
+    assert mail["Reply-To"].addresses[0].addr_spec == "secretariat@owg.example.ca"
+    assert mail["Reply-To"].addresses[0].display_name == "Secrétariat OWG"
+    text = mail.get_body(("plain",)).get_content()
+    assert "Voici l’invitation." in text and "\n.Une ligne qui commence par un point." in text
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == "symposium-été.ics"
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_payload(decode=True) == b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+
+
+def test_list_mail_is_withheld_when_the_person_unsubscribed_before_it_went_out(app, smtp_server, outbox):
+    list_id = outbox.make_list()
+    [gone] = outbox.queue("gone@example.ca", mailing_list=list_id)
+    [stays] = outbox.queue("stays@example.ca", mailing_list=list_id)
+    with app.app_context():
+        person_id = outbox.row(gone).person_id
+        db.session.execute(
+            update(Subscription)
+            .where(Subscription.person_id == person_id)
+            .values(status=SubscriptionStatus.UNSUBSCRIBED.value, unsubscribed_at=clock.now())
+        )
+        db.session.commit()
+
+    report = deliver(app)
+
+    assert report.withheld == 1 and report.sent == 1
+    assert [m["To"].addresses[0].addr_spec for m in smtp_server.messages] == ["stays@example.ca"]
+    assert outbox.row(gone).state == OutboxState.WITHHELD
+    assert outbox.row(stays).state == OutboxState.SENT
+
+
+def test_without_a_mail_server_messages_go_to_the_local_mailbox(app, outbox):
+    from email import policy
+    from email.parser import BytesParser
+    from pathlib import Path
+
+    assert not app.config["MAIL_SERVER"]
+    ids = outbox.queue(count=3)
+    with app.app_context():
+        assert deliver_due() == 3
+        assert deliver_due() == 0
+    files = sorted((Path(app.instance_path) / "mailbox").glob("*.eml"))
+    assert [f.name for f in files] == [f"{i:010d}.eml" for i in ids]
+    parsed = BytesParser(policy=policy.default).parsebytes(files[0].read_bytes())
+    assert parsed["Message-ID"] == outbox.row(ids[0]).message_id
+    assert "The symposium programme is out." in parsed.get_body(("plain",)).get_content()
+    assert all(row.state == OutboxState.SENT for row in outbox.rows())
+
+
+def test_a_connection_is_reused_and_renewed_every_n_messages(app, smtp_server, outbox):
+    sessions: list[str] = []
+    handler = smtp_server.handler
+
+    async def handle_EHLO(server, session, envelope, hostname, responses):
+        sessions.append(hostname)
+        session.host_name = hostname
+        return responses
+
+    handler.handle_EHLO = handle_EHLO
+    app.config["MAIL_RECONNECT_EVERY"] = 3
+    outbox.queue(count=7)
+    assert deliver(app).sent == 7
+    assert len(smtp_server.messages) == 7
+    assert len(sessions) == 3  # 3 + 3 + 1
+
+
+def test_parallel_connections_deliver_each_message_once(app, smtp_server, outbox):
+    app.config.update(MAIL_CONNECTIONS=3, MAIL_BATCH_SIZE=4)
+    ids = outbox.queue(count=30)
+    report = deliver(app)
+    assert report.sent == 30
+    received = smtp_server.wait_for(30)
+    assert len(received) == 30 and len({m["Message-ID"] for m in received}) == 30
+    senders = {row.claimed_by for row in outbox.rows()}
+    assert len(senders) >= 2
+    assert all(outbox.row(i).state == OutboxState.SENT for i in ids)
+
+
+def test_the_rate_limit_paces_sending(app, smtp_server, outbox):
+    import time
+
+    app.config["MAIL_RATE_PER_SECOND"] = 40
+    outbox.queue(count=9)
+    started = time.monotonic()
+    assert deliver(app).sent == 9
+    assert time.monotonic() - started >= 8 / 40 * 0.9
+
+
+def test_a_limit_sends_only_that_many(app, smtp_server, outbox):
+    outbox.queue(count=5)
+    with app.app_context():
+        assert deliver_due(limit=2) == 2
+        assert deliver_due() == 3
+    assert len(smtp_server.messages) == 5
+
+
+def test_an_expired_lease_is_claimed_again_but_a_live_one_is_not(app, smtp_server, outbox):
+    clock.set_now(clock.now())
+    [message_id] = outbox.queue("leased@example.ca")
+    with app.app_context():
+        db.session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id).values(
+                state=OutboxState.SENDING.value, claimed_by="dead-host:1:abcd",
+                lease_until=clock.now() + timedelta(seconds=300),
+            )
+        )
+        db.session.commit()
+    assert deliver(app).processed == 0
+    clock.advance(timedelta(seconds=301))
+    assert deliver(app).sent == 1
+    assert len(smtp_server.messages) == 1
+    assert outbox.row(message_id).state == OutboxState.SENT
+
+
+def test_the_scheduler_job_and_the_background_thread_deliver(app, smtp_server, outbox):
+    from portal.mail.delivery import start_background_delivery
+    from portal.mail.jobs import deliver_outbox
+
+    outbox.queue(count=2)
+    with app.app_context():
+        assert deliver_outbox() == 2
+    outbox.queue(count=1)
+    thread = start_background_delivery(app, interval=0.05)
+    try:
+        smtp_server.wait_for(3)
+    finally:
+        thread.stop()
+    assert not thread.is_alive() and thread.daemon
+    assert len(smtp_server.messages) == 3
+
+
+def test_send_mail_command_prints_counts(app, smtp_server, outbox, runner):
+    outbox.queue(count=2)
+    smtp_server.reply_next_with("554 5.7.1 Rejected")
+    result = runner.invoke(args=["send-mail"])
+    assert result.exit_code == 0, result.output
+    assert "sent: 1, retry: 0, failed: 1, withheld: 0" in result.output
+
+
+def test_a_connection_the_server_dropped_is_reopened_without_losing_or_doubling(app, smtp_server, outbox):
+    import asyncio
+
+    handler = smtp_server.handler
+    accept = handler.handle_DATA
+
+    async def accept_then_hang_up(server, session, envelope):
+        reply = await accept(server, session, envelope)
+        asyncio.get_running_loop().call_soon(server.transport.close)  # after the 250 is written
+        return reply
+
+    sessions: list[str] = []
+
+    async def handle_EHLO(server, session, envelope, hostname, responses):
+        sessions.append(hostname)
+        session.host_name = hostname
+        return responses
+
+    handler.handle_DATA = accept_then_hang_up
+    handler.handle_EHLO = handle_EHLO
+    ids = outbox.queue(count=4)
+    report = deliver(app)
+    assert report.sent == 4 and report.retried == 0
+    received = smtp_server.wait_for(4)
+    assert len(received) == 4 and len({m["Message-ID"] for m in received}) == 4
+    assert all(outbox.row(i).state == OutboxState.SENT for i in ids)
+    assert len(sessions) == 4  # each message after the first found its connection gone
