@@ -5,11 +5,14 @@ name from `detail` but keeps the entry).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, String, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from portal.core.clock import now
 from portal.extensions import db
@@ -60,3 +63,46 @@ def record_audit(
     )
     db.session.add(entry)
     return entry
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    """Raised when code tries to change or remove an audit entry."""
+
+
+#: Set only by `scrub_audit_entries` (erasure), the one sanctioned change to old entries.
+_scrubbing: ContextVar[bool] = ContextVar("portal_audit_scrubbing", default=False)
+
+
+@event.listens_for(AuditEntry, "before_update")
+def _refuse_update(mapper, connection, target) -> None:
+    if not _scrubbing.get():
+        raise AuditLogIsAppendOnly("audit entries are never updated")
+
+
+@event.listens_for(AuditEntry, "before_delete")
+def _refuse_delete(mapper, connection, target) -> None:
+    raise AuditLogIsAppendOnly("audit entries are never deleted")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_changes(state) -> None:
+    # `update(AuditEntry)` / `delete(AuditEntry)` bypass the flush events above.
+    if not (state.is_update or state.is_delete) or not state.is_orm_statement:
+        return
+    mapper = state.bind_mapper
+    if mapper is not None and mapper.class_ is AuditEntry:
+        if state.is_delete or not _scrubbing.get():
+            raise AuditLogIsAppendOnly("audit entries are never updated or deleted")
+
+
+@contextmanager
+def scrub_audit_entries() -> Iterator[None]:
+    """Allow erasure to replace a person's address or name inside existing entries.
+
+    Only updates are allowed, never deletes: the entry and its action stay on record.
+    """
+    token = _scrubbing.set(True)
+    try:
+        yield
+    finally:
+        _scrubbing.reset(token)

@@ -29,3 +29,24 @@ class TokenMaskingFilter(logging.Filter):
 def install_werkzeug_masking() -> None:
     """The development server logs request lines, tokens included: mask them."""
     logging.getLogger("werkzeug").addFilter(TokenMaskingFilter())
+
+
+def install_record_masking() -> None:
+    """Mask tokens and passwords in EVERY log record of the process, whatever logger or
+    handler it goes through (gunicorn's access log, a job's logger, a handler added later).
+
+    Handler filters only cover handlers that exist when they are attached; a record factory
+    masks each record as it is made. Safe to call more than once.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "portal_masking", False):
+        return
+    masking = TokenMaskingFilter()
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        masking.filter(record)
+        return record
+
+    factory.portal_masking = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

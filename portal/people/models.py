@@ -90,3 +90,42 @@ class ConsentRecord(Timestamped, db.Model):
     #: Implied consent lapses at this moment (CASL: 2 years after a transaction, 6 months
     #: after an inquiry); express consent has none.
     expires_at: Mapped[datetime | None]
+
+
+class PrivacyRequestKind(StrEnum):
+    ACCESS = "access"    # the person asked to see their data (answered by the my-data link)
+    ERASURE = "erasure"  # the person asked to be erased (an organizer completes or refuses it)
+
+
+class PrivacyRequestState(StrEnum):
+    OPEN = "open"            # waiting for an organizer
+    COMPLETED = "completed"  # answered: data shown, or person erased
+    REFUSED = "refused"      # refused with a recorded reason (e.g. a record we must keep)
+
+
+class PrivacyRequest(Timestamped, db.Model):
+    """A request to see or erase personal data; MFIPPA/PIPEDA expect an answer within 30 days."""
+
+    __tablename__ = "privacy_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The person who asked (the row stays, anonymized, after an erasure).
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    #: access or erasure.
+    kind: Mapped[str] = mapped_column(String(12))
+    #: open, completed or refused.
+    state: Mapped[str] = mapped_column(String(12), default=PrivacyRequestState.OPEN.value, index=True)
+    #: The answer is owed by this moment (30 days after the request).
+    due_at: Mapped[datetime]
+    #: When an organizer (or the portal itself) answered it.
+    handled_at: Mapped[datetime | None]
+    #: The organizer who answered it, if one did.
+    handled_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizer_account.id", ondelete="SET NULL")
+    )
+    #: Why an erasure was refused, as told to the person (e.g. a record we must keep).
+    refusal_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+#: The name the issue uses for the erasure side of the ledger.
+ErasureRequest = PrivacyRequest

@@ -1,17 +1,31 @@
 """Finding and creating people, sectors, and recording consent."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError
 from portal.extensions import db
-from portal.people.models import ConsentKind, ConsentRecord, Person, Sector
+from portal.people.models import (
+    ConsentKind,
+    ConsentRecord,
+    Person,
+    PrivacyRequest,
+    PrivacyRequestKind,
+    PrivacyRequestState,
+    Sector,
+)
+
+K = TypeVar("K")
 
 #: The sectors of the working group, in the order they are shown.
 SECTORS: list[tuple[str, str, str]] = [
@@ -147,3 +161,281 @@ def has_consent(person_id: int, purpose: str, at: datetime | None = None) -> boo
     if latest is None or latest.kind == ConsentKind.WITHDRAWN:
         return False
     return latest.expires_at is None or latest.expires_at > (at or now())
+
+
+# --- Data rights: see, correct, withdraw, erase -------------------------------------------
+
+#: MFIPPA and PIPEDA: an access or erasure request is answered within 30 days.
+REQUEST_ANSWER_WITHIN = timedelta(days=30)
+#: How long a my-data link works.
+MY_DATA_LINK_VALID = timedelta(days=7)
+MY_DATA_PURPOSE = "people.my_data"
+#: At most one my-data message per person per this window, so the form cannot flood a mailbox.
+MY_DATA_RESEND_WINDOW_MINUTES = 10
+
+
+class RequestNotOpen(DomainError):
+    message = _l("This request has already been answered.")
+    status = 409
+
+
+class NoLiveConsent(DomainError):
+    message = _l("There is no consent to withdraw for that purpose.")
+    status = 400
+
+
+def send_my_data_link(email: str, *, my_data_path: Callable[[str], str]) -> bool:
+    """Queue a my-data link to `email` if the portal knows that address.
+
+    Returns whether a message was queued; the caller must answer the same either way, so
+    the form reveals nothing about who is known. `my_data_path(raw_token)` builds the link's
+    path. Records the access request (answered at once by the link) for the 30-day ledger.
+    Raises InvalidEmail for something that is not an address.
+    """
+    from portal.mail.models import MessageCategory, OutboxMessage
+    from portal.mail.services import queue_email
+    from portal.core.tokens import issue_token
+
+    person = find_person(email)
+    if person is None or person.erased_at is not None:
+        return False
+    moment = now()
+    window = moment.strftime("%Y%m%d%H") + str(moment.minute // MY_DATA_RESEND_WINDOW_MINUTES)
+    key = f"people.my_data:{person.id}:{window}"
+    already = db.session.execute(
+        select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
+    ).scalar_one_or_none()
+    if already is not None:
+        return False
+    raw = issue_token(MY_DATA_PURPOSE, person_id=person.id, valid_for=MY_DATA_LINK_VALID)
+    queue_email(
+        key=key,
+        to=person,
+        template="people/my_data_link",
+        purpose="people.my_data_link",
+        context={"my_data_path": my_data_path(raw), "valid_days": MY_DATA_LINK_VALID.days},
+        category=MessageCategory.TRANSACTIONAL,
+    )
+    db.session.add(
+        PrivacyRequest(
+            person_id=person.id,
+            kind=PrivacyRequestKind.ACCESS.value,
+            state=PrivacyRequestState.COMPLETED.value,
+            due_at=moment + REQUEST_ANSWER_WITHIN,
+            handled_at=moment,
+            created_at=moment,
+        )
+    )
+    db.session.flush()
+    return True
+
+
+def person_for_my_data(raw_token: str | None) -> Person:
+    """The person a my-data link belongs to; InvalidToken for any bad, old or foreign link."""
+    from portal.core.errors import InvalidToken
+    from portal.core.tokens import resolve_token
+
+    token = resolve_token(MY_DATA_PURPOSE, raw_token)
+    person = db.session.get(Person, token.person_id) if token.person_id else None
+    if person is None or person.erased_at is not None:
+        raise InvalidToken()
+    return person
+
+
+#: The details a person may correct themselves.
+CORRECTABLE_FIELDS = ("name", "organization", "sector_id", "community", "job_title", "language")
+
+
+def correct_details(person: Person, *, origin: str = "", **details: object) -> Person:
+    """Replace the person's details with what they typed (blank clears an optional one)."""
+    changed = []
+    for name in CORRECTABLE_FIELDS:
+        if name not in details:
+            continue
+        value = details[name]
+        if name == "sector_id" and value is not None and db.session.get(Sector, value) is None:
+            raise DomainError(_l("Choose a sector from the list."))
+        if name == "language" and value not in ("en", "fr"):
+            raise DomainError(_l("Choose English or French."))
+        if getattr(person, name) != value:
+            setattr(person, name, value if value is not None or name == "sector_id" else "")
+            changed.append(name)
+    if changed:
+        record_audit("people.details.corrected", actor_label="the person (my data)",
+                     subject=f"person:{person.id}", origin=origin, fields=changed)
+    db.session.flush()
+    return person
+
+
+def live_consent_purposes(person: Person) -> list[str]:
+    """Purposes the person currently consents to (express, or implied and not lapsed)."""
+    purposes = db.session.execute(
+        select(ConsentRecord.purpose).where(ConsentRecord.person_id == person.id).distinct()
+    ).scalars()
+    return sorted(p for p in purposes if has_consent(person.id, p))
+
+
+def withdraw_consent(person: Person, purpose: str, *, origin: str = "", user_agent: str = "") -> ConsentRecord | None:
+    """Withdraw the person's consent for `purpose`, at once.
+
+    Appends a withdrawal to the ledger and, for a list ("list:<slug>"), unsubscribes them
+    through the lists service when it exists, so nothing more is sent. Raises NoLiveConsent
+    when there is nothing to withdraw.
+    """
+    if purpose not in live_consent_purposes(person):
+        raise NoLiveConsent()
+    if purpose.startswith("list:"):
+        _unsubscribe_from_list(person, purpose.removeprefix("list:"), origin=origin,
+                               user_agent=user_agent)
+    if not has_consent(person.id, purpose):
+        return None  # the lists service already recorded the withdrawal
+    return record_consent(
+        person,
+        purpose=purpose,
+        kind=ConsentKind.WITHDRAWN,
+        source="people.my_data",
+        method="my data page",
+        ip=origin,
+        user_agent=user_agent,
+        language=person.language or "en",
+    )
+
+
+def _unsubscribe_from_list(person: Person, slug: str, *, origin: str, user_agent: str = "") -> None:
+    from portal.lists.models import MailingList, Subscription, SubscriptionStatus
+
+    subscription = db.session.execute(
+        select(Subscription)
+        .join(MailingList, Subscription.list_id == MailingList.id)
+        .where(MailingList.slug == slug, Subscription.person_id == person.id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if subscription is None or subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        return
+    try:
+        from portal.lists.services import unsubscribe
+    except ImportError:  # the lists area not installed: take them off directly
+        subscription.status = SubscriptionStatus.UNSUBSCRIBED.value
+        subscription.unsubscribed_at = now()
+    else:
+        unsubscribe(subscription, "my data page", source="people.my_data", ip=origin,
+                    user_agent=user_agent)
+    db.session.flush()
+
+
+def open_erasure_request(person: Person) -> PrivacyRequest | None:
+    return db.session.execute(
+        select(PrivacyRequest).where(
+            PrivacyRequest.person_id == person.id,
+            PrivacyRequest.kind == PrivacyRequestKind.ERASURE.value,
+            PrivacyRequest.state == PrivacyRequestState.OPEN.value,
+        )
+    ).scalar_one_or_none()
+
+
+def request_erasure(person: Person, *, origin: str = "") -> PrivacyRequest:
+    """Log the person's erasure request, due 30 days later; asking twice keeps one request.
+
+    Queues an acknowledgement that says by when they will hear back.
+    """
+    from portal.mail.services import queue_email
+
+    existing = open_erasure_request(person)
+    if existing is not None:
+        return existing
+    moment = now()
+    request_row = PrivacyRequest(
+        person_id=person.id,
+        kind=PrivacyRequestKind.ERASURE.value,
+        state=PrivacyRequestState.OPEN.value,
+        due_at=moment + REQUEST_ANSWER_WITHIN,
+        created_at=moment,
+    )
+    db.session.add(request_row)
+    db.session.flush()
+    record_audit("people.erasure.requested", actor_label="the person (my data)",
+                 subject=f"person:{person.id}", origin=origin, request=request_row.id)
+    queue_email(
+        key=f"people.erasure_received:{request_row.id}",
+        to=person,
+        template="people/erasure_received",
+        purpose="people.erasure_received",
+        context={"due_at": request_row.due_at},
+    )
+    return request_row
+
+
+def _lock_open_erasure(privacy_request: PrivacyRequest) -> PrivacyRequest:
+    locked = db.session.execute(
+        select(PrivacyRequest).where(PrivacyRequest.id == privacy_request.id).with_for_update()
+    ).scalar_one()
+    if locked.kind != PrivacyRequestKind.ERASURE or locked.state != PrivacyRequestState.OPEN:
+        raise RequestNotOpen()
+    return locked
+
+
+def complete_erasure(privacy_request: PrivacyRequest, *, actor: Any, origin: str = "") -> PrivacyRequest:
+    """An organizer carries out an open erasure request: the person is erased everywhere
+    (see `portal.people.privacy.erase_person`) and the request is marked completed."""
+    from portal.people.privacy import erase_person
+
+    locked = _lock_open_erasure(privacy_request)
+    person = db.session.get(Person, locked.person_id)
+    erase_person(person, actor=actor, reason=f"erasure request {locked.id}", origin=origin)
+    locked.state = PrivacyRequestState.COMPLETED.value
+    locked.handled_at = now()
+    locked.handled_by_id = getattr(actor, "id", None)
+    db.session.flush()
+    return locked
+
+
+def refuse_erasure(privacy_request: PrivacyRequest, *, actor: Any, reason: str, origin: str = "") -> PrivacyRequest:
+    """An organizer refuses an open erasure request with a reason the person is told
+    (e.g. a record the working group is required to keep)."""
+    from portal.mail.services import queue_email
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Give the reason for refusing; the person will be told."))
+    locked = _lock_open_erasure(privacy_request)
+    locked.state = PrivacyRequestState.REFUSED.value
+    locked.handled_at = now()
+    locked.handled_by_id = getattr(actor, "id", None)
+    locked.refusal_reason = reason[:2000]
+    record_audit("people.erasure.refused", actor=actor, subject=f"person:{locked.person_id}",
+                 origin=origin, request=locked.id)
+    person = db.session.get(Person, locked.person_id)
+    queue_email(
+        key=f"people.erasure_refused:{locked.id}",
+        to=person,
+        template="people/erasure_refused",
+        purpose="people.erasure_refused",
+        context={"reason": locked.refusal_reason},
+    )
+    db.session.flush()
+    return locked
+
+
+# --- Least privilege in reports ---------------------------------------------------------
+
+#: Below this many people, a count could point at someone.
+SMALL_COUNT_THRESHOLD = 5
+
+
+def suppress_small_counts(counts: Mapping[K, int], threshold: int = SMALL_COUNT_THRESHOLD,
+                          *, protect_total: bool = True) -> dict[K, int | str]:
+    """Counts ready to show in a sector (or any) report, with small cells hidden.
+
+    Any count from 1 to `threshold - 1` is shown as "fewer than 5" so no one is identifiable;
+    0 stays 0 (it identifies no one). With `protect_total` (a report that also shows the
+    total), a single hidden cell could be worked out by subtraction, so the next smallest
+    count is hidden too. Order of keys is kept.
+    """
+    label = gettext("fewer than %(threshold)s", threshold=threshold)
+    hidden = {key for key, value in counts.items() if 0 < value < threshold}
+    if protect_total and len(hidden) == 1:
+        others = sorted(((v, i) for i, (k, v) in enumerate(counts.items()) if k not in hidden and v > 0))
+        if others:
+            keys = list(counts)
+            hidden.add(keys[others[0][1]])
+    return {key: (label if key in hidden else value) for key, value in counts.items()}

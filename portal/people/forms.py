@@ -1,0 +1,72 @@
+"""Forms of the my-data pages and the organizer's privacy pages."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from portal.people.services import InvalidEmail, list_sectors, normalize_email
+
+
+class MyDataRequestForm(FlaskForm):
+    """Ask for a link to one's data: the address is the only thing collected."""
+
+    email = EmailField(_l("Your email address"), validators=[DataRequired(), Length(max=320)],
+                       render_kw={"autocomplete": "email"})
+
+    def validate_email(self, field) -> None:
+        try:
+            normalize_email(field.data)
+        except InvalidEmail as error:
+            raise ValidationError(str(error.message)) from error
+
+
+class DetailsForm(FlaskForm):
+    """Correct what we hold; blank optional fields are cleared."""
+
+    name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)],
+                       render_kw={"autocomplete": "name"})
+    organization = StringField(_l("Organization"), validators=[Optional(), Length(max=200)],
+                               render_kw={"autocomplete": "organization"})
+    sector = SelectField(_l("Sector"), validators=[Optional()])
+    community = StringField(_l("Community"), validators=[Optional(), Length(max=120)])
+    job_title = StringField(_l("Job title"), validators=[Optional(), Length(max=200)],
+                            render_kw={"autocomplete": "organization-title"})
+    language = SelectField(_l("Language for messages"), validators=[InputRequired()],
+                           choices=[SelectChoice("en", "English"), SelectChoice("fr", "Français")])
+
+    def __init__(self, *args, shown_in: str = "en", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sector.choices = [SelectChoice("", _l("Not given"))] + [
+            SelectChoice(s.slug, s.name(shown_in)) for s in list_sectors()
+        ]
+
+
+class WithdrawConsentForm(FlaskForm):
+    """Withdraw one consent; `purpose` is checked against the person's live consents."""
+
+    purpose = HiddenField(validators=[DataRequired(), Length(max=120)])
+
+
+class ErasureRequestForm(FlaskForm):
+    confirm = BooleanField(
+        _l("I understand that my details will be erased and cannot be brought back"),
+        validators=[DataRequired(_l("Tick the box to confirm you want your data erased."))],
+    )
+
+
+class CompleteErasureForm(FlaskForm):
+    confirm = BooleanField(
+        _l("Erase this person's data everywhere now"),
+        validators=[DataRequired(_l("Tick the box to confirm the erasure."))],
+    )
+
+
+class RefuseErasureForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason for refusing"),
+        validators=[DataRequired(_l("Give the reason for refusing; the person will be told.")),
+                    Length(max=2000)],
+    )

@@ -1,0 +1,472 @@
+"""A person's data, found generically: export (see, take) and erasure (forget).
+
+Nothing here names the feature tables. A table holds a person's records when it has a
+foreign key to `person.id`; its children (tables whose only way to a person is a
+cascading foreign key to such a table, e.g. outbox attachments or registration answers)
+belong to the same person. Columns declared with `info={"personal": True}` hold personal data
+and are blanked on erasure. So a model added later is covered without touching this file.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import JSON, LargeBinary, String, Table, Text, and_, cast, func, or_, select
+from sqlalchemy.sql.schema import Column
+
+from portal.core.audit import AuditEntry, record_audit, scrub_audit_entries
+from portal.core.clock import now
+from portal.core.errors import DomainError
+from portal.extensions import db
+from portal.people.models import ConsentRecord, Person
+
+PERSON_TABLE = "person"
+
+#: Human names for tables people will recognize; any other table is named from its own name.
+TABLE_LABELS: dict[str, Any] = {
+    "person": _l("Your details"),
+    "registration": _l("Event registrations"),
+    "registration_answer": _l("Answers you gave when registering"),
+    "membership": _l("Working-group memberships"),
+    "group_membership": _l("Working-group memberships"),
+    "group_chair": _l("Working groups you chair"),
+    "subscription": _l("Mailing-list subscriptions"),
+    "consent_record": _l("Consent history"),
+    "copy_request": _l("Copy requests"),
+    "download": _l("Downloads"),
+    "release_notice": _l("Guideline release notices you asked for"),
+    "outbox_message": _l("Messages sent to you"),
+    "outbox_attachment": _l("Files attached to those messages"),
+    "access_token": _l("Links sent to you"),
+    "privacy_request": _l("Your privacy requests"),
+}
+
+#: Columns never shown in an export: secrets (even hashed) and delivery internals, not data
+#: about the person. Message bodies are left out too: the subject and state say what was sent.
+HIDDEN_COLUMNS: dict[str, set[str]] = {
+    "outbox_message": {
+        "body_text", "body_html", "headers", "idempotency_key", "message_id", "claimed_by",
+        "lease_until", "from_address", "reply_to", "next_attempt_at", "attempts", "last_error",
+    },
+    "outbox_attachment": {"content"},
+}
+
+#: Tables the erasure's address sweep leaves alone: organizer accounts are a separate role
+#: an organizer gives up by having an admin deactivate the account, not by erasure.
+SWEEP_SKIPS = {"organizer_account", "person"}
+
+#: Columns that identify a row for a reader, used to name what a foreign key points at.
+_LABEL_COLUMNS = ("title_en", "title", "name_en", "name", "slug")
+
+
+def erased_address(person_id: int) -> str:
+    return f"erased-{person_id}@erased.invalid"
+
+
+@dataclass(frozen=True)
+class PersonLink:
+    """One way rows of `table` reach a person: `column` points at person.id (direct), or at
+    `via`, a table that does (a child)."""
+
+    table: Table
+    column: Column
+    via: "PersonLink | None" = None
+    #: For a child, the parent's column its foreign key points at.
+    parent_key: Column | None = None
+    #: False for a second reference in the same table (e.g. "approved_by"): those rows are
+    #: someone else's, so only the reference is theirs, not the row's personal columns.
+    primary: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+
+def _is_hidden(table: str, column: Column) -> bool:
+    name = column.name
+    return (
+        name in HIDDEN_COLUMNS.get(table, set())
+        or name.endswith("_hash")
+        or name == "token"
+    )
+
+
+def person_links() -> list[PersonLink]:
+    """Every table that holds a person's rows, in dependency order, read from the metadata."""
+    direct: list[PersonLink] = []
+    for table in db.metadata.sorted_tables:
+        if table.name == PERSON_TABLE:
+            continue
+        columns = sorted(
+            (fk.parent for fk in table.foreign_keys if fk.column.table.name == PERSON_TABLE),
+            key=lambda c: (c.name != "person_id", c.name),
+        )
+        for position, column in enumerate(columns):
+            direct.append(PersonLink(table, column, primary=position == 0))
+    owners = {link.table.name: link for link in direct if link.primary}
+    children: list[PersonLink] = []
+    for table in db.metadata.sorted_tables:
+        if table.name in owners or table.name == PERSON_TABLE:
+            continue
+        for fk in table.foreign_keys:
+            parent = owners.get(fk.column.table.name)
+            # Only cascading children: a row that dies with its parent belongs to it
+            # (a mailing list does not belong to one subscriber; an attachment does
+            # belong to its message).
+            if parent is not None and (fk.ondelete or "").upper() == "CASCADE":
+                children.append(PersonLink(table, fk.parent, via=parent, parent_key=fk.column))
+                break
+    return direct + children
+
+
+def _owned_by(link: PersonLink, person_id: int):
+    """The condition that picks the person's rows of `link.table`."""
+    if link.via is None:
+        return link.column == person_id
+    owned = select(link.parent_key).where(link.via.column == person_id)
+    return link.column.in_(owned)
+
+
+def _rows_query(link: PersonLink, person_id: int):
+    return select(link.table).where(_owned_by(link, person_id))
+
+
+# --- Export ---------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly form of a column value."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"bytes": len(bytes(value))}
+    return value
+
+
+def _shown(value: Any) -> Any:
+    # Binary content is described, never shown; everything else stays a Python value so the
+    # page can format times in the reader's zone (the JSON and CSV make it plain text).
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"bytes": len(bytes(value))}
+    return value
+
+
+def _reference_labels(table: Table, row: Any) -> dict[str, str]:
+    """For each foreign key (other than to the person), what it points at in words."""
+    labels: dict[str, str] = {}
+    for fk in table.foreign_keys:
+        target = fk.column.table
+        if target.name == PERSON_TABLE:
+            continue
+        value = getattr(row, fk.parent.name)
+        if value is None:
+            continue
+        label_column = next((target.c[n] for n in _LABEL_COLUMNS if n in target.c), None)
+        if label_column is None:
+            continue
+        label = db.session.execute(
+            select(label_column).where(fk.column == value)
+        ).scalar_one_or_none()
+        if label:
+            labels[fk.parent.name] = str(label)
+    return labels
+
+
+@dataclass
+class ExportSection:
+    """The rows of one table, ready to show or serialize."""
+
+    table: str
+    label: str
+    columns: list[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    references: list[dict[str, str]] = field(default_factory=list)
+
+
+def collect_personal_data(person: Person) -> list[ExportSection]:
+    """Everything the portal holds on `person`: their Person row, then every row of every
+    table that references them (directly or as a cascading child), by table.
+
+    Only rows reached through this person's id are included, so no one else's data is.
+    """
+    sections: list[ExportSection] = []
+    person_table: Table = Person.__table__  # type: ignore[assignment]
+    person_row = db.session.execute(
+        select(person_table).where(person_table.c.id == person.id)
+    ).one()
+    sections.append(_section(person_table, [person_row]))
+    for link in person_links():
+        rows = db.session.execute(
+            _rows_query(link, person.id).order_by(*link.table.primary_key.columns)
+        ).all()
+        if rows:
+            sections.append(_section(link.table, rows, others=not link.primary))
+    return sections
+
+
+def _section(table: Table, rows: Iterable[Any], *, others: bool = False) -> ExportSection:
+    columns = [
+        c.name for c in table.columns
+        if not _is_hidden(table.name, c) and not (others and c.info.get("personal"))
+    ]
+    label = TABLE_LABELS.get(table.name) or table.name.replace("_", " ").capitalize()
+    section = ExportSection(table=table.name, label=str(label), columns=columns)
+    for row in rows:
+        section.rows.append({name: _shown(getattr(row, name)) for name in columns})
+        section.references.append(_reference_labels(table, row))
+    return section
+
+
+def export_json(person: Person) -> str:
+    """The whole export as one JSON document: {"exported_at", "tables": {table: [rows]}}."""
+    sections = collect_personal_data(person)
+    document = {
+        "exported_at": now().isoformat(),
+        "person_id": person.id,
+        "tables": {
+            s.table: {
+                "label": s.label,
+                "rows": [
+                    {**{k: _plain(v) for k, v in row.items()}, **({"refers_to": refs} if refs else {})}
+                    for row, refs in zip(s.rows, s.references)
+                ],
+            }
+            for s in sections
+        },
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str)
+
+
+def export_csv(person: Person) -> str:
+    """The whole export as ONE CSV in long form: table, row, column, value.
+
+    One file (rather than a zip of one CSV per table) opens directly in any spreadsheet and
+    keeps tables with different columns together; filter on `table` to see one of them.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["table", "label", "row", "column", "value"])
+    for section in collect_personal_data(person):
+        for number, row in enumerate(section.rows, start=1):
+            for column in section.columns:
+                value = _plain(row[column])
+                if isinstance(value, (dict, list)):
+                    value = json.dumps(value, ensure_ascii=False)
+                elif value is None:
+                    value = ""
+                writer.writerow([section.table, section.label, number, column, _csv_safe(str(value))])
+    return buffer.getvalue()
+
+
+def _csv_safe(value: str) -> str:
+    # A cell starting with = + - @ is run as a formula by spreadsheets (CSV injection).
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def count_personal_rows(person_id: int) -> dict[str, int]:
+    """How many rows of each table reference the person (for organizers deciding a request)."""
+    counts: dict[str, int] = {}
+    for link in person_links():
+        number = db.session.execute(
+            select(func.count()).select_from(_rows_query(link, person_id).subquery())
+        ).scalar_one()
+        if number:
+            counts[link.name] = counts.get(link.name, 0) + number
+    return counts
+
+
+# --- Erasure --------------------------------------------------------------------------
+
+
+class AlreadyErased(DomainError):
+    message = _l("This person's data has already been erased.")
+    status = 409
+
+
+def _blank_value(column: Column) -> Any:
+    """What a personal column becomes: NULL where allowed, else an empty value of its type."""
+    if column.nullable and not column.primary_key:
+        return None
+    if isinstance(column.type, JSON):
+        return {}
+    if isinstance(column.type, (String, Text)):
+        return ""
+    if isinstance(column.type, LargeBinary):
+        return b""
+    return _KEEP
+
+
+_KEEP = object()
+
+
+def _personal_columns(table: Table) -> list[Column]:
+    return [c for c in table.columns if c.info.get("personal")]
+
+
+def _text_columns(table: Table) -> list[Column]:
+    return [c for c in table.columns if isinstance(c.type, (String, Text, JSON)) and not c.primary_key]
+
+
+def _replace_in(value: Any, pattern: re.Pattern[str], replacement: str) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(replacement, value)
+    if isinstance(value, dict):
+        return {
+            _replace_in(k, pattern, replacement): _replace_in(v, pattern, replacement)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_replace_in(v, pattern, replacement) for v in value]
+    return value
+
+
+def _sweep(table: Table, needles: list[tuple[str, str]], where=None) -> int:
+    """Replace every occurrence of each needle (case-insensitive) in the text and JSON
+    columns of `table` (restricted by `where`). Returns how many rows changed."""
+    columns = _text_columns(table)
+    if not columns or not needles or not list(table.primary_key.columns):
+        return 0
+    conditions = []
+    for column in columns:
+        text = cast(column, Text) if isinstance(column.type, JSON) else column
+        for needle, _ in needles:
+            conditions.append(func.lower(text, type_=Text).contains(needle.casefold(), autoescape=True))
+    query = select(table).where(or_(*conditions))
+    if where is not None:
+        query = query.where(where)
+    patterns = [(re.compile(re.escape(n), re.IGNORECASE), r) for n, r in needles]
+    changed = 0
+    for row in db.session.execute(query).all():
+        values: dict[str, Any] = {}
+        for column in columns:
+            original = getattr(row, column.name)
+            value = original
+            for pattern, replacement in patterns:
+                value = _replace_in(value, pattern, replacement)
+            if value != original:
+                values[column.name] = value
+        if values:
+            key = and_(*(c == getattr(row, c.name) for c in table.primary_key.columns))
+            db.session.execute(table.update().where(key).values(**values))
+            changed += 1
+    return changed
+
+
+def erase_person(person: Person, actor: Any = None, reason: str = "", *, origin: str = "") -> Person:
+    """Remove or anonymize `person` everywhere, in the caller's transaction.
+
+    Guarantees, once the caller commits:
+    - the Person row stays as an anonymous placeholder (address "erased-<id>@erased.invalid",
+      name, organization, community, job title blank, `erased_at` set); the sector stays, so
+      sector statistics stay true;
+    - every row that references the person stays (counts stay true: a registration becomes an
+      anonymous seat) but each of its `info={"personal": True}` columns is blanked;
+    - outbox rows keep that a message was sent, not to whom or what; their attachments are
+      deleted and unsent ones are withheld;
+    - the consent ledger keeps only purpose, kind and date;
+    - the person's links (access tokens) are deleted;
+    - no text or JSON column anywhere (audit entries, login attempts included) still holds
+      their address, and no row of theirs or audit entry holds their name.
+    Raises AlreadyErased for a person erased before. Writes one audit entry.
+    """
+    # Lock the person first, so two organizers erasing at once cannot both go ahead.
+    locked = db.session.execute(
+        select(Person.erased_at).where(Person.id == person.id).with_for_update()
+    ).one()
+    if locked.erased_at is not None or person.erased_at is not None:
+        raise AlreadyErased()
+    moment = now()
+    old_email = person.email
+    old_name = (person.name or "").strip()
+    anonymous = erased_address(person.id)
+
+    person.email = anonymous
+    person.name = ""
+    person.organization = ""
+    person.community = ""
+    person.job_title = ""
+    person.erased_at = moment
+    db.session.flush()
+
+    # Write through Core statements below: the ORM copies of these rows in the session
+    # would otherwise go stale, so expire them afterwards.
+    from portal.core.tokens import AccessToken
+    from portal.mail.models import OutboxAttachment, OutboxMessage, OutboxState
+
+    outbox = OutboxMessage.__table__
+    db.session.execute(
+        OutboxAttachment.__table__.delete().where(
+            OutboxAttachment.__table__.c.message_id.in_(
+                select(outbox.c.id).where(outbox.c.person_id == person.id)
+            )
+        )
+    )
+    db.session.execute(
+        outbox.update().where(outbox.c.person_id == person.id).values(
+            to_address=anonymous, subject="", body_text="", body_html="", headers={}, last_error="",
+        )
+    )
+    # Anything not yet sent would now go nowhere useful: withhold it.
+    db.session.execute(
+        outbox.update().where(
+            outbox.c.person_id == person.id,
+            outbox.c.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value, OutboxState.SENDING.value]),
+        ).values(state=OutboxState.WITHHELD.value)
+    )
+    consent = ConsentRecord.__table__
+    db.session.execute(
+        consent.update().where(consent.c.person_id == person.id).values(
+            wording="", ip="", user_agent="", source=""
+        )
+    )
+    tokens = AccessToken.__table__
+    db.session.execute(tokens.delete().where(tokens.c.person_id == person.id))
+
+    needles = [(old_email, anonymous)]
+    if len(old_name) >= 3:
+        needles.append((old_name, "[erased]"))
+    for link in person_links():
+        blanks = {}
+        for column in _personal_columns(link.table) if link.primary else []:
+            value = _blank_value(column)
+            if value is not _KEEP:
+                blanks[column.name] = value
+        mine = _owned_by(link, person.id)
+        if blanks:
+            db.session.execute(link.table.update().where(mine).values(**blanks))
+        # Free text the person typed may repeat their name or address outside a column
+        # marked personal: sweep their own rows for both.
+        _sweep(link.table, needles, where=mine)
+
+    # Their address anywhere else (a login attempt typed with it, a note, an audit entry).
+    with scrub_audit_entries():
+        for table in db.metadata.sorted_tables:
+            if table.name in SWEEP_SKIPS:
+                continue
+            if table.name == AuditEntry.__tablename__:
+                _sweep(table, needles)
+            else:
+                _sweep(table, needles[:1])
+        db.session.expire_all()
+        record_audit(
+            "people.person.erased",
+            actor=actor,
+            actor_label=None if actor is not None else "portal",
+            subject=f"person:{person.id}",
+            origin=origin,
+            **({"reason": reason} if reason else {}),
+        )
+        db.session.flush()
+    return person

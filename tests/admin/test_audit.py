@@ -1,0 +1,104 @@
+"""The audit log: written for every login attempt and privacy action, append-only, and
+viewable and filterable by admins only."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from portal.core import clock
+from portal.core.audit import AuditEntry, AuditLogIsAppendOnly, record_audit
+from portal.extensions import db
+
+from tests.conftest import csrf_token
+
+
+def _actions(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.execute(select(AuditEntry.action).order_by(AuditEntry.id)).scalars())
+
+
+def test_every_login_attempt_is_on_record_without_the_password(app, client, organizer):
+    client.post("/login", data={"email": organizer.email, "password": "wrong password 1",
+                                "csrf_token": csrf_token(client, "/login")})
+    client.post("/login", data={"email": organizer.email, "password": organizer.password,
+                                "csrf_token": csrf_token(client, "/login")})
+    with app.app_context():
+        entries = db.session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars().all()
+        assert [e.action for e in entries] == ["auth.login.failed", "auth.login.succeeded"]
+        for entry in entries:
+            assert entry.actor_label == organizer.email and entry.origin and entry.at
+            assert organizer.password not in str(entry.detail) and "wrong password" not in str(entry.detail)
+
+
+def test_audit_entries_are_never_updated_or_deleted(app_context):
+    entry = record_audit("people.test.done", actor_label="someone", subject="person:1")
+    db.session.commit()
+    entry.action = "people.test.undone"
+    with pytest.raises(AuditLogIsAppendOnly):
+        db.session.flush()
+    db.session.rollback()
+    db.session.delete(db.session.get(AuditEntry, entry.id))
+    with pytest.raises(AuditLogIsAppendOnly):
+        db.session.flush()
+    db.session.rollback()
+    with pytest.raises(AuditLogIsAppendOnly):
+        db.session.execute(update(AuditEntry).values(action="x"))
+    db.session.rollback()
+    with pytest.raises(AuditLogIsAppendOnly):
+        db.session.execute(delete(AuditEntry))
+    db.session.rollback()
+    assert db.session.get(AuditEntry, entry.id).action == "people.test.done"
+
+
+def test_only_admins_see_the_audit_log(app, client, auth, organizer, admin):
+    auth.login(organizer)
+    assert client.get("/admin/audit").status_code == 403
+    auth.logout()
+    auth.login(admin)
+    page = client.get("/admin/audit")
+    assert page.status_code == 200
+    assert "auth.login.succeeded" in page.get_data(as_text=True)
+    # Reading the log is itself on record.
+    assert _actions(app)[-1] == "admin.audit.viewed"
+
+
+def test_the_audit_log_filters_by_action_actor_and_dates_and_pages(app, client, auth, admin):
+    clock.set_now(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))
+    with app.app_context():
+        for n in range(60):
+            record_audit("events.attendees.viewed", actor_label="ana@owg.example.ca", subject=f"event:{n}")
+        clock.set_now(datetime(2026, 3, 12, 15, 0, tzinfo=UTC))
+        record_audit("people.person.erased", actor_label="ben@owg.example.ca", subject="person:7")
+        db.session.commit()
+    auth.login(admin)
+
+    def rows(query: str) -> str:
+        response = client.get("/admin/audit?" + query)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_data(as_text=True)
+
+    html = rows("action=people.")
+    assert "person:7" in html and "event:3" not in html
+    html = rows("actor=ANA@owg")
+    assert "60 entries" in html and "person:7" not in html and "Older" in html
+    assert "event:59" in rows("actor=ana&page=1") and "event:0<" in rows("actor=ana&page=2")
+    html = rows("date_from=2026-03-11&date_to=2026-03-12&actor=ben@")
+    assert "1 entry" in html and "person:7" in html
+    assert "No entries match." in rows("date_from=2026-03-01&date_to=2026-03-09")
+
+
+JUNK_FILTERS = [
+    "page=abc", "page=0", "page=-3", "page=99999999999999999999", "date_from=yesterday",
+    "date_from=2026-13-45", "date_from=2026-03-12&date_to=2026-03-01", "action=" + "x" * 500,
+    "actor=" + "é" * 400,
+]
+
+
+def test_junk_filters_are_a_clear_400(client, auth, admin):
+    auth.login(admin)
+    for query in JUNK_FILTERS:
+        response = client.get("/admin/audit?" + query)
+        assert response.status_code == 400, query
+        assert "There is a problem" in response.get_data(as_text=True)

@@ -1,0 +1,160 @@
+"""Erasure: the person is gone from every table, while counts and sector statistics stay."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.core.audit import AuditEntry
+from portal.extensions import db
+from portal.people.models import ConsentRecord, Person
+from portal.people.privacy import AlreadyErased, erase_person, person_links
+
+from tests.people.activity import person_tables, seed_everything
+from tests.people.conftest import scan_for
+
+
+def _counts(person_id: int) -> dict[str, int]:
+    counts = {}
+    for link in person_links():
+        if link.via is not None:
+            continue
+        counts[f"{link.table.name}.{link.column.name}"] = db.session.execute(
+            select(func.count()).select_from(link.table).where(link.column == person_id)
+        ).scalar_one()
+    return counts
+
+
+def test_erasure_leaves_no_trace_and_keeps_counts(app, two_people):
+    alice, bob = two_people
+    with app.app_context():
+        db.session.get(Person, alice.id).sector_id = 3
+        db.session.commit()
+    seeder = seed_everything(app, [alice, bob])
+    assert not seeder.skipped, f"tables the generic seeding could not fill: {seeder.skipped}"
+
+    with app.app_context():
+        before_alice = _counts(alice.id)
+        before_bob = _counts(bob.id)
+        # Every table that references a person got rows for both people.
+        for table in person_tables():
+            assert any(v for k, v in before_alice.items() if k.startswith(table.name + ".")), table.name
+        assert scan_for(alice.email) and scan_for(alice.name)
+        bob_places = scan_for(bob.email) + scan_for(bob.name)
+        sectors_before = db.session.execute(
+            select(Person.sector_id, func.count()).group_by(Person.sector_id).order_by(Person.sector_id)
+        ).all()
+
+        erase_person(db.session.get(Person, alice.id), actor=None, reason="test")
+        db.session.commit()
+
+        assert scan_for(alice.email) == []
+        assert scan_for(alice.name) == []
+        assert scan_for("Zephyrine") == []
+        # Bob is untouched, everywhere he was.
+        assert scan_for(bob.email) + scan_for(bob.name) == bob_places
+        assert _counts(bob.id) == before_bob
+        # Alice's rows are still counted; only her links and attachments are gone.
+        after = _counts(alice.id)
+        assert after.pop("access_token.person_id") == 0
+        before_alice.pop("access_token.person_id")
+        assert after == before_alice
+        sectors_after = db.session.execute(
+            select(Person.sector_id, func.count()).group_by(Person.sector_id).order_by(Person.sector_id)
+        ).all()
+        assert sectors_after == sectors_before
+
+        person = db.session.get(Person, alice.id)
+        assert person.email == f"erased-{alice.id}@erased.invalid"
+        assert (person.name, person.organization, person.community, person.job_title) == ("", "", "", "")
+        assert person.sector_id == 3 and person.erased_at is not None
+        # Consent ledger: only the fact and date.
+        for record in db.session.execute(select(ConsentRecord).where(ConsentRecord.person_id == alice.id)).scalars():
+            assert record.purpose and record.kind and record.created_at
+            assert (record.wording, record.ip, record.user_agent, record.source) == ("", "", "", "")
+        bob_consent = db.session.execute(
+            select(ConsentRecord).where(ConsentRecord.person_id == bob.id, ConsentRecord.purpose == "list:overlap")
+        ).scalar_one()
+        assert bob_consent.wording == f"Yes, email {bob.email}" and bob_consent.ip == "10.0.0.2"
+        # Personal columns of Alice's rows are blank in every table; Bob's are not.
+        for link in person_links():
+            for column in link.table.columns:
+                if not column.info.get("personal") or link.via is not None:
+                    continue
+                for owner, expect_blank in ((alice.id, True), (bob.id, False)):
+                    values = db.session.execute(
+                        select(column).where(link.column == owner)
+                    ).scalars().all()
+                    assert values, (link.table.name, column.name)
+                    for value in values:
+                        assert (value in (None, "", {})) == expect_blank, (link.table.name, column.name, value)
+        # One entry says the erasure happened, without saying who it was.
+        entry = db.session.execute(
+            select(AuditEntry).where(AuditEntry.action == "people.person.erased")
+        ).scalar_one()
+        assert entry.subject == f"person:{alice.id}"
+
+
+def test_erasure_scrubs_the_outbox_and_withholds_unsent_mail(app, two_people):
+    from portal.mail.models import OutboxAttachment, OutboxMessage
+
+    alice, bob = two_people
+    seed_everything(app, [alice, bob])
+    with app.app_context():
+        erase_person(db.session.get(Person, alice.id), actor=None)
+        db.session.commit()
+        message = db.session.execute(select(OutboxMessage).where(OutboxMessage.person_id == alice.id)).scalar_one()
+        assert message.to_address == f"erased-{alice.id}@erased.invalid"
+        assert (message.subject, message.body_text, message.body_html) == ("", "", "")
+        assert message.state == "withheld"
+        assert message.attachments == []
+        bob_message = db.session.execute(select(OutboxMessage).where(OutboxMessage.person_id == bob.id)).scalar_one()
+        assert bob_message.state == "queued" and bob_message.subject
+        assert db.session.execute(select(func.count(OutboxAttachment.id))).scalar_one() == 1
+
+
+def test_erasing_twice_is_refused(app_context, make):
+    person = make.person()
+    row = db.session.get(Person, person.id)
+    erase_person(row, actor=None)
+    db.session.commit()
+    with pytest.raises(AlreadyErased):
+        erase_person(db.session.get(Person, person.id), actor=None)
+
+
+def test_erasing_a_registrant_keeps_event_counts_and_sector_statistics(app, make):
+    """Through the events area's own registration service: the seat stays, anonymous."""
+    from datetime import timedelta
+
+    from portal.core.clock import now
+    from portal.events.models import Event, EventStatus, Registration
+    from portal.events.services import RegistrationDetails, confirmed_by_sector, register_for_event, seat_counts
+
+    with app.app_context():
+        event = Event(slug="fall-symposium", title="Fall symposium", starts_at=now() + timedelta(days=30),
+                      ends_at=now() + timedelta(days=31), capacity=50, status=EventStatus.PUBLISHED.value)
+        db.session.add(event)
+        db.session.commit()
+        for email, name, sector in (("carla.vantongeren@example.ca", "Carla Vantongeren", "police"),
+                                    ("dev.okonkwo@example.ca", "Dev Okonkwo", "housing")):
+            register_for_event(event, RegistrationDetails(
+                email=email, name=name, organization=f"{name}'s agency", sector_slug=sector,
+                community="Timmins", accessibility_needs=f"{name} needs step-free access",
+                dietary_needs="vegan", answers={"why": f"I am {name}"}, announcements=True,
+                ip="192.0.2.7", user_agent="Firefox"))
+        db.session.commit()
+        counts_before = seat_counts(event)
+        sectors_before = confirmed_by_sector(event.id)
+        carla = db.session.execute(select(Person).where(Person.email == "carla.vantongeren@example.ca")).scalar_one()
+        assert scan_for("Vantongeren")
+
+        erase_person(carla, actor=None, reason="test")
+        db.session.commit()
+
+        assert scan_for("Vantongeren") == [] and scan_for("carla.vantongeren") == []
+        assert seat_counts(event) == counts_before
+        assert confirmed_by_sector(event.id) == sectors_before
+        seat = db.session.execute(select(Registration).where(Registration.person_id == carla.id)).scalar_one()
+        assert (seat.accessibility_needs, seat.dietary_needs, seat.answers) == ("", "", {})
+        other = db.session.execute(select(Registration).where(Registration.person_id != carla.id)).scalar_one()
+        assert other.accessibility_needs == "Dev Okonkwo needs step-free access"
+        assert scan_for("Okonkwo")

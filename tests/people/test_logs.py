@@ -1,0 +1,89 @@
+"""No log line, the web server's request lines included, ever holds a token or a password."""
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from portal.core.tokens import hash_token
+from portal.extensions import db
+
+from tests.people.conftest import link_from_outbox
+
+
+class Browser:
+    """A cookie-keeping HTTP client talking to the live server over a real socket."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path) as response:
+            return response.read().decode()
+
+    def post(self, path: str, data: dict[str, str]) -> str:
+        page = self.get(path)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode({**data, "csrf_token": token}).encode()
+        with self.opener.open(self.base + path, data=body) as response:
+            return response.read().decode()
+
+
+def test_tokens_and_passwords_never_reach_the_logs(app, live_server, make, caplog):
+    caplog.set_level(logging.DEBUG)
+    person = make.person("logged@example.ca", name="Lou Logged")
+    organizer = make.organizer(password="a secret passphrase 42")
+    browser = Browser(live_server.url)
+
+    browser.post("/my-data", {"email": "logged@example.ca"})
+    with app.app_context():
+        path = link_from_outbox(person.id)
+    raw = path.rsplit("/", 1)[1]
+    assert "Lou Logged" in browser.get(path)
+    browser.get(path + "/export.json")
+    browser.get(path + "/export.csv")
+    try:
+        browser.post("/login", {"email": organizer.email, "password": "wrong passphrase 41"})
+    except urllib.error.HTTPError as error:
+        assert error.code == 400
+    login_page = browser.post("/login", {"email": organizer.email, "password": organizer.password})
+    assert "Organizer dashboard" in login_page
+    app.logger.info("followed a link to %s", path)  # as careless code might
+
+    records = caplog.records
+    request_lines = [r.getMessage() for r in records if r.name == "werkzeug"]
+    assert any("/my-data/" in line for line in request_lines), "the server's request lines were not captured"
+    assert any("POST /login" in line for line in request_lines)
+    text = "\n".join(r.getMessage() for r in records) + caplog.text
+    assert raw not in text
+    assert raw[8:30] not in text
+    assert hash_token(raw) not in text
+    assert organizer.password not in text
+    assert "passphrase" not in text
+    with app.app_context():
+        attempts = db.metadata.tables["login_attempt"]
+        assert db.session.execute(db.select(db.func.count()).select_from(attempts)).scalar_one() == 2
+
+
+def test_record_masking_covers_loggers_and_handlers_added_later(app, caplog):
+    """`install_record_masking` (to be called from create_app) masks records of any logger,
+    e.g. gunicorn's access log, which the handler filters set up at start-up never see."""
+    from portal.core.logging import install_record_masking
+
+    raw = "Zx9_" + "q" * 39
+    original = logging.getLogRecordFactory()
+    try:
+        install_record_masking()
+        install_record_masking()  # idempotent
+        caplog.set_level(logging.DEBUG)
+        logging.getLogger("gunicorn.access").info('"GET /my-data/%s HTTP/1.1" 200', raw)
+        logging.getLogger("portal.some.job").warning("retrying with password=%s", "hunter2-secret")
+    finally:
+        logging.setLogRecordFactory(original)  # leave other tests' logging as they expect it
+    text = caplog.text
+    assert "/my-data/Zx9_…" in text
+    assert raw not in text and "hunter2-secret" not in text

@@ -1,0 +1,157 @@
+"""My data: ask by email, follow the link, see, take, correct, withdraw, ask for erasure."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from portal.core import clock
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.people.models import ConsentKind, ConsentRecord, Person, PrivacyRequest, Sector
+from portal.people.services import has_consent, record_consent
+
+from tests.conftest import csrf_token
+from tests.people.conftest import link_from_outbox
+
+
+def _ask(client, email: str):
+    return client.post("/my-data", data={"email": email, "csrf_token": csrf_token(client, "/my-data")})
+
+
+def _messages() -> int:
+    return db.session.execute(select(func.count(OutboxMessage.id))).scalar_one()
+
+
+def test_the_answer_is_the_same_for_known_and_unknown_addresses(app, client, make):
+    person = make.person("known@example.ca", name="Known Person")
+    known = _ask(client, "Known@Example.ca ")
+    unknown = _ask(client, "nobody@example.ca")
+    assert known.status_code == unknown.status_code == 302
+    assert known.location == unknown.location == "/my-data/sent"
+    sent = client.get("/my-data/sent")
+    assert sent.status_code == 200 and "Check your email" in sent.get_data(as_text=True)
+    with app.app_context():
+        messages = db.session.execute(select(OutboxMessage)).scalars().all()
+        assert [m.person_id for m in messages] == [person.id]
+        assert messages[0].category == "transactional"
+        assert "/my-data/" in messages[0].body_text
+        # The access request is on the 30-day ledger, answered at once by the link.
+        request_row = db.session.execute(select(PrivacyRequest)).scalar_one()
+        assert (request_row.kind, request_row.state) == ("access", "completed")
+        assert request_row.due_at - request_row.created_at == timedelta(days=30)
+
+
+def test_asking_again_at_once_sends_no_second_message(app, client, make):
+    make.person("twice@example.ca")
+    _ask(client, "twice@example.ca")
+    _ask(client, "twice@example.ca")
+    with app.app_context():
+        assert _messages() == 1
+
+
+def test_the_link_shows_everything_and_expires_after_7_days(app, client, make):
+    person = make.person("link@example.ca", name="Lina Kowalczyk", organization="Sudbury Housing")
+    with app.app_context():
+        record_consent(db.session.get(Person, person.id), purpose="list:news", kind=ConsentKind.EXPRESS,
+                       wording="Yes, send me news")
+        db.session.commit()
+    _ask(client, "link@example.ca")
+    with app.app_context():
+        path = link_from_outbox(person.id)
+    page = client.get(path)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    for expected in ("Lina Kowalczyk", "Sudbury Housing", "Consent history", "Yes, send me news",
+                     "Messages sent to you", "Your privacy requests", "list:news"):
+        assert expected in html, expected
+    download = client.get(path + "/export.json")
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"] == 'attachment; filename="my-data.json"'
+    assert download.headers["Cache-Control"] == "no-store"
+    assert json.loads(download.data)["tables"]["person"]["rows"][0]["email"] == "link@example.ca"
+    as_csv = client.get(path + "/export.csv")
+    assert as_csv.status_code == 200 and as_csv.mimetype == "text/csv"
+    assert "person,Your details,1,name,Lina Kowalczyk" in as_csv.get_data(as_text=True)
+
+    clock.advance(timedelta(days=7, minutes=1))
+    assert client.get(path).status_code == 404
+    assert client.get(path + "/export.json").status_code == 404
+
+
+def test_a_person_corrects_their_details(app, client, make):
+    person = make.person("fix@example.ca", name="Fran Typo", job_title="Nurse")
+    _ask(client, "fix@example.ca")
+    with app.app_context():
+        path = link_from_outbox(person.id)
+        police = db.session.execute(select(Sector).where(Sector.slug == "police")).scalar_one().id
+    response = client.post(path + "/details", data={
+        "csrf_token": csrf_token(client, path), "name": "Fran Correct", "organization": "OPP",
+        "sector": "police", "community": "Kenora", "job_title": "", "language": "fr",
+    })
+    assert response.status_code == 302 and response.location == path
+    with app.app_context():
+        row = db.session.get(Person, person.id)
+        assert (row.name, row.organization, row.sector_id, row.community, row.job_title, row.language) == (
+            "Fran Correct", "OPP", police, "Kenora", "", "fr")
+
+
+def test_a_person_withdraws_a_consent_and_leaves_the_list(app, client, make):
+    from portal.lists.models import MailingList, Subscription
+
+    person = make.person("leave@example.ca")
+    with app.app_context():
+        news = MailingList(slug="news", name_en="News")
+        db.session.add(news)
+        db.session.flush()
+        db.session.add(Subscription(list_id=news.id, person_id=person.id, status="active",
+                                    unsubscribe_token_hash="h" * 64))
+        row = db.session.get(Person, person.id)
+        record_consent(row, purpose="list:news", kind=ConsentKind.EXPRESS, wording="Yes")
+        record_consent(row, purpose="events.promotion", kind=ConsentKind.EXPRESS, wording="Yes")
+        db.session.commit()
+    _ask(client, "leave@example.ca")
+    with app.app_context():
+        path = link_from_outbox(person.id)
+    page = client.get(path).get_data(as_text=True)
+    assert "Withdraw consent for list:news" in page
+    response = client.post(path + "/withdraw", data={
+        "withdraw-0-csrf_token": csrf_token(client, path), "withdraw-0-purpose": "list:news"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert not has_consent(person.id, "list:news")
+        assert has_consent(person.id, "events.promotion")
+        subscription = db.session.execute(select(Subscription)).scalar_one()
+        assert subscription.status == "unsubscribed" and subscription.unsubscribed_at is not None
+        withdrawals = db.session.execute(
+            select(ConsentRecord).where(ConsentRecord.kind == "withdrawn")).scalars().all()
+        assert [w.purpose for w in withdrawals] == ["list:news"]
+    # Withdrawing again: nothing to withdraw, a clear 400.
+    again = client.post(path + "/withdraw", data={
+        "withdraw-0-csrf_token": csrf_token(client, path), "withdraw-0-purpose": "list:news"})
+    assert again.status_code == 400
+    assert "no consent to withdraw" in again.get_data(as_text=True)
+
+
+def test_a_person_asks_for_erasure_once_with_a_due_date(app, client, make):
+    person = make.person("erase@example.ca")
+    _ask(client, "erase@example.ca")
+    with app.app_context():
+        path = link_from_outbox(person.id)
+    unticked = client.post(path + "/erasure", data={"csrf_token": csrf_token(client, path)})
+    assert unticked.status_code == 400
+    assert "Tick the box" in unticked.get_data(as_text=True)
+    for _ in range(2):
+        response = client.post(path + "/erasure", data={"csrf_token": csrf_token(client, path), "confirm": "y"})
+        assert response.status_code == 302
+    with app.app_context():
+        requests = db.session.execute(
+            select(PrivacyRequest).where(PrivacyRequest.kind == "erasure")).scalars().all()
+        assert len(requests) == 1
+        assert requests[0].state == "open"
+        assert requests[0].due_at - requests[0].created_at == timedelta(days=30)
+        acknowledgement = db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "people.erasure_received")).scalar_one()
+        assert acknowledgement.person_id == person.id
+    assert "We received your request on" in client.get(path).get_data(as_text=True)
