@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("events", __name__, cli_group=None)
 
-from portal.events import views  # noqa: E402,F401
+from portal.events import cli, views  # noqa: E402,F401

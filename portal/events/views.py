@@ -1,1 +1,567 @@
-from portal.events import bp  # noqa: F401
+"""Pages for events: the public list, event pages, registration and its manage link, and the
+organizers' pages under /admin/events (events, questions, attendees, exports, check-in)."""
+from __future__ import annotations
+
+import os
+from datetime import date
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from portal.core.audit import record_audit
+from portal.core.clock import now
+from portal.core.db import want_write_transaction, writing
+from portal.core.errors import DomainError
+from portal.core.pages import render_error
+from portal.core.permissions import organizer_required
+from portal.core.web import request_origin, user_agent
+from portal.events import bp, services
+from portal.events.charts import bar_chart
+from portal.events.forms import (
+    ActionForm,
+    AttendeeFilterForm,
+    CancelForm,
+    CheckInSearchForm,
+    EventForm,
+    MessageForm,
+    NeedsForm,
+    QuestionForm,
+    ScanForm,
+    StatusForm,
+    registration_form,
+)
+from portal.events.models import Event, EventQuestion, EventStatus, QuestionKind, Registration, RegistrationStatus
+from portal.extensions import db, limiter
+from portal.people.services import list_sectors
+
+OUTCOME_KEY = "events_outcome"
+
+
+def _register_limit() -> str:
+    # Configurable so load tests and the concurrency test can lift it (one IP, many posts).
+    return (current_app.config.get("EVENTS_REGISTER_RATE_LIMIT")
+            or os.environ.get("EVENTS_REGISTER_RATE_LIMIT") or "30/minute;300/hour")
+
+
+# --- public ---------------------------------------------------------------------------
+
+
+@bp.route("/events")
+def index():
+    return render_template("events/index.html", events=services.upcoming_events())
+
+
+@bp.route("/events/<slug>")
+def detail(slug: str):
+    event = services.public_event(slug)
+    moment = now()
+    return render_template("events/detail.html", event=event, seats=services.seat_counts(event),
+                           is_open=event.registration_is_open(moment), moment=moment)
+
+
+@bp.route("/events/<slug>/register", methods=["GET", "POST"])
+@limiter.limit(_register_limit, methods=["POST"])
+def register(slug: str):
+    # Reading the event and checking the form need no write lock: on SQLite the writer
+    # transaction starts only when the service runs (see below), so the lock is held briefly.
+    want_write_transaction(False)
+    event = services.public_event(slug)
+    if not event.registration_is_open(now()):
+        return render_template("events/closed.html", event=event), 409 if request.method == "POST" else 200
+    form = registration_form(event, list_sectors())
+    status = 200
+    if form.validate_on_submit():
+        material = services.notifications.prepare_seat_material(event)
+        db.session.rollback()  # end the reader transaction; the service's begins as a writer
+        want_write_transaction(True)
+        details = services.RegistrationDetails(
+            email=form.email.data, name=form.name.data, organization=form.organization.data,
+            sector_slug=form.sector.data, community=form.community.data,
+            job_title=form.job_title.data or "", accessibility_needs=form.accessibility_needs.data or "",
+            dietary_needs=form.dietary_needs.data or "", answers=form.answers(),
+            announcements=bool(form.announcements.data), language=str(get_locale() or "en"),
+            ip=request_origin(), user_agent=user_agent(),
+        )
+        try:
+            outcome = services.register_for_event(event, details, material)
+        except DomainError as error:
+            db.session.rollback()
+            form.email.errors = list(form.email.errors) + [str(error.message)]
+            status = error.status
+        else:
+            # Read what the page needs before the commit expires it (no second transaction).
+            kind = outcome.registration.status if outcome.created else "duplicate"
+            session[OUTCOME_KEY] = {"event": slug, "kind": kind, "place": outcome.place}
+            db.session.commit()
+            return redirect(url_for("events.registered", slug=slug))
+    elif request.method == "POST":
+        status = 400
+    return render_template("events/register.html", event=event, form=form), status
+
+
+@bp.route("/events/<slug>/registered")
+def registered(slug: str):
+    event = services.public_event(slug)
+    outcome = session.get(OUTCOME_KEY)
+    if not isinstance(outcome, dict) or outcome.get("event") != event.slug:
+        return redirect(url_for("events.detail", slug=event.slug))
+    templates = {"confirmed": "events/confirmed.html", "waitlisted": "events/waitlisted.html"}
+    return render_template(templates.get(outcome.get("kind"), "events/check_email.html"),
+                           event=event, place=outcome.get("place"))
+
+
+def _manage_context(registration: Registration, **extra):
+    return dict(registration=registration, event=registration.event,
+                place=services.waitlist_place(registration), **extra)
+
+
+@bp.route("/events/manage/<token>", methods=["GET", "POST"])
+def manage(token: str):
+    registration = services.registration_for_manage_token(token)
+    if request.method == "GET":
+        # Reading only: drop the token's use counter rather than write from a reader (SQLite).
+        db.session.rollback()
+    form = NeedsForm(obj=registration if request.method == "GET" else None)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_needs(registration, accessibility_needs=form.accessibility_needs.data or "",
+                                  dietary_needs=form.dietary_needs.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error.message), "error")
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Your needs were updated. Thank you for telling us."), "success")
+            return redirect(url_for("events.manage", token=token))
+    elif request.method == "POST":
+        status = 400
+    return render_template("events/manage.html", form=form, cancel_form=CancelForm(),
+                           **_manage_context(registration)), status
+
+
+@bp.route("/events/manage/<token>/cancel", methods=["POST"])
+def manage_cancel(token: str):
+    registration = services.registration_for_manage_token(token)
+    form = CancelForm()
+    if not form.validate_on_submit():
+        return render_template("events/manage.html", form=NeedsForm(obj=registration), cancel_form=form,
+                               **_manage_context(registration)), 400
+    try:
+        services.cancel_registration(registration, by="registrant")
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("events.manage", token=token))
+    db.session.commit()
+    flash(_("Your registration is cancelled. Thank you for freeing your place."), "success")
+    return redirect(url_for("events.manage", token=token))
+
+
+# --- organizers -----------------------------------------------------------------------
+
+
+#: Ids beyond a 32-bit integer cannot exist; PostgreSQL would refuse to even compare them.
+MAX_ID = 2**31 - 1
+
+
+def _get_or_404(model, object_id: int):
+    if object_id > MAX_ID:
+        abort(404)
+    return db.get_or_404(model, object_id)
+
+
+def _admin_event(event_id: int) -> Event:
+    return _get_or_404(Event, event_id)
+
+
+def _refuse(message: str, code: int = 400):
+    db.session.rollback()
+    return render_error(code, message=message)
+
+
+def _actor():
+    return current_user._get_current_object()
+
+
+def _audit_read(action: str, subject: str, **detail) -> None:
+    """Record that an organizer looked at personal data, from a GET.
+
+    A GET's transaction began as a reader; on SQLite turning it into a writer midway can fail
+    under load, so the entry is written in its own short writer transaction.
+    """
+    actor = _actor()
+    db.session.rollback()
+    with writing():
+        record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
+        db.session.commit()
+
+
+@bp.route("/admin/events")
+@organizer_required
+def admin_index():
+    events = db.session.execute(db.select(Event).order_by(Event.starts_at.desc())).scalars().all()
+    return render_template("events/admin/index.html", events=events,
+                           counts={event.id: services.seat_counts(event) for event in events})
+
+
+@bp.route("/admin/events/new", methods=["GET", "POST"])
+@organizer_required
+def admin_create():
+    form = EventForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            event = services.create_event(actor=_actor(), origin=request_origin(), **form.values())
+        except DomainError as error:
+            db.session.rollback()
+            form.slug.errors = list(form.slug.errors) + [str(error.message)]
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Event created as a draft. Add questions, then publish it."), "success")
+            return redirect(url_for("events.admin_dashboard", event_id=event.id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("events/admin/edit.html", form=form, event=None), status
+
+
+@bp.route("/admin/events/<int:event_id>/edit", methods=["GET", "POST"])
+@organizer_required
+def admin_edit(event_id: int):
+    event = _admin_event(event_id)
+    form = EventForm()
+    if request.method == "GET":
+        form.fill_from(event)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            promoted = services.update_event(event, actor=_actor(), origin=request_origin(), **form.values())
+        except DomainError as error:
+            db.session.rollback()
+            form.title.errors = list(form.title.errors) + [str(error.message)]
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Event saved.") + (" " + _("%(n)d people were promoted from the waitlist.", n=len(promoted))
+                                       if promoted else ""), "success")
+            return redirect(url_for("events.admin_dashboard", event_id=event.id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("events/admin/edit.html", form=form, event=event), status
+
+
+@bp.route("/admin/events/<int:event_id>/status", methods=["POST"])
+@organizer_required
+def admin_status(event_id: int):
+    event = _admin_event(event_id)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        return _refuse(_("Choose a valid status: draft, published, closed or cancelled."))
+    try:
+        told = services.set_event_status(event, EventStatus(form.status.data), actor=_actor(), origin=request_origin())
+    except DomainError as error:
+        return _refuse(str(error.message), error.status)
+    db.session.commit()
+    message = _("Status changed.")
+    if told:
+        message += " " + _("%(n)d registrants were emailed.", n=told)
+    flash(message, "success")
+    return redirect(url_for("events.admin_dashboard", event_id=event.id))
+
+
+@bp.route("/admin/events/<int:event_id>/questions", methods=["GET", "POST"])
+@organizer_required
+def admin_questions(event_id: int):
+    event = _admin_event(event_id)
+    form = QuestionForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.add_question(event, label=form.label.data, kind=QuestionKind(form.kind.data),
+                                  required=form.required.data, hint=form.hint.data or "",
+                                  choices_text=form.choices_text.data or "", actor=_actor(),
+                                  origin=request_origin())
+        except DomainError as error:
+            db.session.rollback()
+            form.choices_text.errors = list(form.choices_text.errors) + [str(error.message)]
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Question added."), "success")
+            return redirect(url_for("events.admin_questions", event_id=event.id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("events/admin/questions.html", event=event, form=form,
+                           delete_form=ActionForm()), status
+
+
+@bp.route("/admin/events/<int:event_id>/questions/<int:question_id>/edit", methods=["GET", "POST"])
+@organizer_required
+def admin_question_edit(event_id: int, question_id: int):
+    event = _admin_event(event_id)
+    question = _get_or_404(EventQuestion, question_id)
+    if question.event_id != event.id:
+        abort(404)
+    form = QuestionForm(obj=question if request.method == "GET" else None)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_question(question, label=form.label.data, kind=QuestionKind(form.kind.data),
+                                     required=form.required.data, hint=form.hint.data or "",
+                                     choices_text=form.choices_text.data or "", actor=_actor(),
+                                     origin=request_origin())
+        except DomainError as error:
+            db.session.rollback()
+            form.choices_text.errors = list(form.choices_text.errors) + [str(error.message)]
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Question saved."), "success")
+            return redirect(url_for("events.admin_questions", event_id=event.id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("events/admin/question_edit.html", event=event, question=question, form=form), status
+
+
+@bp.route("/admin/events/<int:event_id>/questions/<int:question_id>/delete", methods=["POST"])
+@organizer_required
+def admin_question_delete(event_id: int, question_id: int):
+    event = _admin_event(event_id)
+    question = _get_or_404(EventQuestion, question_id)
+    if question.event_id != event.id:
+        abort(404)
+    services.remove_question(question, actor=_actor(), origin=request_origin())
+    db.session.commit()
+    flash(_("Question removed."), "success")
+    return redirect(url_for("events.admin_questions", event_id=event.id))
+
+
+@bp.route("/admin/events/<int:event_id>")
+@organizer_required
+def admin_dashboard(event_id: int):
+    event = _admin_event(event_id)
+    mix = services.sector_mix(event)
+    per_day = services.registrations_per_day(event)
+    status_form = StatusForm(formdata=None, status=event.status)
+    return render_template(
+        "events/admin/dashboard.html", event=event, seats=services.seat_counts(event), mix=mix,
+        per_day=per_day, status_form=status_form,
+        sector_chart=bar_chart([(sector.name_en, confirmed) for sector, confirmed, _w in mix],
+                               title_id="sector-chart-title"),
+        day_chart=bar_chart([(day[5:], count) for day, count in per_day], title_id="day-chart-title"),
+    )
+
+
+def _filter_form(event: Event) -> AttendeeFilterForm:
+    form = AttendeeFilterForm(request.args)
+    form.status.choices = [SelectChoice("", _("Any status"))] + [
+        SelectChoice(s.value, _(s.value.capitalize())) for s in RegistrationStatus]
+    form.sector.choices = [SelectChoice("", _("Any sector"))] + [
+        SelectChoice(s.slug, s.name_en) for s in list_sectors()]
+    form.community.choices = [SelectChoice("", _("Any community"))] + [
+        SelectChoice(c, c) for c in services.communities(event)]
+    return form
+
+
+@bp.route("/admin/events/<int:event_id>/attendees")
+@organizer_required
+def admin_attendees(event_id: int):
+    event = _admin_event(event_id)
+    form = _filter_form(event)
+    if not form.validate():
+        return render_template("events/admin/attendees.html", event=event, form=form, rows=[], total=0,
+                               page=1, pages=1, args={}), 400
+    filters = services.AttendeeFilter(
+        status=form.status.data or "", sector=form.sector.data or "", community=form.community.data or "",
+        search=form.q.data or "", sort=form.sort.data or "registered", descending=form.order.data == "desc")
+    per_page = form.per_page.data or 50
+    page = form.page.data or 1
+    # Audit first: committing afterwards would expire the loaded rows (one query per row).
+    _audit_read("events.attendees.viewed", f"event:{event.id}", page=page)
+    rows, total = services.attendee_page(event, filters, page, per_page)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    pages = max((total + per_page - 1) // per_page, 1)
+    return render_template("events/admin/attendees.html", event=event, form=form, rows=rows, total=total,
+                           page=page, pages=pages, args=args)
+
+
+@bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>", methods=["GET", "POST"])
+@organizer_required
+def admin_registration(event_id: int, registration_id: int):
+    event = _admin_event(event_id)
+    registration = _get_or_404(Registration, registration_id)
+    if registration.event_id != event.id:
+        abort(404)
+    form = NeedsForm(obj=registration if request.method == "GET" else None)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_needs(registration, accessibility_needs=form.accessibility_needs.data or "",
+                                  dietary_needs=form.dietary_needs.data or "", actor=_actor(),
+                                  origin=request_origin())
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error.message), "error")
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration.id))
+    elif request.method == "POST":
+        status = 400
+    if request.method == "GET":
+        _audit_read("events.registration.viewed", f"registration:{registration.id}")
+    else:
+        record_audit("events.registration.viewed", actor=_actor(), subject=f"registration:{registration.id}",
+                     origin=request_origin())
+        db.session.commit()
+    return render_template("events/admin/registration.html", event=event, registration=registration,
+                           form=form, cancel_form=CancelForm(),
+                           place=services.waitlist_place(registration)), status
+
+
+@bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/cancel", methods=["POST"])
+@organizer_required
+def admin_registration_cancel(event_id: int, registration_id: int):
+    event = _admin_event(event_id)
+    registration = _get_or_404(Registration, registration_id)
+    if registration.event_id != event.id:
+        abort(404)
+    try:
+        promoted = services.cancel_registration(registration, by="organizer", actor=_actor(), origin=request_origin())
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        db.session.commit()
+        flash(_("Registration cancelled.") + (" " + _("%(n)d promoted from the waitlist.", n=len(promoted))
+                                                 if promoted else ""), "success")
+    return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
+
+
+@bp.route("/admin/events/<int:event_id>/attendees.csv")
+@organizer_required
+def admin_export_csv(event_id: int):
+    event = _admin_event(event_id)
+    _audit_read("events.attendees.exported", f"event:{event.id}", format="csv")
+    filename = f"{event.slug}-registrations-{date.today().isoformat()}.csv"
+    event_id = event.id
+
+    def chunks():
+        # Runs while the response streams: load afresh in the session that is live then.
+        for chunk in services.export_csv_chunks(db.get_or_404(Event, event_id)):
+            yield chunk.encode("utf-8")
+
+    return Response(stream_with_context(chunks()), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/admin/events/<int:event_id>/attendees.xlsx")
+@organizer_required
+def admin_export_xlsx(event_id: int):
+    event = _admin_event(event_id)
+    _audit_read("events.attendees.exported", f"event:{event.id}", format="xlsx")
+    filename = f"{event.slug}-registrations-{date.today().isoformat()}.xlsx"
+    return Response(services.export_xlsx(event),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/admin/events/<int:event_id>/check-in")
+@organizer_required
+def admin_check_in(event_id: int):
+    event = _admin_event(event_id)
+    search = CheckInSearchForm(request.args)
+    status = 200
+    rows: list[Registration] = []
+    if not search.validate():
+        status = 400
+    elif search.q.data:
+        rows, _total = services.attendee_page(
+            event, services.AttendeeFilter(status="confirmed", search=search.q.data, sort="name"), 1, 30)
+    return render_template("events/admin/check_in.html", event=event, search=search, rows=rows,
+                           scan_form=ScanForm(), action_form=ActionForm(),
+                           counts=services.check_in_counts(event)), status
+
+
+@bp.route("/admin/events/<int:event_id>/check-in/<int:registration_id>", methods=["POST"])
+@organizer_required
+def admin_check_in_post(event_id: int, registration_id: int):
+    event = _admin_event(event_id)
+    registration = _get_or_404(Registration, registration_id)
+    back = url_for("events.admin_check_in", event_id=event.id, q=request.args.get("q", "")[:200] or None)
+    if registration.event_id != event.id:
+        abort(404)
+    try:
+        changed = services.check_in(registration, actor=_actor(), origin=request_origin())
+    except DomainError as error:
+        return _refuse(str(error.message), error.status)
+    db.session.commit()
+    name = registration.person.name if registration.person else ""
+    flash(_("%(name)s is checked in.", name=name) if changed else _("%(name)s was already checked in.", name=name),
+          "success")
+    return redirect(back)
+
+
+@bp.route("/admin/events/<int:event_id>/check-in/scan", methods=["POST"])
+@organizer_required
+def admin_check_in_scan(event_id: int):
+    event = _admin_event(event_id)
+    form = ScanForm()
+    if form.validate_on_submit():
+        try:
+            registration, changed = services.check_in_by_code(event, form.code.data, actor=_actor(),
+                                                               origin=request_origin())
+        except DomainError as error:
+            db.session.rollback()
+            form.code.errors = list(form.code.errors) + [
+                _("This code is not a valid check-in code for this event.") if error.status == 404
+                else str(error.message)]
+        else:
+            db.session.commit()
+            name = registration.person.name if registration.person else ""
+            flash(_("%(name)s is checked in.", name=name) if changed
+                  else _("%(name)s was already checked in.", name=name), "success")
+            return redirect(url_for("events.admin_check_in", event_id=event.id))
+    return render_template("events/admin/check_in.html", event=event, search=CheckInSearchForm(formdata=None),
+                           rows=[], scan_form=form, action_form=ActionForm(),
+                           counts=services.check_in_counts(event)), 400
+
+
+@bp.route("/admin/events/<int:event_id>/message", methods=["GET", "POST"])
+@organizer_required
+def admin_message(event_id: int):
+    event = _admin_event(event_id)
+    form = MessageForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            count = services.message_attendees(event, statuses=form.recipients.data, subject=form.subject.data,
+                                               body=form.body.data, actor=_actor(), origin=request_origin())
+        except DomainError as error:
+            db.session.rollback()
+            form.recipients.errors = list(form.recipients.errors) + [str(error.message)]
+            status = error.status
+        else:
+            db.session.commit()
+            flash(_("Your message is queued for %(n)d people.", n=count), "success")
+            return redirect(url_for("events.admin_dashboard", event_id=event.id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("events/admin/message.html", event=event, form=form), status

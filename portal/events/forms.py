@@ -1,0 +1,246 @@
+"""Forms for registering, managing a registration, and running events."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    SearchField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.events.models import Event, EventStatus, QuestionKind
+from portal.events.services import ANNOUNCEMENTS_WORDING
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several checkboxes in a fieldset (the forms macro renders it by this class name)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _choices(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+class RegistrationForm(FlaskForm):
+    """The fixed part; `registration_form(event, sectors)` adds the event's own questions."""
+
+    name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your full name.")), Length(max=200)],
+                       render_kw={"autocomplete": "name"})
+    email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320),
+                                             Email(_l("Enter a valid email address, like name@example.ca."))],
+                       render_kw={"autocomplete": "email"})
+    organization = StringField(_l("Organization"), validators=[DataRequired(_l("Enter your organization.")), Length(max=200)],
+                               render_kw={"autocomplete": "organization"})
+    sector = SelectField(_l("Sector"), validators=[DataRequired(_l("Choose your sector."))], validate_choice=True)
+    community = StringField(_l("Community you work in"), validators=[DataRequired(_l("Enter the community you work in.")), Length(max=120)])
+    job_title = StringField(_l("Job title"), validators=[Optional(), Length(max=200)],
+                            render_kw={"autocomplete": "organization-title"})
+    accessibility_needs = TextAreaField(_l("Accessibility needs"), validators=[Optional(), Length(max=2000)])
+    dietary_needs = TextAreaField(_l("Dietary needs"), validators=[Optional(), Length(max=1000)])
+    privacy = BooleanField(_l("I have read the privacy notice and agree to my information being used to run this event"),
+                           validators=[DataRequired(_l("You must agree to the privacy notice to register."))])
+    announcements = BooleanField(ANNOUNCEMENTS_WORDING, default=False)
+
+    question_fields: list[tuple[str, int]] = []
+
+    def validate_email(self, field) -> None:
+        # The outbox cannot address internationalized mailboxes yet (no SMTPUTF8); say so
+        # instead of failing later.
+        if field.data and not field.data.isascii():
+            raise ValidationError(_l("Enter an email address using only unaccented letters, like name@example.ca."))
+
+    def answers(self) -> dict[str, object]:
+        """The event's questions' answers by question id (empty ones left out)."""
+        result: dict[str, object] = {}
+        for field_name, question_id in self.question_fields:
+            value = self[field_name].data
+            if value in (None, "", [], False):
+                continue
+            result[str(question_id)] = value.strip() if isinstance(value, str) else value
+        return result
+
+
+def registration_form(event: Event, sectors, **kwargs) -> RegistrationForm:
+    """Build the form with one field per question, in the organizer's order."""
+
+    class EventRegistrationForm(RegistrationForm):
+        pass
+
+    question_fields: list[tuple[str, int]] = []
+    for question in event.questions:
+        name = f"q_{question.id}"
+        required = question.required
+        description = question.hint
+        if question.kind == QuestionKind.LONG_TEXT:
+            field = TextAreaField(question.label, description=description, validators=[
+                DataRequired() if required else Optional(), Length(max=4000)])
+        elif question.kind == QuestionKind.SINGLE_CHOICE:
+            field = RadioField(question.label, description=description,
+                               choices=_choices((c, c) for c in question.choices),
+                               validators=[InputRequired(_l("Choose one option."))] if required else [Optional()],
+                               validate_choice=True)
+        elif question.kind == QuestionKind.MULTIPLE_CHOICE:
+            field = MultiCheckboxField(question.label, description=description,
+                                       choices=_choices((c, c) for c in question.choices),
+                                       validators=[DataRequired(_l("Choose at least one option."))] if required else [Optional()])
+        elif question.kind == QuestionKind.CHECKBOX:
+            field = BooleanField(question.label, description=description,
+                                 validators=[DataRequired(_l("This box must be ticked to register."))] if required else [])
+        else:
+            field = StringField(question.label, description=description, validators=[
+                DataRequired() if required else Optional(), Length(max=300)])
+        setattr(EventRegistrationForm, name, field)
+        question_fields.append((name, question.id))
+    EventRegistrationForm.question_fields = question_fields
+    form = EventRegistrationForm(**kwargs)
+    form.sector.choices = [SelectChoice("", str(_l("Choose your sector")))] + [
+        SelectChoice(sector.slug, sector.name_en) for sector in sectors
+    ]
+    return form
+
+
+class NeedsForm(FlaskForm):
+    accessibility_needs = TextAreaField(_l("Accessibility needs"), validators=[Optional(), Length(max=2000)])
+    dietary_needs = TextAreaField(_l("Dietary needs"), validators=[Optional(), Length(max=1000)])
+
+
+class CancelForm(FlaskForm):
+    """Cancelling is a POST with a CSRF token."""
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state (check-in, status change): only the CSRF token."""
+
+
+def _zone_validator(form, field) -> None:
+    try:
+        ZoneInfo(field.data)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationError(_l("Enter a time zone name like America/Toronto."))
+
+
+class EventForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    slug = StringField(_l("Web address"), validators=[
+        DataRequired(), Length(max=80),
+        Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message=_l("Use lowercase letters, digits and dashes only."))])
+    summary = StringField(_l("Summary"), validators=[Optional(), Length(max=500)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=20000)])
+    starts_at = DateTimeLocalField(_l("Starts"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("Enter a date and time."))])
+    ends_at = DateTimeLocalField(_l("Ends"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("Enter a date and time."))])
+    timezone = StringField(_l("Time zone"), default="America/Toronto",
+                           validators=[DataRequired(), Length(max=60), _zone_validator])
+    venue_name = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])
+    venue_address = StringField(_l("Venue address"), validators=[Optional(), Length(max=300)])
+    venue_accessibility = TextAreaField(_l("Venue accessibility"), validators=[Optional(), Length(max=5000)])
+    capacity = IntegerField(_l("Seats"), validators=[InputRequired(), NumberRange(min=1, max=100000)])
+    sector_cap_percent = IntegerField(_l("Largest share of seats for one sector (percent)"),
+                                      validators=[Optional(), NumberRange(min=1, max=100)])
+    registration_opens_at = DateTimeLocalField(_l("Registration opens"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    registration_closes_at = DateTimeLocalField(_l("Registration closes"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    reminder_days = IntegerField(_l("Reminder, days before"), default=2, validators=[InputRequired(), NumberRange(min=0, max=60)])
+    retention_days = IntegerField(_l("Keep attendees' personal data for (days after the event)"), default=365,
+                                  validators=[InputRequired(), NumberRange(min=30, max=3650)])
+
+    def values(self) -> dict[str, object]:
+        """Field values for the services, local times turned into aware UTC."""
+        zone = ZoneInfo(self.timezone.data)
+
+        def aware(value: datetime | None) -> datetime | None:
+            return value.replace(tzinfo=zone) if value else None
+
+        return {
+            "title": self.title.data.strip(), "slug": self.slug.data, "summary": (self.summary.data or "").strip(),
+            "description": self.description.data or "", "starts_at": aware(self.starts_at.data),
+            "ends_at": aware(self.ends_at.data), "timezone": self.timezone.data,
+            "venue_name": (self.venue_name.data or "").strip(), "venue_address": (self.venue_address.data or "").strip(),
+            "venue_accessibility": self.venue_accessibility.data or "", "capacity": self.capacity.data,
+            "sector_cap_percent": self.sector_cap_percent.data,
+            "registration_opens_at": aware(self.registration_opens_at.data),
+            "registration_closes_at": aware(self.registration_closes_at.data),
+            "reminder_days": self.reminder_days.data, "retention_days": self.retention_days.data,
+        }
+
+    def fill_from(self, event: Event) -> None:
+        zone = ZoneInfo(event.timezone)
+        for name in ("title", "slug", "summary", "description", "timezone", "venue_name", "venue_address",
+                     "venue_accessibility", "capacity", "sector_cap_percent", "reminder_days", "retention_days"):
+            self[name].data = getattr(event, name)
+        for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
+            value = getattr(event, name)
+            self[name].data = value.astimezone(zone).replace(tzinfo=None) if value else None
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=_choices([
+        (EventStatus.DRAFT.value, _l("Draft")), (EventStatus.PUBLISHED.value, _l("Published")),
+        (EventStatus.CLOSED.value, _l("Closed")), (EventStatus.CANCELLED.value, _l("Cancelled")),
+    ]), validators=[DataRequired()])
+
+
+class QuestionForm(FlaskForm):
+    label = StringField(_l("Question"), validators=[DataRequired(), Length(max=300)])
+    hint = StringField(_l("Help text"), validators=[Optional(), Length(max=500)])
+    kind = SelectField(_l("Kind of answer"), choices=_choices([
+        (QuestionKind.SHORT_TEXT.value, _l("Short text")), (QuestionKind.LONG_TEXT.value, _l("Long text")),
+        (QuestionKind.SINGLE_CHOICE.value, _l("One choice")), (QuestionKind.MULTIPLE_CHOICE.value, _l("Several choices")),
+        (QuestionKind.CHECKBOX.value, _l("A checkbox")),
+    ]), validators=[DataRequired()])
+    choices_text = TextAreaField(_l("Options (for choice questions), one per line"), validators=[Optional(), Length(max=4000)])
+    required = BooleanField(_l("An answer is required"))
+
+
+class AttendeeFilterForm(FlaskForm):
+    """GET filters for the attendee list (no CSRF: reading only)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(_l("Search name, email or organization"), validators=[Optional(), Length(max=200)])
+    status = SelectField(_l("Status"), validators=[Optional()])
+    sector = SelectField(_l("Sector"), validators=[Optional()])
+    community = SelectField(_l("Community"), validators=[Optional()])
+    sort = SelectField(_l("Sort by"), choices=_choices([
+        ("registered", _l("Registration order")), ("name", _l("Name")), ("organization", _l("Organization")),
+        ("sector", _l("Sector")), ("status", _l("Status")),
+    ]), validators=[Optional()])
+    order = SelectField(_l("Order"), choices=_choices([("asc", _l("Ascending")), ("desc", _l("Descending"))]),
+                        validators=[Optional()])
+    page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=100000)])
+    per_page = IntegerField(_l("Per page"), default=50, validators=[Optional(), NumberRange(min=1, max=500)])
+
+
+class CheckInSearchForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = SearchField(_l("Name, email or organization"), validators=[Optional(), Length(max=200)])
+
+
+class ScanForm(FlaskForm):
+    code = StringField(_l("Check-in code (scan the QR code or type it)"), validators=[DataRequired(), Length(max=200)],
+                       render_kw={"autocomplete": "off"})
+
+
+class MessageForm(FlaskForm):
+    recipients = MultiCheckboxField(_l("Send to"), choices=_choices([
+        ("confirmed", _l("Confirmed attendees")), ("waitlisted", _l("People on the waitlist"))]),
+        validators=[DataRequired(_l("Choose who should receive the message."))])
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=20000)])

@@ -1,0 +1,48 @@
+"""Scheduled work for events: reminders before an event (the scheduler runs it)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from portal.core.clock import now
+from portal.core.db import writing
+from portal.events.models import Event, EventStatus, Registration, RegistrationStatus
+from portal.events.notifications import notify_reminder
+from portal.extensions import db
+
+
+def send_due_reminders() -> int:
+    """Queue the reminder for every confirmed registration whose event starts within its
+    `reminder_days`, once per registration. Each registration is claimed with a guarded
+    UPDATE (`reminder_sent_at IS NULL`) and the mail has an idempotency key, so running twice,
+    in two processes, or late is harmless. Returns how many reminders were queued."""
+    moment = now()
+    sent = 0
+    with writing():
+        events = db.session.execute(
+            select(Event).where(Event.status == EventStatus.PUBLISHED.value, Event.reminder_days > 0,
+                                Event.starts_at > moment)
+        ).scalars().all()
+        due_events = [e for e in events if e.starts_at - timedelta(days=e.reminder_days) <= moment]
+        for event in due_events:
+            candidates = db.session.execute(
+                select(Registration.id).where(
+                    Registration.event_id == event.id,
+                    Registration.status == RegistrationStatus.CONFIRMED.value,
+                    Registration.reminder_sent_at.is_(None),
+                    Registration.person_id.is_not(None),
+                ).order_by(Registration.id)
+            ).scalars().all()
+            for registration_id in candidates:
+                claimed = db.session.execute(
+                    update(Registration)
+                    .where(Registration.id == registration_id, Registration.reminder_sent_at.is_(None))
+                    .values(reminder_sent_at=moment)
+                ).rowcount
+                if claimed != 1:
+                    continue
+                notify_reminder(db.session.get(Registration, registration_id))
+                sent += 1
+        db.session.commit()
+    return sent

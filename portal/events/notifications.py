@@ -1,0 +1,245 @@
+"""Mail about registrations. Every function only writes outbox rows, in the caller's transaction."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+from email.utils import parseaddr
+from zoneinfo import ZoneInfo
+
+import icalendar
+import qrcode
+import qrcode.constants
+from flask import current_app
+from sqlalchemy import select
+
+from portal.core.clock import now
+from portal.core.tokens import AccessToken, hash_token, issue_token, new_raw_token
+from portal.events.models import Event, Registration
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.mail.services import Attachment, queue_email
+
+MANAGE_PURPOSE = "events.manage"
+CHECK_IN_PURPOSE = "events.check_in"
+
+
+def path_for(endpoint: str, **values: object) -> str:
+    """A site-relative path, built with or without a request (jobs have none)."""
+    return current_app.url_map.bind("localhost").build(endpoint, values)
+
+
+def _token_lifetime(event: Event) -> timedelta:
+    return max(event.tokens_valid_until - now(), timedelta(days=1))
+
+
+def _store_token(purpose: str, raw: str, registration: Registration, valid_for: timedelta) -> None:
+    """Record a token whose raw value was drawn earlier (outside the seat lock)."""
+    db.session.add(AccessToken(
+        token_hash=hash_token(raw), purpose=purpose, person_id=registration.person_id,
+        subject_id=registration.id, expires_at=now() + valid_for,
+    ))
+
+
+def _check_in_lifetime(event: Event) -> timedelta:
+    return max(event.ends_at + timedelta(days=2) - now(), timedelta(days=1))
+
+
+def manage_path(registration: Registration, raw: str | None = None) -> str:
+    """Issue a fresh manage link (opaque, 256 bits) and return its path."""
+    if raw is None:
+        raw = issue_token(
+            MANAGE_PURPOSE, person_id=registration.person_id, subject_id=registration.id,
+            valid_for=_token_lifetime(registration.event),
+        )
+    else:
+        _store_token(MANAGE_PURPOSE, raw, registration, _token_lifetime(registration.event))
+    return path_for("events.manage", token=raw)
+
+
+@dataclass(frozen=True)
+class SeatMaterial:
+    """What a confirmation carries, built before the seat lock is taken (it is the slow part):
+    the raw manage and check-in tokens, the calendar file and the QR code."""
+
+    manage_raw: str
+    check_in_raw: str
+    calendar: bytes
+    qr_svg: bytes
+    slug: str
+
+
+def prepare_seat_material(event: Event) -> SeatMaterial:
+    """Draw the tokens and render the attachments for a registration not yet made."""
+    manage_raw, check_in_raw = new_raw_token(), new_raw_token()
+    link = current_app.config["PORTAL_BASE_URL"].rstrip("/") + path_for("events.manage", token=manage_raw)
+    return SeatMaterial(manage_raw, check_in_raw, calendar_file(event, secrets.token_hex(12), link),
+                        qr_code_svg(check_in_raw), event.slug)
+
+
+def _material_for(registration: Registration) -> SeatMaterial:
+    return prepare_seat_material(registration.event)
+
+
+def calendar_file(event: Event, uid: str, link: str = "") -> bytes:
+    """An iCalendar file with the event in its own zone (TZID plus a VTIMEZONE)."""
+    zone = ZoneInfo(event.timezone)
+    domain = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "portal.local"
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Community Safety Portal//events//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    entry = icalendar.Event()
+    entry.add("uid", f"event-{event.id}-{uid}@{domain}")
+    entry.add("dtstamp", now())
+    entry.add("dtstart", event.starts_at.astimezone(zone))
+    entry.add("dtend", event.ends_at.astimezone(zone))
+    entry.add("summary", event.title)
+    location = ", ".join(part for part in (event.venue_name, event.venue_address) if part)
+    if location:
+        entry.add("location", location)
+    description = event.summary
+    if link:
+        description = f"{description}\n\n{link}".strip()
+    if description:
+        entry.add("description", description)
+    # Only the years around the event: a full 1970-2038 zone costs time under the seat lock.
+    year = event.starts_at.year
+    calendar.add_component(icalendar.Timezone.from_tzinfo(
+        zone, tzid=event.timezone, first_date=date(year - 1, 1, 1), last_date=date(year + 2, 1, 1)))
+    calendar.add_component(entry)
+    return calendar.to_ical()
+
+
+def qr_code_svg(data: str) -> bytes:
+    """The QR code as a small SVG: one path, a run per row (quicker than the library's
+    per-module drawing, which matters under the seat lock)."""
+    # A fixed mask skips trying all eight; any mask scans the same.
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2, mask_pattern=0)
+    code.add_data(data)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    size = len(matrix)
+    runs: list[str] = []
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < size:
+            if row[x]:
+                start = x
+                while x < size and row[x]:
+                    x += 1
+                runs.append(f"M{start} {y}h{x - start}v1h-{x - start}z")
+            else:
+                x += 1
+    svg = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" width="{size * 8}" '
+        f'height="{size * 8}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/>'
+        f'<path fill="#000" d="{"".join(runs)}"/></svg>\n'
+    )
+    return svg.encode("utf-8")
+
+
+def _base_context(registration: Registration, path: str) -> dict:
+    event = registration.event
+    return {
+        "event": event,
+        "registration": registration,
+        "manage_path": path,
+        "event_path": path_for("events.detail", slug=event.slug),
+        "waitlist_place": None,
+    }
+
+
+def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict, list[Attachment]]:
+    """Store the material's tokens for this registration; the mail context and attachments."""
+    path = manage_path(registration, material.manage_raw)
+    _store_token(CHECK_IN_PURPOSE, material.check_in_raw, registration, _check_in_lifetime(registration.event))
+    attachments = [
+        Attachment(f"{material.slug[:60]}.ics", "text/calendar; method=PUBLISH", material.calendar),
+        Attachment("check-in-code.svg", "image/svg+xml", material.qr_svg),
+    ]
+    return _base_context(registration, path) | {"check_in_code": material.check_in_raw}, attachments
+
+
+def notify_registration_confirmed(registration: Registration, material: SeatMaterial | None = None) -> None:
+    """The seat is theirs: what, when, where, a calendar file, the check-in QR, a manage link."""
+    context, attachments = _seat_mail(registration, material or _material_for(registration))
+    queue_email(
+        key=f"events.confirmation:registration:{registration.id}", to=registration.person,
+        template="events/confirmation", purpose="events.confirmation", context=context,
+        attachments=attachments,
+    )
+
+
+def notify_waitlisted(registration: Registration, place: int, manage_raw: str | None = None) -> None:
+    path = manage_path(registration, manage_raw)
+    context = _base_context(registration, path) | {"waitlist_place": place}
+    queue_email(
+        key=f"events.waitlisted:registration:{registration.id}", to=registration.person,
+        template="events/waitlisted", purpose="events.waitlisted", context=context,
+    )
+
+
+def notify_promoted(registration: Registration) -> None:
+    """A seat opened up for someone on the waitlist: they now hold it."""
+    context, attachments = _seat_mail(registration, _material_for(registration))
+    queue_email(
+        key=f"events.promoted:registration:{registration.id}", to=registration.person,
+        template="events/promoted", purpose="events.promoted", context=context,
+        attachments=attachments,
+    )
+
+
+def notify_manage_link(registration: Registration) -> None:
+    """Someone registered again with this address: send the owner a fresh manage link."""
+    # At most one such message per registration and hour, so nobody can flood an inbox
+    # by registering someone else's address over and over.
+    key = f"events.manage_link:registration:{registration.id}:{now().strftime('%Y%m%d%H')}"
+    if db.session.execute(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).first():
+        return
+    path = manage_path(registration)
+    queue_email(
+        key=key,
+        to=registration.person, template="events/manage_link", purpose="events.manage_link",
+        context=_base_context(registration, path),
+    )
+
+
+def notify_registration_cancelled(registration: Registration) -> None:
+    if registration.person is None:
+        return
+    queue_email(
+        key=f"events.cancelled:registration:{registration.id}:{registration.cancelled_at.isoformat()}",
+        to=registration.person, template="events/cancelled", purpose="events.cancelled",
+        context=_base_context(registration, path_for("events.detail", slug=registration.event.slug)),
+    )
+
+
+def notify_event_cancelled(registration: Registration) -> None:
+    if registration.person is None:
+        return
+    queue_email(
+        key=f"events.event_cancelled:registration:{registration.id}", to=registration.person,
+        template="events/event_cancelled", purpose="events.event_cancelled",
+        context=_base_context(registration, ""),
+    )
+
+
+def notify_reminder(registration: Registration) -> None:
+    path = manage_path(registration)
+    queue_email(
+        key=f"events.reminder:registration:{registration.id}", to=registration.person,
+        template="events/reminder", purpose="events.reminder",
+        context=_base_context(registration, path),
+    )
+
+
+def notify_attendee_message(registration: Registration, batch: str, subject: str, body: str) -> None:
+    """An organizer's message about the event (transactional: facts about their registration)."""
+    path = manage_path(registration)
+    queue_email(
+        key=f"events.message:{batch}:registration:{registration.id}", to=registration.person,
+        template="events/message", purpose="events.message",
+        context=_base_context(registration, path) | {"message_subject": subject, "message_body": body},
+    )

@@ -1,0 +1,49 @@
+"""Keeping attendees' personal data only as long as needed (the privacy work calls this).
+
+Two written rules: accessibility and dietary answers (possibly health information) are
+cleared 30 days after the event ends; `retention_days` after the end every registration of
+the event is anonymized: detached from the person, answers cleared, links revoked. Counts by
+sector and status survive for reporting.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from portal.core.tokens import AccessToken
+from portal.events.models import Event, Registration
+from portal.extensions import db
+
+NEEDS_KEPT_FOR = timedelta(days=30)
+
+
+def purge_due(moment: datetime) -> int:
+    """Apply both rules to every event that is due at `moment`; idempotent (events carry a
+    marker once done). Flushes; the caller commits. Returns how many registrations changed."""
+    changed = 0
+    events = db.session.execute(
+        select(Event).where(Event.ends_at <= moment - NEEDS_KEPT_FOR,
+                            Event.personal_data_purged_at.is_(None))
+    ).scalars().all()
+    for event in events:
+        if event.needs_purged_at is None:
+            changed += db.session.execute(
+                update(Registration).where(Registration.event_id == event.id)
+                .values(accessibility_needs="", dietary_needs="")
+            ).rowcount
+            event.needs_purged_at = moment
+        if event.ends_at + timedelta(days=event.retention_days) <= moment:
+            ids = select(Registration.id).where(Registration.event_id == event.id)
+            db.session.execute(
+                update(AccessToken).where(AccessToken.purpose.in_(("events.manage", "events.check_in")),
+                                          AccessToken.subject_id.in_(ids), AccessToken.revoked_at.is_(None))
+                .values(revoked_at=moment)
+            )
+            changed += db.session.execute(
+                update(Registration).where(Registration.event_id == event.id)
+                .values(person_id=None, accessibility_needs="", dietary_needs="", answers={})
+            ).rowcount
+            event.personal_data_purged_at = moment
+    db.session.flush()
+    return changed

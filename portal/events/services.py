@@ -1,0 +1,751 @@
+"""Events and registrations: seats, the waitlist, the sector cap, check-in and exports.
+
+Every change to who holds a seat starts by locking the event row (`lock_event`), then counts,
+then writes, in one transaction: PostgreSQL serializes on `SELECT ... FOR UPDATE`; SQLite
+already holds its single write lock because the transaction began with BEGIN IMMEDIATE
+(requests that POST, and `portal.core.db.writing()` elsewhere). A partial unique index on
+(event, person) for active registrations backs "one person, one place", and a unique
+(event, waitlist ticket) keeps the line unambiguous.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, inspect, or_, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import contains_eager, raiseload
+
+from portal.core.audit import record_audit
+from portal.core.clock import now
+from portal.core.errors import Busy, DomainError, InvalidToken, NotFound
+from portal.core.tokens import resolve_token, revoke_tokens
+from portal.events import notifications
+from portal.events.models import (
+    Event,
+    EventQuestion,
+    EventStatus,
+    QuestionKind,
+    Registration,
+    RegistrationStatus,
+)
+from portal.extensions import db
+from portal.people.models import ConsentKind, Person, Sector
+from portal.people.services import get_or_create_person, normalize_email, record_consent
+
+#: What the opt-in box says, word for word, and its version (CASL evidence).
+ANNOUNCEMENTS_PURPOSE = "list:symposium-announcements"
+ANNOUNCEMENTS_WORDING_VERSION = "events-announcements-2026-01"
+ANNOUNCEMENTS_WORDING = _l(
+    "Yes, send me announcements of future symposiums and events from the Ontario Working "
+    "Group on Collaborative Risk-driven Community Safety. I can unsubscribe at any time "
+    "with the link in every message or by writing to the contact address below."
+)
+
+
+class RegistrationClosed(DomainError):
+    message = _l("Registration for this event is not open.")
+    status = 409
+
+
+class RegistrationNotActive(DomainError):
+    message = _l("This registration has already been cancelled.")
+    status = 409
+
+
+class SlugTaken(DomainError):
+    message = _l("Another event already uses this web address. Choose a different one.")
+    status = 409
+
+
+class EventNotEditable(DomainError):
+    message = _l("This event was cancelled and can no longer be changed.")
+    status = 409
+
+
+class NotCheckable(DomainError):
+    message = _l("Only confirmed attendees can be checked in.")
+    status = 409
+
+
+class UnknownSector(DomainError):
+    message = _l("Choose your sector from the list.")
+    status = 400
+
+
+# --- locking and counting -------------------------------------------------------------
+
+
+def lock_event(event_id: int) -> Event:
+    """Take the event's row lock for the rest of the transaction and return it, fresh.
+
+    PostgreSQL waits at most 10 seconds for the lock, then the person is asked to try again.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL lock_timeout = '10s'"))
+    try:
+        event = db.session.execute(
+            select(Event).where(Event.id == event_id).with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+    except OperationalError as error:
+        db.session.rollback()
+        raise Busy() from error
+    if event is None:
+        raise NotFound()
+    return event
+
+
+def confirmed_by_sector(event_id: int) -> Counter[int | None]:
+    """Confirmed seats per sector id, in one query."""
+    rows = db.session.execute(
+        select(Registration.sector_id, func.count())
+        .where(Registration.event_id == event_id,
+               Registration.status == RegistrationStatus.CONFIRMED.value)
+        .group_by(Registration.sector_id)
+    ).all()
+    return Counter({sector_id: count for sector_id, count in rows})
+
+
+def seat_counts(event: Event) -> dict[str, int]:
+    """Confirmed, waitlisted and seats left (for the public page and the dashboard)."""
+    rows = dict(db.session.execute(
+        select(Registration.status, func.count())
+        .where(Registration.event_id == event.id).group_by(Registration.status)
+    ).all())
+    confirmed = rows.get(RegistrationStatus.CONFIRMED.value, 0)
+    return {
+        "confirmed": confirmed,
+        "waitlisted": rows.get(RegistrationStatus.WAITLISTED.value, 0),
+        "cancelled": rows.get(RegistrationStatus.CANCELLED.value, 0),
+        "seats_left": max(event.capacity - confirmed, 0),
+    }
+
+
+def waitlist_place(registration: Registration) -> int | None:
+    """1 for the next person in line; None when not waitlisted."""
+    if registration.status != RegistrationStatus.WAITLISTED:
+        return None
+    return db.session.execute(
+        select(func.count()).where(
+            Registration.event_id == registration.event_id,
+            Registration.status == RegistrationStatus.WAITLISTED.value,
+            Registration.waitlist_position <= registration.waitlist_position,
+        )
+    ).scalar_one()
+
+
+def _has_room(event: Event, counts: Counter[int | None], sector_id: int | None) -> bool:
+    if sum(counts.values()) >= event.capacity:
+        return False
+    cap = event.seat_cap_per_sector
+    return cap is None or counts[sector_id] < cap
+
+
+def promote_from_waitlist(event: Event) -> list[Registration]:
+    """Fill free seats from the waitlist, first come first served, skipping anyone whose
+    sector is at its cap. The caller holds the event lock. Each promoted person is emailed."""
+    # A closed registration still moves its waitlist; a cancelled or finished event does not.
+    if event.status not in (EventStatus.PUBLISHED, EventStatus.CLOSED) or now() >= event.ends_at:
+        return []
+    counts = confirmed_by_sector(event.id)
+    if sum(counts.values()) >= event.capacity:
+        return []
+    waiting = db.session.execute(
+        select(Registration)
+        .where(Registration.event_id == event.id,
+               Registration.status == RegistrationStatus.WAITLISTED.value)
+        .order_by(Registration.waitlist_position)
+        .with_for_update()
+    ).scalars()
+    promoted: list[Registration] = []
+    moment = now()
+    for registration in waiting:
+        if sum(counts.values()) >= event.capacity:
+            break
+        if not _has_room(event, counts, registration.sector_id):
+            continue
+        registration.status = RegistrationStatus.CONFIRMED.value
+        registration.confirmed_at = moment
+        registration.promoted_at = moment
+        counts[registration.sector_id] += 1
+        promoted.append(registration)
+    db.session.flush()
+    for registration in promoted:
+        notifications.notify_promoted(registration)
+    return promoted
+
+
+# --- registering ----------------------------------------------------------------------
+
+
+@dataclass
+class RegistrationDetails:
+    """What a person tells us on the registration form."""
+
+    email: str
+    name: str
+    organization: str
+    sector_slug: str
+    community: str
+    job_title: str = ""
+    accessibility_needs: str = ""
+    dietary_needs: str = ""
+    answers: dict[str, Any] = field(default_factory=dict)
+    announcements: bool = False
+    language: str = "en"
+    ip: str = ""
+    user_agent: str = ""
+
+
+@dataclass
+class RegistrationOutcome:
+    registration: Registration
+    #: False when the address already held an active registration (nothing changed).
+    created: bool
+    #: Place in line (1 = next) when waitlisted.
+    place: int | None = None
+
+
+def find_sector(slug: str) -> Sector:
+    sector = db.session.execute(select(Sector).where(Sector.slug == slug)).scalar_one_or_none()
+    if sector is None:
+        raise UnknownSector()
+    return sector
+
+
+def active_registration(event_id: int, person_id: int) -> Registration | None:
+    return db.session.execute(
+        select(Registration).where(
+            Registration.event_id == event_id,
+            Registration.person_id == person_id,
+            Registration.status.in_(RegistrationStatus.active()),
+        )
+    ).scalar_one_or_none()
+
+
+def register_for_event(
+    event: Event, details: RegistrationDetails, material: notifications.SeatMaterial | None = None
+) -> RegistrationOutcome:
+    """Give the person a seat, or a place on the waitlist, and queue the email that says so.
+
+    Guarantees, whatever the concurrency: confirmed registrations never exceed capacity; a
+    sector never holds more than its capped share of seats; waitlist tickets are distinct and
+    in order of arrival; an address with an active registration never gets a second one
+    (it is sent a fresh manage link instead, and nothing else changes).
+    `material` (from `prepare_seat_material`, built before the transaction) keeps the slow
+    rendering of the calendar file and QR code out of the seat lock.
+    Raises RegistrationClosed, UnknownSector, InvalidEmail, Busy.
+    """
+    address = normalize_email(details.email)
+    if material is None:
+        material = notifications.prepare_seat_material(event)
+    event_id = inspect(event).identity[0]  # without reloading an expired event
+    sector = find_sector(details.sector_slug)
+
+    # Who they are is settled before the seat lock: it does not depend on seats.
+    person = db.session.execute(select(Person).where(Person.email == address)).scalar_one_or_none()
+    if person is None or active_registration(event_id, person.id) is None:
+        person = get_or_create_person(
+            address, name=details.name.strip(), organization=details.organization.strip(),
+            sector_id=sector.id, community=details.community.strip(),
+            job_title=details.job_title.strip(), language=details.language,
+        )
+
+    event = lock_event(event_id)
+    if not event.registration_is_open(now()):
+        raise RegistrationClosed()
+    existing = active_registration(event.id, person.id)
+    if existing is not None:
+        # Change nothing a stranger typed; only the owner of the address hears about it.
+        notifications.notify_manage_link(existing)
+        return RegistrationOutcome(existing, created=False, place=waitlist_place(existing))
+
+    counts = confirmed_by_sector(event.id)
+    moment = now()
+    registration = Registration(
+        event_id=event.id, person_id=person.id, sector_id=sector.id,
+        accessibility_needs=details.accessibility_needs.strip(),
+        dietary_needs=details.dietary_needs.strip(),
+        answers=details.answers, created_at=moment,
+    )
+    place = None
+    if _has_room(event, counts, sector.id):
+        registration.status = RegistrationStatus.CONFIRMED.value
+        registration.confirmed_at = moment
+    else:
+        last_ticket = db.session.execute(
+            select(func.max(Registration.waitlist_position)).where(Registration.event_id == event.id)
+        ).scalar_one()
+        registration.status = RegistrationStatus.WAITLISTED.value
+        registration.waitlist_position = (last_ticket or 0) + 1
+        place = db.session.execute(
+            select(func.count()).where(Registration.event_id == event.id,
+                                       Registration.status == RegistrationStatus.WAITLISTED.value)
+        ).scalar_one() + 1
+    db.session.add(registration)
+    db.session.flush()
+    registration.event = event
+    registration.person = person
+
+    if details.announcements:
+        record_consent(
+            person, purpose=ANNOUNCEMENTS_PURPOSE, kind=ConsentKind.EXPRESS,
+            wording=str(ANNOUNCEMENTS_WORDING), wording_version=ANNOUNCEMENTS_WORDING_VERSION,
+            source=f"events.registration:{event.slug}", method="web form",
+            ip=details.ip, user_agent=details.user_agent, language=details.language,
+        )
+        _subscribe_to_announcements(person, event.slug)
+
+    if registration.status == RegistrationStatus.CONFIRMED:
+        notifications.notify_registration_confirmed(registration, material)
+    else:
+        notifications.notify_waitlisted(registration, place or 0, material.manage_raw)
+    return RegistrationOutcome(registration, created=True, place=place)
+
+
+def _subscribe_to_announcements(person: Person, slug: str) -> None:
+    """With the express consent just recorded, put the person on the announcements list
+    (when one exists); the list owns the subscription and its unsubscribe link."""
+    # Imported here: lists imports people and mail, and events must not pull lists in at import.
+    from portal.lists.models import MailingList
+    from portal.lists.services import subscribe_with_consent
+
+    mailing_list = db.session.execute(
+        select(MailingList).where(MailingList.slug == ANNOUNCEMENTS_PURPOSE.removeprefix("list:"))
+    ).scalar_one_or_none()
+    if mailing_list is not None:
+        subscribe_with_consent(mailing_list, person, source=f"events.registration:{slug}")
+
+
+def registration_for_manage_token(raw: str | None) -> Registration:
+    """The registration a manage link acts on; InvalidToken for anything else."""
+    token = resolve_token(notifications.MANAGE_PURPOSE, raw)
+    with db.session.no_autoflush:  # the use counter is written with the caller's next write, if any
+        registration = db.session.get(Registration, token.subject_id) if token.subject_id else None
+    if registration is None or registration.person_id is None or registration.person_id != token.person_id:
+        raise InvalidToken()
+    return registration
+
+
+def cancel_registration(
+    registration: Registration, *, by: str = "registrant", actor: Any = None, origin: str = ""
+) -> list[Registration]:
+    """Give the seat (or place in line) back and, in the same transaction, promote the first
+    eligible people on the waitlist. Returns who was promoted. Cancelling twice raises
+    RegistrationNotActive, so two simultaneous cancellations free one seat, not two."""
+    event = lock_event(registration.event_id)
+    registration = db.session.execute(
+        select(Registration).where(Registration.id == registration.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    if registration.status == RegistrationStatus.CANCELLED:
+        raise RegistrationNotActive()
+    held_seat = registration.status == RegistrationStatus.CONFIRMED
+    registration.status = RegistrationStatus.CANCELLED.value
+    registration.cancelled_at = now()
+    registration.cancelled_by = by
+    revoke_tokens(notifications.CHECK_IN_PURPOSE, subject_id=registration.id)
+    db.session.flush()
+    if actor is not None:
+        record_audit("events.registration.cancelled", actor=actor,
+                     subject=f"registration:{registration.id}", origin=origin)
+    notifications.notify_registration_cancelled(registration)
+    return promote_from_waitlist(event) if held_seat else []
+
+
+def update_needs(
+    registration: Registration, *, accessibility_needs: str, dietary_needs: str,
+    actor: Any = None, origin: str = "",
+) -> Registration:
+    """Replace the person's accessibility and dietary needs (only while registered)."""
+    if registration.status == RegistrationStatus.CANCELLED:
+        raise RegistrationNotActive()
+    registration.accessibility_needs = accessibility_needs.strip()
+    registration.dietary_needs = dietary_needs.strip()
+    if actor is not None:
+        record_audit("events.registration.edited", actor=actor,
+                     subject=f"registration:{registration.id}", origin=origin)
+    db.session.flush()
+    return registration
+
+
+# --- organizers: events and questions -------------------------------------------------
+
+EVENT_FIELDS = (
+    "slug", "title", "summary", "description", "starts_at", "ends_at", "timezone",
+    "venue_name", "venue_address", "venue_accessibility", "capacity", "sector_cap_percent",
+    "registration_opens_at", "registration_closes_at", "reminder_days", "retention_days",
+)
+
+
+def _check_dates(values: dict[str, Any]) -> None:
+    if values["ends_at"] <= values["starts_at"]:
+        raise DomainError(_l("The event must end after it starts."))
+
+
+def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:
+    """A new event, in draft until an organizer publishes it."""
+    _check_dates(values)
+    if db.session.execute(select(Event.id).where(Event.slug == values["slug"])).first():
+        raise SlugTaken()
+    event = Event(status=EventStatus.DRAFT.value, **{k: values[k] for k in EVENT_FIELDS if k in values})
+    db.session.add(event)
+    db.session.flush()
+    record_audit("events.event.created", actor=actor, subject=f"event:{event.id}", origin=origin)
+    return event
+
+
+def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -> list[Registration]:
+    """Change an event's details. More seats (or a looser sector cap) promote from the
+    waitlist at once; fewer seats never take a confirmed seat away. Returns who was promoted."""
+    event = lock_event(event.id)
+    if event.status == EventStatus.CANCELLED:
+        raise EventNotEditable()
+    merged = {k: getattr(event, k) for k in EVENT_FIELDS} | values
+    _check_dates(merged)
+    if merged["slug"] != event.slug and db.session.execute(
+        select(Event.id).where(Event.slug == merged["slug"], Event.id != event.id)
+    ).first():
+        raise SlugTaken()
+    for key in EVENT_FIELDS:
+        if key in values:
+            setattr(event, key, values[key])
+    db.session.flush()
+    record_audit("events.event.updated", actor=actor, subject=f"event:{event.id}", origin=origin)
+    return promote_from_waitlist(event)
+
+
+def set_event_status(event: Event, status: EventStatus, *, actor: Any, origin: str = "") -> int:
+    """Publish, close, reopen or cancel. Cancelling frees every registration and emails each
+    registrant; returns how many were told."""
+    event = lock_event(event.id)
+    if event.status == EventStatus.CANCELLED:
+        raise EventNotEditable()
+    event.status = status.value
+    told = 0
+    if status == EventStatus.CANCELLED:
+        active = db.session.execute(
+            select(Registration).where(Registration.event_id == event.id,
+                                       Registration.status.in_(RegistrationStatus.active()))
+        ).scalars().all()
+        moment = now()
+        for registration in active:
+            registration.status = RegistrationStatus.CANCELLED.value
+            registration.cancelled_at = moment
+            registration.cancelled_by = "event"
+        db.session.flush()
+        for registration in active:
+            notifications.notify_event_cancelled(registration)
+            told += 1
+    db.session.flush()
+    record_audit(f"events.event.{status.value}", actor=actor, subject=f"event:{event.id}",
+                 origin=origin, told=told)
+    if status == EventStatus.PUBLISHED:
+        promote_from_waitlist(event)
+    return told
+
+
+def _clean_choices(kind: QuestionKind, choices_text: str) -> list[str]:
+    choices = [line.strip() for line in choices_text.splitlines() if line.strip()]
+    if kind in (QuestionKind.SINGLE_CHOICE, QuestionKind.MULTIPLE_CHOICE) and len(choices) < 2:
+        raise DomainError(_l("A choice question needs at least two options, one per line."))
+    return choices
+
+
+def add_question(event: Event, *, label: str, kind: QuestionKind, required: bool = False,
+                 hint: str = "", choices_text: str = "", actor: Any = None, origin: str = "") -> EventQuestion:
+    """A new question at the end of the event's form."""
+    choices = _clean_choices(kind, choices_text)
+    position = db.session.execute(
+        select(func.coalesce(func.max(EventQuestion.position), 0)).where(EventQuestion.event_id == event.id)
+    ).scalar_one() + 1
+    question = EventQuestion(event_id=event.id, label=label.strip(), kind=kind.value, required=required,
+                             hint=hint.strip(), choices_text="\n".join(choices), position=position)
+    db.session.add(question)
+    db.session.flush()
+    record_audit("events.question.added", actor=actor, subject=f"event:{event.id}", origin=origin)
+    return question
+
+
+def update_question(question: EventQuestion, *, label: str, kind: QuestionKind, required: bool = False,
+                    hint: str = "", choices_text: str = "", actor: Any = None, origin: str = "") -> EventQuestion:
+    """Change a question; answers already given stay as they were."""
+    question.choices_text = "\n".join(_clean_choices(kind, choices_text))
+    question.label, question.kind, question.required, question.hint = label.strip(), kind.value, required, hint.strip()
+    db.session.flush()
+    record_audit("events.question.updated", actor=actor, subject=f"event:{question.event_id}", origin=origin)
+    return question
+
+
+def remove_question(question: EventQuestion, *, actor: Any = None, origin: str = "") -> None:
+    """Existing answers stay in registrations (shown in exports by their question id)."""
+    record_audit("events.question.removed", actor=actor, subject=f"event:{question.event_id}", origin=origin)
+    db.session.delete(question)
+    db.session.flush()
+
+
+# --- organizers: attendees ------------------------------------------------------------
+
+SORTS = {
+    "registered": (Registration.id,),
+    "name": (func.lower(Person.name), Registration.id),
+    "organization": (func.lower(Person.organization), Registration.id),
+    "sector": (Sector.position, Registration.id),
+    "status": (Registration.status, Registration.waitlist_position, Registration.id),
+}
+
+
+@dataclass
+class AttendeeFilter:
+    status: str = ""
+    sector: str = ""
+    community: str = ""
+    search: str = ""
+    sort: str = "registered"
+    descending: bool = False
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def attendee_query(event: Event, filters: AttendeeFilter):
+    """The filtered, sorted registrations, with person and sector loaded in the same query
+    (and every other lazy load refused, so a page is always the same two queries)."""
+    query = (
+        select(Registration)
+        .outerjoin(Registration.person)
+        .outerjoin(Registration.sector)
+        .where(Registration.event_id == event.id)
+        .options(contains_eager(Registration.person), contains_eager(Registration.sector),
+                 raiseload("*"))
+    )
+    if filters.status in {s.value for s in RegistrationStatus}:
+        query = query.where(Registration.status == filters.status)
+    if filters.sector:
+        query = query.where(Sector.slug == filters.sector)
+    if filters.community:
+        query = query.where(func.lower(Person.community) == filters.community.strip().lower())
+    if filters.search.strip():
+        pattern = f"%{_escape_like(filters.search.strip().lower())}%"
+        query = query.where(or_(
+            func.lower(Person.name).like(pattern, escape="\\"),
+            Person.email.like(pattern, escape="\\"),
+            func.lower(Person.organization).like(pattern, escape="\\"),
+        ))
+    order = SORTS.get(filters.sort, SORTS["registered"])
+    if filters.descending:
+        order = tuple(column.desc() for column in order)
+    return query.order_by(*order)
+
+
+def attendee_page(event: Event, filters: AttendeeFilter, page: int, per_page: int) -> tuple[list[Registration], int]:
+    """One page of attendees and the total: exactly two queries, whatever the page size."""
+    query = attendee_query(event, filters)
+    total = db.session.execute(
+        select(func.count()).select_from(query.order_by(None).subquery())
+    ).scalar_one()
+    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars().all()
+    return list(rows), total
+
+
+def communities(event: Event) -> list[str]:
+    return [c for (c,) in db.session.execute(
+        select(Person.community).join(Registration, Registration.person_id == Person.id)
+        .where(Registration.event_id == event.id, Person.community != "")
+        .distinct().order_by(Person.community)
+    ).all()]
+
+
+# --- exports --------------------------------------------------------------------------
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(value: Any) -> Any:
+    """A spreadsheet must never run a cell as a formula: prefix risky text with a quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_header(event: Event) -> list[str]:
+    return [
+        "registration_id", "status", "waitlist_ticket", "name", "email", "organization",
+        "sector", "community", "job_title", "accessibility_needs", "dietary_needs",
+        "registered_at", "checked_in_at",
+    ] + [f"q{question.id}: {question.label}" for question in event.questions]
+
+
+def _answer_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+def export_rows(event: Event) -> Iterator[list[Any]]:
+    """Every registration as a row, read in batches so memory stays flat."""
+    zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
+    question_ids = [str(question.id) for question in event.questions]
+    query = attendee_query(event, AttendeeFilter()).execution_options(yield_per=500)
+    for registration in db.session.execute(query).scalars():
+        person, sector = registration.person, registration.sector
+        row = [
+            registration.id, registration.status, registration.waitlist_position or "",
+            person.name if person else "", person.email if person else "",
+            person.organization if person else "", sector.name_en if sector else "",
+            person.community if person else "", person.job_title if person else "",
+            registration.accessibility_needs, registration.dietary_needs,
+            registration.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            registration.checked_in_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            if registration.checked_in_at else "",
+        ] + [_answer_text((registration.answers or {}).get(qid)) for qid in question_ids]
+        yield [neutralize(cell) for cell in row]
+
+
+def export_csv_chunks(event: Event) -> Iterator[str]:
+    """The CSV as text chunks: UTF-8 BOM first (Excel), then the header, then rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    yield "\ufeff"
+    writer.writerow(export_header(event))
+    count = 0
+    for row in export_rows(event):
+        writer.writerow(row)
+        count += 1
+        if count % 200 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def export_xlsx(event: Event) -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Registrations")
+    sheet.append(export_header(event))
+    for row in export_rows(event):
+        sheet.append(row)
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+# --- check-in -------------------------------------------------------------------------
+
+
+def check_in(registration: Registration, *, actor: Any, origin: str = "") -> bool:
+    """Mark a confirmed attendee as arrived; False if they already were (harmless)."""
+    if registration.status != RegistrationStatus.CONFIRMED:
+        raise NotCheckable()
+    if registration.checked_in_at is not None:
+        return False
+    registration.checked_in_at = now()
+    registration.checked_in_by_id = getattr(actor, "id", None)
+    record_audit("events.registration.checked_in", actor=actor,
+                 subject=f"registration:{registration.id}", origin=origin)
+    db.session.flush()
+    return True
+
+
+def check_in_by_code(event: Event, raw: str, *, actor: Any, origin: str = "") -> tuple[Registration, bool]:
+    """Check in the holder of a scanned or typed QR code (InvalidToken if it is not this event's)."""
+    token = resolve_token(notifications.CHECK_IN_PURPOSE, raw.strip())
+    registration = db.session.get(Registration, token.subject_id) if token.subject_id else None
+    if registration is None or registration.event_id != event.id:
+        raise InvalidToken()
+    return registration, check_in(registration, actor=actor, origin=origin)
+
+
+def check_in_counts(event: Event) -> list[tuple[str, int, int]]:
+    """(sector name, checked in, confirmed) per sector, in the sectors' order."""
+    rows = db.session.execute(
+        select(Sector.name_en, func.count(Registration.checked_in_at), func.count(Registration.id))
+        .select_from(Registration).outerjoin(Sector, Registration.sector_id == Sector.id)
+        .where(Registration.event_id == event.id,
+               Registration.status == RegistrationStatus.CONFIRMED.value)
+        .group_by(Sector.name_en, Sector.position).order_by(Sector.position)
+    ).all()
+    return [(name or "—", checked, total) for name, checked, total in rows]
+
+
+# --- dashboard ------------------------------------------------------------------------
+
+
+def sector_mix(event: Event) -> list[tuple[Sector, int, int]]:
+    """(sector, confirmed, waitlisted) for every sector, in order."""
+    rows = db.session.execute(
+        select(Registration.sector_id, Registration.status, func.count())
+        .where(Registration.event_id == event.id,
+               Registration.status.in_(RegistrationStatus.active()))
+        .group_by(Registration.sector_id, Registration.status)
+    ).all()
+    counts: dict[tuple[int | None, str], int] = {(s, st): n for s, st, n in rows}
+    sectors = db.session.execute(select(Sector).order_by(Sector.position)).scalars().all()
+    return [(sector, counts.get((sector.id, "confirmed"), 0), counts.get((sector.id, "waitlisted"), 0))
+            for sector in sectors]
+
+
+def registrations_per_day(event: Event) -> list[tuple[str, int]]:
+    """New registrations per local day (every status), oldest first."""
+    zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
+    days: Counter[str] = Counter()
+    for (created,) in db.session.execute(
+        select(Registration.created_at).where(Registration.event_id == event.id)
+    ):
+        days[created.astimezone(zone).date().isoformat()] += 1
+    return sorted(days.items())
+
+
+# --- messages to attendees ------------------------------------------------------------
+
+
+def message_attendees(event: Event, *, statuses: Iterable[str], subject: str, body: str,
+                      actor: Any, origin: str = "") -> int:
+    """Queue an organizer's message to every confirmed and/or waitlisted registrant."""
+    wanted = [s for s in statuses if s in RegistrationStatus.active()]
+    if not wanted:
+        raise DomainError(_l("Choose who should receive the message."))
+    batch = secrets.token_hex(8)
+    registrations = db.session.execute(
+        select(Registration).where(Registration.event_id == event.id, Registration.status.in_(wanted),
+                                   Registration.person_id.is_not(None))
+        .order_by(Registration.id)
+    ).scalars().all()
+    for registration in registrations:
+        notifications.notify_attendee_message(registration, batch, subject.strip(), body.strip())
+    record_audit("events.attendees.messaged", actor=actor, subject=f"event:{event.id}",
+                 origin=origin, statuses=wanted, count=len(registrations))
+    return len(registrations)
+
+
+def upcoming_events(moment: datetime | None = None) -> list[Event]:
+    return list(db.session.execute(
+        select(Event).where(Event.status.in_([EventStatus.PUBLISHED.value, EventStatus.CLOSED.value]),
+                            Event.ends_at >= (moment or now()))
+        .order_by(Event.starts_at)
+    ).scalars())
+
+
+def public_event(slug: str) -> Event:
+    """A listed event by its address; drafts and unknown slugs are the same 404."""
+    if len(slug) > 80:
+        raise NotFound()
+    event = db.session.execute(select(Event).where(Event.slug == slug)).scalar_one_or_none()
+    if event is None or event.status == EventStatus.DRAFT:
+        raise NotFound()
+    return event

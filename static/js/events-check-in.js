@@ -1,0 +1,23 @@
+// Check-in: search as you type (progressive enhancement; the form works without it).
+document.addEventListener("DOMContentLoaded", function () {
+  var form = document.querySelector("form[data-live-search]");
+  if (!form || !window.fetch) { return; }
+  var input = form.querySelector("input[type=search]");
+  var timer = null;
+  input.addEventListener("input", function () {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(function () {
+      var url = form.getAttribute("action") || window.location.pathname;
+      url += "?q=" + encodeURIComponent(input.value);
+      fetch(url, { credentials: "same-origin" }).then(function (response) {
+        return response.ok ? response.text() : null;
+      }).then(function (html) {
+        if (html === null) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-results]");
+        var current = document.querySelector("[data-live-results]");
+        if (fresh && current) { current.replaceWith(fresh); }
+        window.history.replaceState(null, "", url);
+      });
+    }, 250);
+  });
+});

@@ -1,0 +1,124 @@
+"""A person registers, gets the confirmation by real SMTP, cancels; the next in line is promoted.
+
+Every page state is checked by axe-core: event page, form with errors, confirmed, waitlisted,
+manage page, attendee list and check-in page.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import icalendar
+from playwright.sync_api import expect
+
+from portal.events.models import Event
+from portal.extensions import db
+from tests.browser.accessibility import assert_accessible
+from tests.events.conftest import EventFactory
+
+TORONTO = ZoneInfo("America/Toronto")
+
+
+def _deliver(app) -> None:
+    from portal.mail.delivery import deliver_due
+
+    with app.app_context():
+        deliver_due()
+
+
+def _register(page, name: str, email: str) -> None:
+    page.get_by_label("Full name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Organization").fill("Sudbury Public Health")
+    page.get_by_label("Sector").select_option(label="Health care")
+    page.get_by_label("Community you work in").fill("Sudbury")
+    page.get_by_label("Dietary needs").fill("Vegetarian")
+    workshop = page.get_by_role("group", name="Which workshop?")
+    workshop.get_by_role("radio").first.focus()  # arrows move between options, space picks
+    page.keyboard.press("ArrowDown")
+    expect(workshop.get_by_role("radio", name="Outcomes")).to_be_checked()
+    privacy = page.get_by_label(re.compile("I have read the privacy notice"))
+    privacy.focus()
+    page.keyboard.press("Space")
+    expect(page.get_by_label(re.compile("send me announcements"))).not_to_be_checked()
+    page.get_by_role("button", name="Register").press("Enter")
+
+
+def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server, organizer):
+    starts = datetime(2031, 6, 12, 9, 0, tzinfo=TORONTO)
+    event_id = EventFactory(app)(
+        capacity=1, slug="cswb", title="Collaborating for Community Safety and Well-being",
+        starts_in=starts - datetime.now(TORONTO),
+        questions=[{"label": "Which workshop?", "kind": "single_choice", "required": True,
+                    "choices_text": "Privacy\nOutcomes"}])
+    with app.app_context():  # the factory counts from "now": pin the start exactly
+        event = db.session.get(Event, event_id)
+        event.starts_at, event.ends_at = starts, starts + timedelta(hours=7)
+        db.session.commit()
+
+    page.goto("/events")
+    page.get_by_role("link", name="Collaborating for Community Safety and Well-being").click()
+    expect(page.get_by_text("1 seat left.")).to_be_visible()
+    assert_accessible(page, "event page")
+    page.get_by_role("link", name="Register").click()
+
+    page.get_by_role("button", name="Register").press("Enter")
+    expect(page.locator(".error-summary")).to_be_focused()
+    expect(page.get_by_label("Full name")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, "registration form with errors")
+
+    _register(page, "Ada Lovelace", "ada@example.ca")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are registered")
+    assert_accessible(page, "confirmed page")
+
+    page.goto("/events/cswb/register")
+    _register(page, "Grace Hopper", "grace@example.ca")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are on the waitlist")
+    expect(page.get_by_text("You are number 1 on the waitlist")).to_be_visible()
+    assert_accessible(page, "waitlisted page")
+
+    _deliver(app)
+    (confirmation,) = smtp_server.to("ada@example.ca")
+    assert confirmation["Subject"] == "You are registered: Collaborating for Community Safety and Well-being"
+    attachments = {part.get_filename(): part for part in confirmation.iter_attachments()}
+    assert set(attachments) == {"cswb.ics", "check-in-code.svg"}
+    calendar = icalendar.Calendar.from_ical(attachments["cswb.ics"].get_content())
+    (entry,) = calendar.walk("VEVENT")
+    start = entry.decoded("dtstart")
+    assert start == starts and start.tzinfo is not None
+    assert entry["dtstart"].params["TZID"] == "America/Toronto"
+    assert start.astimezone(TORONTO).hour == 9 and start.utcoffset() == timedelta(hours=-4)  # EDT in June
+    assert [tz["TZID"] for tz in calendar.walk("VTIMEZONE")] == ["America/Toronto"]
+    assert b"<svg" in attachments["check-in-code.svg"].get_content()
+    assert len(smtp_server.to("grace@example.ca")) == 1  # the waitlist notice
+
+    body = confirmation.get_body(preferencelist=("plain",)).get_content()
+    link = re.search(r"(http://127\.0\.0\.1:\d+/events/manage/[A-Za-z0-9_-]+)", body).group(1)
+    page.goto(link)
+    expect(page.get_by_text("Confirmed: you have a seat.")).to_be_visible()
+    expect(page.get_by_label("Dietary needs")).to_have_value("Vegetarian")
+    assert_accessible(page, "manage page")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel my registration").click()
+    expect(page.get_by_text("Your registration is cancelled.")).to_be_visible()
+
+    _deliver(app)
+    promoted = [m for m in smtp_server.to("grace@example.ca") if "seat opened up" in m["Subject"]]
+    assert len(promoted) == 1
+    assert any(p.get_filename() == "cswb.ics" for p in promoted[0].iter_attachments())
+
+    page.goto("/login")
+    page.get_by_label("Email").fill(organizer.email)
+    page.get_by_label("Password").fill(organizer.password)
+    page.get_by_label("Password").press("Enter")
+    page.goto(f"/admin/events/{event_id}/attendees")
+    expect(page.get_by_role("link", name="Grace Hopper")).to_be_visible()
+    assert_accessible(page, "attendee list")
+    page.goto(f"/admin/events/{event_id}/check-in")
+    page.get_by_role("searchbox", name="Name, email or organization").fill("grace")  # results as you type
+    page.get_by_role("button", name="Check in Grace Hopper").click()
+    expect(page.get_by_text("Grace Hopper is checked in.")).to_be_visible()
+    assert_accessible(page, "check-in page")
+    page.goto(f"/admin/events/{event_id}")
+    assert_accessible(page, "event dashboard")

@@ -1,0 +1,302 @@
+"""Organizer pages: events, questions, status, attendees, exports, check-in, dashboard, messages."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert, select
+
+from portal.core.audit import AuditEntry
+from portal.events.models import Event, EventQuestion, Registration
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.people.models import Person, Sector
+from tests.conftest import csrf_token
+from tests.events.conftest import register
+
+
+def _audit_actions(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.execute(select(AuditEntry.action).order_by(AuditEntry.id)).scalars())
+
+
+def _purposes(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.execute(select(OutboxMessage.purpose).order_by(OutboxMessage.id)).scalars())
+
+
+EVENT_FORM = {
+    "title": "Collaborating for Community Safety", "slug": "cswb-2027", "summary": "A day together",
+    "description": "Plans", "starts_at": "2027-05-12T08:30", "ends_at": "2027-05-12T16:30",
+    "timezone": "America/Toronto", "venue_name": "Toronto Police College", "venue_address": "70 Birmingham St",
+    "venue_accessibility": "Step-free", "capacity": "1", "sector_cap_percent": "", "registration_opens_at": "",
+    "registration_closes_at": "", "reminder_days": "2", "retention_days": "365",
+}
+
+
+def test_organizer_creates_edits_publishes_and_raising_capacity_promotes(app, client, auth, organizer):
+    auth.login(organizer)
+    assert client.get("/admin/events").status_code == 200
+    token = csrf_token(client, "/admin/events/new")
+    created = client.post("/admin/events/new", data={**EVENT_FORM, "csrf_token": token})
+    assert created.status_code == 302, created.get_data(as_text=True)
+    with app.app_context():
+        event = db.session.execute(select(Event)).scalar_one()
+        event_id = event.id
+        assert event.status == "draft" and event.starts_at.hour == 12  # 08:30 EDT is 12:30 UTC
+    assert client.get("/events/cswb-2027").status_code == 404
+    client.post(f"/admin/events/{event_id}/status", data={"csrf_token": token, "status": "published"})
+    register(client, "cswb-2027", email="one@example.ca")
+    register(client, "cswb-2027", email="two@example.ca")
+    register(client, "cswb-2027", email="three@example.ca")
+    edit = client.post(f"/admin/events/{event_id}/edit", data={**EVENT_FORM, "capacity": "2", "csrf_token": token})
+    assert edit.status_code == 302
+    with app.app_context():
+        statuses = list(db.session.execute(
+            select(Registration.status).order_by(Registration.id)).scalars())
+    assert statuses == ["confirmed", "confirmed", "waitlisted"]
+    assert _purposes(app).count("events.promoted") == 1
+    assert "events.event.created" in _audit_actions(app) and "events.event.updated" in _audit_actions(app)
+
+
+def test_event_form_errors_answer_400(client, auth, organizer):
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    bad = client.post("/admin/events/new", data={**EVENT_FORM, "csrf_token": token, "slug": "Bad Slug!",
+                                                 "capacity": "many", "timezone": "Mars/Olympus",
+                                                 "starts_at": "tomorrow"})
+    body = bad.get_data(as_text=True)
+    assert bad.status_code == 400
+    assert "Use lowercase letters" in body and "America/Toronto" in body
+    ends_first = client.post("/admin/events/new", data={**EVENT_FORM, "csrf_token": token,
+                                                        "ends_at": "2027-05-11T08:00"})
+    assert ends_first.status_code == 400 and "must end after it starts" in ends_first.get_data(as_text=True)
+
+
+def test_questions_are_added_and_removed(app, client, auth, organizer, make_event):
+    event_id = make_event()
+    auth.login(organizer)
+    token = csrf_token(client, f"/admin/events/{event_id}/questions")
+    added = client.post(f"/admin/events/{event_id}/questions", data={
+        "csrf_token": token, "label": "Workshop", "kind": "single_choice", "choices_text": "A\nB", "required": "y"})
+    assert added.status_code == 302
+    one_option = client.post(f"/admin/events/{event_id}/questions", data={
+        "csrf_token": token, "label": "Broken", "kind": "multiple_choice", "choices_text": "Only"})
+    assert one_option.status_code == 400
+    form = client.get("/events/symposium-1/register").get_data(as_text=True)
+    assert "Workshop" in form
+    with app.app_context():
+        question_id = db.session.execute(select(EventQuestion.id)).scalar_one()
+    edit_page = client.get(f"/admin/events/{event_id}/questions/{question_id}/edit")
+    assert edit_page.status_code == 200 and "Workshop" in edit_page.get_data(as_text=True)
+    edited = client.post(f"/admin/events/{event_id}/questions/{question_id}/edit", data={
+        "csrf_token": token, "label": "Which workshop?", "kind": "single_choice", "choices_text": "A\nB\nC"})
+    assert edited.status_code == 302
+    assert 'value="C"' in client.get("/events/symposium-1/register").get_data(as_text=True)
+    bad_edit = client.post(f"/admin/events/{event_id}/questions/{question_id}/edit", data={
+        "csrf_token": token, "label": "Which workshop?", "kind": "single_choice", "choices_text": "A"})
+    assert bad_edit.status_code == 400
+    client.post(f"/admin/events/{event_id}/questions/{question_id}/delete", data={"csrf_token": token})
+    assert "Workshop" not in client.get("/events/symposium-1/register").get_data(as_text=True)
+
+
+def test_cancelling_an_event_emails_every_registrant(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="a@example.ca")
+    register(client, "symposium-1", email="b@example.ca")
+    auth.login(organizer)
+    token = csrf_token(client, f"/admin/events/{event_id}")
+    response = client.post(f"/admin/events/{event_id}/status", data={"csrf_token": token, "status": "cancelled"})
+    assert response.status_code == 302
+    assert _purposes(app).count("events.event_cancelled") == 2
+    with app.app_context():
+        assert set(db.session.execute(select(Registration.status)).scalars()) == {"cancelled"}
+    again = client.post(f"/admin/events/{event_id}/status", data={"csrf_token": token, "status": "published"})
+    assert again.status_code == 409  # a cancelled event stays cancelled
+
+
+def _bulk_registrations(app, event_id: int, count: int) -> None:
+    """Insert `count` people and registrations in two executemany statements."""
+    with app.app_context():
+        sectors = list(db.session.execute(select(Sector.id).order_by(Sector.position)).scalars())
+        db.session.execute(insert(Person), [
+            {"email": f"bulk{n}@example.ca", "name": f"Bulk Person {n}", "organization": f"Org {n % 50}",
+             "community": ["Toronto", "Sudbury", "Ottawa"][n % 3], "sector_id": sectors[n % len(sectors)],
+             "language": "en", "job_title": ""}
+            for n in range(count)
+        ])
+        ids = list(db.session.execute(select(Person.id).where(Person.email.like("bulk%")).order_by(Person.id)).scalars())
+        db.session.execute(insert(Registration), [
+            {"event_id": event_id, "person_id": person_id, "sector_id": sectors[n % len(sectors)],
+             "status": "confirmed" if n % 4 else "waitlisted", "waitlist_position": None if n % 4 else n,
+             "accessibility_needs": "Ramp" if n % 7 == 0 else "", "dietary_needs": "", "answers": {}}
+            for n, person_id in enumerate(ids)
+        ])
+        db.session.commit()
+
+
+def test_attendee_list_uses_a_fixed_number_of_queries_with_10000_registrations(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=20000)
+    _bulk_registrations(app, event_id, 10_000)
+    auth.login(organizer)
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        counts = {}
+        for per_page in (10, 200):
+            statements.clear()
+            response = client.get(f"/admin/events/{event_id}/attendees?per_page={per_page}&sort=name&order=desc")
+            assert response.status_code == 200
+            assert response.get_data(as_text=True).count("/attendees/") >= per_page
+            counts[per_page] = len(statements)
+        statements.clear()
+        filtered = client.get(f"/admin/events/{event_id}/attendees?status=waitlisted&sector=police"
+                              f"&community=Sudbury&q=bulk&per_page=100&page=2")
+        assert filtered.status_code == 200
+        filtered_count = len(statements)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
+    assert counts[10] == counts[200] == filtered_count, (counts, filtered_count)
+    assert counts[10] <= 16  # login, event, filters, audit (its own transaction), count, page
+    assert "10000 registrations match." in response.get_data(as_text=True)
+    assert "events.attendees.viewed" in _audit_actions(app)
+
+
+def test_attendee_filters_search_and_sort(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=2)
+    register(client, "symposium-1", email="zoe@example.ca", name="Zoe Adams", organization="Sudbury Health",
+             sector="health-care", community="Sudbury")
+    register(client, "symposium-1", email="al@example.ca", name="Al Brown", organization="OPP",
+             sector="police", community="Ottawa")
+    register(client, "symposium-1", email="mo@example.ca", name="Mo Chen", organization="TDSB",
+             sector="education", community="Toronto")
+    auth.login(organizer)
+    base = f"/admin/events/{event_id}/attendees"
+
+    def names(query: str) -> list[str]:
+        body = client.get(base + query).get_data(as_text=True)
+        return re.findall(r'/attendees/\d+">([^<]+)</a>', body)
+
+    assert names("?sort=name") == ["Al Brown", "Mo Chen", "Zoe Adams"]
+    assert names("?sort=name&order=desc") == ["Zoe Adams", "Mo Chen", "Al Brown"]
+    assert names("?status=waitlisted") == ["Mo Chen"]
+    assert names("?sector=police") == ["Al Brown"]
+    assert names("?community=Sudbury") == ["Zoe Adams"]
+    assert names("?q=sudbury") == ["Zoe Adams"]  # organization
+    assert names("?q=AL%40EXAMPLE") == ["Al Brown"]  # email, any case
+    assert names("?q=%25") == []  # a wildcard is searched for literally
+    assert names("?per_page=1&page=2&sort=name") == ["Mo Chen"]
+
+
+def test_exports_neutralize_formulas_and_the_cli_writes_the_same_csv(app, client, auth, organizer, make_event, runner):
+    event_id = make_event(questions=[{"label": "Badge", "kind": "short_text"}])
+    register(client, "symposium-1", email="evil@example.ca", name="=HYPERLINK(\"http://x\")",
+             organization="+1 Org", community="@home", dietary_needs="-nuts", accessibility_needs="Ramp")
+    register(client, "symposium-1", email="zoe@example.ca", name="Zoé Ünicode")
+    auth.login(organizer)
+    response = client.get(f"/admin/events/{event_id}/attendees.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.is_streamed
+    raw = response.get_data()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    header, first, second = rows
+    assert header[:5] == ["registration_id", "status", "waitlist_ticket", "name", "email"]
+    assert header[-1].endswith("Badge")
+    assert first[3] == "'=HYPERLINK(\"http://x\")" and first[5] == "'+1 Org" and first[7] == "'@home"
+    assert first[10] == "'-nuts" and first[9] == "Ramp"
+    assert second[3] == "Zoé Ünicode"
+    xlsx = client.get(f"/admin/events/{event_id}/attendees.xlsx")
+    assert xlsx.status_code == 200
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx.get_data())).active
+    assert sheet["D2"].value == "'=HYPERLINK(\"http://x\")"
+    result = runner.invoke(args=["export-registrations", "symposium-1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.decode("utf-8-sig").splitlines()[0].startswith("registration_id,status")
+    assert runner.invoke(args=["export-registrations", "no-such-event"]).exit_code != 0
+    assert _audit_actions(app).count("events.attendees.exported") == 3
+
+
+def test_check_in_by_search_click_and_scanned_code(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=2)
+    register(client, "symposium-1", email="a@example.ca", name="Ann Arrive", sector="police")
+    register(client, "symposium-1", email="b@example.ca", name="Bea Badge", sector="housing")
+    with app.app_context():
+        confirmation = db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.to_address.contains("b@example.ca"))).scalar_one()
+        code = re.search(r"check-in code: (\S+)|give this code: (\S+)", confirmation.body_text)
+        code = code.group(1) or code.group(2)
+        ann_id = db.session.execute(select(Registration.id).order_by(Registration.id)).scalars().first()
+    auth.login(organizer)
+    page = client.get(f"/admin/events/{event_id}/check-in?q=ann").get_data(as_text=True)
+    assert "Ann Arrive" in page and "Bea Badge" not in page
+    token = csrf_token(client, f"/admin/events/{event_id}/check-in")
+    clicked = client.post(f"/admin/events/{event_id}/check-in/{ann_id}?q=ann", data={"csrf_token": token})
+    assert clicked.status_code == 302
+    scanned = client.post(f"/admin/events/{event_id}/check-in/scan", data={"csrf_token": token, "code": code})
+    assert scanned.status_code == 302
+    bad = client.post(f"/admin/events/{event_id}/check-in/scan", data={"csrf_token": token, "code": "nonsense"})
+    assert bad.status_code == 400 and "not a valid check-in code" in bad.get_data(as_text=True)
+    counts = client.get(f"/admin/events/{event_id}/check-in").get_data(as_text=True)
+    assert re.search(r"Police</th><td>1</td><td>1</td>", counts)
+    assert re.search(r"Housing</th><td>1</td><td>1</td>", counts)
+    assert _audit_actions(app).count("events.registration.checked_in") == 2
+
+
+def test_dashboard_shows_charts_with_tables_and_no_inline_styles(client, auth, organizer, make_event):
+    event_id = make_event(capacity=5, sector_cap_percent=40)
+    register(client, "symposium-1", email="a@example.ca", sector="police")
+    auth.login(organizer)
+    body = client.get(f"/admin/events/{event_id}").get_data(as_text=True)
+    assert body.count("<svg") == 2 and "style=" not in body
+    assert re.search(r"Police</th><td>1</td><td>0</td>", body)
+    assert "Seats left:</strong> 4" in body and "40% (2 seats)" in body
+
+
+def test_organizer_emails_confirmed_or_waitlisted_attendees(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="a@example.ca")
+    register(client, "symposium-1", email="b@example.ca")
+    auth.login(organizer)
+    token = csrf_token(client, f"/admin/events/{event_id}/message")
+    sent = client.post(f"/admin/events/{event_id}/message", data={
+        "csrf_token": token, "recipients": ["waitlisted"], "subject": "Parking", "body": "Use lot B."})
+    assert sent.status_code == 302
+    with app.app_context():
+        (message,) = db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "events.message")).scalars().all()
+        assert "b@example.ca" in message.to_address and message.subject == "Parking"
+        assert "Use lot B." in message.body_text and "/events/manage/" in message.body_text
+    nobody = client.post(f"/admin/events/{event_id}/message", data={
+        "csrf_token": token, "subject": "x", "body": "y"})
+    assert nobody.status_code == 400
+
+
+def test_organizer_sees_needs_and_edits_them(app, client, auth, organizer, make_event):
+    event_id = make_event()
+    register(client, "symposium-1", email="a@example.ca", accessibility_needs="ASL interpreter")
+    with app.app_context():
+        registration_id = db.session.execute(select(Registration.id)).scalar_one()
+    auth.login(organizer)
+    page = client.get(f"/admin/events/{event_id}/attendees/{registration_id}")
+    assert "ASL interpreter" in page.get_data(as_text=True)
+    token = csrf_token(client, f"/admin/events/{event_id}/attendees/{registration_id}")
+    client.post(f"/admin/events/{event_id}/attendees/{registration_id}",
+                data={"csrf_token": token, "accessibility_needs": "CART captioning", "dietary_needs": ""})
+    with app.app_context():
+        assert db.session.get(Registration, registration_id).accessibility_needs == "CART captioning"
+    assert "events.registration.edited" in _audit_actions(app)
+    cancelled = client.post(f"/admin/events/{event_id}/attendees/{registration_id}/cancel", data={"csrf_token": token})
+    assert cancelled.status_code == 302
+    with app.app_context():
+        assert db.session.get(Registration, registration_id).status == "cancelled"

@@ -1,0 +1,187 @@
+"""Seats under real concurrency: gunicorn with several workers, 200 people at once.
+
+One server per backend (start-up is the slow part): in that run, 200 registrations for 50
+seats, the same with a sector cap, then parallel cancellations, some of the same registration.
+"""
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from portal.core.clock import now
+from portal.events.models import Event, Registration
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.people.models import Sector
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTORS = ["police", "health-care", "mental-health", "education", "housing", "child-protection"]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # the POST's own answer is what counts
+        return None
+
+
+class Visitor:
+    """One browser: its own cookie jar, so its own session and CSRF token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect())
+
+    def token(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=60) as response:
+            page = response.read().decode()
+        return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+    def post(self, path: str, data: dict) -> int:
+        body = urllib.parse.urlencode(data, doseq=True).encode()
+        try:
+            with self.opener.open(self.base + path, data=body, timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+
+def _start_gunicorn(url: str, tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "concurrency-test-secret-key-0123456789",
+           "PORTAL_INSTANCE_PATH": str(tmp_path / "gunicorn-instance"), "PORTAL_ENV": "development",
+           "EVENTS_REGISTER_RATE_LIMIT": "100000/minute", "MAIL_SERVER": "",
+           "PORTAL_BASE_URL": f"http://127.0.0.1:{port}"}
+    log = open(tmp_path / "gunicorn.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}", "--timeout", "120",
+         "--log-level", "warning", "portal:create_app()"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    log.close()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/events", timeout=5) as response:
+                if response.status == 200:
+                    return server, base
+        except OSError:
+            # Not listening yet: poll again (start-up takes a moment per worker).
+            time.sleep(0.2)
+    server.kill()
+    raise AssertionError("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text()[-2000:])
+
+
+def _in_parallel(count: int, prepare, act) -> list:
+    """Run `prepare(i)` for everyone, wait until all are ready, then `act(i, prepared)` at once."""
+    barrier = threading.Barrier(count)
+
+    def one(index: int):
+        state = prepare(index)
+        barrier.wait(timeout=120)
+        return act(index, state)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def _register_many(base: str, slug: str, sector_of) -> list[int]:
+    def prepare(i: int):
+        visitor = Visitor(base)
+        return visitor, visitor.token(f"/events/{slug}/register")
+
+    def act(i: int, state) -> int:
+        visitor, token = state
+        return visitor.post(f"/events/{slug}/register", {
+            "csrf_token": token, "name": f"Person {i}", "email": f"p{i}@example.ca",
+            "organization": "Org", "sector": sector_of(i), "community": "Toronto", "privacy": "y"})
+
+    return _in_parallel(200, prepare, act)
+
+
+def _new_event(slug: str, cap: int | None) -> int:
+    start = now() + timedelta(days=20)
+    event = Event(slug=slug, title=slug, starts_at=start, ends_at=start + timedelta(hours=6), capacity=50,
+                  sector_cap_percent=cap, status="published")
+    db.session.add(event)
+    db.session.commit()
+    return event.id
+
+
+def test_two_hundred_people_fifty_seats_several_workers(app, tmp_path):
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with app.app_context():
+        plain_id = _new_event("plain", None)
+        capped_id = _new_event("capped", 20)  # at most 10 seats per sector
+        sector_ids = dict(db.session.execute(select(Sector.slug, Sector.id)).all())
+    server, base = _start_gunicorn(url, tmp_path)
+    try:
+        statuses = _register_many(base, "plain", lambda i: "police")
+        assert Counter(statuses) == {302: 200}, Counter(statuses)  # each sent on to its result page
+        capped = _register_many(base, "capped", lambda i: SECTORS[i % len(SECTORS)])
+        assert Counter(capped) == {302: 200}
+
+        with app.app_context():
+            for event_id in (plain_id, capped_id):
+                rows = db.session.execute(select(Registration).where(Registration.event_id == event_id)).scalars().all()
+                confirmed = [r for r in rows if r.status == "confirmed"]
+                waiting = [r for r in rows if r.status == "waitlisted"]
+                assert len(confirmed) == 50 and len(waiting) == 150
+                assert sorted(r.waitlist_position for r in waiting) == list(range(1, 151))
+                assert len({r.person_id for r in rows}) == 200
+            per_sector = Counter(r.sector_id for r in db.session.execute(
+                select(Registration).where(Registration.event_id == capped_id,
+                                           Registration.status == "confirmed")).scalars())
+            assert max(per_sector.values()) <= 10 and set(per_sector) <= {sector_ids[s] for s in SECTORS}
+            # The manage links of 20 confirmed people on the plain event, from their confirmations.
+            bodies = db.session.execute(
+                select(OutboxMessage.body_text).where(OutboxMessage.purpose == "events.confirmation",
+                                                      OutboxMessage.body_text.contains("plain"))
+                .order_by(OutboxMessage.id).limit(20)
+            ).scalars().all()
+            links = [re.search(r"(/events/manage/[A-Za-z0-9_-]+)", body).group(1) for body in bodies]
+        assert len(links) == 20
+
+        # 40 cancellations at once: every link twice, from two different browsers.
+        def prepare(i: int):
+            visitor = Visitor(base)
+            return visitor, visitor.token(links[i % 20])
+
+        def act(i: int, state) -> int:
+            visitor, token = state
+            return visitor.post(links[i % 20] + "/cancel", {"csrf_token": token})
+
+        results = _in_parallel(40, prepare, act)
+        assert all(code == 302 for code in results), Counter(results)
+        with app.app_context():
+            rows = db.session.execute(select(Registration).where(Registration.event_id == plain_id)).scalars().all()
+            status = Counter(r.status for r in rows)
+            assert status == {"confirmed": 50, "waitlisted": 130, "cancelled": 20}
+            promoted = sorted(r.waitlist_position for r in rows if r.promoted_at is not None)
+            assert promoted == list(range(1, 21))  # first in line, each once
+            promotions = db.session.execute(
+                select(OutboxMessage.person_id).where(OutboxMessage.purpose == "events.promoted")).scalars().all()
+            assert len(promotions) == len(set(promotions)) == 20
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        errors = (tmp_path / "gunicorn.log").read_text()
+        assert "Traceback" not in errors, errors[-4000:]

@@ -1,0 +1,73 @@
+"""Reminders before the event, and the retention rules, under a moved clock."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.core import clock
+from portal.core.errors import InvalidToken
+from portal.events import services
+from portal.events.jobs import send_due_reminders
+from portal.events.models import Event, Registration
+from portal.events.retention import purge_due
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+
+
+def _register(event: Event, n: int, **extra) -> Registration:
+    return services.register_for_event(event, services.RegistrationDetails(
+        email=f"r{n}@example.ca", name=f"R {n}", organization="Org", sector_slug="police",
+        community="Toronto", **extra)).registration
+
+
+def _reminders() -> list[str]:
+    return list(db.session.execute(
+        select(OutboxMessage.to_address).where(OutboxMessage.purpose == "events.reminder")).scalars())
+
+
+def test_reminders_go_once_to_confirmed_people_when_due(app_context, make_event):
+    start = clock.now()
+    clock.set_now(start)
+    event = db.session.get(Event, make_event(capacity=2, reminder_days=2, starts_in=timedelta(days=10)))
+    for n in range(3):
+        _register(event, n)
+    services.cancel_registration(db.session.execute(
+        select(Registration).order_by(Registration.id)).scalars().first())  # r1 is promoted
+    db.session.commit()
+    assert send_due_reminders() == 0  # eight days too early
+    clock.set_now(start + timedelta(days=8, hours=1))
+    assert send_due_reminders() == 2
+    assert send_due_reminders() == 0  # twice is harmless
+    assert sorted(_reminders()) == ["R 1 <r1@example.ca>", "R 2 <r2@example.ca>"]
+    clock.set_now(start + timedelta(days=11))
+    assert send_due_reminders() == 0  # nothing after the start
+
+
+def test_retention_clears_needs_after_30_days_then_anonymizes(app_context, make_event):
+    event = db.session.get(Event, make_event(capacity=5, retention_days=365))
+    registration = _register(event, 1, accessibility_needs="Ramp", dietary_needs="Vegan",
+                             answers={"1": "x"})
+    db.session.commit()
+    from portal.events.notifications import manage_path
+
+    link = manage_path(registration).rsplit("/", 1)[1]
+    db.session.commit()
+    ends = event.ends_at
+    assert purge_due(ends + timedelta(days=29)) == 0
+    assert purge_due(ends + timedelta(days=31)) == 1
+    db.session.commit()
+    db.session.refresh(registration)
+    assert registration.accessibility_needs == "" and registration.dietary_needs == ""
+    assert registration.person_id is not None and registration.answers == {"1": "x"}
+    assert purge_due(ends + timedelta(days=32)) == 0  # idempotent
+    assert purge_due(ends + timedelta(days=366)) == 1
+    db.session.commit()
+    db.session.refresh(registration)
+    assert registration.person_id is None and registration.answers == {}
+    assert registration.status == "confirmed" and registration.sector_id is not None  # counts survive
+    with pytest.raises(InvalidToken):
+        services.registration_for_manage_token(link)
+    assert purge_due(ends + timedelta(days=400)) == 0
+    assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 1

@@ -1,0 +1,264 @@
+"""Registering, the waitlist, the sector cap, duplicates, consent and the manage link."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.events.models import Registration
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.people.models import ConsentRecord, Person
+from tests.events.conftest import manage_link, register
+
+
+def _outbox(app, purpose: str | None = None) -> list[OutboxMessage]:
+    with app.app_context():
+        query = select(OutboxMessage).order_by(OutboxMessage.id)
+        if purpose:
+            query = query.where(OutboxMessage.purpose == purpose)
+        messages = db.session.execute(query).scalars().all()
+        for message in messages:
+            message.attachments  # load before the session closes
+        db.session.expunge_all()
+        return messages
+
+
+def _registrations(app, event_id: int) -> list[Registration]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(Registration).where(Registration.event_id == event_id).order_by(Registration.id)
+        ).scalars().all()
+        db.session.expunge_all()
+        return rows
+
+
+def test_event_list_and_page_show_times_venue_and_seats(client, make_event):
+    make_event(capacity=3, title="Collaborating for Safety")
+    make_event(status="draft", title="Secret draft")
+    listing = client.get("/events").get_data(as_text=True)
+    assert "Collaborating for Safety" in listing and "Secret draft" not in listing
+    page = client.get("/events/symposium-1")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "3 seats left." in body and "Toronto Police College" in body
+    assert "<strong>Bold</strong>" in body and "Step-free entrance." in body
+    assert client.get("/events/symposium-2").status_code == 404  # drafts are not public
+
+
+def test_registration_confirms_a_seat_and_queues_the_confirmation(app, client, make_event):
+    event_id = make_event(capacity=2)
+    response = register(client, "symposium-1", accessibility_needs="Wheelchair access")
+    assert response.status_code == 302
+    page = client.get(response.location).get_data(as_text=True)
+    assert "You are registered" in page
+    assert "Wheelchair access" not in page  # needs never appear on public pages
+    (registration,) = _registrations(app, event_id)
+    assert registration.status == "confirmed" and registration.accessibility_needs == "Wheelchair access"
+    (message,) = _outbox(app, "events.confirmation")
+    assert "ada@example.ca" in message.to_address
+    assert {a.filename for a in message.attachments} == {"symposium-1.ics", "check-in-code.svg"}
+    assert "/events/manage/" in message.body_text
+    assert "BEGIN:VCALENDAR" in message.attachments[0].content.decode() or "BEGIN:VCALENDAR" in message.attachments[1].content.decode()
+    assert "2 seats left." not in client.get("/events/symposium-1").get_data(as_text=True)
+
+
+def test_full_event_puts_people_on_the_waitlist_in_order(app, client, make_event):
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="first@example.ca")
+    second = register(client, "symposium-1", email="second@example.ca")
+    assert "number 1 on the waitlist" in client.get(second.location).get_data(as_text=True)
+    third = register(client, "symposium-1", email="third@example.ca")
+    assert "number 2 on the waitlist" in client.get(third.location).get_data(as_text=True)
+    rows = _registrations(app, event_id)
+    assert [r.status for r in rows] == ["confirmed", "waitlisted", "waitlisted"]
+    assert [r.waitlist_position for r in rows] == [None, 1, 2]
+    assert len(_outbox(app, "events.waitlisted")) == 2
+    assert "waitlist is open" in client.get("/events/symposium-1").get_data(as_text=True)
+
+
+def test_same_email_never_takes_a_second_seat_and_gets_a_fresh_link(app, client, make_event):
+    event_id = make_event(capacity=5)
+    register(client, "symposium-1", email="Ada@Example.ca", name="Ada Lovelace")
+    again = register(client, "symposium-1", email="ada@example.ca", name="Mallory Impostor")
+    assert again.status_code == 302
+    page = client.get(again.location).get_data(as_text=True)
+    assert "If you are already registered, we" in page and "emailed you a link to manage your registration" in page
+    assert len(_registrations(app, event_id)) == 1
+    register(client, "symposium-1", email="ada@example.ca")  # a third try within the hour
+    (link,) = _outbox(app, "events.manage_link")  # one message, not a flood
+    assert "/events/manage/" in link.body_text
+    with app.app_context():
+        assert db.session.execute(select(Person.name)).scalar_one() == "Ada Lovelace"  # a stranger changes nothing
+
+
+def test_sector_cap_sends_the_over_cap_sector_to_the_waitlist(app, client, make_event):
+    event_id = make_event(capacity=10, sector_cap_percent=20)  # 2 seats per sector
+    for n in range(3):
+        register(client, "symposium-1", email=f"police{n}@example.ca", sector="police")
+    register(client, "symposium-1", email="nurse@example.ca", sector="health-care")
+    statuses = [(r.status, r.waitlist_position) for r in _registrations(app, event_id)]
+    assert statuses == [("confirmed", None), ("confirmed", None), ("waitlisted", 1), ("confirmed", None)]
+
+
+def test_optin_is_unticked_and_consent_recorded_only_when_ticked(app, client, make_event):
+    make_event()
+    form = client.get("/events/symposium-1/register").get_data(as_text=True)
+    import re
+
+    box = re.search(r'<input[^>]*id="announcements"[^>]*>', form).group(0)
+    assert "checked" not in box
+    register(client, "symposium-1", email="quiet@example.ca")
+    register(client, "symposium-1", email="keen@example.ca", announcements="y")
+    with app.app_context():
+        records = db.session.execute(select(ConsentRecord)).scalars().all()
+        assert len(records) == 1
+        record = records[0]
+        assert record.purpose == "list:symposium-announcements" and record.kind == "express"
+        assert record.source == "events.registration:symposium-1" and record.wording_version
+        assert "announcements" in record.wording and record.ip == "127.0.0.1"
+        assert db.session.get(Person, record.person_id).email == "keen@example.ca"
+
+
+def test_form_errors_are_tied_to_fields_and_answer_400(client, make_event):
+    make_event(questions=[{"label": "Workshop", "kind": "single_choice", "required": True,
+                           "choices_text": "A\nB"}])
+    response = register(client, "symposium-1", privacy=None, email="not-an-email", name="")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "There is a problem" in body
+    assert 'aria-describedby="name-error"' in body
+    assert "You must agree to the privacy notice" in body
+    assert "Choose one option." in body
+
+
+def test_event_questions_are_asked_and_answers_stored(app, client, make_event):
+    event_id = make_event(questions=[
+        {"label": "Workshop", "kind": "single_choice", "required": True, "choices_text": "Privacy\nOutcomes"},
+        {"label": "Topics", "kind": "multiple_choice", "choices_text": "Youth\nHousing\nHealth"},
+        {"label": "Situation table?", "kind": "checkbox"},
+        {"label": "Panel questions", "kind": "long_text"},
+        {"label": "Badge name", "kind": "short_text"},
+    ])
+    with app.app_context():
+        from portal.events.models import Event
+
+        ids = [q.id for q in db.session.get(Event, event_id).questions]
+    response = register(client, "symposium-1", **{
+        f"q_{ids[0]}": "Outcomes", f"q_{ids[1]}": ["Youth", "Health"], f"q_{ids[2]}": "y",
+        f"q_{ids[3]}": "How to start?", f"q_{ids[4]}": "Ada"})
+    assert response.status_code == 302
+    (registration,) = _registrations(app, event_id)
+    assert registration.answers == {str(ids[0]): "Outcomes", str(ids[1]): ["Youth", "Health"],
+                                    str(ids[2]): True, str(ids[3]): "How to start?", str(ids[4]): "Ada"}
+    bad = register(client, "symposium-1", email="b@example.ca", **{f"q_{ids[0]}": "Not an option"})
+    assert bad.status_code == 400
+
+
+def test_closed_window_refuses_registration(client, make_event):
+    from datetime import timedelta
+
+    from portal.core.clock import now
+
+    make_event(registration_closes_at=now() - timedelta(hours=1))
+    assert "Registration is not open" in client.get("/events/symposium-1").get_data(as_text=True)
+    from tests.conftest import csrf_token
+
+    response = client.post("/events/symposium-1/register",
+                           data={"name": "x", "csrf_token": csrf_token(client, "/")})
+    assert response.status_code == 409
+
+
+def test_manage_link_updates_needs_and_cancel_promotes_the_next_person(app, client, make_event):
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="first@example.ca")
+    register(client, "symposium-1", email="second@example.ca")
+    (confirmation,) = _outbox(app, "events.confirmation")
+    link = manage_link(confirmation.body_text)
+    page = client.get(link)
+    assert page.status_code == 200 and "Confirmed: you have a seat." in page.get_data(as_text=True)
+    from tests.conftest import csrf_token
+
+    token = csrf_token(client, link)
+    saved = client.post(link, data={"csrf_token": token, "accessibility_needs": "Large print",
+                                    "dietary_needs": "Vegan"})
+    assert saved.status_code == 302
+    assert _registrations(app, event_id)[0].dietary_needs == "Vegan"
+    cancelled = client.post(link + "/cancel", data={"csrf_token": token})
+    assert cancelled.status_code == 302
+    assert "Cancelled." in client.get(link).get_data(as_text=True)
+    first, second = _registrations(app, event_id)
+    assert first.status == "cancelled" and second.status == "confirmed" and second.promoted_at
+    (promotion,) = _outbox(app, "events.promoted")
+    assert "second@example.ca" in promotion.to_address
+    assert any(a.filename.endswith(".ics") for a in promotion.attachments)
+    again = client.post(link + "/cancel", data={"csrf_token": token})
+    assert again.status_code == 302  # cancelling twice is harmless and promotes nobody more
+    assert len(_outbox(app, "events.promoted")) == 1
+
+
+def test_unknown_manage_tokens_are_the_same_404(client, make_event):
+    make_event()
+    for token in ["x", "A" * 43, "é" * 10, "A" * 500]:
+        assert client.get(f"/events/manage/{token}").status_code == 404
+    assert client.post("/events/manage/nope/cancel", data={}).status_code in (400, 404)
+
+
+def test_registrations_from_one_address_are_rate_limited(app, client, make_event):
+    make_event(capacity=10)
+    app.config["EVENTS_REGISTER_RATE_LIMIT"] = "2/minute"
+    assert register(client, "symposium-1", email="one@example.ca").status_code == 302
+    assert register(client, "symposium-1", email="two@example.ca").status_code == 302
+    refused = register(client, "symposium-1", email="three@example.ca")
+    assert refused.status_code == 429 and "Too many requests" in refused.get_data(as_text=True)
+
+
+def test_optin_subscribes_to_the_announcements_list_when_it_exists(app, client, make_event):
+    from portal.lists.models import MailingList, Subscription
+
+    make_event()
+    with app.app_context():
+        db.session.add(MailingList(slug="symposium-announcements", name_en="Symposium announcements"))
+        db.session.commit()
+    register(client, "symposium-1", email="quiet@example.ca")
+    register(client, "symposium-1", email="keen@example.ca", announcements="y")
+    with app.app_context():
+        subscriptions = db.session.execute(select(Subscription)).scalars().all()
+        assert [(db.session.get(Person, s.person_id).email, s.status) for s in subscriptions] == [
+            ("keen@example.ca", "active")]
+
+
+def test_a_closed_registration_still_moves_its_waitlist(app, client, make_event):
+    from portal.events import services
+    from portal.events.models import Event
+
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="first@example.ca")
+    register(client, "symposium-1", email="second@example.ca")
+    with app.app_context():
+        db.session.get(Event, event_id).status = "closed"
+        first = db.session.execute(select(Registration).order_by(Registration.id)).scalars().first()
+        promoted = services.cancel_registration(first)
+        db.session.commit()
+        assert [p.person.email for p in promoted] == ["second@example.ca"]
+
+
+def test_event_page_says_when_registration_opens(client, make_event):
+    from datetime import timedelta
+
+    from portal.core.clock import now
+
+    make_event(registration_opens_at=now() + timedelta(days=3))
+    assert "Registration opens" in client.get("/events/symposium-1").get_data(as_text=True)
+    assert client.get("/events/symposium-1/register").status_code == 200  # says it is not open yet
+
+
+def test_optional_questions_may_be_left_blank(app, client, make_event):
+    event_id = make_event(questions=[
+        {"label": "Workshop", "kind": "single_choice", "choices_text": "Privacy\nOutcomes"},
+        {"label": "Topics", "kind": "multiple_choice", "choices_text": "Youth\nHousing"},
+        {"label": "Situation table?", "kind": "checkbox"},
+        {"label": "Panel questions", "kind": "long_text"},
+    ])
+    response = register(client, "symposium-1")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    (registration,) = _registrations(app, event_id)
+    assert registration.answers == {}
