@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("groups", __name__, cli_group=None)
 
-from portal.groups import views  # noqa: E402,F401
+from portal.groups import cli, views  # noqa: E402,F401

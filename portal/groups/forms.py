@@ -1,0 +1,163 @@
+"""Forms of the groups area: the public application, members' pages and the admin pages."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.groups.models import MemberRole
+from portal.people.services import InvalidEmail, normalize_email
+
+
+def role_choices() -> list[SelectChoice]:
+    labels = {
+        MemberRole.CHAIR: _l("Chair"),
+        MemberRole.CO_CHAIR: _l("Co-chair"),
+        MemberRole.MEMBER: _l("Member"),
+        MemberRole.SECRETARIAT: _l("Secretariat"),
+        MemberRole.OBSERVER: _l("Observer"),
+    }
+    return [SelectChoice(role.value, labels[role]) for role in MemberRole]
+
+
+def valid_email(form, field) -> None:
+    try:
+        normalize_email(field.data)
+    except InvalidEmail as error:
+        raise ValidationError(str(error.message)) from error
+
+
+def _email_field(label=None):
+    return EmailField(label or _l("Email address"), validators=[DataRequired(), Length(max=320), valid_email])
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ApplyForm(FlaskForm):
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)])
+    email = _email_field()
+    organization = StringField(_l("Organization"), validators=[Optional(), Length(max=200)])
+    sector = SelectField(_l("Sector"), validators=[Optional()])
+    community = StringField(_l("Community"), validators=[Optional(), Length(max=120)])
+    why = TextAreaField(_l("Why do you want to join?"), validators=[DataRequired(), Length(max=4000)])
+    show_email = BooleanField(_l("Show my email address to other members"))
+    show_organization = BooleanField(_l("Show my organization to other members"))
+    # The label is the exact consent wording, set by the view (it names the group).
+    consent = BooleanField("", validators=[DataRequired(_l("Tick the box to agree to receive the group's mail: members take part through it."))])
+
+
+class AcceptInvitationForm(FlaskForm):
+    show_email = BooleanField(_l("Show my email address to other members"))
+    show_organization = BooleanField(_l("Show my organization to other members"))
+    consent = BooleanField("", validators=[DataRequired(_l("Tick the box to agree to receive the group's mail: members take part through it."))])
+
+
+class MemberLinkForm(FlaskForm):
+    email = _email_field()
+
+
+class AcknowledgeForm(FlaskForm):
+    acknowledge = BooleanField(
+        _l("I have read the terms of reference and agree to follow them"),
+        validators=[DataRequired(_l("Tick the box to acknowledge the terms of reference."))],
+    )
+
+
+class DirectoryForm(FlaskForm):
+    show_email = BooleanField(_l("Show my email address to other members"))
+    show_organization = BooleanField(_l("Show my organization to other members"))
+
+
+class ConfirmForm(FlaskForm):
+    """A button that only needs CSRF protection (leave, remove, delete)."""
+
+
+class DecisionForm(FlaskForm):
+    decision = SelectField(
+        _l("Decision"),
+        choices=[SelectChoice("approve", _l("Approve")), SelectChoice("decline", _l("Decline"))],
+        validators=[DataRequired()],
+    )
+
+
+class GroupForm(FlaskForm):
+    slug = StringField(
+        _l("Web address"),
+        validators=[DataRequired(), Length(max=80),
+                    Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message=_l("Use lowercase letters, digits and dashes."))],
+    )
+    name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=200)])
+    name_fr = StringField(_l("Name (French)"), validators=[Optional(), Length(max=200)])
+    mandate_en = TextAreaField(_l("Mandate (English)"), validators=[Optional(), Length(max=20000)])
+    mandate_fr = TextAreaField(_l("Mandate (French)"), validators=[Optional(), Length(max=20000)])
+    communities = TextAreaField(_l("Member communities"), validators=[Optional(), Length(max=5000)])
+    sectors = MultiCheckboxField(_l("Sectors"), coerce=int, validators=[Optional()])
+    terms_of_reference = TextAreaField(_l("Terms of reference"), validators=[Optional(), Length(max=50000)])
+    tor_version = StringField(_l("Terms of reference version"), validators=[DataRequired(), Length(max=40)])
+    retention_months = IntegerField(
+        _l("Months to keep former members' details"), default=24,
+        validators=[DataRequired(), NumberRange(min=1, max=240)],
+    )
+
+
+class MembershipForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=role_choices(), validators=[DataRequired()])
+    term_start = DateField(_l("Term start"), validators=[Optional()])
+    term_end = DateField(_l("Term end"), validators=[Optional()])
+
+
+class AddMemberForm(FlaskForm):
+    email = _email_field()
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)])
+    organization = StringField(_l("Organization"), validators=[Optional(), Length(max=200)])
+    role = SelectField(_l("Role"), choices=role_choices(), default="member", validators=[DataRequired()])
+    term_start = DateField(_l("Term start"), validators=[Optional()])
+    term_end = DateField(_l("Term end"), validators=[Optional()])
+
+
+class InviteForm(FlaskForm):
+    email = _email_field()
+    name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
+    role = SelectField(_l("Role"), choices=role_choices(), default="member", validators=[DataRequired()])
+
+
+class DocumentForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    url = URLField(_l("Link"), validators=[Optional(), Length(max=500),
+                                           Regexp(r"^https?://\S+$", message=_l("Enter a link starting with https://."))])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+
+
+class ChairAccountForm(FlaskForm):
+    email = _email_field()
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=128)])
+
+
+class PostForm(FlaskForm):
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=50000)])
+    draft = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,12}$")])
+    action = SelectField(
+        choices=[SelectChoice("preview", _l("Preview")), SelectChoice("test", _l("Send me a test")),
+                 SelectChoice("send", _l("Send to the members now"))],
+        validators=[DataRequired()],
+    )

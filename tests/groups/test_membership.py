@@ -1,0 +1,267 @@
+"""Joining, deciding, inviting, leaving: and the group's list following membership exactly."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from tests.conftest import csrf_token
+from tests.groups.conftest import link_in
+
+
+def _apply(client, slug, **overrides):
+    data = {
+        "name": "Alex Applicant", "email": "Alex@Example.ca", "organization": "Sudbury Police",
+        "sector": "", "community": "Sudbury", "why": "I run our situation table.", "consent": "y",
+        "csrf_token": csrf_token(client, f"/groups/{slug}/apply"),
+    }
+    data.update(overrides)
+    return client.post(f"/groups/{slug}/apply", data=data)
+
+
+def _membership(app, email):
+    from portal.groups.models import Membership
+    from portal.people.models import Person
+
+    with app.app_context():
+        membership = db.session.execute(
+            select(Membership).join(Person).where(Person.email == email)
+        ).scalar_one()
+        db.session.expunge(membership)
+        return membership
+
+
+def _subscription_status(app, group_id, email):
+    from portal.groups.models import WorkingGroup
+    from portal.lists.models import Subscription
+    from portal.people.models import Person
+
+    with app.app_context():
+        group = db.session.get(WorkingGroup, group_id)
+        return db.session.execute(
+            select(Subscription.status).join(Person, Subscription.person_id == Person.id)
+            .where(Subscription.list_id == group.mailing_list_id, Person.email == email)
+        ).scalar_one_or_none()
+
+
+def _outbox(app, purpose):
+    from portal.mail.models import OutboxMessage
+
+    with app.app_context():
+        return [(m.to_address, m.body_text) for m in db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == purpose).order_by(OutboxMessage.id)).scalars()]
+
+
+def test_group_has_its_list_and_a_public_page(app, client, groups):
+    from portal.groups.models import WorkingGroup
+    from portal.lists.models import MailingList
+
+    info = groups.group()
+    with app.app_context():
+        mailing_list = db.session.get(MailingList, db.session.get(WorkingGroup, info.id).mailing_list_id)
+        assert mailing_list.kind == "group" and mailing_list.slug == "group-situation-tables"
+    page = client.get("/groups/situation-tables").get_data(as_text=True)
+    assert "Situation Tables" in page and "<strong>practice</strong>" in page and "Sudbury" in page
+    assert "Situation Tables" in client.get("/groups").get_data(as_text=True)
+
+
+def test_application_records_consent_and_waits_for_a_decision(app, client, groups):
+    from portal.people.models import ConsentRecord
+
+    info = groups.group()
+    response = _apply(client, info.slug)
+    assert response.status_code == 302
+    membership = _membership(app, "alex@example.ca")
+    assert membership.status == "applied" and membership.why == "I run our situation table."
+    assert _subscription_status(app, info.id, "alex@example.ca") is None  # not on the list yet
+    with app.app_context():
+        consent = db.session.execute(select(ConsentRecord).where(ConsentRecord.purpose == "list:group-situation-tables")).scalar_one()
+        assert consent.kind == "express" and "Situation Tables" in consent.wording and consent.method == "web form"
+    assert len(_outbox(app, "groups.application_received")) == 1
+
+
+def test_application_without_consent_is_refused(app, client, groups):
+    from portal.groups.models import Membership
+
+    info = groups.group()
+    response = _apply(client, info.slug, consent="")
+    assert response.status_code == 400
+    assert "Tick the box" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(select(Membership)).first() is None
+
+
+def test_chair_approves_and_the_member_is_subscribed_and_emailed(app, client, auth, groups):
+    info = groups.group()
+    _apply(client, info.slug)
+    membership = _membership(app, "alex@example.ca")
+    auth.login(groups.chair(info))
+    response = client.post(f"/admin/groups/{info.slug}/memberships/{membership.id}/decision",
+                           data={"decision": "approve", "csrf_token": csrf_token(client, f"/admin/groups/{info.slug}")})
+    assert response.status_code == 302
+    assert _membership(app, "alex@example.ca").status == "active"
+    assert _subscription_status(app, info.id, "alex@example.ca") == "active"
+    [(to, body)] = _outbox(app, "groups.application_approved")
+    assert "alex@example.ca" in to and "/groups/situation-tables/members/access/" in body
+    # Deciding twice is refused with a clear 409, not a 500.
+    again = client.post(f"/admin/groups/{info.slug}/memberships/{membership.id}/decision",
+                        data={"decision": "decline", "csrf_token": csrf_token(client, f"/admin/groups/{info.slug}")})
+    assert again.status_code == 409 and "already been decided" in again.get_data(as_text=True)
+
+
+def test_declined_applicant_is_emailed_and_not_subscribed(app, client, auth, organizer, groups):
+    info = groups.group()
+    _apply(client, info.slug)
+    membership = _membership(app, "alex@example.ca")
+    auth.login(organizer)
+    client.post(f"/admin/groups/{info.slug}/memberships/{membership.id}/decision",
+                data={"decision": "decline", "csrf_token": csrf_token(client, f"/admin/groups/{info.slug}")})
+    assert _membership(app, "alex@example.ca").status == "declined"
+    assert _subscription_status(app, info.id, "alex@example.ca") is None
+    assert len(_outbox(app, "groups.application_declined")) == 1
+
+
+def test_leaving_and_removal_unsubscribe_at_once(app, client, auth, organizer, groups):
+    from portal.core.audit import AuditEntry
+
+    info = groups.group()
+    leaver = groups.member(info, "leaver@example.ca", acknowledged=True)
+    removed = groups.member(info, "removed@example.ca")
+    assert _subscription_status(app, info.id, "leaver@example.ca") == "active"
+    assert _subscription_status(app, info.id, "removed@example.ca") == "active"
+
+    client.get(groups.member_link(leaver))
+    token = csrf_token(client, f"/groups/{info.slug}/members")
+    response = client.post(f"/groups/{info.slug}/members/leave", data={"leave-csrf_token": token})
+    assert response.status_code == 302
+    assert _membership(app, "leaver@example.ca").status == "left"
+    assert _subscription_status(app, info.id, "leaver@example.ca") == "unsubscribed"
+    # The members' pages close for them at once.
+    assert client.get(f"/groups/{info.slug}/members").location.endswith("/members/link")
+
+    auth.login(organizer)
+    page = f"/admin/groups/{info.slug}/memberships/{removed}"
+    response = client.post(f"{page}/remove", data={"remove-csrf_token": csrf_token(client, page)})
+    assert response.status_code == 302
+    assert _subscription_status(app, info.id, "removed@example.ca") == "unsubscribed"
+    with app.app_context():
+        actions = set(db.session.execute(select(AuditEntry.action)).scalars())
+    assert {"groups.membership.left", "groups.membership.removed"} <= actions
+
+
+def test_rejoining_after_leaving_subscribes_again(app, client, auth, organizer, groups):
+    info = groups.group()
+    membership_id = groups.member(info, "alex@example.ca")
+    auth.login(organizer)
+    page = f"/admin/groups/{info.slug}/memberships/{membership_id}"
+    client.post(f"{page}/remove", data={"remove-csrf_token": csrf_token(client, page)})
+    assert _subscription_status(app, info.id, "alex@example.ca") == "unsubscribed"
+    _apply(client, info.slug)
+    client.post(f"/admin/groups/{info.slug}/memberships/{membership_id}/decision",
+                data={"decision": "approve", "csrf_token": csrf_token(client, f"/admin/groups/{info.slug}")})
+    assert _subscription_status(app, info.id, "alex@example.ca") == "active"
+
+
+def test_applying_again_as_a_member_changes_nothing_but_sends_the_link(app, client, groups):
+    info = groups.group()
+    groups.member(info, "alex@example.ca")
+    response = _apply(client, info.slug)
+    assert response.status_code == 302  # the same answer as for a new applicant
+    assert _membership(app, "alex@example.ca").status == "active"
+    [(_to, body)] = _outbox(app, "groups.member_link")
+    assert "/members/access/" in body
+
+
+def test_organizer_invites_and_the_person_accepts(app, client, auth, organizer, groups):
+    info = groups.group()
+    auth.login(organizer)
+    page = f"/admin/groups/{info.slug}/invitations/new"
+    response = client.post(page, data={"email": "invitee@example.ca", "name": "In Vitee", "role": "observer",
+                                       "csrf_token": csrf_token(client, page)})
+    assert response.status_code == 302
+    auth.logout()
+    [(_to, body)] = _outbox(app, "groups.invitation")
+    path = link_in(body, "/groups/invitations/")
+    assert "observer" in client.get(path).get_data(as_text=True).lower()
+    refused = client.post(path, data={"csrf_token": csrf_token(client, path)})
+    assert refused.status_code == 400  # consent box left unticked
+    response = client.post(path, data={"consent": "y", "show_email": "y", "csrf_token": csrf_token(client, path)})
+    assert response.status_code == 302 and response.location.endswith("/members")
+    membership = _membership(app, "invitee@example.ca")
+    assert membership.status == "active" and membership.role == "observer" and membership.show_email
+    assert _subscription_status(app, info.id, "invitee@example.ca") == "active"
+    # One use only: the link no longer works.
+    assert client.get(path).status_code == 404
+
+
+def test_organizer_adds_a_member_directly(app, client, auth, organizer, groups):
+    info = groups.group()
+    auth.login(organizer)
+    page = f"/admin/groups/{info.slug}/members/new"
+    response = client.post(page, data={"email": "direct@example.ca", "name": "Di Rect", "role": "secretariat",
+                                       "term_start": "2026-01-01", "term_end": "2027-12-31",
+                                       "csrf_token": csrf_token(client, page)})
+    assert response.status_code == 302
+    membership = _membership(app, "direct@example.ca")
+    assert membership.status == "active" and membership.role == "secretariat"
+    assert str(membership.term_end) == "2027-12-31"
+    assert _subscription_status(app, info.id, "direct@example.ca") == "active"
+    assert len(_outbox(app, "groups.member_added")) == 1
+    again = client.post(page, data={"email": "direct@example.ca", "name": "Di Rect", "role": "member",
+                                    "csrf_token": csrf_token(client, page)})
+    assert again.status_code == 409 and "already an active member" in again.get_data(as_text=True)
+
+
+def test_role_changes_are_audited(app, client, auth, groups):
+    from portal.core.audit import AuditEntry
+
+    info = groups.group()
+    membership_id = groups.member(info, "alex@example.ca")
+    chair = groups.chair(info)
+    auth.login(chair)
+    page = f"/admin/groups/{info.slug}/memberships/{membership_id}"
+    response = client.post(page, data={"role": "co-chair", "term_start": "2026-01-01", "term_end": "2027-06-30",
+                                       "csrf_token": csrf_token(client, page)})
+    assert response.status_code == 302
+    with app.app_context():
+        entry = db.session.execute(
+            select(AuditEntry).where(AuditEntry.action == "groups.membership.role_changed")).scalar_one()
+        assert entry.actor_id == chair.id and entry.subject == f"membership:{membership_id}"
+        assert entry.detail["old"] == "member" and entry.detail["new"] == "co-chair"
+    assert _membership(app, "alex@example.ca").role == "co-chair"
+    bad = client.post(page, data={"role": "member", "term_start": "2027-01-01", "term_end": "2026-01-01",
+                                  "csrf_token": csrf_token(client, page)})
+    assert bad.status_code == 400 and "cannot end before it starts" in bad.get_data(as_text=True)
+
+
+def test_members_link_request_answers_the_same_for_anyone(app, client, groups):
+    info = groups.group()
+    groups.member(info, "member@example.ca")
+    page = f"/groups/{info.slug}/members/link"
+    answers = []
+    for email in ("member@example.ca", "stranger@example.ca"):
+        response = client.post(page, data={"email": email, "csrf_token": csrf_token(client, page)},
+                               follow_redirects=True)
+        answers.append(response.get_data(as_text=True).replace(email, ""))
+    assert answers[0] == answers[1]
+    links = _outbox(app, "groups.member_link")
+    assert len(links) == 1 and "member@example.ca" in links[0][0]
+
+
+def test_chair_posts_to_the_group_list(app, client, auth, groups):
+    from portal.mail.models import OutboxMessage
+
+    info = groups.group()
+    groups.member(info, "one@example.ca")
+    groups.member(info, "two@example.ca")
+    auth.login(groups.chair(info))
+    page = f"/admin/groups/{info.slug}/post"
+    preview = client.post(page, data={"subject": "Meeting", "body": "See you **Tuesday**.", "action": "preview",
+                                      "csrf_token": csrf_token(client, page)})
+    assert preview.status_code == 200 and "<strong>Tuesday</strong>" in preview.get_data(as_text=True)
+    response = client.post(page, data={"subject": "Meeting", "body": "See you **Tuesday**.", "action": "send",
+                                       "csrf_token": csrf_token(client, page)})
+    assert response.status_code == 302
+    with app.app_context():
+        rows = db.session.execute(select(OutboxMessage).where(OutboxMessage.category == "list")).scalars().all()
+        assert sorted(r.to_address.split("<")[-1].rstrip(">") for r in rows) == ["one@example.ca", "two@example.ca"]
+        assert all("List-Unsubscribe" in r.headers for r in rows)
