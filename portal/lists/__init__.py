@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("lists", __name__, cli_group=None)
 
-from portal.lists import views  # noqa: E402,F401
+from portal.lists import cli, views  # noqa: E402,F401

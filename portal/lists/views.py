@@ -1,1 +1,510 @@
-from portal.lists import bp  # noqa: F401
+"""Pages of the lists area: subscribing, confirming, unsubscribing, preferences, archive,
+and the organizer's lists, subscribers, imports and posts."""
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale, gettext as _
+from flask_login import current_user
+from sqlalchemy import or_, select
+
+from portal.core.errors import DomainError
+from portal.core.permissions import organizer_required
+from portal.core.web import request_origin, user_agent
+from portal.extensions import csrf, db, limiter
+from portal.lists import bp
+from portal.lists.forms import (
+    ActionForm,
+    ConfirmForm,
+    ImportForm,
+    ListForm,
+    PostForm,
+    PreferencesForm,
+    PreferencesRequestForm,
+    ScheduleForm,
+    SubscribeForm,
+    SubscriberFilterForm,
+)
+from portal.lists import services
+from portal.lists.models import ImportJob, ImportStatus, ListPost, MailingList, PostStatus, Subscription
+from portal.people.models import Person
+from wtforms.fields.choices import SelectChoice
+
+
+def _language() -> str:
+    locale = get_locale()
+    return str(locale) if locale and str(locale) in ("en", "fr") else "en"
+
+
+def _public_list(slug: str) -> MailingList:
+    mailing_list = services.get_list_by_slug(slug)
+    if not mailing_list.is_public:
+        raise services.ListNotFound()
+    return mailing_list
+
+
+def _subscribe_address_key() -> str:
+    # Per-address limit: the normalized address typed, whatever IP it comes from.
+    return "lists-subscribe:" + (request.form.get("email") or "").strip().casefold()[:320]
+
+
+def _subscribe_ip_limit() -> str:
+    return current_app.config.get("LISTS_SUBSCRIBE_LIMIT_PER_IP", "10/minute;60/hour")
+
+
+# --- public pages ----------------------------------------------------------------------
+
+
+@bp.route("/lists/")
+def index():
+    return render_template("lists/index.html", lists=services.public_lists(), language=_language())
+
+
+@bp.route("/lists/<slug>/subscribe", methods=["GET", "POST"])
+@limiter.limit(_subscribe_ip_limit, methods=["POST"])
+@limiter.limit("6/hour", key_func=_subscribe_address_key, methods=["POST"])
+def subscribe(slug: str):
+    mailing_list = _public_list(slug)
+    form = SubscribeForm()
+    language = _language()
+    if request.method == "GET":
+        form.language.data = language
+    wording = services.subscribe_wording(mailing_list, language)
+    form.consent.label.text = wording  # the checkbox's label IS the recorded wording
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.request_subscription(
+                mailing_list, form.email.data, form.name.data or "", form.language.data,
+                wording, services.SUBSCRIBE_WORDING_VERSION, request_origin(), user_agent(),
+            )
+        except DomainError as error:
+            db.session.rollback()
+            if error.status == 429:
+                raise
+            form.email.errors.append(str(error.message))
+            status = error.status
+        else:
+            db.session.commit()
+            return redirect(url_for("lists.check_email", slug=mailing_list.slug))
+    elif request.method == "POST":
+        status = 400
+    return render_template("lists/subscribe.html", form=form, mailing_list=mailing_list,
+                           wording=wording, language=language), status
+
+
+@bp.route("/lists/<slug>/check-email")
+def check_email(slug: str):
+    # The same page whether the address was new, pending or already subscribed.
+    return render_template("lists/check_email.html", mailing_list=_public_list(slug), language=_language())
+
+
+@bp.route("/lists/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str):
+    subscription = services.confirmation_for(token)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        subscription = services.confirm_subscription(token)
+        db.session.commit()
+        return render_template("lists/confirmed.html", subscription=subscription,
+                               mailing_list=subscription.mailing_list, language=_language())
+    if request.method == "POST":
+        abort(400)
+    return render_template("lists/confirm.html", form=form, subscription=subscription,
+                           mailing_list=subscription.mailing_list, language=_language())
+
+
+@bp.route("/lists/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt
+def one_click_unsubscribe(token: str):
+    """RFC 8058: a POST with `List-Unsubscribe=One-Click` (no cookie, no CSRF token)
+    unsubscribes and answers 200 without redirect; a GET only shows the button."""
+    subscription = services.subscription_for_unsubscribe_token(token)
+    mailing_list = subscription.mailing_list
+    if request.method == "POST":
+        if request.form.get("List-Unsubscribe") != "One-Click":
+            abort(400)
+        services.unsubscribe(subscription, method="one-click unsubscribe", ip=request_origin(),
+                             user_agent=user_agent())
+        db.session.commit()
+        return render_template("lists/unsubscribed.html", mailing_list=mailing_list, language=_language())
+    return render_template("lists/unsubscribe.html", mailing_list=mailing_list, subscription=subscription,
+                           token=token, language=_language())
+
+
+@bp.route("/lists/<slug>/archive")
+def archive(slug: str):
+    mailing_list = _public_list(slug)
+    return render_template("lists/archive.html", mailing_list=mailing_list,
+                           posts=services.list_posts(mailing_list), language=_language())
+
+
+@bp.route("/lists/<slug>/archive/<int:post_id>")
+def archive_post(slug: str, post_id: int):
+    mailing_list = _public_list(slug)
+    post = db.get_or_404(ListPost, post_id)
+    if post.list_id != mailing_list.id or post.status != PostStatus.SENT:
+        abort(404)
+    return render_template("lists/archive_post.html", mailing_list=mailing_list, post=post, language=_language())
+
+
+@bp.route("/lists/preferences", methods=["GET", "POST"])
+@limiter.limit(_subscribe_ip_limit, methods=["POST"])
+def preferences_request():
+    form = PreferencesRequestForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.request_preferences_link(form.email.data, ip=request_origin())
+        except DomainError as error:
+            db.session.rollback()
+            form.email.errors.append(str(error.message))
+            status = error.status
+        else:
+            db.session.commit()
+            return redirect(url_for("lists.preferences_sent"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("lists/preferences_request.html", form=form), status
+
+
+@bp.route("/lists/preferences-sent")
+def preferences_sent():
+    return render_template("lists/preferences_sent.html")
+
+
+@bp.route("/lists/preferences/<token>", methods=["GET", "POST"])
+def preferences(token: str):
+    person = services.person_for_preferences(token)
+    lines = services.preference_lines(person)
+    language = _language()
+    form = PreferencesForm()
+    form.lists.choices = [SelectChoice(line.mailing_list.id, line.mailing_list.name(language)) for line in lines]
+    if request.method == "GET":
+        form.language.data = person.language if person.language in ("en", "fr") else "en"
+        form.lists.data = [line.mailing_list.id for line in lines if line.subscribed]
+    status = 200
+    if form.validate_on_submit():
+        result = services.update_preferences(
+            person, language=form.language.data, wanted_list_ids=set(form.lists.data or []),
+            wording=services.preferences_wording(language), ip=request_origin(), user_agent=user_agent(),
+        )
+        db.session.commit()
+        flash(_("Your choices are saved (%(joined)s joined, %(left)s left).",
+                joined=result["joined"], left=result["left"]), "success")
+        return redirect(url_for("lists.preferences", token=token))
+    if request.method == "POST":
+        status = 400
+    return render_template("lists/preferences.html", form=form, person=person, lines=lines,
+                           memberships=services.group_memberships(person, language),
+                           wording=services.preferences_wording(language), language=language), status
+
+
+# --- organizer pages -------------------------------------------------------------------
+
+
+def _local_to_utc(value: datetime) -> datetime:
+    zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
+    return value.replace(tzinfo=zone).astimezone(ZoneInfo("UTC"))
+
+
+@bp.route("/admin/lists/")
+@organizer_required
+def admin_index():
+    lists = services.all_lists()
+    counts = {mailing_list.id: services.count_subscribers(mailing_list) for mailing_list in lists}
+    return render_template("lists/admin/index.html", lists=lists, counts=counts)
+
+
+@bp.route("/admin/lists/new", methods=["GET", "POST"])
+@organizer_required
+def admin_new_list():
+    return _edit_list(None)
+
+
+@bp.route("/admin/lists/<int:list_id>/edit", methods=["GET", "POST"])
+@organizer_required
+def admin_edit_list(list_id: int):
+    mailing_list = db.get_or_404(MailingList, list_id)
+    if not mailing_list.is_public:
+        abort(404)  # a group's list follows its group (groups area)
+    return _edit_list(mailing_list)
+
+
+def _edit_list(mailing_list: MailingList | None):
+    form = ListForm(obj=mailing_list)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            saved = services.save_public_list(
+                mailing_list, slug=form.slug.data, name_en=form.name_en.data, name_fr=form.name_fr.data or "",
+                description_en=form.description_en.data or "", description_fr=form.description_fr.data or "",
+                announce_only=form.announce_only.data, actor=current_user,
+            )
+        except DomainError as error:
+            db.session.rollback()
+            form.slug.errors.append(str(error.message))
+            status = error.status if 400 <= error.status < 500 else 400
+        else:
+            db.session.commit()
+            flash(_("The list is saved."), "success")
+            return redirect(url_for("lists.admin_subscribers", list_id=saved.id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("lists/admin/edit_list.html", form=form, mailing_list=mailing_list), status
+
+
+@bp.route("/admin/lists/<int:list_id>")
+@organizer_required
+def admin_subscribers(list_id: int):
+    mailing_list = db.get_or_404(MailingList, list_id)
+    filters = SubscriberFilterForm(request.args)
+    filters.validate()
+    query = (select(Subscription).join(Person, Person.id == Subscription.person_id)
+             .where(Subscription.list_id == mailing_list.id).order_by(Person.email))
+    if filters.status.data and not filters.status.errors:
+        query = query.where(Subscription.status == filters.status.data)
+    if filters.q.data and not filters.q.errors:
+        needle = f"%{filters.q.data.strip().casefold()}%"
+        query = query.where(or_(Person.email.like(needle), Person.name.ilike(needle)))
+    page = db.paginate(query, per_page=50, error_out=False, max_per_page=50)
+    return render_template("lists/admin/subscribers.html", mailing_list=mailing_list, page=page,
+                           filters=filters, counts=services.count_subscribers(mailing_list))
+
+
+@bp.route("/admin/lists/<int:list_id>/subscribers/<int:subscription_id>")
+@organizer_required
+def admin_subscriber(list_id: int, subscription_id: int):
+    subscription = db.get_or_404(Subscription, subscription_id)
+    if subscription.list_id != list_id:
+        abort(404)
+    return render_template("lists/admin/subscriber.html", subscription=subscription,
+                           mailing_list=subscription.mailing_list,
+                           history=services.consent_history(subscription.person, subscription.mailing_list),
+                           other_history=[r for r in services.consent_history(subscription.person)
+                                          if r.purpose != subscription.mailing_list.consent_purpose])
+
+
+def _csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # Spreadsheets run cells starting with these as formulas.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.route("/admin/lists/<int:list_id>/export.csv")
+@organizer_required
+def admin_export(list_id: int):
+    from portal.core.audit import record_audit
+
+    mailing_list = db.get_or_404(MailingList, list_id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["email", "name", "language", "status", "source", "confirmed_at", "unsubscribed_at"])
+    rows = db.session.execute(
+        select(Subscription, Person).join(Person, Person.id == Subscription.person_id)
+        .where(Subscription.list_id == mailing_list.id).order_by(Person.email)
+    ).all()
+    for subscription, person in rows:
+        writer.writerow([_csv_cell(v) for v in (
+            person.email, person.name, person.language, subscription.status, subscription.source,
+            subscription.confirmed_at.isoformat() if subscription.confirmed_at else "",
+            subscription.unsubscribed_at.isoformat() if subscription.unsubscribed_at else "",
+        )])
+    record_audit("lists.subscribers.exported", actor=current_user, subject=f"list:{mailing_list.id}",
+                 origin=request_origin(), rows=len(rows))
+    db.session.commit()
+    return Response(buffer.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{mailing_list.slug}-subscribers.csv"'})
+
+
+def _run_import_in_background(app, job_id: int) -> None:
+    from portal.lists.jobs import process_import_job
+
+    with app.app_context():
+        try:
+            process_import_job(job_id)
+        finally:
+            db.session.remove()
+
+
+@bp.route("/admin/lists/<int:list_id>/import", methods=["GET", "POST"])
+@organizer_required
+def admin_import(list_id: int):
+    from portal.lists.imports import INLINE_ROW_LIMIT, create_import_job, decode_upload
+    from portal.lists.jobs import process_import_job
+
+    mailing_list = db.get_or_404(MailingList, list_id)
+    form = ImportForm()
+    status = 200
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            text = decode_upload(upload.read())
+            job = create_import_job(mailing_list, text, filename=upload.filename or "upload.csv",
+                                    ask_unconfirmed=form.ask_unconfirmed.data, actor=current_user)
+        except DomainError as error:
+            db.session.rollback()
+            form.file.errors.append(str(error.message))
+            status = error.status
+        else:
+            db.session.commit()
+            job_id = job.id
+            if job.total_rows <= INLINE_ROW_LIMIT:
+                process_import_job(job_id)
+            elif current_app.config.get("LISTS_IMPORT_IN_THREAD", True):
+                # The job row is the truth: if this thread dies, process_pending_imports
+                # takes the import over when its lease ends.
+                threading.Thread(target=_run_import_in_background,
+                                 args=(current_app._get_current_object(), job_id), daemon=True).start()
+            return redirect(url_for("lists.admin_import_job", job_id=job_id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("lists/admin/import.html", form=form, mailing_list=mailing_list), status
+
+
+@bp.route("/admin/lists/imports/<int:job_id>")
+@organizer_required
+def admin_import_job(job_id: int):
+    job = db.get_or_404(ImportJob, job_id)
+    return render_template("lists/admin/import_job.html", job=job, mailing_list=job.mailing_list,
+                           finished=job.status not in (ImportStatus.PENDING, ImportStatus.RUNNING))
+
+
+@bp.route("/admin/lists/<int:list_id>/posts")
+@organizer_required
+def admin_posts(list_id: int):
+    mailing_list = db.get_or_404(MailingList, list_id)
+    posts = db.session.execute(
+        select(ListPost).where(ListPost.list_id == mailing_list.id).order_by(ListPost.created_at.desc(), ListPost.id.desc())
+    ).scalars().all()
+    return render_template("lists/admin/posts.html", mailing_list=mailing_list, posts=posts,
+                           recipients=len(services.recipients(mailing_list)))
+
+
+@bp.route("/admin/lists/<int:list_id>/posts/new", methods=["GET", "POST"])
+@organizer_required
+def admin_new_post(list_id: int):
+    mailing_list = db.get_or_404(MailingList, list_id)
+    form = PostForm()
+    if form.validate_on_submit():
+        post = services.save_post(mailing_list, None, subject=form.subject.data, body=form.body.data,
+                                  author=current_user)
+        db.session.commit()
+        flash(_("Draft saved. Check the preview below."), "success")
+        return redirect(url_for("lists.admin_post", post_id=post.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=None), status
+
+
+def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form: ScheduleForm | None = None):
+    from portal.lists.notifications import post_context
+    from portal.mail.services import render_email
+
+    mailing_list = post.mailing_list
+    context = post_context(post, "en")
+    context["unsubscribe_url"] = current_app.config["PORTAL_BASE_URL"].rstrip("/") + "/lists/unsubscribe/…"
+    subject, text, _html = render_email("lists/post", "en", recipient=None, **context)
+    return render_template(
+        "lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=post,
+        preview_subject=subject, preview_text=text, action_form=ActionForm(),
+        schedule_form=schedule_form or ScheduleForm(), recipients=len(services.recipients(mailing_list)),
+        editable=post.status in (PostStatus.DRAFT, PostStatus.SCHEDULED),
+    ), status
+
+
+@bp.route("/admin/lists/posts/<int:post_id>", methods=["GET", "POST"])
+@organizer_required
+def admin_post(post_id: int):
+    post = db.get_or_404(ListPost, post_id)
+    form = PostForm(obj=post)
+    if form.validate_on_submit():
+        try:
+            services.save_post(post.mailing_list, post, subject=form.subject.data, body=form.body.data,
+                               author=current_user)
+        except DomainError as error:
+            db.session.rollback()
+            form.subject.errors.append(str(error.message))
+            return _post_page(db.get_or_404(ListPost, post_id), form, error.status)
+        db.session.commit()
+        flash(_("Draft saved."), "success")
+        return redirect(url_for("lists.admin_post", post_id=post.id))
+    return _post_page(post, form, 400 if request.method == "POST" else 200)
+
+
+def _post_action(post_id: int, action) -> Response:
+    post = db.get_or_404(ListPost, post_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        message = action(post)
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("lists.admin_post", post_id=post_id))
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("lists.admin_post", post_id=post_id))
+
+
+@bp.route("/admin/lists/posts/<int:post_id>/test", methods=["POST"])
+@organizer_required
+def admin_post_test(post_id: int):
+    def action(post):
+        services.send_post_test(post, current_user)
+        return _("A test copy is on its way to %(email)s.", email=current_user.email)
+
+    return _post_action(post_id, action)
+
+
+@bp.route("/admin/lists/posts/<int:post_id>/send", methods=["POST"])
+@organizer_required
+def admin_post_send(post_id: int):
+    def action(post):
+        count = services.send_post_now(post, actor=current_user)
+        return _("The post is on its way to %(count)s subscribers.", count=count)
+
+    return _post_action(post_id, action)
+
+
+@bp.route("/admin/lists/posts/<int:post_id>/unschedule", methods=["POST"])
+@organizer_required
+def admin_post_unschedule(post_id: int):
+    def action(post):
+        services.unschedule_post(post, actor=current_user)
+        return _("The post is back to draft; it will not be sent.")
+
+    return _post_action(post_id, action)
+
+
+@bp.route("/admin/lists/posts/<int:post_id>/schedule", methods=["POST"])
+@organizer_required
+def admin_post_schedule(post_id: int):
+    post = db.get_or_404(ListPost, post_id)
+    schedule_form = ScheduleForm()
+    if schedule_form.validate_on_submit():
+        try:
+            services.schedule_post(post, _local_to_utc(schedule_form.send_at.data), actor=current_user)
+        except DomainError as error:
+            db.session.rollback()
+            schedule_form.send_at.errors.append(str(error.message))
+            post = db.get_or_404(ListPost, post_id)
+            return _post_page(post, PostForm(obj=post, formdata=None), error.status, schedule_form)
+        db.session.commit()
+        flash(_("The post is scheduled."), "success")
+        return redirect(url_for("lists.admin_post", post_id=post_id))
+    return _post_page(post, PostForm(obj=post, formdata=None), 400, schedule_form)

@@ -1,0 +1,109 @@
+"""Forms of the lists area: subscribing, preferences, and the organizer's pages."""
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+def no_control_characters(form, field) -> None:
+    """Refuse NUL and other control characters (PostgreSQL cannot store NUL in text)."""
+    if field.data and re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", field.data):
+        raise ValidationError(_l("Remove the invisible control characters from this field."))
+
+
+TEXT = [no_control_characters]
+
+LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A group of checkboxes (rendered as a fieldset by the forms macro)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class SubscribeForm(FlaskForm):
+    email = EmailField(_l("Email address"), validators=[*TEXT, DataRequired(), Length(max=320)],
+                       render_kw={"autocomplete": "email"})
+    name = StringField(_l("Your name"), validators=[*TEXT, Optional(), Length(max=200)],
+                       render_kw={"autocomplete": "name"})
+    language = RadioField(_l("Language for messages"), choices=LANGUAGE_CHOICES, default="en",
+                          validators=[*TEXT, DataRequired()])
+    # Never pre-ticked; the label is the consent wording (set by the view, versioned).
+    consent = BooleanField(_l("I agree"), validators=[DataRequired(_l("Tick the box to say you want these emails."))])
+
+
+class ConfirmForm(FlaskForm):
+    """The confirmation button: a POST, since mail scanners follow links."""
+
+
+class PreferencesRequestForm(FlaskForm):
+    email = EmailField(_l("Email address"), validators=[*TEXT, DataRequired(), Length(max=320)],
+                       render_kw={"autocomplete": "email"})
+
+
+class PreferencesForm(FlaskForm):
+    language = RadioField(_l("Language for messages"), choices=LANGUAGE_CHOICES, validators=[*TEXT, DataRequired()])
+    lists = MultiCheckboxField(_l("Lists I want to receive"), coerce=int, choices=[], validate_choice=True)
+
+
+class ListForm(FlaskForm):
+    slug = StringField(_l("Short name (used in links)"), validators=[
+        *TEXT, DataRequired(), Length(max=80),
+        Regexp(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", message=_l("Use lowercase letters, digits and hyphens.")),
+    ])
+    name_en = StringField(_l("Name in English"), validators=[*TEXT, DataRequired(), Length(max=200)])
+    name_fr = StringField(_l("Name in French"), validators=[*TEXT, Optional(), Length(max=200)])
+    description_en = TextAreaField(_l("Description in English"), validators=[*TEXT, Optional(), Length(max=5000)])
+    description_fr = TextAreaField(_l("Description in French"), validators=[*TEXT, Optional(), Length(max=5000)])
+    announce_only = BooleanField(_l("Announcements only (replies are not sent to the list)"), default=True)
+
+
+class PostForm(FlaskForm):
+    subject = StringField(_l("Subject"), validators=[*TEXT, DataRequired(), Length(max=200)])
+    body = TextAreaField(_l("Message (markdown)"), validators=[*TEXT, DataRequired(), Length(max=50_000)],
+                         render_kw={"rows": 14})
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (send a test, send now, cancel a schedule)."""
+
+
+class ScheduleForm(FlaskForm):
+    send_at = DateTimeLocalField(_l("Send at (Toronto time)"), format="%Y-%m-%dT%H:%M",
+                                 validators=[DataRequired(_l("Enter a date and time."))])
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))])
+    ask_unconfirmed = BooleanField(
+        _l("Send a confirmation request to rows without consent evidence"), default=True)
+
+
+class SubscriberFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    status = SelectField(_l("Status"), choices=[
+        SelectChoice("", _l("All")), SelectChoice("active", _l("Active")),
+        SelectChoice("pending", _l("Waiting for confirmation")), SelectChoice("unsubscribed", _l("Unsubscribed")),
+    ], validators=[*TEXT, Optional()])
+    q = StringField(_l("Email or name contains"), validators=[*TEXT, Optional(), Length(max=100)])
+    page = HiddenField()

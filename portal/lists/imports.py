@@ -1,0 +1,350 @@
+"""Importing subscribers from CSV, all or nothing, with a report by line number.
+
+Columns (header row required; only `email` is mandatory):
+  email, name, language (en/fr),
+  consent_date (YYYY-MM-DD or ISO time), consent_source, consent_wording,
+  consent_kind (express, default; or implied: lapses 2 years after consent_date).
+A row with consent_date and consent_source is evidence of consent: it becomes an active
+subscription with a consent-ledger row (method "import"). A row without evidence gets a
+pending subscription and a confirmation request (or is left out), never a list post.
+
+Every row is checked before anything is written; one bad row rejects the whole file, so an
+import is never half done. Large files run in the background as an `ImportJob`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import insert, select
+
+from portal.core.audit import record_audit
+from portal.core.clock import now
+from portal.core.errors import DomainError
+from portal.core.tokens import hash_token, issue_token
+from portal.extensions import db
+from portal.lists.models import ImportJob, ImportStatus, MailingList, Subscription, SubscriptionStatus
+from portal.people.models import ConsentKind, ConsentRecord, Person
+from portal.people.services import IMPLIED_AFTER_TRANSACTION
+
+#: Files with more rows than this are imported in the background.
+INLINE_ROW_LIMIT = 2000
+#: Refuse files larger than this many rows outright.
+MAX_ROWS = 200_000
+_CHUNK = 900  # stays under SQLite's bound-parameter limit
+
+
+class ImportRefused(DomainError):
+    message = _l("The file could not be read as CSV.")
+    status = 400
+
+
+@dataclass
+class ImportRow:
+    line: int
+    email: str
+    name: str
+    language: str
+    consent_at: datetime | None
+    consent_source: str
+    consent_wording: str
+    consent_kind: str
+
+    @property
+    def has_evidence(self) -> bool:
+        return self.consent_at is not None and bool(self.consent_source)
+
+
+@dataclass
+class ImportReport:
+    """What happened to each row; line numbers count the header as line 1."""
+
+    total: int = 0
+    imported: list[int] = field(default_factory=list)
+    already_there: list[int] = field(default_factory=list)
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    without_evidence: list[int] = field(default_factory=list)
+    confirmation_requested: list[int] = field(default_factory=list)
+    previously_unsubscribed: list[int] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.invalid)
+
+    def as_dict(self) -> dict:
+        return {
+            "total": self.total,
+            "imported": self.imported,
+            "already_there": self.already_there,
+            "invalid": [list(item) for item in self.invalid],
+            "without_evidence": self.without_evidence,
+            "confirmation_requested": self.confirmation_requested,
+            "previously_unsubscribed": self.previously_unsubscribed,
+        }
+
+    def summary(self) -> str:
+        if self.rejected:
+            return (f"Nothing imported: {len(self.invalid)} invalid row(s) out of {self.total}. "
+                    "Fix them and import the file again.")
+        return (f"{self.total} rows: {len(self.imported)} imported, {len(self.already_there)} already there, "
+                f"{len(self.without_evidence)} without consent evidence "
+                f"({len(self.confirmation_requested)} asked to confirm), "
+                f"{len(self.previously_unsubscribed)} previously unsubscribed (left out).")
+
+
+def decode_upload(data: bytes) -> str:
+    """Bytes of an uploaded CSV as text (UTF-8, with or without BOM), or `ImportRefused`."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ImportRefused(_l("Save the file as CSV in UTF-8 and try again.")) from error
+    if "\x00" in text:
+        raise ImportRefused(_l("The file contains characters that are not text. Save it as CSV in UTF-8."))
+    return text
+
+
+def count_rows(text: str) -> int:
+    """Rows after the header (an estimate for a file too broken to parse; the import says why)."""
+    try:
+        return max(0, sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1)
+    except csv.Error:
+        return max(0, text.count("\n") - 1)
+
+
+def _parse_date(raw: str) -> datetime | None:
+    raw = raw.strip()
+    try:
+        if len(raw) == 10:
+            return datetime.combine(datetime.strptime(raw, "%Y-%m-%d").date(), time(12), tzinfo=UTC)
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_rows(text: str, report: ImportReport,
+               progress: Callable[[int], None] | None = None) -> list[ImportRow]:
+    """Check every row; invalid ones go to `report.invalid` with their line number."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportRefused(_l("The file is empty.")) from None
+    except csv.Error as error:
+        raise ImportRefused() from error
+    columns = [name.strip().lower() for name in header]
+    if "email" not in columns:
+        raise ImportRefused(_l("The first row must name the columns, including “email”."))
+    index = {name: position for position, name in enumerate(columns)}
+    rows: list[ImportRow] = []
+    moment = now()
+
+    def cell(values: list[str], name: str) -> str:
+        position = index.get(name)
+        return values[position].strip() if position is not None and position < len(values) else ""
+
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            report.total += 1
+            if progress and report.total % 5000 == 0:
+                progress(report.total)
+            if report.total > MAX_ROWS:
+                raise ImportRefused(_l("The file has too many rows (at most 200,000)."))
+            raw_email = cell(values, "email")
+            try:
+                if not raw_email or len(raw_email) > 320:
+                    raise EmailNotValidError("empty")
+                email = validate_email(raw_email, check_deliverability=False).normalized.casefold()
+            except EmailNotValidError:
+                report.invalid.append((line, f"invalid address: {raw_email[:80]}"))
+                continue
+            name = cell(values, "name")
+            if len(name) > 200:
+                report.invalid.append((line, "name longer than 200 characters"))
+                continue
+            language = cell(values, "language").lower() or "en"
+            if language not in ("en", "fr"):
+                report.invalid.append((line, f"language must be en or fr: {language[:20]}"))
+                continue
+            consent_at = None
+            raw_date = cell(values, "consent_date")
+            if raw_date:
+                consent_at = _parse_date(raw_date)
+                if consent_at is None or consent_at > moment:
+                    report.invalid.append((line, f"consent_date is not a past date: {raw_date[:40]}"))
+                    continue
+            kind = cell(values, "consent_kind").lower() or "express"
+            if kind not in ("express", "implied"):
+                report.invalid.append((line, f"consent_kind must be express or implied: {kind[:20]}"))
+                continue
+            source = cell(values, "consent_source")
+            if len(source) > 100:
+                report.invalid.append((line, "consent_source longer than 100 characters"))
+                continue
+            wording = cell(values, "consent_wording")
+            if len(wording) > 5000:
+                report.invalid.append((line, "consent_wording longer than 5000 characters"))
+                continue
+            rows.append(ImportRow(line, email, name, language, consent_at, source, wording, kind))
+    except csv.Error as error:
+        raise ImportRefused(_l("The file could not be read as CSV (line %(line)s).", line=reader.line_num)) from error
+    return rows
+
+
+def import_subscribers(
+    mailing_list: MailingList,
+    text: str,
+    *,
+    ask_unconfirmed: bool = True,
+    actor=None,
+    filename: str = "",
+    progress: Callable[[int], None] | None = None,
+    parsed: tuple[list[ImportRow], ImportReport] | None = None,
+) -> ImportReport:
+    """Import a CSV of subscribers into `mailing_list`, all or nothing.
+
+    Returns the report. When any row is invalid nothing is written (`report.rejected`).
+    Otherwise, in the caller's transaction: new people are created, rows with consent
+    evidence become active subscriptions with an "import" consent row, rows without it get a
+    pending subscription and one confirmation request (if `ask_unconfirmed`), people who
+    unsubscribed earlier are left out, and existing subscriptions are left alone.
+    Raises `ImportRefused` for a file that is not a usable CSV. `parsed` passes rows already
+    checked by `parse_rows` (the background job checks them before taking the write lock).
+    """
+    from portal.lists.notifications import notify_confirmation_requested
+    from portal.lists.services import CONFIRMATION_VALID_FOR, _derive_unsubscribe_token
+
+    if parsed is not None:
+        rows, report = parsed
+    else:
+        report = ImportReport()
+        rows = parse_rows(text, report, progress)
+    if report.rejected:
+        return report
+
+    moment = now()
+    addresses = sorted({row.email for row in rows})
+    people: dict[str, int] = {}
+    for start in range(0, len(addresses), _CHUNK):
+        chunk = addresses[start:start + _CHUNK]
+        people.update(db.session.execute(select(Person.email, Person.id).where(Person.email.in_(chunk))).tuples().all())
+    first_row = {}
+    for row in rows:
+        first_row.setdefault(row.email, row)
+    new_people = [
+        {"email": email, "name": first_row[email].name, "language": first_row[email].language,
+         "organization": "", "community": "", "job_title": "", "created_at": moment}
+        for email in addresses if email not in people
+    ]
+    for start in range(0, len(new_people), 2000):
+        db.session.execute(insert(Person), new_people[start:start + 2000])
+    if new_people:
+        # One pass over the rows stamped with this import's moment: looking the new rows up by
+        # address in chunks would scan the table each time (the planner has no statistics for
+        # rows inserted in this transaction), and RETURNING many rows is slow in psycopg.
+        wanted = set(addresses)
+        people.update((email, person_id) for email, person_id in db.session.execute(
+            select(Person.email, Person.id).where(Person.created_at == moment)).tuples() if email in wanted)
+
+    existing: dict[int, str] = {}
+    person_ids = sorted(set(people.values()))
+    for start in range(0, len(person_ids), _CHUNK):
+        chunk = person_ids[start:start + _CHUNK]
+        existing.update(db.session.execute(
+            select(Subscription.person_id, Subscription.status)
+            .where(Subscription.list_id == mailing_list.id, Subscription.person_id.in_(chunk))
+        ).tuples().all())
+
+    seen: set[str] = set()
+    subscriptions: list[dict] = []
+    consents: list[dict] = []
+    pending_people: list[tuple[int, ImportRow]] = []
+    source_label = f"import:{filename}"[:60] if filename else "import"
+    for row in rows:
+        person_id = people[row.email]
+        if row.email in seen or existing.get(person_id) in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING):
+            report.already_there.append(row.line)
+            continue
+        seen.add(row.email)
+        if existing.get(person_id) == SubscriptionStatus.UNSUBSCRIBED:
+            # They withdrew here; an old list elsewhere is no new consent.
+            report.previously_unsubscribed.append(row.line)
+            continue
+        if not row.has_evidence:
+            report.without_evidence.append(row.line)
+            if not ask_unconfirmed:
+                continue
+            status = SubscriptionStatus.PENDING
+            pending_people.append((person_id, row))
+            report.confirmation_requested.append(row.line)
+        else:
+            status = SubscriptionStatus.ACTIVE
+            report.imported.append(row.line)
+            implied = row.consent_kind == "implied"
+            consents.append({
+                "person_id": person_id, "purpose": mailing_list.consent_purpose,
+                "kind": (ConsentKind.IMPLIED if implied else ConsentKind.EXPRESS).value,
+                "wording": row.consent_wording, "wording_version": "",
+                "source": f"{source_label}: {row.consent_source}"[:120], "method": "import",
+                "ip": "", "user_agent": "", "language": row.language,
+                "expires_at": row.consent_at + IMPLIED_AFTER_TRANSACTION if implied else None,
+                "created_at": row.consent_at,
+            })
+        salt = secrets.token_hex(16)
+        subscriptions.append({
+            "list_id": mailing_list.id, "person_id": person_id, "status": status.value,
+            "unsubscribe_salt": salt, "unsubscribe_token_hash": hash_token(_derive_unsubscribe_token(salt)),
+            "source": source_label, "requested_at": moment if status == SubscriptionStatus.PENDING else None,
+            "requested_wording": "", "requested_wording_version": "", "requested_ip": "",
+            "requested_user_agent": "", "requested_language": row.language,
+            "confirmed_at": moment if status == SubscriptionStatus.ACTIVE else None,
+            "unsubscribed_at": None, "created_at": moment,
+        })
+    for start in range(0, len(subscriptions), 2000):
+        db.session.execute(insert(Subscription), subscriptions[start:start + 2000])
+    for start in range(0, len(consents), 2000):
+        db.session.execute(insert(ConsentRecord), consents[start:start + 2000])
+
+    if pending_people:
+        pending_ids = {person_id for person_id, _ in pending_people}
+        by_person = {subscription.person_id: subscription for subscription in db.session.execute(
+            select(Subscription).where(Subscription.list_id == mailing_list.id,
+                                       Subscription.status == SubscriptionStatus.PENDING.value,
+                                       Subscription.created_at == moment)).scalars()
+            if subscription.person_id in pending_ids}
+        for person_id, row in pending_people:
+            subscription = by_person[person_id]
+            subscription.requested_wording = (
+                f"Imported from {source_label} without evidence of consent; asked to confirm.")
+            raw = issue_token("lists.confirm", person_id=person_id, subject_id=subscription.id,
+                              valid_for=CONFIRMATION_VALID_FOR)
+            db.session.flush()
+            notify_confirmation_requested(subscription, raw)
+    record_audit("lists.subscribers.imported", actor=actor, subject=f"list:{mailing_list.id}",
+                 imported=len(report.imported), pending=len(report.confirmation_requested))
+    db.session.flush()
+    return report
+
+
+# --- background imports ---------------------------------------------------------------
+
+
+def create_import_job(mailing_list: MailingList, text: str, *, filename: str, ask_unconfirmed: bool,
+                      actor=None) -> ImportJob:
+    """Keep an uploaded CSV as a pending job (checked and imported by `process_import_job`)."""
+    job = ImportJob(list_id=mailing_list.id, account_id=getattr(actor, "id", None), filename=filename[:200],
+                    content=text, ask_unconfirmed=ask_unconfirmed, total_rows=count_rows(text),
+                    status=ImportStatus.PENDING.value, report={})
+    db.session.add(job)
+    db.session.flush()
+    record_audit("lists.import.uploaded", actor=actor, subject=f"list:{mailing_list.id}", rows=job.total_rows)
+    return job

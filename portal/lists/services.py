@@ -1,0 +1,802 @@
+"""Mailing lists: subscribing with double opt-in, consent evidence, unsubscribing, posts.
+
+Every change of a subscription writes its consent-ledger row (portal.people) in the same
+transaction, so the ledger can prove every active subscription. Posts reach only people whose
+subscription is active AND whose newest consent for the list is live (a withdrawal ends it,
+implied consent lapses by itself).
+
+The working-groups area keeps each group's list in sync with its members through
+`ensure_group_list`, `add_group_subscriber` and `remove_group_subscriber`.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from flask import current_app
+from flask_babel import force_locale, gettext, lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
+
+from portal.core.audit import record_audit
+from portal.core.clock import now
+from portal.core.errors import DomainError, InvalidToken, NotFound
+from portal.core.tokens import hash_token, issue_token, resolve_token
+from portal.extensions import db
+from portal.lists.models import (
+    ListKind,
+    ListPost,
+    MailingList,
+    PostStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from portal.people.models import ConsentKind, ConsentRecord, Person
+from portal.people.services import find_person, get_or_create_person, record_consent
+
+#: How long a confirmation link works.
+CONFIRMATION_VALID_FOR = timedelta(days=7)
+#: How long a preference-centre link works.
+PREFERENCES_VALID_FOR = timedelta(days=7)
+#: Confirmation emails per address per hour (each request sends a fresh link).
+CONFIRMATIONS_PER_ADDRESS_PER_HOUR = 3
+#: Preference-centre links per address per hour (beyond it the request is silently ignored).
+PREFERENCE_LINKS_PER_ADDRESS_PER_HOUR = 3
+#: "Send now" to more recipients than this (config LISTS_INLINE_FAN_OUT_LIMIT) is handed to the scheduler (within a minute)
+#: instead of queueing every message inside the organizer's request.
+INLINE_FAN_OUT_LIMIT = 300
+#: Version of the consent wording on the subscribe form; bump it when the wording changes.
+SUBSCRIBE_WORDING_VERSION = "lists.subscribe.v1"
+#: Version of the wording on the preference centre.
+PREFERENCES_WORDING_VERSION = "lists.preferences.v1"
+#: Version of the wording recorded for working-group members.
+GROUP_WORDING_VERSION = "groups.membership.v1"
+
+#: Slugs that would collide with the lists area's own URLs.
+RESERVED_SLUGS = {"unsubscribe", "confirm", "preferences", "preferences-sent"}
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+
+
+class RateLimited(DomainError):
+    message = _l("You have asked too often. Please wait an hour and try again.")
+    status = 429
+
+
+class ListNotFound(NotFound):
+    message = _l("We could not find that mailing list.")
+
+
+class SlugTaken(DomainError):
+    message = _l("Another list already uses this short name. Choose another.")
+    status = 409
+
+
+class PostNotEditable(DomainError):
+    message = _l("This post has already been sent or is being sent; it can no longer be changed.")
+    status = 409
+
+
+class ScheduleInPast(DomainError):
+    message = _l("Choose a time in the future.")
+    status = 400
+
+
+# --- lists ---------------------------------------------------------------------------
+
+
+def get_list_by_slug(slug: str) -> MailingList:
+    """The list with this slug, or `ListNotFound`."""
+    if not slug or len(slug) > 80 or "\x00" in slug:
+        raise ListNotFound()
+    found = db.session.execute(select(MailingList).where(MailingList.slug == slug)).scalar_one_or_none()
+    if found is None:
+        raise ListNotFound()
+    return found
+
+
+def public_lists() -> list[MailingList]:
+    """Lists anyone may subscribe to, by name."""
+    return list(
+        db.session.execute(
+            select(MailingList).where(MailingList.kind == ListKind.PUBLIC.value).order_by(MailingList.name_en)
+        ).scalars()
+    )
+
+
+def all_lists() -> list[MailingList]:
+    return list(db.session.execute(select(MailingList).order_by(MailingList.kind.desc(), MailingList.name_en)).scalars())
+
+
+def save_public_list(
+    mailing_list: MailingList | None,
+    *,
+    slug: str,
+    name_en: str,
+    name_fr: str = "",
+    description_en: str = "",
+    description_fr: str = "",
+    announce_only: bool = True,
+    actor=None,
+) -> MailingList:
+    """Create a public list (mailing_list None) or update one. The slug must be unused.
+
+    A group list's slug belongs to its group and is not changed here.
+    """
+    slug = (slug or "").strip().lower()
+    if not SLUG_PATTERN.match(slug) or slug in RESERVED_SLUGS:
+        raise DomainError(_l("Use lowercase letters, digits and hyphens for the short name."))
+    clash = db.session.execute(select(MailingList.id).where(MailingList.slug == slug)).scalar_one_or_none()
+    if clash is not None and (mailing_list is None or clash != mailing_list.id):
+        raise SlugTaken()
+    created = mailing_list is None
+    if mailing_list is None:
+        mailing_list = MailingList(kind=ListKind.PUBLIC.value, slug=slug)
+        db.session.add(mailing_list)
+    elif mailing_list.kind == ListKind.PUBLIC:
+        mailing_list.slug = slug
+    mailing_list.name_en = name_en.strip()
+    mailing_list.name_fr = (name_fr or "").strip()
+    mailing_list.description_en = description_en or ""
+    mailing_list.description_fr = description_fr or ""
+    mailing_list.announce_only = announce_only
+    db.session.flush()
+    record_audit("lists.list.created" if created else "lists.list.updated", actor=actor,
+                 subject=f"list:{mailing_list.id}")
+    return mailing_list
+
+
+def count_subscribers(mailing_list: MailingList) -> dict[str, int]:
+    """How many subscriptions the list has in each status."""
+    rows = db.session.execute(
+        select(Subscription.status, func.count()).where(Subscription.list_id == mailing_list.id)
+        .group_by(Subscription.status)
+    ).all()
+    counts = {status.value: 0 for status in SubscriptionStatus}
+    counts.update({status: number for status, number in rows})
+    return counts
+
+
+# --- unsubscribe tokens --------------------------------------------------------------
+
+
+def _derive_unsubscribe_token(salt: str) -> str:
+    # HMAC of a random per-subscription salt with the secret key: the raw token can be
+    # rebuilt for every message, and only its SHA-256 is stored (a leaked database yields no
+    # working links). Rotating SECRET_KEY invalidates the links in mail already sent.
+    key = current_app.config["SECRET_KEY"].encode("utf-8")
+    digest = hmac.new(key, f"unsubscribe:{salt}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def unsubscribe_token(subscription: Subscription) -> str:
+    """The raw token for this subscription's unsubscribe link (valid while the row exists)."""
+    return _derive_unsubscribe_token(subscription.unsubscribe_salt)
+
+
+def _new_subscription(mailing_list: MailingList, person: Person, status: SubscriptionStatus,
+                      source: str) -> Subscription:
+    """Insert a subscription; if a simultaneous request inserted the same one first (the
+    unique constraint says so), return that one instead."""
+    salt = secrets.token_hex(16)
+    subscription = Subscription(
+        list_id=mailing_list.id,
+        person_id=person.id,
+        status=status.value,
+        unsubscribe_salt=salt,
+        unsubscribe_token_hash=hash_token(_derive_unsubscribe_token(salt)),
+        source=source[:120],
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(subscription)
+            db.session.flush()
+    except IntegrityError:
+        subscription = db.session.execute(
+            select(Subscription).where(Subscription.list_id == mailing_list.id,
+                                       Subscription.person_id == person.id)
+        ).scalar_one()
+    return subscription
+
+
+def subscription_for_unsubscribe_token(raw: str | None) -> Subscription:
+    """The subscription an unsubscribe link names, or `InvalidToken` (the common 404)."""
+    if not raw or not _TOKEN_PATTERN.match(raw):
+        raise InvalidToken()
+    subscription = db.session.execute(
+        select(Subscription).where(Subscription.unsubscribe_token_hash == hash_token(raw))
+    ).scalar_one_or_none()
+    if subscription is None:
+        raise InvalidToken()
+    return subscription
+
+
+def unsubscribe_path(raw: str) -> str:
+    return f"/lists/unsubscribe/{raw}"
+
+
+def mail_domain() -> str:
+    address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+    return address.rpartition("@")[2] or "portal.local"
+
+
+def list_id_header(mailing_list: MailingList) -> str:
+    """RFC 2919 List-Id: "<name> <slug.lists.domain>"."""
+    name = re.sub(r'[<>"\r\n]', "", mailing_list.name_en).strip()
+    return f"{name} <{mailing_list.slug}.lists.{mail_domain()}>"
+
+
+# --- consent wording -----------------------------------------------------------------
+
+
+def subscribe_wording(mailing_list: MailingList, language: str) -> str:
+    """The consent statement on the subscribe form, in `language` (CASL: what, who, how to
+    reach them, and that consent can be withdrawn)."""
+    config = current_app.config
+    with force_locale(language):
+        return gettext(
+            "Yes, send me “%(list)s” emails from %(org)s (%(address)s, %(contact)s). "
+            "I can unsubscribe at any time with the link in every message.",
+            list=mailing_list.name(language), org=config["PORTAL_ORG_NAME"],
+            address=config["PORTAL_ORG_ADDRESS"], contact=config["PORTAL_ORG_CONTACT"],
+        )
+
+
+def preferences_wording(language: str) -> str:
+    config = current_app.config
+    with force_locale(language):
+        return gettext(
+            "I want to receive the lists I ticked from %(org)s (%(contact)s). "
+            "I can change this at any time.",
+            org=config["PORTAL_ORG_NAME"], contact=config["PORTAL_ORG_CONTACT"],
+        )
+
+
+# --- working-group lists (called by portal.groups) ------------------------------------
+
+
+def ensure_group_list(slug: str, name_en: str, name_fr: str) -> MailingList:
+    """Return the working group's list with this slug, creating it (kind "group") if missing.
+
+    Idempotent; keeps the names in step with the group's. Group lists are announce-only and
+    their archive is for members only (the groups area shows it with `list_posts`).
+    Raises `SlugTaken` if a public list already uses the slug.
+    """
+    existing = db.session.execute(select(MailingList).where(MailingList.slug == slug)).scalar_one_or_none()
+    if existing is not None:
+        if existing.kind != ListKind.GROUP:
+            raise SlugTaken()
+        existing.name_en, existing.name_fr = name_en, name_fr or existing.name_fr
+        return existing
+    mailing_list = MailingList(slug=slug, name_en=name_en, name_fr=name_fr or "",
+                               kind=ListKind.GROUP.value, announce_only=True)
+    db.session.add(mailing_list)
+    db.session.flush()
+    return mailing_list
+
+
+def add_group_subscriber(
+    mailing_list: MailingList,
+    person: Person,
+    *,
+    wording: str = "",
+    wording_version: str = GROUP_WORDING_VERSION,
+    ip: str = "",
+    user_agent: str = "",
+) -> Subscription:
+    """Subscribe a working group's new member to its list, active at once.
+
+    Membership is the basis: the member asked to join (the application form says members
+    receive the group's mail), so an express consent row with source "groups.membership" is
+    written. Pass the application's wording/IP/user agent when there is one. Idempotent for
+    an active subscriber; a former subscriber (who left the group) is re-activated.
+    """
+    subscription = db.session.execute(
+        select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.person_id == person.id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
+        return subscription
+    if subscription is None:
+        subscription = _new_subscription(mailing_list, person, SubscriptionStatus.ACTIVE, "groups.membership")
+    subscription.status = SubscriptionStatus.ACTIVE.value
+    subscription.confirmed_at = now()
+    subscription.unsubscribed_at = None
+    record_consent(
+        person, purpose=mailing_list.consent_purpose, kind=ConsentKind.EXPRESS,
+        wording=wording or f"Members of “{mailing_list.name_en}” receive the group's mail.",
+        wording_version=wording_version, source="groups.membership", method="group membership",
+        ip=ip, user_agent=user_agent, language=person.language or "en",
+    )
+    db.session.flush()
+    return subscription
+
+
+def remove_group_subscriber(mailing_list: MailingList, person: Person) -> None:
+    """Take a member who left the group off its list at once (a withdrawal in the ledger).
+
+    Does nothing if they are not subscribed.
+    """
+    subscription = db.session.execute(
+        select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.person_id == person.id)
+    ).scalar_one_or_none()
+    if subscription is not None:
+        unsubscribe(subscription, method="left the group", source="groups.membership")
+
+
+def list_posts(mailing_list: MailingList) -> list[ListPost]:
+    """The list's sent posts, newest first: its archive (for a group list, members only)."""
+    return list(
+        db.session.execute(
+            select(ListPost).where(ListPost.list_id == mailing_list.id, ListPost.status == PostStatus.SENT.value)
+            .order_by(ListPost.sent_at.desc(), ListPost.id.desc())
+        ).scalars()
+    )
+
+
+# --- subscribing and unsubscribing ----------------------------------------------------
+
+
+def _recent_requests(person: Person, action: str) -> int:
+    from portal.core.audit import AuditEntry
+
+    return db.session.execute(
+        select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == action,
+            AuditEntry.subject == f"person:{person.id}",
+            AuditEntry.at > now() - timedelta(hours=1),
+        )
+    ).scalar_one()
+
+
+def request_subscription(
+    mailing_list: MailingList,
+    email: str,
+    name: str,
+    language: str,
+    wording: str,
+    wording_version: str,
+    ip: str,
+    user_agent: str,
+) -> None:
+    """Someone asked to join a public list: double opt-in.
+
+    Keeps (or creates) a pending subscription and queues ONE confirmation email with a fresh
+    link valid `CONFIRMATION_VALID_FOR`; nothing else is sent until they confirm. An active
+    subscriber gets nothing, and the caller shows the same page either way, so the form
+    reveals nothing. More than `CONFIRMATIONS_PER_ADDRESS_PER_HOUR` requests for one address
+    in an hour raise `RateLimited` (429), whether or not the address is subscribed.
+    Raises `InvalidEmail` for an address that is not one.
+    """
+    from portal.lists.notifications import notify_confirmation_requested
+
+    if not mailing_list.is_public:
+        raise ListNotFound()
+    language = language if language in ("en", "fr") else "en"
+    known = find_person(email)
+    if known is None:
+        person = get_or_create_person(email, name=(name or "").strip()[:200], language=language)
+    else:
+        # Someone typing another person's address must not rename them or change their
+        # language; a blank name is filled in.
+        person = known
+        if not person.name and name:
+            person.name = name.strip()[:200]
+    db.session.flush()
+    if _recent_requests(person, "lists.subscription.requested") >= CONFIRMATIONS_PER_ADDRESS_PER_HOUR:
+        raise RateLimited()
+    record_audit("lists.subscription.requested", subject=f"person:{person.id}", origin=ip,
+                 list=mailing_list.slug)
+
+    subscription = db.session.execute(
+        select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.person_id == person.id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
+        return
+    if subscription is None:
+        subscription = _new_subscription(mailing_list, person, SubscriptionStatus.PENDING, "lists.subscribe-form")
+    subscription.status = SubscriptionStatus.PENDING.value
+    subscription.requested_at = now()
+    subscription.requested_wording = wording
+    subscription.requested_wording_version = wording_version[:40]
+    subscription.requested_ip = ip[:64]
+    subscription.requested_user_agent = user_agent[:300]
+    subscription.requested_language = language
+    raw = issue_token("lists.confirm", person_id=person.id, subject_id=subscription.id,
+                      valid_for=CONFIRMATION_VALID_FOR)
+    db.session.flush()
+    notify_confirmation_requested(subscription, raw)
+
+
+def subscribe_with_consent(mailing_list: MailingList, person: Person, *, source: str) -> Subscription:
+    """Make `person` an active subscriber on the strength of consent already in the ledger.
+
+    For another area's form that asked for this list with its own positive act (an unticked
+    box) and wrote the express consent row for `mailing_list.consent_purpose` itself, e.g. an
+    event registration's opt-in. Raises `DomainError` if no live consent is recorded, so
+    nobody is subscribed without evidence. Idempotent for an active subscriber.
+    """
+    from portal.people.services import has_consent
+
+    if not has_consent(person.id, mailing_list.consent_purpose):
+        raise DomainError(_l("There is no consent on record for this list."))
+    subscription = db.session.execute(
+        select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.person_id == person.id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if subscription is None:
+        subscription = _new_subscription(mailing_list, person, SubscriptionStatus.ACTIVE, source)
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        subscription.status = SubscriptionStatus.ACTIVE.value
+        subscription.confirmed_at = now()
+        subscription.unsubscribed_at = None
+        record_audit("lists.subscription.activated", subject=f"subscription:{subscription.id}", source=source)
+    if subscription.confirmed_at is None:
+        subscription.confirmed_at = now()
+    db.session.flush()
+    return subscription
+
+
+def confirmation_for(raw_token: str | None) -> Subscription:
+    """The subscription a confirmation link is for, without changing anything (GET)."""
+    token = resolve_token("lists.confirm", raw_token)
+    subscription = db.session.get(Subscription, token.subject_id) if token.subject_id else None
+    if subscription is None or subscription.person_id != token.person_id:
+        raise InvalidToken()
+    return subscription
+
+
+def confirm_subscription(raw_token: str | None) -> Subscription:
+    """The person clicked the confirmation button: the subscription becomes active.
+
+    Writes the express consent row (wording and version shown on the form, source, method
+    "double opt-in", IP, user agent and language of the request). Confirming twice is
+    harmless. An expired or unknown link raises `InvalidToken`.
+    """
+    subscription = confirmation_for(raw_token)
+    if subscription.status == SubscriptionStatus.ACTIVE:
+        return subscription
+    subscription.status = SubscriptionStatus.ACTIVE.value
+    subscription.confirmed_at = now()
+    subscription.unsubscribed_at = None
+    record_consent(
+        subscription.person, purpose=subscription.mailing_list.consent_purpose, kind=ConsentKind.EXPRESS,
+        wording=subscription.requested_wording, wording_version=subscription.requested_wording_version,
+        source=subscription.source or "lists.subscribe-form", method="double opt-in",
+        ip=subscription.requested_ip, user_agent=subscription.requested_user_agent,
+        language=subscription.requested_language or "en",
+    )
+    record_audit("lists.subscription.confirmed", subject=f"subscription:{subscription.id}")
+    db.session.flush()
+    return subscription
+
+
+def unsubscribe(subscription: Subscription, method: str, *, source: str = "", ip: str = "",
+                user_agent: str = "", actor=None) -> bool:
+    """Take the person off the list at once; returns False if they already were off.
+
+    Writes the withdrawal to the consent ledger and withholds this list's messages still
+    waiting in the outbox for them (the outbox re-checks at send time as well).
+    """
+    from portal.mail.models import OutboxMessage, OutboxState
+
+    if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        return False
+    subscription.status = SubscriptionStatus.UNSUBSCRIBED.value
+    subscription.unsubscribed_at = now()
+    latest = db.session.execute(
+        select(ConsentRecord.kind).where(ConsentRecord.person_id == subscription.person_id,
+                                         ConsentRecord.purpose == subscription.mailing_list.consent_purpose)
+        .order_by(ConsentRecord.created_at.desc(), ConsentRecord.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    # One withdrawal row, unless there is no consent to withdraw or the caller (e.g. the
+    # people area's "my data" page) has just written the withdrawal itself.
+    if latest is not None and latest != ConsentKind.WITHDRAWN:
+        record_consent(
+            subscription.person, purpose=subscription.mailing_list.consent_purpose,
+            kind=ConsentKind.WITHDRAWN, source=source or "lists.unsubscribe", method=method,
+            ip=ip, user_agent=user_agent, language=subscription.person.language or "en",
+            wording="Unsubscribed; no more list mail is sent.",
+        )
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.list_id == subscription.list_id, OutboxMessage.person_id == subscription.person_id,
+               OutboxMessage.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]))
+        .values(state=OutboxState.WITHHELD.value, last_error="unsubscribed")
+        .execution_options(synchronize_session=False)
+    )
+    record_audit("lists.subscription.unsubscribed", actor=actor, subject=f"subscription:{subscription.id}",
+                 origin=ip, method=method)
+    db.session.flush()
+    return True
+
+
+def has_live_consent(subscription: Subscription) -> bool:
+    from portal.people.services import has_consent
+
+    return has_consent(subscription.person_id, subscription.mailing_list.consent_purpose)
+
+
+def live_consenters(purpose: str, person_ids: list[int], at: datetime | None = None) -> set[int]:
+    """Of these people, those whose newest consent event for `purpose` is a live consent
+    (not withdrawn, not lapsed): the same rule as `has_consent`, in one pass."""
+    moment = at or now()
+    live: set[int] = set()
+    for start in range(0, len(person_ids), 900):
+        chunk = person_ids[start:start + 900]
+        latest: dict[int, ConsentRecord] = {}
+        rows = db.session.execute(
+            select(ConsentRecord).where(ConsentRecord.purpose == purpose, ConsentRecord.person_id.in_(chunk))
+            .order_by(ConsentRecord.person_id, ConsentRecord.created_at, ConsentRecord.id)
+        ).scalars()
+        for record in rows:
+            latest[record.person_id] = record
+        for person_id, record in latest.items():
+            if record.kind != ConsentKind.WITHDRAWN and (record.expires_at is None or record.expires_at > moment):
+                live.add(person_id)
+    return live
+
+
+def recipients(mailing_list: MailingList, at: datetime | None = None) -> list[Subscription]:
+    """Who a post to the list goes to: active subscribers whose consent is live today."""
+    subscriptions = list(
+        db.session.execute(
+            select(Subscription).join(Person, Person.id == Subscription.person_id)
+            .options(contains_eager(Subscription.person)).where(
+                Subscription.list_id == mailing_list.id,
+                Subscription.status == SubscriptionStatus.ACTIVE.value,
+                Person.erased_at.is_(None),
+            ).order_by(Subscription.id)
+        ).scalars()
+    )
+    live = live_consenters(mailing_list.consent_purpose, [s.person_id for s in subscriptions], at)
+    return [s for s in subscriptions if s.person_id in live]
+
+
+def consent_history(person: Person, mailing_list: MailingList | None = None) -> list[ConsentRecord]:
+    """The person's consent-ledger rows (for one list, or all), oldest first."""
+    query = select(ConsentRecord).where(ConsentRecord.person_id == person.id)
+    if mailing_list is not None:
+        query = query.where(ConsentRecord.purpose == mailing_list.consent_purpose)
+    return list(db.session.execute(query.order_by(ConsentRecord.created_at, ConsentRecord.id)).scalars())
+
+
+# --- preference centre ----------------------------------------------------------------
+
+
+def request_preferences_link(email: str, *, ip: str = "") -> None:
+    """Mail a preference-centre link if the address is known; do nothing visible otherwise.
+
+    The caller shows the same answer either way. Beyond
+    `PREFERENCE_LINKS_PER_ADDRESS_PER_HOUR` requests an hour the request is silently dropped,
+    so the answer still reveals nothing. Raises `InvalidEmail` for a malformed address.
+    """
+    from portal.lists.notifications import notify_preferences_link
+
+    person = find_person(email)
+    if person is None or person.erased_at is not None:
+        return
+    if _recent_requests(person, "lists.preferences.requested") >= PREFERENCE_LINKS_PER_ADDRESS_PER_HOUR:
+        return
+    record_audit("lists.preferences.requested", subject=f"person:{person.id}", origin=ip)
+    raw = issue_token("people.preferences", person_id=person.id, valid_for=PREFERENCES_VALID_FOR)
+    db.session.flush()
+    notify_preferences_link(person, raw)
+
+
+def person_for_preferences(raw_token: str | None) -> Person:
+    """The person a preference-centre link belongs to, or `InvalidToken`."""
+    token = resolve_token("people.preferences", raw_token)
+    person = db.session.get(Person, token.person_id) if token.person_id else None
+    if person is None or person.erased_at is not None:
+        raise InvalidToken()
+    return person
+
+
+@dataclass
+class PreferenceLine:
+    mailing_list: MailingList
+    subscription: Subscription | None
+
+    @property
+    def subscribed(self) -> bool:
+        return self.subscription is not None and self.subscription.status == SubscriptionStatus.ACTIVE
+
+    @property
+    def pending(self) -> bool:
+        return self.subscription is not None and self.subscription.status == SubscriptionStatus.PENDING
+
+
+def preference_lines(person: Person) -> list[PreferenceLine]:
+    """Every public list, and every group list the person is on, with where they stand."""
+    subscriptions = {
+        s.list_id: s for s in db.session.execute(select(Subscription).where(Subscription.person_id == person.id)).scalars()
+    }
+    lines = []
+    for mailing_list in all_lists():
+        subscription = subscriptions.get(mailing_list.id)
+        if mailing_list.is_public or subscription is not None:
+            lines.append(PreferenceLine(mailing_list, subscription))
+    return lines
+
+
+def group_memberships(person: Person, language: str = "en") -> list[tuple[str, str]]:
+    """(group name, role) for each working group the person belongs to, when the groups
+    area provides memberships; empty otherwise."""
+    try:
+        from portal.groups.models import Membership  # noqa: PLC0415  optional area
+    except ImportError:
+        return []
+    person_column = getattr(Membership, "person_id", None)
+    if person_column is None:
+        return []
+    result = []
+    for membership in db.session.execute(select(Membership).where(person_column == person.id)).scalars():
+        status = str(getattr(membership, "status", "") or "")
+        if status and status not in ("active", "approved"):
+            continue
+        group = getattr(membership, "group", None)
+        namer = getattr(group, "name", None)
+        name = namer(language) if callable(namer) else getattr(group, "name_en", None) or namer or ""
+        result.append((str(name), str(getattr(membership, "role", "") or "")))
+    return result
+
+
+def update_preferences(
+    person: Person,
+    *,
+    language: str,
+    wanted_list_ids: set[int],
+    wording: str,
+    ip: str = "",
+    user_agent: str = "",
+) -> dict[str, int]:
+    """Apply the preference centre: language, and which lists the person wants.
+
+    A newly ticked public list becomes active at once with an express consent row (the link
+    came to their mailbox, which is the same proof a confirmation gives); an unticked active
+    list is a withdrawal. Group lists can be left here (withdrawal is always allowed) but not
+    joined. Returns counts of lists joined and left.
+    """
+    if language in ("en", "fr"):
+        person.language = language
+    joined = left = 0
+    for line in preference_lines(person):
+        wanted = line.mailing_list.id in wanted_list_ids
+        if wanted and not line.subscribed and line.mailing_list.is_public:
+            subscription = line.subscription or _new_subscription(
+                line.mailing_list, person, SubscriptionStatus.ACTIVE, "lists.preferences")
+            subscription.status = SubscriptionStatus.ACTIVE.value
+            subscription.confirmed_at = now()
+            subscription.unsubscribed_at = None
+            record_consent(person, purpose=line.mailing_list.consent_purpose, kind=ConsentKind.EXPRESS,
+                           wording=wording, wording_version=PREFERENCES_WORDING_VERSION,
+                           source="lists.preferences", method="preference centre (emailed link)",
+                           ip=ip, user_agent=user_agent, language=person.language or "en")
+            joined += 1
+        elif not wanted and line.subscription is not None and line.subscription.status != SubscriptionStatus.UNSUBSCRIBED:
+            unsubscribe(line.subscription, method="preference centre", source="lists.preferences",
+                        ip=ip, user_agent=user_agent)
+            left += 1
+    record_audit("lists.preferences.updated", subject=f"person:{person.id}", origin=ip, joined=joined, left=left)
+    db.session.flush()
+    return {"joined": joined, "left": left}
+
+
+# --- posts ----------------------------------------------------------------------------
+
+
+def save_post(mailing_list: MailingList, post: ListPost | None, *, subject: str, body: str, author=None) -> ListPost:
+    """Create or edit a draft (or a scheduled post, which goes back to draft)."""
+    if post is None:
+        post = ListPost(list_id=mailing_list.id, author_id=getattr(author, "id", None))
+        db.session.add(post)
+    elif post.status not in (PostStatus.DRAFT, PostStatus.SCHEDULED):
+        raise PostNotEditable()
+    post.subject = subject.strip()[:200]
+    post.body = body
+    post.status = PostStatus.DRAFT.value
+    post.send_at = None
+    db.session.flush()
+    record_audit("lists.post.saved", actor=author, subject=f"list_post:{post.id}")
+    return post
+
+
+def send_post_test(post: ListPost, account) -> None:
+    """Queue the post to the organizer's own address, as a test (marked as such)."""
+    from portal.lists.notifications import notify_post_test
+
+    person = get_or_create_person(account.email, name=getattr(account, "name", "") or None)
+    db.session.flush()
+    notify_post_test(post, person)
+
+
+def schedule_post(post: ListPost, send_at: datetime, *, actor=None) -> ListPost:
+    """Schedule a draft for `send_at` (future); `send_due_posts` sends it once when due."""
+    if post.status not in (PostStatus.DRAFT, PostStatus.SCHEDULED):
+        raise PostNotEditable()
+    if send_at <= now():
+        raise ScheduleInPast()
+    post.status = PostStatus.SCHEDULED.value
+    post.send_at = send_at
+    db.session.flush()
+    record_audit("lists.post.scheduled", actor=actor, subject=f"list_post:{post.id}", send_at=send_at.isoformat())
+    return post
+
+
+def unschedule_post(post: ListPost, *, actor=None) -> ListPost:
+    if post.status != PostStatus.SCHEDULED:
+        raise PostNotEditable()
+    post.status = PostStatus.DRAFT.value
+    post.send_at = None
+    db.session.flush()
+    record_audit("lists.post.unscheduled", actor=actor, subject=f"list_post:{post.id}")
+    return post
+
+
+def claim_post(post_id: int, *, due_only: bool) -> bool:
+    """Atomically move a post to "sending"; True only for the one caller that won it.
+
+    A guarded UPDATE (checked by row count) rather than read-then-write, so two senders (a
+    double click, two scheduler runs) can never both fan it out.
+    """
+    allowed = [PostStatus.SCHEDULED.value] if due_only else [PostStatus.DRAFT.value, PostStatus.SCHEDULED.value]
+    statement = update(ListPost).where(ListPost.id == post_id, ListPost.status.in_(allowed))
+    if due_only:
+        statement = statement.where(ListPost.send_at <= now())
+    result = db.session.execute(statement.values(status=PostStatus.SENDING.value)
+                                .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def fan_out_post(post: ListPost) -> int:
+    """Queue the post to every recipient (in the caller's transaction) and mark it sent.
+
+    One outbox row per recipient, key "lists.post:<post>:<person>", so repeating is a no-op.
+    """
+    from portal.lists.notifications import notify_post
+
+    from portal.lists.notifications import post_context
+
+    db.session.refresh(post)
+    contexts = {language: post_context(post, language) for language in ("en", "fr")}
+    count = 0
+    for subscription in recipients(post.mailing_list):
+        if notify_post(post, subscription, contexts) is not None:
+            count += 1
+    post.status = PostStatus.SENT.value
+    post.sent_at = now()
+    post.recipient_count = count
+    db.session.flush()
+    return count
+
+
+def send_post_now(post: ListPost, *, actor=None) -> int:
+    """Send a draft or scheduled post now; returns how many recipients it goes to.
+
+    Up to `INLINE_FAN_OUT_LIMIT` recipients it is queued at once, in this transaction; a
+    larger list is scheduled for now and `send_due_posts` fans it out on its next run, so the
+    request never times out. Raises `PostNotEditable` if it was already sent or claimed.
+    """
+    audience = len(recipients(post.mailing_list))
+    if audience > current_app.config.get("LISTS_INLINE_FAN_OUT_LIMIT", INLINE_FAN_OUT_LIMIT):
+        if post.status not in (PostStatus.DRAFT, PostStatus.SCHEDULED):
+            raise PostNotEditable()
+        post.status = PostStatus.SCHEDULED.value
+        post.send_at = now()
+        db.session.flush()
+        record_audit("lists.post.scheduled", actor=actor, subject=f"list_post:{post.id}", send_at="now")
+        return audience
+    if not claim_post(post.id, due_only=False):
+        raise PostNotEditable()
+    count = fan_out_post(post)
+    record_audit("lists.post.sent", actor=actor, subject=f"list_post:{post.id}", recipients=count)
+    return count

@@ -1,0 +1,59 @@
+"""The organizer's list pages: create and edit lists, subscribers with consent history, export."""
+from __future__ import annotations
+
+import csv
+import io
+
+from portal.extensions import db
+from tests.conftest import csrf_token
+from tests.lists.conftest import add_subscriber
+
+
+def test_create_and_edit_a_list_and_junk(app, client, auth, organizer):
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/lists/new")
+    good = {"slug": "guideline-releases", "name_en": "Guideline releases", "name_fr": "Publication",
+            "description_en": "New guidelines.", "announce_only": "y", "csrf_token": token}
+    response = client.post("/admin/lists/new", data=good)
+    assert response.status_code == 302
+    assert "Guideline releases" in client.get("/admin/lists/").get_data(as_text=True)
+    assert "Guideline releases" in client.get("/lists/").get_data(as_text=True)
+    assert client.post("/admin/lists/new", data=good).status_code == 409  # slug taken
+    for junk in ({"slug": "Bad Slug!"}, {"slug": ""}, {"slug": "unsubscribe"}, {"slug": "x" * 100},
+                 {"name_en": ""}, {"name_en": "n" * 300}, {"description_en": "d" * 6000},
+                 {"name_en": "nul\x00"}, {"slug": "nul\x00"}):
+        response = client.post("/admin/lists/new", data={**good, "slug": "other", **junk})
+        assert response.status_code in (400, 409), junk
+        assert "There is a problem" in response.get_data(as_text=True), junk
+    from sqlalchemy import select
+
+    from portal.lists.models import MailingList
+
+    with app.app_context():
+        list_id = db.session.execute(select(MailingList.id)).scalar_one()
+    edit = f"/admin/lists/{list_id}/edit"
+    assert client.post(edit, data={**good, "name_en": "Guideline notices"}).status_code == 302
+    assert "Guideline notices" in client.get("/admin/lists/").get_data(as_text=True)
+    for bad in ("/admin/lists/abc/edit", "/admin/lists/999999/edit", "/admin/lists/999999",
+                "/admin/lists/999999/export.csv", f"/admin/lists/{list_id}/subscribers/999999",
+                "/admin/lists/99999999999999999999999", "/admin/lists/posts/-1"):
+        assert client.get(bad).status_code == 404, bad
+
+
+def test_subscribers_history_and_export(app, client, auth, organizer, public_list):
+    subscription_id, _, _ = add_subscriber(app, public_list, "ana@example.ca")
+    add_subscriber(app, public_list, "=cmd@example.ca")
+    add_subscriber(app, public_list, "wait@example.ca", status="pending", consent=None)
+    auth.login(organizer)
+    page = client.get(f"/admin/lists/{public_list}").get_data(as_text=True)
+    assert "ana@example.ca" in page and "Waiting for confirmation" in page
+    filtered = client.get(f"/admin/lists/{public_list}?status=pending&q=wait").get_data(as_text=True)
+    assert "wait@example.ca" in filtered and "ana@example.ca" not in filtered
+    for junk in ("?status=bogus", "?page=abc", "?page=-5", "?q=" + "é" * 500, "?page=99999", "?q=a%00b", "?status=%00"):
+        assert client.get(f"/admin/lists/{public_list}{junk}").status_code == 200, junk
+    detail = client.get(f"/admin/lists/{public_list}/subscribers/{subscription_id}").get_data(as_text=True)
+    assert "Consent history" in detail and "express" in detail
+    response = client.get(f"/admin/lists/{public_list}/export.csv")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="symposium-announcements-subscribers.csv"'
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert {r["email"] for r in rows} == {"ana@example.ca", "'=cmd@example.ca", "wait@example.ca"}

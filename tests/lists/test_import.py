@@ -1,0 +1,144 @@
+"""Importing subscribers: a report by line number, all or nothing, consent evidence, and a
+50,000-row import in the background."""
+from __future__ import annotations
+
+import io
+import time
+
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from tests.conftest import csrf_token
+from tests.lists.conftest import add_subscriber, outbox
+
+GOOD = """email,name,language,consent_date,consent_source,consent_wording
+ana@example.ca,Ana,en,2025-05-01,Symposium 2025 registration form,Send me symposium news
+ben@example.ca,Ben,fr,2025-06-02T10:30:00,Paper sign-up sheet,Oui
+carla@example.ca,Carla,en,,,
+ANA@example.ca,Ana again,en,2025-05-01,Same,Same
+dup@example.ca,Dup,en,2025-01-01,Web,Yes
+gone@example.ca,Gone,en,2025-01-01,Web,Yes
+"""
+
+
+def _count(app, model):
+    with app.app_context():
+        return db.session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_import_reports_each_row_and_records_consent(app, public_list):
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList, Subscription
+    from portal.people.models import ConsentRecord, Person
+
+    add_subscriber(app, public_list, "dup@example.ca")
+    add_subscriber(app, public_list, "gone@example.ca", status="unsubscribed")
+    with app.app_context():
+        report = import_subscribers(db.session.get(MailingList, public_list), GOOD, filename="members.csv")
+        db.session.commit()
+        assert report.imported == [2, 3]
+        assert report.without_evidence == [4] and report.confirmation_requested == [4]
+        assert report.already_there == [5, 6]
+        assert report.previously_unsubscribed == [7]
+        assert report.invalid == []
+        statuses = dict(db.session.execute(select(Person.email, Subscription.status).join(
+            Subscription, Subscription.person_id == Person.id)).tuples().all())
+        assert statuses["ana@example.ca"] == "active" and statuses["carla@example.ca"] == "pending"
+        assert statuses["gone@example.ca"] == "unsubscribed"
+        ana = db.session.execute(select(ConsentRecord).join(Person, Person.id == ConsentRecord.person_id)
+                                 .where(Person.email == "ana@example.ca")).scalar_one()
+        assert (ana.kind, ana.method, ana.wording) == ("express", "import", "Send me symposium news")
+        assert "Symposium 2025 registration form" in ana.source and ana.created_at.year == 2025
+    # Carla gets a confirmation request only; nobody gets a list post.
+    assert [m.purpose for m in outbox(app)] == ["lists.confirmation"]
+    assert "carla@example.ca" in outbox(app)[0].to_address
+
+
+def test_bad_rows_are_reported_by_line_and_nothing_is_imported(app, public_list):
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList, Subscription
+    from portal.people.models import Person
+
+    people_before = _count(app, Person)
+    bad = GOOD + "not-an-address,X,en,,,\nok@example.ca,Ok,de,,,\nz@example.ca,Z,en,2999-01-01,Web,Yes\n"
+    with app.app_context():
+        report = import_subscribers(db.session.get(MailingList, public_list), bad)
+        db.session.commit()
+    assert report.rejected
+    assert [line for line, _ in report.invalid] == [8, 9, 10]
+    assert "invalid address" in report.invalid[0][1]
+    assert _count(app, Subscription) == 0 and _count(app, Person) == people_before
+    assert outbox(app) == []
+
+
+def test_import_page_shows_the_report_and_junk_files_are_400(app, client, auth, organizer, public_list):
+    auth.login(organizer)
+    path = f"/admin/lists/{public_list}/import"
+    token = csrf_token(client, path)
+    response = client.post(path, data={"file": (io.BytesIO(GOOD.encode()), "members.csv"), "ask_unconfirmed": "y",
+                                       "csrf_token": token}, content_type="multipart/form-data")
+    assert response.status_code == 302
+    page = client.get(response.location).get_data(as_text=True)
+    assert "Done" in page and "Imported" in page
+    for content, name in ((b"\xff\xfe\x00bad", "x.csv"), (b"", "empty.csv"), (b"name\nAna\n", "noemail.csv"),
+                          (b'email\n"unterminated', "quote.csv"), (b"email\n\x00bad\n", "nul.csv"),
+                          (b"email,name\na@example.ca," + b"n" * 200_000 + b"\n", "huge-field.csv"),
+                          (("email\n" + "é" * 400 + "@example.ca\n").encode(), "long.csv")):
+        response = client.post(path, data={"file": (io.BytesIO(content), name), "csrf_token": token},
+                               content_type="multipart/form-data")
+        assert response.status_code in (302, 400), name
+        if response.status_code == 302:
+            assert "nothing was imported" in client.get(response.location).get_data(as_text=True).lower(), name
+    assert client.post(path, data={"csrf_token": token}).status_code == 400
+    assert client.get("/admin/lists/imports/999999").status_code == 404
+
+
+def test_large_upload_runs_in_the_background_with_progress(app, client, auth, organizer, public_list):
+    from portal.lists.jobs import process_pending_imports
+    from portal.lists.models import Subscription
+
+    app.config["LISTS_IMPORT_IN_THREAD"] = False  # the test plays the worker
+    rows = "".join(f"member{n}@example.ca,Member {n},en,2025-01-01,Signup,Yes\n" for n in range(2500))
+    auth.login(organizer)
+    path = f"/admin/lists/{public_list}/import"
+    response = client.post(path, data={
+        "file": (io.BytesIO(("email,name,language,consent_date,consent_source,consent_wording\n" + rows).encode()),
+                 "big.csv"), "csrf_token": csrf_token(client, path)}, content_type="multipart/form-data")
+    assert response.status_code == 302
+    page = client.get(response.location).get_data(as_text=True)
+    assert "Waiting to start" in page and "0 / 2500" in page
+    with app.app_context():
+        assert process_pending_imports() == 1
+        assert process_pending_imports() == 0
+    assert "Done" in client.get(response.location).get_data(as_text=True)
+    assert _count(app, Subscription) == 2500
+
+
+def test_cli_imports_50000_rows(app, runner, public_list, tmp_path):
+    from portal.lists.models import Subscription
+    from portal.people.models import ConsentRecord
+
+    path = tmp_path / "50k.csv"
+    with path.open("w") as handle:
+        handle.write("email,name,language,consent_date,consent_source,consent_wording\n")
+        for n in range(50_000):
+            handle.write(f"subscriber{n}@example.ca,Subscriber {n},en,2025-03-01,Symposium form,Yes please\n")
+    started = time.perf_counter()
+    result = runner.invoke(args=["import-subscribers", "symposium-announcements", str(path)])
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert "50000 rows: 50000 imported" in result.output
+    assert _count(app, Subscription) == 50_000
+    assert _count(app, ConsentRecord) == 50_000
+    print(f"\n50,000-row import took {elapsed:.1f} s")
+    assert elapsed < 120
+
+
+def test_cli_reports_bad_rows_and_exits_1(app, runner, public_list, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("email\nok@example.ca\nnope\n")
+    result = runner.invoke(args=["import-subscribers", "symposium-announcements", str(path)])
+    assert result.exit_code == 1
+    assert "line 3: invalid address: nope" in result.output
+    result = runner.invoke(args=["import-subscribers", "no-such-list", str(path)])
+    assert result.exit_code != 0 and "could not find" in result.output.lower()

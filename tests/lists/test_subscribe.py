@@ -1,0 +1,166 @@
+"""Subscribing to a public list: double opt-in, consent evidence, nothing revealed, rate limits."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from portal.core import clock
+from portal.extensions import db
+from tests.conftest import csrf_token
+from tests.lists.conftest import add_subscriber, outbox
+
+SUBSCRIBE = "/lists/symposium-announcements/subscribe"
+
+
+def _subscribe(client, email, **extra):
+    data = {"email": email, "name": "Sam", "language": "en", "consent": "y",
+            "csrf_token": csrf_token(client, SUBSCRIBE), **extra}
+    return client.post(SUBSCRIBE, data=data, headers={"User-Agent": "TestBrowser/1.0"})
+
+
+def _subscription(app, email):
+    from portal.lists.models import Subscription
+    from portal.people.models import Person
+
+    with app.app_context():
+        row = db.session.execute(select(Subscription).join(Person).where(Person.email == email)).scalar_one_or_none()
+        if row is not None:
+            db.session.expunge(row)
+        return row
+
+
+def _consents(app, email):
+    from portal.people.models import ConsentRecord, Person
+
+    with app.app_context():
+        return [(r.kind, r.method, r.source, r.wording, r.wording_version, r.ip, r.user_agent, r.language)
+                for r in db.session.execute(select(ConsentRecord).join(Person, Person.id == ConsentRecord.person_id)
+                                            .where(Person.email == email).order_by(ConsentRecord.id)).scalars()]
+
+
+def test_index_and_subscribe_page_show_the_list_and_an_unticked_box(client, public_list):
+    assert "Symposium announcements" in client.get("/lists/").get_data(as_text=True)
+    page = client.get(SUBSCRIBE).get_data(as_text=True)
+    box = re.search(r'<input[^>]*name="consent"[^>]*>', page).group(0)
+    assert "checked" not in box
+    assert "unsubscribe at any time" in page
+
+
+def test_double_opt_in_sends_only_a_confirmation_then_records_consent_on_confirm(app, client, public_list):
+    response = _subscribe(client, "New.Person@Example.ca")
+    assert response.status_code == 302
+    assert response.location.endswith("/lists/symposium-announcements/check-email")
+    assert _subscription(app, "new.person@example.ca").status == "pending"
+    assert _consents(app, "new.person@example.ca") == []
+
+    [message] = outbox(app)
+    assert message.purpose == "lists.confirmation"
+    assert message.category == "transactional"
+    assert not any(name.startswith("List-") for name in message.headers)
+    link = re.search(r"http://portal\.test(/lists/confirm/\S+)", message.body_text).group(1)
+
+    # A GET (a mail scanner following the link) changes nothing.
+    page = client.get(link)
+    assert page.status_code == 200 and "Confirm my subscription" in page.get_data(as_text=True)
+    assert _subscription(app, "new.person@example.ca").status == "pending"
+
+    response = client.post(link, data={"csrf_token": csrf_token(client, link)})
+    assert response.status_code == 200
+    assert "You are subscribed" in response.get_data(as_text=True)
+    assert _subscription(app, "new.person@example.ca").status == "active"
+    [consent] = _consents(app, "new.person@example.ca")
+    kind, method, source, wording, version, ip, agent, language = consent
+    assert (kind, method, source, version, ip, agent, language) == (
+        "express", "double opt-in", "lists.subscribe-form", "lists.subscribe.v1", "127.0.0.1",
+        "TestBrowser/1.0", "en")
+    assert "Symposium announcements" in wording and "unsubscribe at any time" in wording
+
+    # Confirming again is harmless: still one consent row.
+    client.post(link, data={"csrf_token": csrf_token(client, link)})
+    assert len(_consents(app, "new.person@example.ca")) == 1
+
+
+def test_the_page_says_the_same_for_known_and_unknown_addresses(app, client, public_list):
+    add_subscriber(app, public_list, "already@example.ca")
+    known = _subscribe(client, "already@example.ca")
+    unknown = _subscribe(client, "stranger@example.ca")
+    assert known.status_code == unknown.status_code == 302
+    assert known.location == unknown.location
+    assert client.get(known.location).get_data(as_text=True) == client.get(unknown.location).get_data(as_text=True)
+    # The active subscriber received nothing; the stranger got the confirmation.
+    assert [m.to_address for m in outbox(app)] == ["Sam <stranger@example.ca>"]
+
+
+def test_subscribing_never_renames_someone_else(app, client, public_list):
+    add_subscriber(app, public_list, "owner@example.ca")
+    _subscribe(client, "owner@example.ca", name="Impostor")
+    from portal.people.services import find_person
+
+    with app.app_context():
+        assert find_person("owner@example.ca").name == "owner"
+
+
+def test_a_re_request_sends_a_fresh_link_and_the_address_limit_answers_429(app, client, public_list):
+    for _ in range(3):
+        assert _subscribe(client, "eager@example.ca").status_code == 302
+    assert len(outbox(app, "lists.confirmation")) == 3
+    response = _subscribe(client, "eager@example.ca")
+    assert response.status_code == 429
+    assert "Too many requests" in response.get_data(as_text=True)
+    assert len(outbox(app, "lists.confirmation")) == 3
+    # An hour later the address may ask again.
+    clock.advance(timedelta(hours=1, minutes=1))
+    assert _subscribe(client, "eager@example.ca").status_code == 302
+
+
+def test_the_ip_limit_answers_429(app, client, public_list):
+    app.config["LISTS_SUBSCRIBE_LIMIT_PER_IP"] = "3/minute"
+    statuses = [_subscribe(client, f"p{n}@example.ca").status_code for n in range(4)]
+    assert statuses == [302, 302, 302, 429]
+
+
+def test_the_confirmation_link_expires(app, client, public_list):
+    _subscribe(client, "late@example.ca")
+    link = re.search(r"http://portal\.test(/lists/confirm/\S+)", outbox(app)[0].body_text).group(1)
+    token = csrf_token(client, link)
+    clock.advance(timedelta(days=8))
+    assert client.get(link).status_code == 404
+    assert client.post(link, data={"csrf_token": token}).status_code == 404
+    assert _subscription(app, "late@example.ca").status == "pending"
+
+
+def test_junk_on_the_subscribe_form_is_a_400_with_a_message(client, public_list):
+    cases = [
+        {"email": "not-an-address"},
+        {"email": "x" * 400 + "@example.ca"},
+        {"email": "ünïcødé@@example"},
+        {"email": ""},
+        {"consent": ""},
+        {"language": "de"},
+        {"name": "n" * 300},
+        {"name": "nul\x00byte"},
+        {"email": "nul\x00@example.ca"},
+    ]
+    for case in cases:
+        data = {"email": "ok@example.ca", "name": "Ok", "language": "en", "consent": "y",
+                "csrf_token": csrf_token(client, SUBSCRIBE), **case}
+        if not data["consent"]:
+            del data["consent"]
+        response = client.post(SUBSCRIBE, data=data)
+        assert response.status_code == 400, case
+        assert "There is a problem" in response.get_data(as_text=True), case
+
+
+def test_unknown_or_group_lists_are_404(app, client):
+    from portal.lists.services import ensure_group_list
+
+    with app.app_context():
+        ensure_group_list("youth-table", "Youth table", "Table jeunesse")
+        db.session.commit()
+    for path in ("/lists/nope/subscribe", "/lists/youth-table/subscribe", "/lists/youth-table/archive",
+                 "/lists/" + "x" * 300 + "/subscribe", "/lists/%C3%A9t%C3%A9/check-email",
+                 "/lists/symposium-announcements/archive/abc", "/lists/a%00b/subscribe", "/lists/a%00b/archive"):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/lists/confirm/" + "z" * 43).status_code == 404
