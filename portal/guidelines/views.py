@@ -1,1 +1,337 @@
-from portal.guidelines import bp  # noqa: F401
+"""Guideline pages: public (/guidelines) and organizer (/admin/guidelines)."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
+
+from portal.core.db import writing
+from portal.core.errors import DomainError
+from portal.core.permissions import organizer_required
+from portal.core.web import request_origin, user_agent
+from portal.extensions import db, limiter
+from portal.guidelines import bp, services, storage
+from portal.guidelines.forms import (
+    ConfirmForm,
+    EditionForm,
+    GuidelineForm,
+    RequestCopyForm,
+    ScheduleForm,
+    WithdrawForm,
+)
+from portal.guidelines.models import LANGUAGES, CopyRequest, Guideline, GuidelineEdition, GuidelineStatus
+from portal.people.services import list_sectors
+
+
+def _language() -> str:
+    locale = get_locale()
+    return "fr" if locale and str(locale).startswith("fr") else "en"
+
+
+def _send_edition(edition: GuidelineEdition, download_name: str | None = None):
+    """The PDF as an attachment under a safe name; a missing file is a 404, never a 500."""
+    try:
+        path = storage.path_of(edition.stored_name)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+    except FileNotFoundError:
+        current_app.logger.error("guideline file missing: edition %s", edition.id)
+        abort(404)
+    response = send_file(
+        path,
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=storage.safe_download_name(download_name or edition.original_name),
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- public ------------------------------------------------------------------------------------
+
+@bp.route("/guidelines/")
+def index():
+    return render_template(
+        "guidelines/index.html",
+        released=services.released_guidelines(),
+        upcoming=services.upcoming_guidelines(),
+        language=_language(),
+    )
+
+
+def _sector_choices(language: str, blank: str) -> list[SelectChoice]:
+    return [SelectChoice("", blank)] + [SelectChoice(str(s.id), s.name(language)) for s in list_sectors()]
+
+
+@bp.route("/guidelines/<int:guideline_id>/request", methods=["GET", "POST"])
+@limiter.limit("20/minute;100/hour", methods=["POST"])
+def request_copy(guideline_id: int):
+    guideline = services.public_guideline(guideline_id)
+    language = _language()
+    form = RequestCopyForm()
+    form.sector.choices = _sector_choices(language, _("Choose your sector"))
+    if request.method == "GET":
+        form.language.data = language
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.request_copy(
+                guideline,
+                email=form.email.data,
+                name=form.name.data.strip(),
+                organization=(form.organization.data or "").strip(),
+                sector_id=form.sector.data,
+                language=form.language.data,
+                accessible_format=form.accessible_format.data,
+                format_details=form.format_details.data or "",
+                list_opt_in=form.list_opt_in.data,
+                origin=request_origin(),
+            )
+        except DomainError as error:
+            db.session.rollback()
+            form.email.errors.append(str(error.message))
+            status = error.status if error.status < 500 else 400
+        else:
+            db.session.commit()
+            return redirect(url_for("guidelines.request_sent", guideline_id=guideline.id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("guidelines/request.html", guideline=guideline, form=form, language=language), status
+
+
+@bp.route("/guidelines/<int:guideline_id>/request/sent")
+def request_sent(guideline_id: int):
+    guideline = services.public_guideline(guideline_id)
+    return render_template("guidelines/request_sent.html", guideline=guideline, language=_language())
+
+
+@bp.route("/guidelines/confirm/<token>", methods=["GET", "POST"])
+def confirm_request(token: str):
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        copy_request = services.confirm_copy_request(token, origin=request_origin(), user_agent=user_agent())
+        guideline = copy_request.guideline
+        released = guideline.status == GuidelineStatus.RELEASED
+        db.session.commit()
+        return render_template("guidelines/confirmed.html", guideline=guideline, released=released,
+                               language=_language())
+    # A GET only shows the button: mail scanners follow links and must not confirm.
+    copy_request = services.copy_request_for_token(token)
+    return render_template("guidelines/confirm.html", guideline=copy_request.guideline, form=form,
+                           confirmed=copy_request.status == "confirmed", language=_language())
+
+
+@bp.route("/guidelines/<int:guideline_id>/download/<language>")
+def download(guideline_id: int, language: str):
+    db.session.rollback()  # a fresh transaction, so the one below begins as a writer
+    with writing():  # the download is counted: take SQLite's write lock up front
+        guideline = db.get_or_404(Guideline, guideline_id)
+        if guideline.status != GuidelineStatus.RELEASED or language not in LANGUAGES:
+            abort(404)
+        edition = guideline.edition(language) or abort(404)
+        services.record_download(guideline, language, sector_id=None, via="public")
+        db.session.commit()
+    return _send_edition(edition)
+
+
+@bp.route("/guidelines/link/<token>")
+def download_link(token: str):
+    """The page a notice's personal link opens: the editions to download."""
+    access = services.open_download_link(token)
+    db.session.rollback()  # only looking: the use is counted when a file is downloaded
+    return render_template("guidelines/link.html", guideline=access.guideline, token=token,
+                           language=_language())
+
+
+@bp.route("/guidelines/link/<token>/<language>")
+def download_link_file(token: str, language: str):
+    if language not in LANGUAGES:
+        abort(404)
+    db.session.rollback()  # a fresh transaction, so the one below begins as a writer
+    with writing():
+        access = services.open_download_link(token)
+        edition = access.guideline.edition(language) or abort(404)
+        services.record_download(access.guideline, language,
+                                 sector_id=access.person.sector_id if access.person else None, via="link")
+        db.session.commit()
+    return _send_edition(edition)
+
+
+# --- organizers --------------------------------------------------------------------------------
+
+def _local_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
+
+
+def _revision_choices(exclude: int | None = None) -> list[SelectChoice]:
+    guidelines = db.session.execute(select(Guideline).order_by(Guideline.id.desc())).scalars()
+    return [SelectChoice("", _("Not a revision"))] + [
+        SelectChoice(str(g.id), f"{g.title_en} ({g.version})") for g in guidelines if g.id != exclude
+    ]
+
+
+@bp.route("/admin/guidelines/")
+@organizer_required
+def admin_index():
+    counts = dict(db.session.execute(
+        select(CopyRequest.guideline_id, func.count()).group_by(CopyRequest.guideline_id)
+    ).all())
+    guidelines = db.session.execute(select(Guideline).order_by(Guideline.created_at.desc(), Guideline.id.desc())).scalars().all()
+    return render_template("guidelines/admin/index.html", guidelines=guidelines, counts=counts)
+
+
+def _guideline_fields(form: GuidelineForm) -> dict:
+    return dict(
+        title_en=form.title_en.data.strip(),
+        title_fr=(form.title_fr.data or "").strip(),
+        summary_en=(form.summary_en.data or "").strip(),
+        summary_fr=(form.summary_fr.data or "").strip(),
+        version=form.version.data.strip(),
+        revision_of_id=form.revision_of.data,
+    )
+
+
+@bp.route("/admin/guidelines/new", methods=["GET", "POST"])
+@organizer_required
+def admin_new():
+    form = GuidelineForm()
+    form.revision_of.choices = _revision_choices()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            guideline = services.create_guideline(actor=current_user, origin=request_origin(), **_guideline_fields(form))
+        except DomainError as error:
+            db.session.rollback()
+            form.revision_of.errors.append(str(error.message))
+            status = 400
+        else:
+            db.session.commit()
+            flash(_("Guideline created. Upload its PDF files, then schedule the release."), "success")
+            return redirect(url_for("guidelines.admin_detail", guideline_id=guideline.id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("guidelines/admin/edit.html", form=form, guideline=None), status
+
+
+@bp.route("/admin/guidelines/<int:guideline_id>/edit", methods=["GET", "POST"])
+@organizer_required
+def admin_edit(guideline_id: int):
+    guideline = db.get_or_404(Guideline, guideline_id)
+    form = GuidelineForm(obj=guideline if request.method == "GET" else None)
+    form.revision_of.choices = _revision_choices(exclude=guideline.id)
+    if request.method == "GET":
+        form.revision_of.data = guideline.revision_of_id
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_guideline(guideline, actor=current_user, origin=request_origin(), **_guideline_fields(form))
+        except DomainError as error:
+            db.session.rollback()
+            form.title_en.errors.append(str(error.message))
+            status = 400
+        else:
+            db.session.commit()
+            flash(_("Guideline saved."), "success")
+            return redirect(url_for("guidelines.admin_detail", guideline_id=guideline.id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("guidelines/admin/edit.html", form=form, guideline=guideline), status
+
+
+def _render_detail(guideline: Guideline, status: int = 200, **forms):
+    schedule_form = forms.get("schedule_form") or ScheduleForm()
+    if "schedule_form" not in forms and guideline.release_at:
+        schedule_form.release_at.data = guideline.release_at.astimezone(_local_zone()).replace(tzinfo=None)
+    return render_template(
+        "guidelines/admin/detail.html",
+        guideline=guideline,
+        edition_form=forms.get("edition_form") or EditionForm(),
+        schedule_form=schedule_form,
+        withdraw_form=WithdrawForm(),
+        requests=services.requests_for(guideline),
+        progress=services.release_progress(guideline),
+        downloads=services.downloads_by_sector(guideline, _language()),
+        suppress_below=services.SUPPRESS_BELOW,
+    ), status
+
+
+@bp.route("/admin/guidelines/<int:guideline_id>")
+@organizer_required
+def admin_detail(guideline_id: int):
+    return _render_detail(db.get_or_404(Guideline, guideline_id))
+
+
+@bp.route("/admin/guidelines/<int:guideline_id>/editions", methods=["POST"])
+@organizer_required
+def admin_upload(guideline_id: int):
+    guideline = db.get_or_404(Guideline, guideline_id)
+    form = EditionForm()
+    if form.validate_on_submit():
+        try:
+            services.add_edition(guideline, form.language.data, form.file.data.stream, form.file.data.filename or "",
+                                 actor=current_user, origin=request_origin())
+        except DomainError as error:
+            db.session.rollback()
+            form.file.errors.append(str(error.message))
+            return _render_detail(db.get_or_404(Guideline, guideline_id), error.status if error.status < 500 else 400,
+                                  edition_form=form)
+        db.session.commit()
+        flash(_("PDF uploaded."), "success")
+        return redirect(url_for("guidelines.admin_detail", guideline_id=guideline.id))
+    return _render_detail(guideline, 400, edition_form=form)
+
+
+@bp.route("/admin/guidelines/<int:guideline_id>/editions/<language>")
+@organizer_required
+def admin_edition_file(guideline_id: int, language: str):
+    guideline = db.get_or_404(Guideline, guideline_id)
+    edition = guideline.edition(language) if language in LANGUAGES else None
+    if edition is None:
+        abort(404)
+    return _send_edition(edition)
+
+
+@bp.route("/admin/guidelines/<int:guideline_id>/schedule", methods=["POST"])
+@organizer_required
+def admin_schedule(guideline_id: int):
+    guideline = db.get_or_404(Guideline, guideline_id)
+    form = ScheduleForm()
+    if form.validate_on_submit():
+        # Organizers enter Toronto wall-clock time; the database keeps UTC.
+        release_at = form.release_at.data.replace(tzinfo=_local_zone())
+        try:
+            services.schedule_release(guideline, release_at, actor=current_user, origin=request_origin())
+        except DomainError as error:
+            db.session.rollback()
+            form.release_at.errors.append(str(error.message))
+            return _render_detail(db.get_or_404(Guideline, guideline_id), 400, schedule_form=form)
+        db.session.commit()
+        flash(_("Release scheduled."), "success")
+        return redirect(url_for("guidelines.admin_detail", guideline_id=guideline.id))
+    return _render_detail(guideline, 400, schedule_form=form)
+
+
+@bp.route("/admin/guidelines/<int:guideline_id>/withdraw", methods=["POST"])
+@organizer_required
+def admin_withdraw(guideline_id: int):
+    guideline = db.get_or_404(Guideline, guideline_id)
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.withdraw_guideline(guideline, actor=current_user, origin=request_origin())
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _render_detail(db.get_or_404(Guideline, guideline_id), 409)
+    db.session.commit()
+    flash(_("Guideline withdrawn. Its release will not happen and download links no longer work."), "success")
+    return redirect(url_for("guidelines.admin_detail", guideline_id=guideline.id))

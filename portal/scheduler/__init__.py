@@ -2,3 +2,5 @@
 from flask import Blueprint
 
 bp = Blueprint("scheduler", __name__, cli_group=None)
+
+from portal.scheduler import cli  # noqa: E402,F401

@@ -1,0 +1,82 @@
+"""Forms of the guidelines area: request a copy, and the organizer's editing forms."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, DateTimeLocalField, EmailField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+def no_control_characters(form, field) -> None:
+    """NUL and other control characters are never meant (and PostgreSQL refuses NUL)."""
+    value = field.data or ""
+    if any(ord(ch) < 32 and ch not in "\r\n\t" for ch in value):
+        raise ValidationError(_l("Remove the invisible control characters from this field."))
+
+
+LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
+
+
+def _optional_int(value):
+    if value in (None, "", "None"):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1  # not a choice: pre_validate rejects it with a message, never a 500
+
+
+class RequestCopyForm(FlaskForm):
+    name = StringField(_l("Full name"), validators=[no_control_characters, DataRequired(), Length(max=200)],
+                       render_kw={"autocomplete": "name"})
+    email = EmailField(_l("Email"), validators=[no_control_characters, DataRequired(), Length(max=320)],
+                       render_kw={"autocomplete": "email"})
+    organization = StringField(_l("Organization"), validators=[no_control_characters, Optional(), Length(max=200)],
+                               render_kw={"autocomplete": "organization"})
+    sector = SelectField(_l("Sector"), coerce=_optional_int, validators=[Optional()])
+    language = SelectField(_l("Preferred language"), choices=LANGUAGE_CHOICES, validators=[DataRequired()])
+    accessible_format = BooleanField(_l("I need this guideline in an accessible alternate format"))
+    format_details = StringField(_l("Which format do you need?"), validators=[no_control_characters, Optional(), Length(max=300)])
+    list_opt_in = BooleanField(
+        _l("Yes, also send me news of future guideline releases by email (the \"Guideline releases\" list). "
+           "I can unsubscribe at any time.")
+    )
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        # Checked here, not inline: Optional() would stop an inline check on an empty field.
+        if self.accessible_format.data and not (self.format_details.data or "").strip():
+            self.format_details.errors = [*self.format_details.errors,
+                                          _l("Tell us which format you need, for example large print or plain text.")]
+            valid = False
+        return valid
+
+
+class GuidelineForm(FlaskForm):
+    title_en = StringField(_l("Title (English)"), validators=[no_control_characters, DataRequired(), Length(max=200)])
+    title_fr = StringField(_l("Title (French)"), validators=[no_control_characters, Optional(), Length(max=200)])
+    summary_en = TextAreaField(_l("Summary (English)"), validators=[no_control_characters, Optional(), Length(max=4000)])
+    summary_fr = TextAreaField(_l("Summary (French)"), validators=[no_control_characters, Optional(), Length(max=4000)])
+    version = StringField(_l("Version"), validators=[no_control_characters, DataRequired(), Length(max=20)])
+    revision_of = SelectField(_l("Revision of"), coerce=_optional_int, validators=[Optional()])
+
+
+class EditionForm(FlaskForm):
+    language = SelectField(_l("Language of this edition"), choices=LANGUAGE_CHOICES, validators=[DataRequired()])
+    file = FileField(_l("PDF file"), validators=[FileRequired(_l("Choose a PDF file to upload."))])
+
+
+class ScheduleForm(FlaskForm):
+    release_at = DateTimeLocalField(
+        _l("Release time (Toronto time)"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        validators=[DataRequired(_l("Enter the release date and time."))],
+    )
+
+
+class WithdrawForm(FlaskForm):
+    """A button with a CSRF token."""
+
+
+class ConfirmForm(FlaskForm):
+    """The confirm button on the page a confirmation link opens (mail scanners only GET)."""

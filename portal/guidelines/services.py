@@ -1,0 +1,540 @@
+"""Guidelines: editing, editions, scheduling, copy requests, releases and downloads.
+
+The release itself is `claim_release` + `queue_release_notices`, run by the scheduler job in
+one transaction: the guideline turns public and every notice is queued together, or neither.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from portal.core.audit import record_audit
+from portal.core.clock import now
+from portal.core.errors import DomainError, InvalidToken, NotFound
+from portal.core.tokens import AccessToken, resolve_token, revoke_tokens
+from portal.extensions import db
+from portal.guidelines import notifications, storage
+from portal.guidelines.models import (
+    LANGUAGES,
+    CopyRequest,
+    CopyRequestStatus,
+    Guideline,
+    GuidelineDownload,
+    GuidelineEdition,
+    GuidelineStatus,
+    ReleaseNotice,
+)
+from portal.mail.models import OutboxMessage, OutboxState
+from portal.people.models import ConsentKind, Person, Sector
+from portal.people.services import get_or_create_person, record_consent
+
+log = logging.getLogger(__name__)
+
+#: The public list whose active subscribers hear about every release.
+RELEASES_LIST_SLUG = "guideline-releases"
+RELEASES_CONSENT_PURPOSE = "list:guideline-releases"
+OPT_IN_WORDING_VERSION = "guidelines-opt-in-1"
+OPT_IN_WORDING = (
+    "Yes, also send me news of future guideline releases by email (the \"Guideline releases\" "
+    "list of the Ontario Working Group). I can unsubscribe at any time with the link in every message."
+)
+#: Counts below this are shown as "fewer than 5" so a small sector cannot be singled out.
+SUPPRESS_BELOW = 5
+
+
+class GuidelineNotAvailable(DomainError):
+    message = _l("This guideline is not open for requests.")
+    status = 404
+
+
+class CannotSchedule(DomainError):
+    message = _l("This guideline cannot be scheduled.")
+    status = 409
+
+
+# --- editing -----------------------------------------------------------------------------------
+
+def create_guideline(*, actor: Any = None, origin: str = "", **fields: Any) -> Guideline:
+    """Create a draft guideline (title, summary, version, optional revision_of_id)."""
+    revision_of_id = fields.pop("revision_of_id", None)
+    if revision_of_id is not None and db.session.get(Guideline, revision_of_id) is None:
+        raise DomainError(_l("Choose an existing guideline for the earlier version."))
+    guideline = Guideline(status=GuidelineStatus.DRAFT.value, revision_of_id=revision_of_id, **fields)
+    db.session.add(guideline)
+    db.session.flush()
+    record_audit("guidelines.guideline.created", actor=actor, subject=f"guideline:{guideline.id}", origin=origin)
+    return guideline
+
+
+def update_guideline(guideline: Guideline, *, actor: Any = None, origin: str = "", **fields: Any) -> Guideline:
+    """Change a guideline's texts; a withdrawn one is closed for edits."""
+    if guideline.status == GuidelineStatus.WITHDRAWN:
+        raise DomainError(_l("A withdrawn guideline cannot be edited."))
+    revision_of_id = fields.pop("revision_of_id", guideline.revision_of_id)
+    if revision_of_id == guideline.id:
+        raise DomainError(_l("A guideline cannot be a revision of itself."))
+    if revision_of_id is not None and db.session.get(Guideline, revision_of_id) is None:
+        raise DomainError(_l("Choose an existing guideline for the earlier version."))
+    guideline.revision_of_id = revision_of_id
+    for name, value in fields.items():
+        setattr(guideline, name, value)
+    db.session.flush()
+    record_audit("guidelines.guideline.updated", actor=actor, subject=f"guideline:{guideline.id}", origin=origin)
+    return guideline
+
+
+def add_edition(
+    guideline: Guideline, language: str, stream: BinaryIO, filename: str, *, actor: Any = None, origin: str = ""
+) -> GuidelineEdition:
+    """Check and store the PDF for one language, replacing any earlier file for it.
+
+    Raises `storage.UploadRefused` (not a PDF, empty, too large). Released or withdrawn
+    guidelines keep their files: publish a revision instead.
+    """
+    if language not in LANGUAGES:
+        raise DomainError(_l("Choose English or French."))
+    if guideline.status in (GuidelineStatus.RELEASED, GuidelineStatus.WITHDRAWN):
+        raise DomainError(_l("A released or withdrawn guideline keeps its files; create a revision instead."))
+    stored = storage.check_and_store(stream, filename)
+    edition = guideline.edition(language)
+    if edition is None:
+        edition = GuidelineEdition(guideline=guideline, language=language)
+        db.session.add(edition)
+    edition.stored_name = stored.stored_name
+    edition.original_name = stored.original_name
+    edition.sha256 = stored.sha256
+    edition.size_bytes = stored.size_bytes
+    db.session.flush()
+    record_audit("guidelines.edition.uploaded", actor=actor, subject=f"guideline:{guideline.id}",
+                 origin=origin, language=language, sha256=stored.sha256, size=stored.size_bytes)
+    return edition
+
+
+def schedule_release(guideline: Guideline, release_at: datetime, *, actor: Any = None, origin: str = "") -> Guideline:
+    """Schedule (or reschedule) the release at `release_at` (aware).
+
+    Moving the time changes `release_at`, which the release job's claim compares, so a job
+    that read the old time cannot release at it.
+    """
+    if release_at.tzinfo is None:
+        raise ValueError("release_at must be aware")
+    if guideline.status not in (GuidelineStatus.DRAFT, GuidelineStatus.SCHEDULED):
+        raise CannotSchedule(_l("Only a draft or scheduled guideline can be scheduled."))
+    if release_at <= now():
+        raise CannotSchedule(_l("Choose a release time in the future."))
+    missing = [lang for lang in LANGUAGES if guideline.edition(lang) is None]
+    if missing:
+        raise CannotSchedule(_l("Upload the English and French PDF before scheduling the release."))
+    previous = guideline.release_at
+    guideline.status = GuidelineStatus.SCHEDULED.value
+    guideline.release_at = release_at
+    db.session.flush()
+    record_audit(
+        "guidelines.release.rescheduled" if previous else "guidelines.release.scheduled",
+        actor=actor, subject=f"guideline:{guideline.id}", origin=origin,
+        release_at=release_at.isoformat(), previous=previous.isoformat() if previous else None,
+    )
+    return guideline
+
+
+def withdraw_guideline(guideline: Guideline, *, actor: Any = None, origin: str = "") -> Guideline:
+    """Withdraw: a scheduled release will not happen, and download links stop working."""
+    if guideline.status == GuidelineStatus.WITHDRAWN:
+        raise DomainError(_l("This guideline is already withdrawn."))
+    guideline.status = GuidelineStatus.WITHDRAWN.value
+    revoked = revoke_tokens(notifications.DOWNLOAD_PURPOSE, subject_id=guideline.id)
+    db.session.flush()
+    record_audit("guidelines.guideline.withdrawn", actor=actor, subject=f"guideline:{guideline.id}",
+                 origin=origin, links_revoked=revoked)
+    return guideline
+
+
+# --- public listing ----------------------------------------------------------------------------
+
+def released_guidelines() -> list[Guideline]:
+    return list(db.session.execute(
+        select(Guideline).where(Guideline.status == GuidelineStatus.RELEASED)
+        .order_by(Guideline.released_at.desc(), Guideline.id.desc())
+    ).scalars())
+
+
+def upcoming_guidelines() -> list[Guideline]:
+    return list(db.session.execute(
+        select(Guideline).where(Guideline.status == GuidelineStatus.SCHEDULED)
+        .order_by(Guideline.release_at, Guideline.id)
+    ).scalars())
+
+
+def public_guideline(guideline_id: int) -> Guideline:
+    """A guideline the public may see (scheduled or released), else `NotFound`."""
+    guideline = db.session.get(Guideline, guideline_id)
+    if guideline is None or guideline.status not in (GuidelineStatus.SCHEDULED, GuidelineStatus.RELEASED):
+        raise NotFound()
+    return guideline
+
+
+# --- copy requests -----------------------------------------------------------------------------
+
+def request_copy(
+    guideline: Guideline,
+    *,
+    email: str,
+    name: str,
+    organization: str = "",
+    sector_id: int | None = None,
+    language: str = "en",
+    accessible_format: bool = False,
+    format_details: str = "",
+    list_opt_in: bool = False,
+    origin: str = "",
+) -> CopyRequest:
+    """Record a request for a copy and queue the confirmation email (double opt-in).
+
+    Nothing else happens until the person confirms from the email: not the copy, and not the
+    list opt-in. Asking again while pending sends a fresh confirmation; a confirmed request is
+    left as it is (the form is open to anyone, so it must not change a confirmed request).
+    """
+    if guideline.status not in (GuidelineStatus.SCHEDULED, GuidelineStatus.RELEASED):
+        raise GuidelineNotAvailable()
+    if language not in LANGUAGES:
+        raise DomainError(_l("Choose English or French."))
+    if sector_id is not None and db.session.get(Sector, sector_id) is None:
+        raise DomainError(_l("Choose a sector from the list."))
+    person = get_or_create_person(email, name=name, organization=organization, sector_id=sector_id,
+                                  language=language)
+    copy_request = _find_request(guideline.id, person.id)
+    if copy_request is None:
+        try:
+            with db.session.begin_nested():
+                copy_request = CopyRequest(guideline_id=guideline.id, person_id=person.id)
+                db.session.add(copy_request)
+                db.session.flush()
+        except IntegrityError:  # the same person asked at the same moment in another request
+            copy_request = _find_request(guideline.id, person.id)
+            assert copy_request is not None
+    if copy_request.status == CopyRequestStatus.CONFIRMED:
+        return copy_request
+    copy_request.language = language
+    copy_request.accessible_format = accessible_format
+    copy_request.format_details = (format_details or "").strip()[:300] if accessible_format else ""
+    copy_request.list_opt_in = list_opt_in
+    db.session.flush()
+    record_audit("guidelines.request.received", subject=f"copy_request:{copy_request.id}", origin=origin,
+                 guideline=guideline.id, accessible_format=accessible_format)
+    notifications.notify_copy_request_confirmation(copy_request)
+    return copy_request
+
+
+def _find_request(guideline_id: int, person_id: int) -> CopyRequest | None:
+    return db.session.execute(
+        select(CopyRequest).where(CopyRequest.guideline_id == guideline_id, CopyRequest.person_id == person_id)
+    ).scalar_one_or_none()
+
+
+def copy_request_for_token(raw: str | None) -> CopyRequest:
+    """The request a confirmation link is for, or `InvalidToken`."""
+    token = resolve_token(notifications.CONFIRM_PURPOSE, raw)
+    copy_request = db.session.get(CopyRequest, token.subject_id) if token.subject_id else None
+    if copy_request is None or copy_request.person_id != token.person_id:
+        raise InvalidToken()
+    return copy_request
+
+
+def confirm_copy_request(raw: str | None, *, origin: str = "", user_agent: str = "") -> CopyRequest:
+    """Confirm a request from its emailed link (safe to repeat).
+
+    If the guideline is already released the copy is queued at once. The guideline row is
+    locked first, so a confirmation racing the release job either lands before the release
+    (and the job includes this person) or after it (and is sent here): never neither.
+    """
+    copy_request = copy_request_for_token(raw)
+    guideline = db.session.execute(
+        select(Guideline).where(Guideline.id == copy_request.guideline_id).with_for_update()
+    ).scalar_one()
+    db.session.refresh(copy_request)
+    if copy_request.status == CopyRequestStatus.PENDING:
+        copy_request.status = CopyRequestStatus.CONFIRMED.value
+        copy_request.confirmed_at = now()
+        person = copy_request.person
+        if copy_request.list_opt_in:
+            _opt_in_to_release_list(person, copy_request, origin=origin, user_agent=user_agent)
+        record_audit("guidelines.request.confirmed", subject=f"copy_request:{copy_request.id}", origin=origin)
+    if guideline.status == GuidelineStatus.RELEASED and copy_request.notified_at is None:
+        link_template = notifications.path_for("guidelines.download_link", token="TOKEN")
+        if _insert_notice(guideline.id, copy_request.person_id, "request"):
+            notifications.notify_release(guideline, copy_request.person, "request", link_template)
+        copy_request.notified_at = now()
+    db.session.flush()
+    return copy_request
+
+
+def _opt_in_to_release_list(person: Person, copy_request: CopyRequest, *, origin: str, user_agent: str) -> None:
+    """Record the express consent the person gave (proven by their confirmation), and ask
+    the lists area to subscribe them if it offers `request_subscription`."""
+    record_consent(
+        person,
+        purpose=RELEASES_CONSENT_PURPOSE,
+        kind=ConsentKind.EXPRESS,
+        wording=OPT_IN_WORDING,
+        wording_version=OPT_IN_WORDING_VERSION,
+        source=f"guidelines.request_copy:guideline:{copy_request.guideline_id}",
+        method="double opt-in",
+        ip=origin,
+        user_agent=user_agent,
+        language=copy_request.language,
+    )
+    try:
+        request_subscription = importlib.import_module("portal.lists.services").request_subscription
+    except (ModuleNotFoundError, AttributeError):
+        return
+    from portal.lists.models import MailingList
+
+    mailing_list = db.session.execute(
+        select(MailingList).where(MailingList.slug == RELEASES_LIST_SLUG)
+    ).scalar_one_or_none()
+    if mailing_list is None:
+        log.warning("the %s list does not exist; consent recorded, no subscription", RELEASES_LIST_SLUG)
+        return
+    # The lists area runs its own double opt-in (one confirmation email); a refusal there
+    # (e.g. too many requests) must not undo the confirmation of the copy request.
+    try:
+        with db.session.begin_nested():
+            request_subscription(mailing_list, person.email, person.name, copy_request.language,
+                                 OPT_IN_WORDING, OPT_IN_WORDING_VERSION, origin, user_agent)
+    except DomainError as error:
+        log.info("list subscription for copy request %s not requested: %s", copy_request.id, error)
+
+
+def requests_for(guideline: Guideline) -> list[CopyRequest]:
+    """Copy requests, accessible-format requests first (organizers act on those)."""
+    return list(db.session.execute(
+        select(CopyRequest).where(CopyRequest.guideline_id == guideline.id)
+        .order_by(CopyRequest.accessible_format.desc(), CopyRequest.created_at, CopyRequest.id)
+    ).scalars())
+
+
+# --- release -----------------------------------------------------------------------------------
+
+def claim_release(guideline_id: int, release_at: datetime, moment: datetime) -> Guideline | None:
+    """Atomically mark a due guideline released; None if someone else did, or it changed.
+
+    The guarded UPDATE checks the status and the exact release time that was read: a
+    withdrawn or rescheduled guideline, or one another scheduler already claimed, updates no
+    row. On PostgreSQL the UPDATE row-locks the guideline until the transaction ends; on
+    SQLite the job runs the transaction under BEGIN IMMEDIATE.
+    """
+    result = db.session.execute(
+        update(Guideline)
+        .where(
+            Guideline.id == guideline_id,
+            Guideline.status == GuidelineStatus.SCHEDULED.value,
+            Guideline.release_at == release_at,
+        )
+        .values(status=GuidelineStatus.RELEASED.value, released_at=moment)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    guideline = db.session.get(Guideline, guideline_id)
+    db.session.refresh(guideline)
+    return guideline
+
+
+def _earlier_versions(guideline: Guideline) -> list[int]:
+    ids: list[int] = []
+    current = guideline.revision_of
+    while current is not None and current.id not in ids and current.id != guideline.id:
+        ids.append(current.id)
+        current = current.revision_of
+    return ids
+
+
+def _release_list_subscriptions() -> dict[int, Any]:
+    """Active subscribers of "Guideline releases" with live consent: person id -> subscription."""
+    from portal.lists.models import MailingList, Subscription, SubscriptionStatus
+
+    mailing_list = db.session.execute(
+        select(MailingList).where(MailingList.slug == RELEASES_LIST_SLUG)
+    ).scalar_one_or_none()
+    if mailing_list is None:
+        return {}
+    try:
+        # The lists area's rule: active, not erased, consent still live (CASL).
+        list_recipients = importlib.import_module("portal.lists.services").recipients
+    except (ModuleNotFoundError, AttributeError):
+        list_recipients = None
+    if list_recipients is not None:
+        return {s.person_id: s for s in list_recipients(mailing_list)}
+    return {s.person_id: s for s in db.session.execute(
+        select(Subscription).where(Subscription.list_id == mailing_list.id,
+                                   Subscription.status == SubscriptionStatus.ACTIVE.value)
+    ).scalars()}
+
+
+def release_recipients(guideline: Guideline) -> dict[int, str]:
+    """Who gets a notice: person id -> reason ("request", "list" or "revision").
+
+    Confirmed requesters, active subscribers of the "Guideline releases" list, and for a
+    revision everyone told about an earlier version; a person in several groups counts once
+    (a requester's notice is transactional). Erased people are left out.
+    """
+    recipients: dict[int, str] = {}
+    earlier = _earlier_versions(guideline)
+    if earlier:
+        for person_id in db.session.execute(
+            select(ReleaseNotice.person_id).where(ReleaseNotice.guideline_id.in_(earlier))
+        ).scalars():
+            recipients[person_id] = "revision"
+    for person_id in _release_list_subscriptions():
+        recipients[person_id] = "list"
+    for person_id in db.session.execute(
+        select(CopyRequest.person_id).where(
+            CopyRequest.guideline_id == guideline.id,
+            CopyRequest.status == CopyRequestStatus.CONFIRMED.value,
+        )
+    ).scalars():
+        recipients[person_id] = "request"  # asked for it: a transactional notice
+    if recipients:
+        erased = set(db.session.execute(
+            select(Person.id).where(Person.erased_at.is_not(None))
+        ).scalars())
+        for person_id in erased:
+            recipients.pop(person_id, None)
+    return recipients
+
+
+def _insert_notice(guideline_id: int, person_id: int, reason: str) -> bool:
+    """Record that this person is told about this version; False if they already were."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = db.session.execute(
+        insert(ReleaseNotice)
+        .values(guideline_id=guideline_id, person_id=person_id, reason=reason, created_at=now())
+        .on_conflict_do_nothing(index_elements=["guideline_id", "person_id"])
+        .returning(ReleaseNotice.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def queue_release_notices(guideline: Guideline, *, chunk: int = 500) -> int:
+    """Queue one notice per recipient, in the caller's transaction; returns how many were new.
+
+    Per chunk of recipients: one INSERT of their release-notice rows (ON CONFLICT DO NOTHING
+    returns only those not told yet), then one outbox row each with its own download link;
+    the outbox key "guidelines.release:<guideline>:<person>" makes any repeat a no-op.
+    """
+    recipients = release_recipients(guideline)
+    subscriptions = _release_list_subscriptions() if "list" in recipients.values() else {}
+    link_template = notifications.path_for("guidelines.download_link", token="TOKEN")
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    moment = now()
+    queued = 0
+    ids = sorted(recipients)
+    for start in range(0, len(ids), chunk):
+        batch = ids[start:start + chunk]
+        new_ids = set(db.session.execute(
+            insert(ReleaseNotice)
+            .values([{"guideline_id": guideline.id, "person_id": pid, "reason": recipients[pid],
+                      "created_at": moment} for pid in batch])
+            .on_conflict_do_nothing(index_elements=["guideline_id", "person_id"])
+            .returning(ReleaseNotice.person_id)
+        ).scalars())
+        if not new_ids:
+            continue
+        people = db.session.execute(select(Person).where(Person.id.in_(new_ids))).scalars().all()
+        queued += notifications.queue_release_notices_bulk(
+            guideline,
+            [notifications.NoticeRecipient(p, recipients[p.id], subscriptions.get(p.id)) for p in people],
+            link_template,
+        )
+    db.session.execute(
+        update(CopyRequest)
+        .where(
+            CopyRequest.guideline_id == guideline.id,
+            CopyRequest.status == CopyRequestStatus.CONFIRMED.value,
+            CopyRequest.notified_at.is_(None),
+        )
+        .values(notified_at=now())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    return queued
+
+
+# --- downloads and reports ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LinkAccess:
+    token: AccessToken
+    guideline: Guideline
+    person: Person | None
+
+
+def open_download_link(raw: str | None) -> LinkAccess:
+    """The guideline a personal link gives access to (counts the use); `InvalidToken` for an
+    unknown, expired or revoked link, or a guideline no longer released."""
+    token = resolve_token(notifications.DOWNLOAD_PURPOSE, raw)
+    guideline = db.session.get(Guideline, token.subject_id) if token.subject_id else None
+    if guideline is None or guideline.status != GuidelineStatus.RELEASED:
+        raise InvalidToken()
+    person = db.session.get(Person, token.person_id) if token.person_id else None
+    return LinkAccess(token=token, guideline=guideline, person=person)
+
+
+def record_download(guideline: Guideline, language: str, *, sector_id: int | None, via: str) -> None:
+    db.session.add(GuidelineDownload(guideline_id=guideline.id, language=language, sector_id=sector_id,
+                                     via=via, at=now()))
+    db.session.flush()
+
+
+def release_progress(guideline: Guideline) -> dict[str, int]:
+    """Release notices by outbox state: queued (incl. retrying, sending), sent, failed."""
+    rows = db.session.execute(
+        select(OutboxMessage.state, func.count())
+        .where(
+            OutboxMessage.purpose == notifications.RELEASE_NOTICE_PURPOSE,
+            OutboxMessage.idempotency_key.like(f"guidelines.release:{guideline.id}:%"),
+        )
+        .group_by(OutboxMessage.state)
+    ).all()
+    progress = {"queued": 0, "sent": 0, "failed": 0, "withheld": 0}
+    for state, count in rows:
+        if state in (OutboxState.QUEUED, OutboxState.RETRY, OutboxState.SENDING):
+            progress["queued"] += count
+        elif state == OutboxState.SENT:
+            progress["sent"] += count
+        elif state == OutboxState.WITHHELD:
+            progress["withheld"] += count
+        else:
+            progress["failed"] += count
+    progress["total"] = sum(progress.values())
+    return progress
+
+
+@dataclass(frozen=True)
+class SectorCount:
+    label: str
+    count: int | None  # None: fewer than SUPPRESS_BELOW, not shown
+
+
+def downloads_by_sector(guideline: Guideline, language: str = "en") -> list[SectorCount]:
+    """Downloads grouped by the downloader's sector; small counts suppressed."""
+    rows = db.session.execute(
+        select(GuidelineDownload.sector_id, func.count())
+        .where(GuidelineDownload.guideline_id == guideline.id)
+        .group_by(GuidelineDownload.sector_id)
+    ).all()
+    sectors = {s.id: s for s in db.session.execute(select(Sector)).scalars()}
+    result: list[SectorCount] = []
+    for sector_id, count in sorted(rows, key=lambda r: (r[0] is None, sectors[r[0]].position if r[0] in sectors else 0)):
+        label = sectors[sector_id].name(language) if sector_id in sectors else str(_l("Not known (public page or no sector)"))
+        result.append(SectorCount(label=label, count=count if count >= SUPPRESS_BELOW else None))
+    return result

@@ -1,0 +1,59 @@
+"""Demo data, and the list opt-in that is acted on only once the request is confirmed."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from portal.core.clock import now
+from portal.extensions import db
+from portal.guidelines import demo
+from portal.guidelines.models import Guideline, GuidelineStatus
+from portal.mail.models import OutboxMessage
+from tests.conftest import csrf_token
+from tests.guidelines.conftest import create_guideline, releases_list
+
+
+def test_demo_seeds_three_guidelines_once_with_real_pdfs(app_context, app):
+    demo.seed_demo()
+    demo.seed_demo()
+    db.session.commit()
+    guidelines = {g.title_en: g for g in db.session.execute(select(Guideline)).scalars()}
+    assert len(guidelines) == 3
+    statuses = sorted(g.status for g in guidelines.values())
+    assert statuses == ["draft", "released", "scheduled"]
+    scheduled = guidelines[demo.SCHEDULED_TITLE]
+    assert now() < scheduled.release_at <= now() + timedelta(minutes=10)
+    for edition in scheduled.editions:
+        content = (Path(app.instance_path) / "guidelines" / edition.stored_name).read_bytes()
+        assert content.startswith(b"%PDF-1.4") and content.rstrip().endswith(b"%%EOF")
+        # The cross-reference offsets point at the objects: a reader can open it.
+        xref = int(re.search(rb"startxref\n(\d+)", content).group(1))
+        assert content[xref:xref + 4] == b"xref"
+        for offset in re.findall(rb"(\d{10}) 00000 n", content):
+            assert re.match(rb"\d+ 0 obj", content[int(offset):])
+
+
+def test_ticked_opt_in_asks_the_lists_area_once_the_request_is_confirmed(app, client):
+    with app.app_context():
+        releases_list()
+        gid = create_guideline(status=GuidelineStatus.SCHEDULED).id
+        db.session.commit()
+    response = client.post(f"/guidelines/{gid}/request", data={
+        "csrf_token": csrf_token(client, f"/guidelines/{gid}/request"), "name": "Opt In",
+        "email": "optin@example.ca", "language": "en", "list_opt_in": "y"})
+    assert response.status_code == 302
+    from portal.lists.models import Subscription
+
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Subscription)).scalar() == 0
+        body = db.session.execute(select(OutboxMessage.body_text)).scalar_one()
+    confirm_path = re.search(r"http://portal\.test(/guidelines/confirm/[\w-]+)", body).group(1)
+    assert client.post(confirm_path, data={"csrf_token": csrf_token(client, confirm_path)}).status_code == 200
+    with app.app_context():
+        subscription = db.session.execute(select(Subscription)).scalar_one()
+        assert subscription.status == "pending"  # the lists area runs its own confirmation
+        purposes = set(db.session.execute(select(OutboxMessage.purpose)).scalars())
+        assert len(purposes) == 2 and "guidelines.request_confirmation" in purposes

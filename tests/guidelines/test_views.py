@@ -1,0 +1,371 @@
+"""Guideline pages through the real app: uploads, scheduling, requests, downloads, junk."""
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from portal.core import clock
+from portal.core.clock import now
+from portal.extensions import db
+from portal.guidelines.jobs import release_due_guidelines
+from portal.guidelines.models import CopyRequest, Guideline, GuidelineDownload, GuidelineStatus
+from portal.mail.models import OutboxMessage
+from portal.people.models import ConsentRecord
+from tests.conftest import csrf_token
+from tests.guidelines.conftest import create_guideline
+
+
+def _new_guideline(app, **kwargs) -> int:
+    with app.app_context():
+        guideline = create_guideline(**kwargs)
+        db.session.commit()
+        return guideline.id
+
+
+class Fetched:
+    """A response read and closed (send_file's open file must not leak into the next test)."""
+
+    def __init__(self, response) -> None:
+        self.status_code = response.status_code
+        self.data = response.data
+        self.headers = response.headers
+        self.mimetype = response.mimetype
+        response.close()
+
+    def get_data(self, as_text: bool = False):
+        return self.data.decode() if as_text else self.data
+
+
+def fetch(client, path: str) -> Fetched:
+    return Fetched(client.get(path))
+
+
+def _link_from(body: str, pattern: str) -> str:
+    match = re.search(r"http://portal\.test(" + pattern + r")", body)
+    assert match, body
+    return match.group(1)
+
+
+def _upload(client, gid: int, content: bytes, filename: str, language: str = "en"):
+    return client.post(
+        f"/admin/guidelines/{gid}/editions",
+        data={"csrf_token": csrf_token(client, f"/admin/guidelines/{gid}"), "language": language,
+              "file": (io.BytesIO(content), filename)},
+        content_type="multipart/form-data",
+    )
+
+
+def test_organizer_creates_uploads_and_schedules_in_toronto_time(app, client, auth, organizer, pdf_bytes):
+    auth.login(organizer)
+    response = client.post("/admin/guidelines/new", data={
+        "csrf_token": csrf_token(client, "/admin/guidelines/new"), "title_en": "Information Sharing",
+        "title_fr": "Échange d'information", "summary_en": "About **sharing**.", "version": "1.0",
+        "revision_of": "",
+    })
+    assert response.status_code == 302
+    gid = int(response.location.rstrip("/").split("/")[-1])
+
+    # Scheduling needs both PDFs first.
+    future = "2031-01-15T09:30"
+    response = client.post(f"/admin/guidelines/{gid}/schedule", data={
+        "csrf_token": csrf_token(client, f"/admin/guidelines/{gid}"), "release_at": future})
+    assert response.status_code == 400
+    assert "Upload the English and French PDF" in response.get_data(as_text=True)
+
+    for language in ("en", "fr"):
+        assert _upload(client, gid, pdf_bytes, f"Guide {language}.pdf", language).status_code == 302
+    response = client.post(f"/admin/guidelines/{gid}/schedule", data={
+        "csrf_token": csrf_token(client, f"/admin/guidelines/{gid}"), "release_at": future})
+    assert response.status_code == 302
+    with app.app_context():
+        guideline = db.session.get(Guideline, gid)
+        assert guideline.status == GuidelineStatus.SCHEDULED
+        # 09:30 in Toronto in January (EST, UTC-5) is 14:30 UTC.
+        assert guideline.release_at == datetime(2031, 1, 15, 14, 30, tzinfo=UTC)
+        edition = guideline.edition("en")
+        stored = Path(app.instance_path) / "guidelines" / edition.stored_name
+        assert stored.read_bytes() == pdf_bytes
+        assert "static" not in str(stored)
+        assert edition.original_name == "Guide-en.pdf"
+    page = client.get(f"/admin/guidelines/{gid}").get_data(as_text=True)
+    assert 'value="2031-01-15T09:30"' in page
+
+    # Reschedule, then the public page lists it as upcoming with its date.
+    response = client.post(f"/admin/guidelines/{gid}/schedule", data={
+        "csrf_token": csrf_token(client, f"/admin/guidelines/{gid}"), "release_at": "2031-07-01T08:00"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Guideline, gid).release_at == datetime(2031, 7, 1, 12, 0, tzinfo=UTC)  # EDT
+    public = client.get("/guidelines/").get_data(as_text=True)
+    assert "Information Sharing" in public and "Request a copy" in public
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "message"),
+    [
+        (b"MZ\x90\x00 this is an executable", "guide.pdf", "is not a PDF"),
+        (b"", "guide.pdf", "The file is empty"),
+        (b"%PDF-1.4\n" + b"0" * 3000, "guide.pdf", "larger than"),
+        (b"%PDF-1.4\n%%EOF", "guide.exe", "must end in .pdf"),
+    ],
+    ids=["not-a-pdf", "empty", "oversized", "wrong-extension"],
+)
+def test_bad_uploads_are_refused_with_a_clear_message(app, client, auth, organizer, content, filename, message):
+    app.config["GUIDELINE_MAX_BYTES"] = 2048
+    gid = _new_guideline(app, status=GuidelineStatus.DRAFT)
+    with app.app_context():
+        before = db.session.get(Guideline, gid).edition("en").sha256
+    auth.login(organizer)
+    response = _upload(client, gid, content, filename)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert message in page and 'aria-invalid="true"' in page
+    with app.app_context():
+        assert db.session.get(Guideline, gid).edition("en").sha256 == before
+
+
+def test_upload_without_a_file_is_a_form_error(app, client, auth, organizer):
+    gid = _new_guideline(app, status=GuidelineStatus.DRAFT)
+    auth.login(organizer)
+    response = client.post(f"/admin/guidelines/{gid}/editions", data={
+        "csrf_token": csrf_token(client, f"/admin/guidelines/{gid}"), "language": "en"})
+    assert response.status_code == 400
+    assert "Choose a PDF file to upload" in response.get_data(as_text=True)
+
+
+def test_request_confirm_release_download(app, client, smtp_server):
+    """A person asks for a copy, confirms, and downloads from the notice's personal link."""
+    start = now()
+    clock.set_now(start)
+    gid = _new_guideline(app, release_at=start + timedelta(hours=1))
+    with app.app_context():
+        from portal.people.services import list_sectors
+
+        sector_id = list_sectors()[1].id
+    response = client.post(f"/guidelines/{gid}/request", data={
+        "csrf_token": csrf_token(client, f"/guidelines/{gid}/request"), "name": "Amélie Tremblay",
+        "email": "Amelie@Example.ca", "organization": "Sudbury Health", "sector": str(sector_id),
+        "language": "fr", "accessible_format": "y", "format_details": "Large print",
+        "list_opt_in": "y",
+    })
+    assert response.status_code == 302
+    with app.app_context():
+        confirmation = db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "guidelines.request_confirmation")
+        ).scalar_one()
+        assert confirmation.language == "fr"
+        request_row = db.session.execute(select(CopyRequest)).scalar_one()
+        assert request_row.status == "pending" and request_row.accessible_format
+        # Consent only once the address is proven.
+        assert db.session.execute(select(ConsentRecord)).first() is None
+    confirm_path = _link_from(confirmation.body_text, r"/guidelines/confirm/[\w-]+")
+
+    # Following the link (as a mail scanner would) changes nothing; the button confirms.
+    page = client.get(confirm_path)
+    assert page.status_code == 200 and "Confirm my request" in page.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(select(CopyRequest)).scalar_one().status == "pending"
+    response = client.post(confirm_path, data={"csrf_token": csrf_token(client, confirm_path)})
+    assert response.status_code == 200
+    with app.app_context():
+        request_row = db.session.execute(select(CopyRequest)).scalar_one()
+        assert request_row.status == "confirmed"
+        consent = db.session.execute(select(ConsentRecord)).scalar_one()
+        assert consent.purpose == "list:guideline-releases" and consent.kind == "express"
+        assert consent.method == "double opt-in" and consent.wording
+
+    # Organizers see the accessible-format request highlighted.
+    clock.set_now(start + timedelta(hours=1, seconds=1))
+    assert release_due_guidelines_in(app) == 1
+    with app.app_context():
+        notice = db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "guidelines.release_notice")
+        ).scalar_one()
+        assert notice.to_address.endswith("<amelie@example.ca>")
+        assert "(FR)" in notice.subject
+    link = _link_from(notice.body_text, r"/guidelines/link/[\w-]+")
+    landing = client.get(link)
+    assert landing.status_code == 200
+    response = fetch(client, link + "/fr")
+    assert response.status_code == 200
+    assert response.data.startswith(b"%PDF-")
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert "guide-fr.pdf" in response.headers["Content-Disposition"]
+    assert response.mimetype == "application/pdf"
+    with app.app_context():
+        download = db.session.execute(select(GuidelineDownload)).scalar_one()
+        assert download.sector_id == sector_id and download.via == "link"
+        from portal.core.tokens import AccessToken
+
+        link_token = db.session.execute(
+            select(AccessToken).where(AccessToken.purpose == "guidelines.download")).scalar_one()
+        assert link_token.use_count == 1  # the file, not the landing page, counts
+        assert link_token.expires_at == start + timedelta(hours=1, seconds=1, days=90)
+
+
+def release_due_guidelines_in(app) -> int:
+    with app.app_context():
+        return release_due_guidelines()
+
+
+def test_request_after_release_sends_the_copy_once_confirmed(app, client):
+    gid = _new_guideline(app, status=GuidelineStatus.RELEASED, release_at=now() - timedelta(days=1))
+    response = client.post(f"/guidelines/{gid}/request", data={
+        "csrf_token": csrf_token(client, f"/guidelines/{gid}/request"), "name": "Sam",
+        "email": "sam@example.ca", "language": "en"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.purpose == "guidelines.release_notice")).first() is None
+        body = db.session.execute(select(OutboxMessage.body_text)).scalar_one()
+    confirm_path = _link_from(body, r"/guidelines/confirm/[\w-]+")
+    for _ in range(2):  # confirming twice sends one copy
+        assert client.post(confirm_path, data={"csrf_token": csrf_token(client, "/guidelines/")}).status_code == 200
+    with app.app_context():
+        notices = db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.purpose == "guidelines.release_notice")).scalars().all()
+        assert len(notices) == 1 and "/guidelines/link/" in notices[0].body_text
+        assert db.session.execute(select(ConsentRecord)).first() is None  # the opt-in was left unticked
+
+
+def test_public_download_is_an_attachment_and_counted(app, client):
+    gid = _new_guideline(app, status=GuidelineStatus.RELEASED, release_at=now() - timedelta(days=1))
+    page = client.get("/guidelines/").get_data(as_text=True)
+    assert f"/guidelines/{gid}/download/en" in page
+    response = fetch(client, f"/guidelines/{gid}/download/en")
+    assert response.status_code == 200 and response.data.startswith(b"%PDF-")
+    assert response.headers["Content-Disposition"] == "attachment; filename=guide-en.pdf"
+    with app.app_context():
+        assert db.session.execute(select(GuidelineDownload)).scalar_one().via == "public"
+    # A draft or scheduled guideline cannot be downloaded publicly.
+    draft = _new_guideline(app, status=GuidelineStatus.DRAFT)
+    assert client.get(f"/guidelines/{draft}/download/en").status_code == 404
+
+
+def _personal_link(app, gid: int, email: str = "reader@example.ca") -> str:
+    from portal.guidelines.notifications import DOWNLOAD_PURPOSE
+    from portal.core.tokens import issue_token
+    from portal.people.services import get_or_create_person
+
+    with app.app_context():
+        person = get_or_create_person(email, name="Reader")
+        db.session.flush()
+        raw = issue_token(DOWNLOAD_PURPOSE, person_id=person.id, subject_id=gid, valid_for=timedelta(days=90))
+        db.session.commit()
+    return f"/guidelines/link/{raw}"
+
+
+def test_expired_revoked_or_unknown_links_get_a_clear_page_never_the_file(app, client, auth, organizer):
+    gid = _new_guideline(app, status=GuidelineStatus.RELEASED, release_at=now() - timedelta(days=1))
+    link = _personal_link(app, gid)
+    assert fetch(client, link + "/en").data.startswith(b"%PDF-")
+
+    for bad in ("/guidelines/link/not-a-token/en", "/guidelines/link/" + "x" * 300 + "/en",
+                "/guidelines/link/unknown", link + "/de"):
+        response = fetch(client, bad)
+        assert response.status_code == 404
+        assert not response.data.startswith(b"%PDF")
+        assert "This link is not valid" in response.get_data(as_text=True) or "Page not found" in response.get_data(as_text=True)
+
+    clock.set_now(now() + timedelta(days=91))  # expired
+    response = fetch(client, link + "/en")
+    assert response.status_code == 404 and "This link is not valid" in response.get_data(as_text=True)
+    clock.reset()
+
+    auth.login(organizer)  # withdrawing revokes every link
+    response = client.post(f"/admin/guidelines/{gid}/withdraw",
+                           data={"csrf_token": csrf_token(client, f"/admin/guidelines/{gid}")})
+    assert response.status_code == 302
+    response = fetch(client, link + "/en")
+    assert response.status_code == 404 and not response.data.startswith(b"%PDF")
+    assert fetch(client, f"/guidelines/{gid}/download/en").status_code == 404
+
+
+def test_admin_pages_show_requests_progress_and_suppressed_sector_counts(app, client, auth, organizer):
+    from portal.people.services import get_or_create_person, list_sectors
+
+    gid = _new_guideline(app, status=GuidelineStatus.RELEASED, release_at=now() - timedelta(days=1))
+    with app.app_context():
+        sectors = [(s.id, s.name_en) for s in list_sectors()]
+        person = get_or_create_person("needs@example.ca", name="Needs Format")
+        db.session.add(CopyRequest(guideline_id=gid, person_id=person.id, accessible_format=True,
+                                   format_details="Braille please", status="confirmed"))
+        for _ in range(6):
+            db.session.add(GuidelineDownload(guideline_id=gid, language="en", sector_id=sectors[0][0], at=now()))
+        for _ in range(2):
+            db.session.add(GuidelineDownload(guideline_id=gid, language="en", sector_id=sectors[3][0], at=now()))
+        db.session.commit()
+    auth.login(organizer)
+    assert client.get("/admin/guidelines/").status_code == 200
+    page = client.get(f"/admin/guidelines/{gid}").get_data(as_text=True)
+    assert "needs-accessible-format" in page and "Braille please" in page
+    assert "1 person asked for an accessible format" in page
+    assert f"<td>{sectors[0][1]}</td><td>6</td>" in page
+    assert f"<td>{sectors[3][1]}</td><td>fewer than 5</td>" in page
+    assert client.get(f"/admin/guidelines/{gid}/edit").status_code == 200
+    assert fetch(client, f"/admin/guidelines/{gid}/editions/en").data.startswith(b"%PDF")
+
+
+JUNK = ["", "x" * 5000, "🙂" * 50, "<script>alert(1)</script>", "-1", "1e9", "None", "\x00"]
+
+
+def test_junk_on_the_public_request_form_is_a_4xx(app, client):
+    gid = _new_guideline(app)
+    for value in JUNK:
+        data = {"csrf_token": csrf_token(client, f"/guidelines/{gid}/request"), "name": value, "email": value,
+                "organization": value, "sector": value, "language": value, "format_details": value,
+                "accessible_format": value, "list_opt_in": value}
+        response = client.post(f"/guidelines/{gid}/request", data=data)
+        assert 400 <= response.status_code < 500, (value, response.status_code)
+    # A well-formed request with an unknown sector number, or a bad address
+    for field, value in (("sector", "99999"), ("email", "not-an-address"), ("accessible_format", "y"),
+                         ("name", "Nul\x00Byte"), ("organization", "\x00"), ("sector", "1.5")):
+        data = {"csrf_token": csrf_token(client, f"/guidelines/{gid}/request"), "name": "A", "email": "a@example.ca",
+                "language": "en", field: value}
+        response = client.post(f"/guidelines/{gid}/request", data=data)
+        assert response.status_code == 400, field
+        assert "error-summary" in response.get_data(as_text=True)
+    for path in ("/guidelines/999999/request", "/guidelines/abc/request", f"/guidelines/{gid}/download/xx",
+                 "/guidelines/99999/download/en", "/guidelines/confirm/x", "/guidelines/confirm/" + "🙂" * 30):
+        assert 400 <= client.get(path).status_code < 500, path
+    assert client.post("/guidelines/confirm/nope", data={"csrf_token": csrf_token(client, "/guidelines/")}).status_code == 404
+    draft = _new_guideline(app, status=GuidelineStatus.DRAFT)
+    assert client.get(f"/guidelines/{draft}/request").status_code == 404
+
+
+def test_junk_on_organizer_forms_is_a_4xx(app, client, auth, organizer):
+    gid = _new_guideline(app, status=GuidelineStatus.DRAFT)
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/guidelines/new")
+    for value in JUNK:
+        data = {"csrf_token": token, "title_en": value, "title_fr": value, "summary_en": value * 2,
+                "summary_fr": value, "version": value, "revision_of": value}
+        for path in ("/admin/guidelines/new", f"/admin/guidelines/{gid}/edit"):
+            response = client.post(path, data=data)
+            assert response.status_code in (302, 400), (path, value, response.status_code)
+            if value in ("", "x" * 5000, "\x00"):
+                assert response.status_code == 400
+        response = client.post(f"/admin/guidelines/{gid}/schedule", data={"csrf_token": token, "release_at": value})
+        assert response.status_code == 400, value
+        response = client.post(f"/admin/guidelines/{gid}/editions", data={"csrf_token": token, "language": value})
+        assert response.status_code == 400, value
+    response = client.post("/admin/guidelines/new", data={"csrf_token": token, "title_en": "T\x00", "version": "1"})
+    assert response.status_code == 400 and "control characters" in response.get_data(as_text=True)
+    # revision of itself, of an unknown guideline, in the past
+    assert client.post(f"/admin/guidelines/{gid}/edit", data={"csrf_token": token, "title_en": "T", "version": "1",
+                                                               "revision_of": str(gid)}).status_code == 400
+    assert client.post("/admin/guidelines/new", data={"csrf_token": token, "title_en": "T", "version": "1",
+                                                       "revision_of": "424242"}).status_code == 400
+    response = client.post(f"/admin/guidelines/{gid}/schedule", data={"csrf_token": token, "release_at": "2001-01-01T10:00"})
+    assert response.status_code == 400 and "in the future" in response.get_data(as_text=True)
+    for path in ("/admin/guidelines/99999", "/admin/guidelines/99999/edit", f"/admin/guidelines/{gid}/editions/de",
+                 "/admin/guidelines/abc"):
+        assert client.get(path).status_code == 404, path
+    assert client.post("/admin/guidelines/99999/withdraw", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/admin/guidelines/{gid}/withdraw", data={"csrf_token": token}).status_code == 302
+    assert client.post(f"/admin/guidelines/{gid}/withdraw", data={"csrf_token": token}).status_code == 409
