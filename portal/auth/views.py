@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -35,10 +35,17 @@ def login():
             login_user(account)
             flash(_("You are signed in."), "success")
             target = form.next.data
-            return redirect(target if is_safe_next(target) else url_for("admin.dashboard"))
+            return redirect(target if is_safe_next(target) else _landing_page(account))
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
+
+
+def _landing_page(account) -> str:
+    """Organizers land on the dashboard; a working-group chair on the groups they chair."""
+    if account.is_organizer or "groups.admin_index" not in current_app.view_functions:
+        return url_for("admin.dashboard")
+    return url_for("groups.admin_index")
 
 
 @bp.route("/logout", methods=["POST"])

@@ -139,3 +139,16 @@ def test_create_organizer_refuses_a_short_password(runner):
     result = runner.invoke(args=["create-organizer", "x@example.ca"], input="short\n")
     assert result.exit_code != 0
     assert "at least 8 characters" in result.output
+
+
+def test_a_chair_lands_on_the_groups_they_chair(app, client, make):
+    from portal.auth.models import OrganizerAccount, Role
+
+    chair = make.organizer()
+    with app.app_context():
+        db.session.get(OrganizerAccount, chair.id).role = Role.CHAIR.value
+        db.session.commit()
+    response = post_login(client, chair.email, chair.password)
+    assert response.location == "/admin/groups"
+    page = client.get("/").get_data(as_text=True)
+    assert "My working groups" in page and "Organizer dashboard" not in page
