@@ -38,4 +38,8 @@ def register_dev_command(app: Flask) -> None:
         if not _start(application, "portal.scheduler.runner.start_in_process_scheduler"):
             _start(application, "portal.mail.delivery.start_background_delivery")
         click.echo(f"Serving the portal at http://{host}:{port} (Ctrl+C to stop)")
-        application.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        # Not app.run(): Flask ignores it inside a `flask` command (FLASK_RUN_FROM_CLI), and
+        # no reloader, which would start a second scheduler in its child process.
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, application, use_reloader=False, use_debugger=False, threaded=True)
