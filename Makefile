@@ -5,6 +5,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed-stamp
 AXE = tests/browser/node_modules/axe-core/axe.min.js
 MO = portal/translations/fr/LC_MESSAGES/messages.mo
+CHROMIUM = /usr/bin/chromium
 export FLASK_APP = portal
 
 .PHONY: run test install translations extract-messages bench clean
@@ -27,6 +28,12 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	touch $(AXE)
 
+# The browser tests drive Debian's chromium (Playwright's own download does not work here).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi
+
 ## Set up and serve the portal at http://127.0.0.1:5000 on SQLite with demo data.
 run: $(STAMP) $(MO)
 	$(BIN)/flask db upgrade
@@ -34,7 +41,7 @@ run: $(STAMP) $(MO)
 	$(BIN)/flask run-dev --host 127.0.0.1 --port 5000
 
 ## Set up and run the whole test suite.
-test: $(STAMP) $(MO) $(AXE)
+test: $(STAMP) $(MO) $(AXE) $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 extract-messages: $(STAMP)

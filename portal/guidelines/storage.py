@@ -67,7 +67,7 @@ def check_and_store(stream: BinaryIO, filename: str) -> StoredFile:
     if len(content) > limit:
         raise UploadRefused(
             _l("The file is larger than %(size)s MB. Reduce its size and try again.",
-               size=f"{limit / (1024 * 1024):g}")
+               size=format(limit / (1024 * 1024), "g"))
         )
     if not content.startswith(PDF_MAGIC):
         raise UploadRefused(_l("The file is not a PDF (its content does not start like a PDF)."))
