@@ -263,14 +263,36 @@ def test_a_connection_is_reused_and_renewed_every_n_messages(app, smtp_server, o
 
 
 def test_parallel_connections_deliver_each_message_once(app, smtp_server, outbox):
+    import asyncio
+
+    handler = smtp_server.handler
+    accept = handler.handle_DATA
+    sessions: set[int] = set()
+
+    async def handle_EHLO(server, session, envelope, hostname, responses):
+        sessions.add(id(session))
+        session.host_name = hostname
+        return responses
+
+    async def accept_once_every_connection_is_open(server, session, envelope):
+        # Hold the first messages until all three connections are open, so the test shows
+        # MAIL_CONNECTIONS really opens that many (not that the threads happened to overlap).
+        for _ in range(1000):
+            if len(sessions) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        return await accept(server, session, envelope)
+
+    handler.handle_EHLO = handle_EHLO
+    handler.handle_DATA = accept_once_every_connection_is_open
     app.config.update(MAIL_CONNECTIONS=3, MAIL_BATCH_SIZE=4)
     ids = outbox.queue(count=30)
     report = deliver(app)
     assert report.sent == 30
     received = smtp_server.wait_for(30)
     assert len(received) == 30 and len({m["Message-ID"] for m in received}) == 30
-    senders = {row.claimed_by for row in outbox.rows()}
-    assert len(senders) >= 2
+    assert len(sessions) == 3
+    assert len({row.claimed_by for row in outbox.rows()}) == 3
     assert all(outbox.row(i).state == OutboxState.SENT for i in ids)
 
 
@@ -362,3 +384,95 @@ def test_a_connection_the_server_dropped_is_reopened_without_losing_or_doubling(
     assert len(received) == 4 and len({m["Message-ID"] for m in received}) == 4
     assert all(outbox.row(i).state == OutboxState.SENT for i in ids)
     assert len(sessions) == 4  # each message after the first found its connection gone
+
+
+def test_a_server_that_stops_answering_is_a_timeout_and_retried(app, smtp_server, outbox):
+    import asyncio
+
+    handler = smtp_server.handler
+    accept = handler.handle_DATA
+
+    async def too_slow(server, session, envelope):
+        await asyncio.sleep(3)
+        return "451 4.3.0 Too late anyway"
+
+    handler.handle_DATA = too_slow
+    app.config["MAIL_TIMEOUT_SECONDS"] = 0.5
+    clock.set_now(clock.now())
+    [message_id] = outbox.queue("slow@example.ca")
+
+    report = deliver(app)
+    row = outbox.row(message_id)
+    assert report.retried == 1 and report.sent == 0
+    assert row.state == OutboxState.RETRY and row.attempts == 1
+    assert "timed out" in row.last_error
+
+    handler.handle_DATA = accept
+    clock.advance(timedelta(minutes=2))
+    assert deliver(app).sent == 1
+    assert [m["Message-ID"] for m in smtp_server.wait_for(1)] == [row.message_id]
+    assert outbox.row(message_id).state == OutboxState.SENT
+
+
+def test_each_recipient_reads_the_message_in_their_own_language(app, smtp_server, outbox):
+    list_id = outbox.make_list()
+    with app.app_context():
+        get_or_create_person("camille@example.ca", name="Camille", language="fr")
+        get_or_create_person("casey@example.ca", name="Casey", language="en")
+        db.session.commit()
+    outbox.queue("camille@example.ca", mailing_list=list_id)
+    outbox.queue("casey@example.ca", mailing_list=list_id)
+
+    deliver(app)
+
+    [french] = smtp_server.to("camille@example.ca")
+    [english] = smtp_server.to("casey@example.ca")
+    french_text = french.get_body(("plain",)).get_content()
+    english_text = english.get_body(("plain",)).get_content()
+    assert french_text.startswith("Bonjour Reader ") and "Contact :" in french_text
+    assert "Se désabonner :" in french_text and "Hello" not in french_text
+    assert english_text.startswith("Hello Reader ") and "Unsubscribe:" in english_text
+    assert '<html lang="fr">' in french.get_body(("html",)).get_content()
+    assert '<html lang="en">' in english.get_body(("html",)).get_content()
+
+
+def test_list_mail_can_have_its_own_sender_and_only_automatic_notices_say_so(app, smtp_server, outbox):
+    app.config["MAIL_LIST_SENDER"] = "OWG announcements <lists@owg.example.ca>"
+    list_id = outbox.make_list()
+    outbox.queue("subscriber@example.ca", mailing_list=list_id)
+    outbox.queue("registrant@example.ca")
+    with app.app_context():
+        person = get_or_create_person("written@example.ca", name="Written By Hand")
+        queue_email(key="test.manual:1", to=person, template="mail/notice", purpose="mail.test",
+                    context={"title": "A personal reply", "paragraphs": ["x"]}, automatic=False)
+        db.session.commit()
+
+    deliver(app)
+    smtp_server.wait_for(3)
+
+    [list_mail] = smtp_server.to("subscriber@example.ca")
+    [plain_mail] = smtp_server.to("registrant@example.ca")
+    [manual_mail] = smtp_server.to("written@example.ca")
+    assert str(list_mail["From"]) == "OWG announcements <lists@owg.example.ca>"
+    assert str(plain_mail["From"]) == "Ontario Working Group <no-reply@owg.example.ca>"
+    envelopes = dict((to[0], sender) for sender, to in smtp_server.handler.envelopes)
+    assert envelopes["subscriber@example.ca"] == "lists@owg.example.ca"
+    assert envelopes["registrant@example.ca"] == "no-reply@owg.example.ca"
+    assert list_mail["Auto-Submitted"] == plain_mail["Auto-Submitted"] == "auto-generated"
+    assert manual_mail["Auto-Submitted"] is None
+
+
+def test_mail_to_an_erased_person_is_withheld(app, smtp_server, outbox):
+    [erased] = outbox.queue("erased@example.ca")
+    [kept] = outbox.queue("kept@example.ca")
+    with app.app_context():
+        db.session.execute(update(OutboxMessage).where(OutboxMessage.id == erased).values(person_id=None))
+        db.session.commit()
+
+    report = deliver(app)
+
+    assert report.withheld == 1 and report.sent == 1
+    assert [m["To"].addresses[0].addr_spec for m in smtp_server.messages] == ["kept@example.ca"]
+    row = outbox.row(erased)
+    assert row.state == OutboxState.WITHHELD and row.last_error == "The recipient was erased."
+    assert outbox.row(kept).state == OutboxState.SENT

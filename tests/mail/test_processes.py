@@ -50,7 +50,7 @@ def test_a_sender_killed_mid_drain_loses_nothing_after_its_lease_expires(app, sm
     ids = outbox.queue(count=120)
     expected = {outbox.row(i).message_id for i in ids}
 
-    victim = sender.start(MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="150",
+    victim = sender.start(MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="60",
                           MAIL_LEASE_SECONDS="300", PORTAL_FAKE_NOW=start.isoformat())
     smtp_server.wait_for(20, timeout=30)
     os.kill(victim.pid, signal.SIGKILL)
