@@ -30,9 +30,10 @@ class BoundedIntegerConverter(IntegerConverter):
     """`<int:id>` that only matches ids a database column can hold.
 
     Werkzeug's converter accepts any length of digits; SQLite then raises OverflowError and
-    PostgreSQL a NumericValueOutOfRange, i.e. a 500 for a typo. Past 2**63-1 this is a 404.
+    PostgreSQL a NumericValueOutOfRange, i.e. a 500 for a typo. Every id column is an
+    `Integer` (PostgreSQL int4), so past 2**31-1 this is a 404.
     """
 
     def __init__(self, map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
