@@ -13,16 +13,18 @@ from portal.extensions import db
 
 
 def send_due_reminders() -> int:
-    """Queue the reminder for every confirmed registration whose event starts within its
-    `reminder_days`, once per registration. Each registration is claimed with a guarded
-    UPDATE (`reminder_sent_at IS NULL`) and the mail has an idempotency key, so running twice,
-    in two processes, or late is harmless. Returns how many reminders were queued."""
+    """Queue the reminder for every confirmed registration whose event (published, or closed
+    to new registrations) starts within its `reminder_days`, once per registration. Each
+    registration is claimed with a guarded UPDATE (`reminder_sent_at IS NULL`) and the mail has
+    an idempotency key, so running twice, in two processes, or late is harmless. Returns how
+    many reminders were queued."""
     moment = now()
     sent = 0
     with writing():
         events = db.session.execute(
-            select(Event).where(Event.status == EventStatus.PUBLISHED.value, Event.reminder_days > 0,
-                                Event.starts_at > moment)
+            # A closed event has stopped taking registrations, not stopped happening.
+            select(Event).where(Event.status.in_([EventStatus.PUBLISHED.value, EventStatus.CLOSED.value]),
+                                Event.reminder_days > 0, Event.starts_at > moment)
         ).scalars().all()
         due_events = [e for e in events if e.starts_at - timedelta(days=e.reminder_days) <= moment]
         for event in due_events:

@@ -41,6 +41,14 @@ class QuestionKind(StrEnum):
 _ACTIVE_SQL = "status IN ('confirmed', 'waitlisted')"
 
 
+def seats_per_sector(cap_percent: int | None, capacity: int) -> int | None:
+    """Seats one sector may hold under a cap of `cap_percent` (None: no cap). Never below one:
+    a small share of a small room (10% of 5 seats) still lets each sector in, instead of nobody."""
+    if cap_percent is None:
+        return None
+    return max((cap_percent * capacity) // 100, 1)
+
+
 class Event(Timestamped, db.Model):
     """A symposium or other gathering people register for."""
 
@@ -94,9 +102,7 @@ class Event(Timestamped, db.Model):
     @property
     def seat_cap_per_sector(self) -> int | None:
         """Seats one sector may hold, or None without a cap."""
-        if self.sector_cap_percent is None:
-            return None
-        return (self.sector_cap_percent * self.capacity) // 100
+        return seats_per_sector(self.sector_cap_percent, self.capacity)
 
     def registration_is_open(self, moment: datetime) -> bool:
         if self.status != EventStatus.PUBLISHED:

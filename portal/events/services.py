@@ -37,6 +37,7 @@ from portal.events.models import (
     QuestionKind,
     Registration,
     RegistrationStatus,
+    seats_per_sector,
 )
 from portal.extensions import db
 from portal.people.models import ConsentKind, Person, Sector
@@ -69,6 +70,18 @@ class SlugTaken(DomainError):
 
 class EventNotEditable(DomainError):
     message = _l("This event was cancelled and can no longer be changed.")
+    status = 409
+
+
+class CapacityBelowConfirmed(DomainError):
+    message = _l("More people already hold a seat than this. Cancel registrations first, or keep "
+                 "at least as many seats as there are confirmed attendees.")
+    status = 409
+
+
+class SectorOverCap(DomainError):
+    message = _l("One sector already holds more seats than this share would allow. Choose a larger "
+                 "share, or cancel registrations first.")
     status = 409
 
 
@@ -391,6 +404,9 @@ EVENT_FIELDS = (
 def _check_dates(values: dict[str, Any]) -> None:
     if values["ends_at"] <= values["starts_at"]:
         raise DomainError(_l("The event must end after it starts."))
+    opens, closes = values.get("registration_opens_at"), values.get("registration_closes_at")
+    if opens is not None and closes is not None and closes <= opens:
+        raise DomainError(_l("Registration must close after it opens."))
 
 
 def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:
@@ -407,12 +423,23 @@ def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:
 
 def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -> list[Registration]:
     """Change an event's details. More seats (or a looser sector cap) promote from the
-    waitlist at once; fewer seats never take a confirmed seat away. Returns who was promoted."""
+    waitlist at once. Fewer seats never take a confirmed seat away: going below the number of
+    confirmed attendees raises CapacityBelowConfirmed, and a tighter sector cap (or fewer seats
+    under a cap) that one sector already exceeds raises SectorOverCap, so confirmed <= capacity
+    and the cap hold at every moment. Returns who was promoted."""
     event = lock_event(event.id)
     if event.status == EventStatus.CANCELLED:
         raise EventNotEditable()
     merged = {k: getattr(event, k) for k in EVENT_FIELDS} | values
     _check_dates(merged)
+    counts = confirmed_by_sector(event.id)
+    if merged["capacity"] < event.capacity and merged["capacity"] < sum(counts.values()):
+        raise CapacityBelowConfirmed()
+    old_cap = event.seat_cap_per_sector
+    new_cap = seats_per_sector(merged["sector_cap_percent"], merged["capacity"])
+    if (new_cap is not None and (old_cap is None or new_cap < old_cap)
+            and max(counts.values(), default=0) > new_cap):
+        raise SectorOverCap()
     if merged["slug"] != event.slug and db.session.execute(
         select(Event.id).where(Event.slug == merged["slug"], Event.id != event.id)
     ).first():

@@ -254,7 +254,10 @@ def admin_edit(event_id: int):
             promoted = services.update_event(event, actor=_actor(), origin=request_origin(), **form.values())
         except DomainError as error:
             db.session.rollback()
-            form.title.errors = list(form.title.errors) + [str(error.message)]
+            # The message goes beside the field it is about.
+            target = {services.SlugTaken: form.slug, services.CapacityBelowConfirmed: form.capacity,
+                      services.SectorOverCap: form.sector_cap_percent}.get(type(error), form.title)
+            target.errors = list(target.errors) + [str(error.message)]
             status = error.status
         else:
             db.session.commit()

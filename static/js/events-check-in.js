@@ -4,19 +4,23 @@ document.addEventListener("DOMContentLoaded", function () {
   if (!form || !window.fetch) { return; }
   var input = form.querySelector("input[type=search]");
   var timer = null;
+  var latest = 0;  // only the answer to the last request typed may replace the results
   input.addEventListener("input", function () {
     window.clearTimeout(timer);
     timer = window.setTimeout(function () {
       var url = form.getAttribute("action") || window.location.pathname;
       url += "?q=" + encodeURIComponent(input.value);
+      var sent = ++latest;
       fetch(url, { credentials: "same-origin" }).then(function (response) {
         return response.ok ? response.text() : null;
       }).then(function (html) {
-        if (html === null) { return; }
+        if (html === null || sent !== latest) { return; }
         var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-results]");
         var current = document.querySelector("[data-live-results]");
         if (fresh && current) { current.replaceWith(fresh); }
         window.history.replaceState(null, "", url);
+      }).catch(function () {
+        // Offline or the server is restarting: the Search button still works.
       });
     }, 250);
   });

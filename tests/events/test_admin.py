@@ -300,3 +300,55 @@ def test_organizer_sees_needs_and_edits_them(app, client, auth, organizer, make_
     assert cancelled.status_code == 302
     with app.app_context():
         assert db.session.get(Registration, registration_id).status == "cancelled"
+
+
+def test_capacity_never_goes_below_the_confirmed_seats(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=3)
+    for n in range(3):
+        register(client, "symposium-1", email=f"p{n}@example.ca")
+    auth.login(organizer)
+    token = csrf_token(client, f"/admin/events/{event_id}/edit")
+    refused = client.post(f"/admin/events/{event_id}/edit", data={**EVENT_FORM, "capacity": "2", "csrf_token": token})
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert 'id="capacity-error"' in body and "More people already hold a seat" in body
+    with app.app_context():
+        assert db.session.get(Event, event_id).capacity == 3
+    with app.app_context():  # one person leaves: now 2 seats are enough
+        from portal.events import services
+
+        first = db.session.execute(select(Registration).order_by(Registration.id)).scalars().first()
+        services.cancel_registration(first)
+        db.session.commit()
+    lowered = client.post(f"/admin/events/{event_id}/edit", data={**EVENT_FORM, "capacity": "2", "csrf_token": token})
+    assert lowered.status_code == 302
+    with app.app_context():
+        assert db.session.get(Event, event_id).capacity == 2
+
+
+def test_registration_must_close_after_it_opens(client, auth, organizer):
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    response = client.post("/admin/events/new", data={
+        **EVENT_FORM, "csrf_token": token, "registration_opens_at": "2027-05-01T09:00",
+        "registration_closes_at": "2027-04-01T09:00"})
+    assert response.status_code == 400 and "Registration must close after it opens" in response.get_data(as_text=True)
+
+
+def test_a_chair_sees_no_attendee_or_needs_page(app, client, auth, make, make_event):
+    from portal.auth.models import OrganizerAccount, Role
+
+    event_id = make_event()
+    register(client, "symposium-1", email="a@example.ca", accessibility_needs="ASL interpreter")
+    chair = make.organizer()
+    with app.app_context():
+        db.session.get(OrganizerAccount, chair.id).role = Role.CHAIR.value
+        registration_id = db.session.execute(select(Registration.id)).scalar_one()
+        db.session.commit()
+    auth.login(chair)
+    base = f"/admin/events/{event_id}"
+    for path in [base, f"{base}/attendees", f"{base}/attendees/{registration_id}", f"{base}/attendees.csv",
+                 f"{base}/attendees.xlsx", f"{base}/check-in?q=a", f"{base}/edit"]:
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert "ASL interpreter" not in response.get_data(as_text=True)

@@ -1,7 +1,8 @@
 """Seats under real concurrency: gunicorn with several workers, 200 people at once.
 
 One server per backend (start-up is the slow part): in that run, 200 registrations for 50
-seats, the same with a sector cap, then parallel cancellations, some of the same registration.
+seats, the same with a sector cap, then parallel cancellations on both events, each link twice
+at once, then one address registered by 20 browsers at once.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from portal.core.clock import now
 from portal.events.models import Event, Registration
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
-from portal.people.models import Sector
+from portal.people.models import Person, Sector
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,7 @@ def _in_parallel(count: int, prepare, act) -> list:
         return list(pool.map(one, range(count)))
 
 
-def _register_many(base: str, slug: str, sector_of) -> list[int]:
+def _register_many(base: str, slug: str, sector_of, count: int = 200, email=lambda i: f"p{i}@example.ca") -> list[int]:
     def prepare(i: int):
         visitor = Visitor(base)
         return visitor, visitor.token(f"/events/{slug}/register")
@@ -108,10 +109,10 @@ def _register_many(base: str, slug: str, sector_of) -> list[int]:
     def act(i: int, state) -> int:
         visitor, token = state
         return visitor.post(f"/events/{slug}/register", {
-            "csrf_token": token, "name": f"Person {i}", "email": f"p{i}@example.ca",
+            "csrf_token": token, "name": f"Person {i}", "email": email(i),
             "organization": "Org", "sector": sector_of(i), "community": "Toronto", "privacy": "y"})
 
-    return _in_parallel(200, prepare, act)
+    return _in_parallel(count, prepare, act)
 
 
 def _new_event(slug: str, cap: int | None) -> int:
@@ -121,6 +122,19 @@ def _new_event(slug: str, cap: int | None) -> int:
     db.session.add(event)
     db.session.commit()
     return event.id
+
+
+def _manage_links(event_id: int, count: int) -> list[str]:
+    """The manage links of the first `count` confirmed people, from their confirmation mail."""
+    ids = db.session.execute(
+        select(Registration.id).where(Registration.event_id == event_id, Registration.status == "confirmed")
+        .order_by(Registration.id).limit(count)).scalars().all()
+    bodies = db.session.execute(
+        select(OutboxMessage.body_text).where(OutboxMessage.idempotency_key.in_(
+            [f"events.confirmation:registration:{i}" for i in ids]))).scalars().all()
+    links = [re.search(r"(/events/manage/[A-Za-z0-9_-]+)", body).group(1) for body in bodies]
+    assert len(links) == count
+    return links
 
 
 def test_two_hundred_people_fifty_seats_several_workers(app, tmp_path):
@@ -148,25 +162,21 @@ def test_two_hundred_people_fifty_seats_several_workers(app, tmp_path):
                 select(Registration).where(Registration.event_id == capped_id,
                                            Registration.status == "confirmed")).scalars())
             assert max(per_sector.values()) <= 10 and set(per_sector) <= {sector_ids[s] for s in SECTORS}
-            # The manage links of 20 confirmed people on the plain event, from their confirmations.
-            bodies = db.session.execute(
-                select(OutboxMessage.body_text).where(OutboxMessage.purpose == "events.confirmation",
-                                                      OutboxMessage.body_text.contains("plain"))
-                .order_by(OutboxMessage.id).limit(20)
-            ).scalars().all()
-            links = [re.search(r"(/events/manage/[A-Za-z0-9_-]+)", body).group(1) for body in bodies]
-        assert len(links) == 20
+            links = {event_id: _manage_links(event_id, count) for event_id, count in ((plain_id, 20), (capped_id, 10))}
 
-        # 40 cancellations at once: every link twice, from two different browsers.
+        # 60 cancellations at once: 20 seats of the plain event and 10 of the capped one, every
+        # link twice, from two different browsers.
+        work = [link for event_id in (plain_id, capped_id) for link in links[event_id] * 2]
+
         def prepare(i: int):
             visitor = Visitor(base)
-            return visitor, visitor.token(links[i % 20])
+            return visitor, visitor.token(work[i])
 
         def act(i: int, state) -> int:
             visitor, token = state
-            return visitor.post(links[i % 20] + "/cancel", {"csrf_token": token})
+            return visitor.post(work[i] + "/cancel", {"csrf_token": token})
 
-        results = _in_parallel(40, prepare, act)
+        results = _in_parallel(len(work), prepare, act)
         assert all(code == 302 for code in results), Counter(results)
         with app.app_context():
             rows = db.session.execute(select(Registration).where(Registration.event_id == plain_id)).scalars().all()
@@ -174,9 +184,31 @@ def test_two_hundred_people_fifty_seats_several_workers(app, tmp_path):
             assert status == {"confirmed": 50, "waitlisted": 130, "cancelled": 20}
             promoted = sorted(r.waitlist_position for r in rows if r.promoted_at is not None)
             assert promoted == list(range(1, 21))  # first in line, each once
-            promotions = db.session.execute(
-                select(OutboxMessage.person_id).where(OutboxMessage.purpose == "events.promoted")).scalars().all()
-            assert len(promotions) == len(set(promotions)) == 20
+
+            rows = db.session.execute(select(Registration).where(Registration.event_id == capped_id)).scalars().all()
+            assert Counter(r.status for r in rows) == {"confirmed": 50, "waitlisted": 140, "cancelled": 10}
+            per_sector = Counter(r.sector_id for r in rows if r.status == "confirmed")
+            assert max(per_sector.values()) <= 10  # promotion kept the cap
+            assert len([r for r in rows if r.promoted_at is not None]) == 10
+
+            # Nobody promoted (or emailed) twice: one promotion mail per promoted registration.
+            keys = db.session.execute(
+                select(OutboxMessage.idempotency_key).where(OutboxMessage.purpose == "events.promoted")).scalars().all()
+            promoted_ids = set(db.session.execute(
+                select(Registration.id).where(Registration.promoted_at.is_not(None))).scalars())
+            assert len(keys) == len(promoted_ids) == 30
+            assert {int(key.rsplit(":", 1)[1]) for key in keys} == promoted_ids
+
+        # One address typed by 20 browsers at once: one place, one "manage your registration" mail.
+        twins = _register_many(base, "plain", lambda i: "police", count=20, email=lambda i: "twin@example.ca")
+        assert Counter(twins) == {302: 20}
+        with app.app_context():
+            person = db.session.execute(select(Person).where(Person.email == "twin@example.ca")).scalar_one()
+            places = db.session.execute(select(Registration).where(Registration.person_id == person.id)).scalars().all()
+            assert len(places) == 1 and places[0].status == "waitlisted"
+            mail = Counter(db.session.execute(
+                select(OutboxMessage.purpose).where(OutboxMessage.person_id == person.id)).scalars())
+            assert mail == {"events.waitlisted": 1, "events.manage_link": 1}
     finally:
         server.terminate()
         try:

@@ -71,3 +71,15 @@ def test_retention_clears_needs_after_30_days_then_anonymizes(app_context, make_
         services.registration_for_manage_token(link)
     assert purge_due(ends + timedelta(days=400)) == 0
     assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 1
+
+
+def test_a_closed_event_still_reminds_its_attendees(app_context, make_event):
+    start = clock.now()
+    clock.set_now(start)
+    event = db.session.get(Event, make_event(capacity=2, reminder_days=2, starts_in=timedelta(days=10)))
+    _register(event, 1)
+    event.status = "closed"  # no more registrations; the event still happens
+    db.session.commit()
+    clock.set_now(start + timedelta(days=8, hours=1))
+    assert send_due_reminders() == 1
+    assert _reminders() == ["R 1 <r1@example.ca>"]

@@ -262,3 +262,11 @@ def test_optional_questions_may_be_left_blank(app, client, make_event):
     assert response.status_code == 302, response.get_data(as_text=True)
     (registration,) = _registrations(app, event_id)
     assert registration.answers == {}
+
+
+def test_a_small_sector_share_of_a_small_room_still_lets_each_sector_in(app, client, make_event):
+    event_id = make_event(capacity=5, sector_cap_percent=10)  # 10% of 5 seats: still one per sector
+    register(client, "symposium-1", email="p1@example.ca", sector="police")
+    register(client, "symposium-1", email="p2@example.ca", sector="police")
+    register(client, "symposium-1", email="h1@example.ca", sector="health-care")
+    assert [r.status for r in _registrations(app, event_id)] == ["confirmed", "waitlisted", "confirmed"]
