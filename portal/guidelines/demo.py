@@ -1,4 +1,5 @@
-"""Demo guidelines: a draft, one released, and one releasing a few minutes after seeding.
+"""Demo guidelines: a draft, one released, and one releasing a few minutes after each seeding
+(`make run` seeds, then serves: the release happens a few minutes after start).
 
 The PDFs are tiny valid one-page documents written here byte by byte (no download).
 """
@@ -57,6 +58,42 @@ def _exists(title: str) -> bool:
     return db.session.execute(select(Guideline.id).where(Guideline.title_en == title)).first() is not None
 
 
+def _ensure_upcoming_release(moment) -> Guideline:
+    """Make sure the demo has a guideline releasing DEMO_RELEASE_DELAY from now.
+
+    `make run` seeds before it serves, so a newcomer always sees a release happen a few
+    minutes after start: the first time the guideline is created; if an earlier run left it
+    scheduled, its time moves to now + delay; if an earlier run released it, a revision
+    (version 1.1, 1.2...) is scheduled, whose release also notifies everyone told about the
+    earlier version.
+    """
+    versions = list(db.session.execute(
+        select(Guideline).where(Guideline.title_en == SCHEDULED_TITLE).order_by(Guideline.id)
+    ).scalars())
+    release_at = moment + DEMO_RELEASE_DELAY
+    pending = [g for g in versions if g.status == GuidelineStatus.SCHEDULED]
+    if pending:
+        for guideline in pending:
+            guideline.release_at = release_at
+        return pending[-1]
+    scheduled = Guideline(
+        title_en=SCHEDULED_TITLE,
+        title_fr="Orientation pour les tables de concertation : échange d'information et vie privée",
+        summary_en="What partners at a situation table may share, when, and how to respect privacy "
+                   "law while acting on acutely elevated risk.",
+        summary_fr="Ce que les partenaires d'une table de concertation peuvent échanger, quand, et "
+                   "comment respecter la protection de la vie privée face à un risque très élevé.",
+        version=f"1.{len(versions)}" if versions else "1.0",
+        status=GuidelineStatus.SCHEDULED.value,
+        release_at=release_at,
+        revision_of_id=versions[-1].id if versions else None,
+    )
+    db.session.add(scheduled)
+    slug = "situation-table-information-sharing"
+    _add_editions(scheduled, slug if scheduled.version == "1.0" else f"{slug}-{scheduled.version}")
+    return scheduled
+
+
 def seed_demo() -> None:
     """Create the demo guidelines if missing (idempotent); flush only."""
     moment = now()
@@ -75,20 +112,7 @@ def seed_demo() -> None:
         )
         db.session.add(released)
         _add_editions(released, "starter-guide")
-    if not _exists(SCHEDULED_TITLE):
-        scheduled = Guideline(
-            title_en=SCHEDULED_TITLE,
-            title_fr="Orientation pour les tables de concertation : échange d'information et vie privée",
-            summary_en="What partners at a situation table may share, when, and how to respect privacy "
-                       "law while acting on acutely elevated risk.",
-            summary_fr="Ce que les partenaires d'une table de concertation peuvent échanger, quand, et "
-                       "comment respecter la protection de la vie privée face à un risque très élevé.",
-            version="1.0",
-            status=GuidelineStatus.SCHEDULED.value,
-            release_at=moment + DEMO_RELEASE_DELAY,
-        )
-        db.session.add(scheduled)
-        _add_editions(scheduled, "situation-table-information-sharing")
+    _ensure_upcoming_release(moment)
     draft_title = "Measuring Community Safety and Well-Being Outcomes"
     if not _exists(draft_title):
         db.session.add(Guideline(

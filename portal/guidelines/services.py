@@ -147,14 +147,29 @@ def schedule_release(guideline: Guideline, release_at: datetime, *, actor: Any =
 
 
 def withdraw_guideline(guideline: Guideline, *, actor: Any = None, origin: str = "") -> Guideline:
-    """Withdraw: a scheduled release will not happen, and download links stop working."""
+    """Withdraw: a scheduled release will not happen, download links stop working, and
+    release notices still waiting in the outbox (queued or retrying) are withheld.
+
+    A notice a sender has already claimed (state "sending") may still go out; its link is
+    revoked here, so it opens the "link no longer works" page, never the file.
+    """
     if guideline.status == GuidelineStatus.WITHDRAWN:
         raise DomainError(_l("This guideline is already withdrawn."))
     guideline.status = GuidelineStatus.WITHDRAWN.value
     revoked = revoke_tokens(notifications.DOWNLOAD_PURPOSE, subject_id=guideline.id)
+    withheld = db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.purpose == notifications.RELEASE_NOTICE_PURPOSE,
+            OutboxMessage.idempotency_key.like(f"guidelines.release:{guideline.id}:%"),
+            OutboxMessage.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]),
+        )
+        .values(state=OutboxState.WITHHELD.value, last_error="guideline withdrawn", lease_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount or 0
     db.session.flush()
     record_audit("guidelines.guideline.withdrawn", actor=actor, subject=f"guideline:{guideline.id}",
-                 origin=origin, links_revoked=revoked)
+                 origin=origin, links_revoked=revoked, notices_withheld=withheld)
     return guideline
 
 

@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
+from portal.core.audit import record_audit
 from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
@@ -54,6 +55,19 @@ def _send_edition(edition: GuidelineEdition, download_name: str | None = None):
 
 
 # --- public ------------------------------------------------------------------------------------
+
+
+def _audit_read(action: str, subject: str, **detail) -> None:
+    """Record that an organizer or chair looked at personal data (from a GET).
+
+    Written first, in its own short writer transaction: on SQLite a GET's reader
+    transaction turned writer midway can fail under load.
+    """
+    actor = current_user._get_current_object()
+    db.session.rollback()
+    with writing():
+        record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
+        db.session.commit()
 
 @bp.route("/guidelines/")
 def index():
@@ -266,7 +280,9 @@ def _render_detail(guideline: Guideline, status: int = 200, **forms):
 @bp.route("/admin/guidelines/<int:guideline_id>")
 @organizer_required
 def admin_detail(guideline_id: int):
-    return _render_detail(db.get_or_404(Guideline, guideline_id))
+    guideline = db.get_or_404(Guideline, guideline_id)
+    _audit_read("guidelines.requests.viewed", f"guideline:{guideline.id}")
+    return _render_detail(guideline)
 
 
 @bp.route("/admin/guidelines/<int:guideline_id>/editions", methods=["POST"])
@@ -333,5 +349,5 @@ def admin_withdraw(guideline_id: int):
         flash(str(error.message), "error")
         return _render_detail(db.get_or_404(Guideline, guideline_id), 409)
     db.session.commit()
-    flash(_("Guideline withdrawn. Its release will not happen and download links no longer work."), "success")
+    flash(_("Guideline withdrawn. Its release will not happen, download links no longer work and notices not yet sent are held back."), "success")
     return redirect(url_for("guidelines.admin_detail", guideline_id=guideline.id))

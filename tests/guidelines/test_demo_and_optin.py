@@ -36,6 +36,45 @@ def test_demo_seeds_three_guidelines_once_with_real_pdfs(app_context, app):
             assert re.match(rb"\d+ 0 obj", content[int(offset):])
 
 
+
+def test_every_seeding_leaves_a_release_a_few_minutes_ahead(app_context):
+    """`make run` seeds then serves: whatever earlier runs did, a release is due a few minutes
+    after start, so a newcomer sees one happen."""
+    from portal.core import clock
+    from portal.guidelines.jobs import release_due_guidelines
+
+    start = now()
+    clock.set_now(start)
+    demo.seed_demo()
+    db.session.commit()
+    first = db.session.execute(select(Guideline).where(Guideline.title_en == demo.SCHEDULED_TITLE)).scalar_one()
+    assert first.release_at == start + demo.DEMO_RELEASE_DELAY and first.version == "1.0"
+
+    # Seeded again an hour later, before any scheduler ran: the same guideline, re-timed.
+    clock.set_now(start + timedelta(hours=1))
+    demo.seed_demo()
+    db.session.commit()
+    db.session.refresh(first)
+    assert first.status == GuidelineStatus.SCHEDULED
+    assert first.release_at == start + timedelta(hours=1) + demo.DEMO_RELEASE_DELAY
+    assert db.session.execute(select(func.count()).select_from(Guideline)).scalar() == 3
+
+    # That run's scheduler released it; the next `make run` schedules a revision.
+    clock.set_now(first.release_at + timedelta(seconds=5))
+    assert release_due_guidelines() == 1
+    later = now() + timedelta(days=1)
+    clock.set_now(later)
+    demo.seed_demo()
+    db.session.commit()
+    versions = list(db.session.execute(
+        select(Guideline).where(Guideline.title_en == demo.SCHEDULED_TITLE).order_by(Guideline.id)).scalars())
+    assert [(g.version, g.status) for g in versions] == [("1.0", "released"), ("1.1", "scheduled")]
+    assert versions[1].revision_of_id == versions[0].id
+    assert versions[1].release_at == later + demo.DEMO_RELEASE_DELAY
+    assert {e.language for e in versions[1].editions} == {"en", "fr"}
+    clock.set_now(versions[1].release_at)
+    assert release_due_guidelines() == 1
+
 def test_ticked_opt_in_asks_the_lists_area_once_the_request_is_confirmed(app, client):
     with app.app_context():
         releases_list()

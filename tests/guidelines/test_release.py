@@ -205,3 +205,36 @@ def test_bulk_release_rows_match_what_queue_email_writes(app_context):
         assert normal(one.body_html) == normal(bulk.body_html), reason
         assert "O&#39;Brien &lt;&amp;&gt;" in bulk.body_html or "O&#x27;Brien" in bulk.body_html
     assert (bulk.category, "List-Unsubscribe" in bulk.headers) == ("transactional", False)
+
+
+def test_withdrawing_after_release_holds_back_notices_not_yet_sent(app_context):
+    """Withdrawn after its release: notices still in the outbox are withheld, the one already
+    sent stays sent, and the sender sends nothing more for it."""
+    from portal.core.audit import AuditEntry
+    from portal.mail.delivery import drain
+    from portal.mail.models import OutboxState
+
+    start = now()
+    clock.set_now(start)
+    guideline = create_guideline(release_at=start + timedelta(minutes=1), title="Recalled")
+    confirmed_requests(guideline.id, add_people(4, "recall"))
+    db.session.commit()
+    gid = guideline.id
+    clock.set_now(start + timedelta(minutes=2))
+    assert release_due_guidelines() == 1
+
+    assert drain(limit=1).sent == 1  # one notice went out before the withdrawal
+    db.session.rollback()
+    services.withdraw_guideline(db.session.get(Guideline, gid))
+    db.session.commit()
+
+    expected = [OutboxState.SENT, OutboxState.WITHHELD, OutboxState.WITHHELD, OutboxState.WITHHELD]
+    assert sorted(n.state for n in _notices(gid)) == expected
+    assert drain().sent == 0
+    db.session.rollback()
+    assert sorted(n.state for n in _notices(gid)) == expected
+    assert services.release_progress(db.session.get(Guideline, gid)) == {
+        "queued": 0, "sent": 1, "failed": 0, "withheld": 3, "total": 4}
+    entry = db.session.execute(
+        select(AuditEntry).where(AuditEntry.action == "guidelines.guideline.withdrawn")).scalar_one()
+    assert entry.detail["notices_withheld"] == 3
