@@ -43,3 +43,29 @@ def purge_due(moment: datetime) -> int:
         count += 1
     db.session.flush()
     return count
+
+
+def forecast(moment: datetime) -> list:
+    """What the rule clears now and over the next 90 days, by day. Changes nothing."""
+    from flask_babel import lazy_gettext as _l
+
+    from portal.people.retention import Forecast, _by_day
+
+    rows = db.session.execute(
+        select(Membership.left_at, Membership.decided_at, WorkingGroup.retention_months)
+        .join(WorkingGroup, WorkingGroup.id == Membership.group_id)
+        .where(
+            Membership.status.in_([MembershipStatus.LEFT.value, MembershipStatus.DECLINED.value]),
+            Membership.why != "",
+        )
+    ).all()
+    moments = [(left_at or decided_at) + timedelta(days=30 * months)
+               for left_at, decided_at, months in rows if (left_at or decided_at) is not None]
+    due, upcoming = _by_day(moments, moment)
+    return [Forecast(
+        "groups.application_text",
+        _l("What former members and declined applicants wrote in their application is erased; "
+           "the membership record stays."),
+        _l("The group's retention period after they left or were declined (24 months unless set otherwise)"),
+        due, upcoming,
+    )]

@@ -631,6 +631,28 @@ def remove_member(membership: Membership, *, actor: OrganizerAccount | None, ori
     return membership
 
 
+def leave_by_unsubscribing(mailing_list: Any, person: Person, *, origin: str = "") -> Membership | None:
+    """End the active membership of someone who unsubscribed from the group's list.
+
+    Called by the lists area (the subscription is already off, so the list is not touched
+    again). Members' links are revoked as for any leaving. None if they were not an active
+    member of the group whose list this is.
+    """
+    membership = db.session.execute(
+        select(Membership).join(WorkingGroup, Membership.group_id == WorkingGroup.id)
+        .where(WorkingGroup.mailing_list_id == mailing_list.id, Membership.person_id == person.id)
+    ).scalar_one_or_none()
+    if membership is None or not membership.is_active:
+        return None
+    membership.status = MembershipStatus.LEFT.value
+    membership.left_at = now()
+    db.session.flush()
+    revoke_tokens(MEMBER_TOKEN_PURPOSE, subject_id=membership.id)
+    record_audit("groups.membership.left", actor_label=person.email, subject=f"membership:{membership.id}",
+                 origin=origin, group=membership.group.slug, method="unsubscribed from the group's list")
+    return membership
+
+
 # --- members' access -----------------------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
+from portal.core.audit import record_audit
+from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
 from portal.core.web import request_origin, user_agent
@@ -73,6 +75,19 @@ def _error_on(form, error: DomainError, field: str | None = None) -> None:
 
 # --- public pages --------------------------------------------------------------------------
 
+
+
+def _audit_read(action: str, subject: str, **detail) -> None:
+    """Record that an organizer or chair looked at personal data (from a GET).
+
+    Written first, in its own short writer transaction: on SQLite a GET's reader
+    transaction turned writer midway can fail under load.
+    """
+    actor = current_user._get_current_object()
+    db.session.rollback()
+    with writing():
+        record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
+        db.session.commit()
 
 @bp.route("/groups")
 def index():
@@ -374,6 +389,7 @@ def _admin_group_page(group: WorkingGroup, document_form: DocumentForm | None = 
 @bp.route("/admin/groups/<slug>")
 @group_manager_required
 def admin_group(group: WorkingGroup):
+    _audit_read("groups.members.viewed", f"group:{group.id}")
     return _admin_group_page(group)
 
 
@@ -410,6 +426,8 @@ def admin_decide(group: WorkingGroup, membership_id: int):
 @group_manager_required
 def admin_membership(group: WorkingGroup, membership_id: int):
     membership = _membership_of(group, membership_id)
+    if request.method == "GET":
+        _audit_read("groups.membership.viewed", f"membership:{membership.id}", group=group.slug)
     form = MembershipForm(obj=membership if request.method == "GET" else None)
     status = 200
     if form.validate_on_submit():

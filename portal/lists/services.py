@@ -515,8 +515,21 @@ def unsubscribe(subscription: Subscription, method: str, *, source: str = "", ip
     )
     record_audit("lists.subscription.unsubscribed", actor=actor, subject=f"subscription:{subscription.id}",
                  origin=ip, method=method)
+    if subscription.mailing_list.kind == ListKind.GROUP and source != "groups.membership":
+        _leave_group(subscription, origin=ip)
     db.session.flush()
     return True
+
+
+def _leave_group(subscription: Subscription, *, origin: str) -> None:
+    """A member who unsubscribes from their working group's list (one click, preference
+    centre, "my data") leaves the group too: members take part through the list (the
+    application says so), and its subscribers stay exactly the active members."""
+    try:
+        from portal.groups.services import leave_by_unsubscribing  # noqa: PLC0415  optional area
+    except ImportError:
+        return
+    leave_by_unsubscribing(subscription.mailing_list, subscription.person, origin=origin)
 
 
 def has_live_consent(subscription: Subscription) -> bool:

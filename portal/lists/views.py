@@ -22,6 +22,8 @@ from flask_babel import get_locale, gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 
+from portal.core.audit import record_audit
+from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
 from portal.core.web import request_origin, user_agent
@@ -68,6 +70,19 @@ def _subscribe_ip_limit() -> str:
 
 # --- public pages ----------------------------------------------------------------------
 
+
+
+def _audit_read(action: str, subject: str, **detail) -> None:
+    """Record that an organizer or chair looked at personal data (from a GET).
+
+    Written first, in its own short writer transaction: on SQLite a GET's reader
+    transaction turned writer midway can fail under load.
+    """
+    actor = current_user._get_current_object()
+    db.session.rollback()
+    with writing():
+        record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
+        db.session.commit()
 
 @bp.route("/lists/")
 def index():
@@ -272,6 +287,7 @@ def _edit_list(mailing_list: MailingList | None):
 @organizer_required
 def admin_subscribers(list_id: int):
     mailing_list = db.get_or_404(MailingList, list_id)
+    _audit_read("lists.subscribers.viewed", f"list:{mailing_list.id}")
     filters = SubscriberFilterForm(request.args)
     filters.validate()
     query = (select(Subscription).join(Person, Person.id == Subscription.person_id)
@@ -292,6 +308,7 @@ def admin_subscriber(list_id: int, subscription_id: int):
     subscription = db.get_or_404(Subscription, subscription_id)
     if subscription.list_id != list_id:
         abort(404)
+    _audit_read("lists.subscriber.viewed", f"subscription:{subscription.id}", person=subscription.person_id)
     return render_template("lists/admin/subscriber.html", subscription=subscription,
                            mailing_list=subscription.mailing_list,
                            history=services.consent_history(subscription.person, subscription.mailing_list),
@@ -308,8 +325,6 @@ def _csv_cell(value: object) -> str:
 @bp.route("/admin/lists/<int:list_id>/export.csv")
 @organizer_required
 def admin_export(list_id: int):
-    from portal.core.audit import record_audit
-
     mailing_list = db.get_or_404(MailingList, list_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
