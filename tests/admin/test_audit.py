@@ -102,3 +102,56 @@ def test_junk_filters_are_a_clear_400(client, auth, admin):
         response = client.get("/admin/audit?" + query)
         assert response.status_code == 400, query
         assert "There is a problem" in response.get_data(as_text=True)
+
+
+def test_organizer_looks_at_personal_data_in_groups_lists_and_guidelines_on_record(app, client, auth, organizer):
+    """Each organizer page showing people (a group's members, one membership, a list's
+    subscribers, one subscriber's consent history, a guideline's copy requests), the
+    subscriber export and a role change write exactly one entry naming who and what."""
+    from portal.guidelines.models import CopyRequest
+    from portal.lists.services import save_public_list
+    from tests.groups.conftest import GroupFactories
+    from tests.guidelines.conftest import add_people, create_guideline
+    from tests.lists.conftest import add_subscriber
+
+    groups = GroupFactories(app)
+    info = groups.group()
+    membership_id = groups.member(info, "member@example.ca")
+    with app.app_context():
+        list_id = save_public_list(None, slug="announcements", name_en="Announcements", name_fr="Annonces").id
+        guideline = create_guideline()
+        gid = guideline.id
+        db.session.add(CopyRequest(guideline_id=gid, person_id=add_people(1, "asker")[0]))
+        db.session.commit()
+    subscription_id, _person, _token = add_subscriber(app, list_id, "reader@example.ca")
+
+    auth.login(organizer)
+    visits = [
+        (f"/admin/groups/{info.slug}", "groups.members.viewed", f"group:{info.id}"),
+        (f"/admin/groups/{info.slug}/memberships/{membership_id}", "groups.membership.viewed",
+         f"membership:{membership_id}"),
+        (f"/admin/lists/{list_id}", "lists.subscribers.viewed", f"list:{list_id}"),
+        (f"/admin/lists/{list_id}/subscribers/{subscription_id}", "lists.subscriber.viewed",
+         f"subscription:{subscription_id}"),
+        (f"/admin/lists/{list_id}/export.csv", "lists.subscribers.exported", f"list:{list_id}"),
+        (f"/admin/guidelines/{gid}", "guidelines.requests.viewed", f"guideline:{gid}"),
+    ]
+    for path, action, subject in visits:
+        before = len(_actions(app))
+        assert client.get(path).status_code == 200, path
+        with app.app_context():
+            new = db.session.execute(select(AuditEntry).order_by(AuditEntry.id).offset(before)).scalars().all()
+            assert [(e.action, e.subject) for e in new] == [(action, subject)], path
+            assert new[0].actor_id == organizer.id and new[0].origin
+
+    page = f"/admin/groups/{info.slug}/memberships/{membership_id}"
+    token = csrf_token(client, page)
+    before = len(_actions(app))
+    from portal.groups.models import Membership
+
+    with app.app_context():
+        term_start = db.session.get(Membership, membership_id).term_start
+    response = client.post(page, data={"role": "co-chair", "term_start": term_start.isoformat() if term_start else "",
+                                       "term_end": "", "csrf_token": token})
+    assert response.status_code == 302
+    assert _actions(app)[before:] == ["groups.membership.role_changed"]
