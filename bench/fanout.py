@@ -170,7 +170,6 @@ def queue_notices(database_url: str, instance: str, count: int) -> tuple[float, 
 
     from portal.extensions import db
     from portal.lists.models import MailingList, Subscription
-    from portal.mail.delivery import OutboxStore  # noqa: F401  (import check only)
     from portal.mail.models import MessageCategory, OutboxMessage
     from portal.mail.services import ListContext, queue_email
     from portal.mail.wire import WireMessage, render_wire

@@ -37,3 +37,31 @@ class BoundedIntegerConverter(IntegerConverter):
     def __init__(self, map, *args, **kwargs) -> None:
         kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
+
+
+def current_language() -> str:
+    """The page's language as the portal stores it: "fr" for any French locale, else "en"."""
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return "fr" if locale and str(locale).startswith("fr") else "en"
+
+
+def audit_page_view(action: str, subject: str, **detail: object) -> None:
+    """Record that the signed-in organizer or chair looked at personal data (from a GET).
+
+    A GET's transaction began as a reader; on SQLite turning it into a writer midway can fail
+    under load, so the entry is written and committed in its own short writer transaction
+    before the page is rendered.
+    """
+    from flask_login import current_user
+
+    from portal.core.audit import record_audit
+    from portal.core.db import writing
+    from portal.extensions import db
+
+    actor = current_user._get_current_object()
+    db.session.rollback()
+    with writing():
+        record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
+        db.session.commit()

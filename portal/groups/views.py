@@ -7,17 +7,14 @@ members-only page re-checks the membership is still active (see services' docstr
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from portal.core.audit import record_audit
-from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import request_origin, user_agent
+from portal.core.web import audit_page_view, current_language, request_origin, user_agent
 from portal.extensions import db, limiter
 from portal.groups import bp, services
 from portal.groups.forms import (
@@ -50,10 +47,6 @@ def _groups_helpers() -> dict:
     return {"role_label": lambda role: labels.get(role, role)}
 
 
-def _language() -> str:
-    locale = get_locale()
-    return str(locale) if locale else "en"
-
 
 def _group_or_404(slug: str) -> WorkingGroup:
     return db.first_or_404(select(WorkingGroup).where(WorkingGroup.slug == slug))
@@ -61,7 +54,7 @@ def _group_or_404(slug: str) -> WorkingGroup:
 
 def _consent_wording(group: WorkingGroup) -> str:
     return services.member_mail_consent_wording(
-        group, current_app.config["PORTAL_ORG_NAME"], current_app.config["PORTAL_ORG_CONTACT"], _language()
+        group, current_app.config["PORTAL_ORG_NAME"], current_app.config["PORTAL_ORG_CONTACT"], current_language()
     )
 
 
@@ -77,27 +70,15 @@ def _error_on(form, error: DomainError, field: str | None = None) -> None:
 
 
 
-def _audit_read(action: str, subject: str, **detail) -> None:
-    """Record that an organizer or chair looked at personal data (from a GET).
-
-    Written first, in its own short writer transaction: on SQLite a GET's reader
-    transaction turned writer midway can fail under load.
-    """
-    actor = current_user._get_current_object()
-    db.session.rollback()
-    with writing():
-        record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
-        db.session.commit()
-
 @bp.route("/groups")
 def index():
-    return render_template("groups/index.html", groups=services.list_groups(), language=_language())
+    return render_template("groups/index.html", groups=services.list_groups(), language=current_language())
 
 
 @bp.route("/groups/<slug>", endpoint="group")
 def show(slug: str):
     group = _group_or_404(slug)
-    return render_template("groups/group.html", group=group, language=_language())
+    return render_template("groups/group.html", group=group, language=current_language())
 
 
 @bp.route("/groups/<slug>/apply", methods=["GET", "POST"])
@@ -107,7 +88,7 @@ def apply(slug: str):
     form = ApplyForm()
     sectors = list_sectors()
     form.sector.choices = [SelectChoice("", _("Choose your sector"))] + [
-        SelectChoice(str(s.id), s.name(_language())) for s in sectors
+        SelectChoice(str(s.id), s.name(current_language())) for s in sectors
     ]
     wording = _consent_wording(group)
     form.consent.label.text = wording
@@ -128,7 +109,7 @@ def apply(slug: str):
                 consent_wording=wording,
                 ip=request_origin(),
                 user_agent=user_agent(),
-                language=_language(),
+                language=current_language(),
             )
         except DomainError as error:
             db.session.rollback()
@@ -140,7 +121,7 @@ def apply(slug: str):
             return redirect(url_for("groups.group", slug=group.slug))
     elif request.method == "POST":
         status = 400
-    return render_template("groups/apply.html", group=group, form=form, language=_language()), status
+    return render_template("groups/apply.html", group=group, form=form, language=current_language()), status
 
 
 # --- members' pages ------------------------------------------------------------------------
@@ -192,7 +173,7 @@ def members(slug: str):
         documents=services.documents(group),
         directory_form=directory_form,
         leave_form=ConfirmForm(prefix="leave"),
-        language=_language(),
+        language=current_language(),
     )
 
 
@@ -212,7 +193,7 @@ def terms(slug: str):
     if request.method == "POST":
         status = 400
     return render_template("groups/terms.html", group=group, membership=membership, form=form,
-                           language=_language()), status
+                           language=current_language()), status
 
 
 @bp.route("/groups/<slug>/members/directory", methods=["POST"])
@@ -265,7 +246,7 @@ def member_link(slug: str):
         return redirect(url_for("groups.member_link", slug=group.slug))
     if request.method == "POST":
         status = 400
-    return render_template("groups/member_link.html", group=group, form=form, language=_language()), status
+    return render_template("groups/member_link.html", group=group, form=form, language=current_language()), status
 
 
 @bp.route("/groups/invitations/<token>", methods=["GET", "POST"])
@@ -280,7 +261,7 @@ def invitation(token: str):
         membership, _link = services.accept_invitation(
             token, consent=form.consent.data, consent_wording=wording,
             show_email=form.show_email.data, show_organization=form.show_organization.data,
-            ip=request_origin(), user_agent=user_agent(), language=_language(),
+            ip=request_origin(), user_agent=user_agent(), language=current_language(),
         )
         db.session.commit()
         remembered = dict(session.get(MEMBER_SESSION_KEY) or {})
@@ -291,7 +272,7 @@ def invitation(token: str):
     if request.method == "POST":
         status = 400
     return render_template("groups/invitation.html", group=group, membership=membership, form=form,
-                           language=_language()), status
+                           language=current_language()), status
 
 
 # --- /admin/groups ----------------------------------------------------------------------------
@@ -308,7 +289,7 @@ def admin_index():
 
 
 def _fill_group_form(form: GroupForm) -> None:
-    form.sectors.choices = [SelectChoice(s.id, s.name(_language())) for s in list_sectors()]
+    form.sectors.choices = [SelectChoice(s.id, s.name(current_language())) for s in list_sectors()]
 
 
 def _communities(text: str | None) -> list[str]:
@@ -382,14 +363,14 @@ def _admin_group_page(group: WorkingGroup, document_form: DocumentForm | None = 
         documents=services.documents(group),
         chairs=services.chair_accounts(group),
         document_form=document_form or DocumentForm(prefix="document", formdata=None),
-        language=_language(),
+        language=current_language(),
     ), status
 
 
 @bp.route("/admin/groups/<slug>")
 @group_manager_required
 def admin_group(group: WorkingGroup):
-    _audit_read("groups.members.viewed", f"group:{group.id}")
+    audit_page_view("groups.members.viewed", f"group:{group.id}")
     return _admin_group_page(group)
 
 
@@ -427,7 +408,7 @@ def admin_decide(group: WorkingGroup, membership_id: int):
 def admin_membership(group: WorkingGroup, membership_id: int):
     membership = _membership_of(group, membership_id)
     if request.method == "GET":
-        _audit_read("groups.membership.viewed", f"membership:{membership.id}", group=group.slug)
+        audit_page_view("groups.membership.viewed", f"membership:{membership.id}", group=group.slug)
     form = MembershipForm(obj=membership if request.method == "GET" else None)
     status = 200
     if form.validate_on_submit():

@@ -4,17 +4,15 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
-from portal.core.audit import record_audit
 from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import request_origin, user_agent
+from portal.core.web import audit_page_view, current_language, request_origin, user_agent
 from portal.extensions import db, limiter
 from portal.guidelines import bp, services, storage
 from portal.guidelines.forms import (
@@ -28,10 +26,6 @@ from portal.guidelines.forms import (
 from portal.guidelines.models import LANGUAGES, CopyRequest, Guideline, GuidelineEdition, GuidelineStatus
 from portal.people.services import list_sectors
 
-
-def _language() -> str:
-    locale = get_locale()
-    return "fr" if locale and str(locale).startswith("fr") else "en"
 
 
 def _send_edition(edition: GuidelineEdition, download_name: str | None = None):
@@ -57,25 +51,13 @@ def _send_edition(edition: GuidelineEdition, download_name: str | None = None):
 # --- public ------------------------------------------------------------------------------------
 
 
-def _audit_read(action: str, subject: str, **detail) -> None:
-    """Record that an organizer or chair looked at personal data (from a GET).
-
-    Written first, in its own short writer transaction: on SQLite a GET's reader
-    transaction turned writer midway can fail under load.
-    """
-    actor = current_user._get_current_object()
-    db.session.rollback()
-    with writing():
-        record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
-        db.session.commit()
-
 @bp.route("/guidelines/")
 def index():
     return render_template(
         "guidelines/index.html",
         released=services.released_guidelines(),
         upcoming=services.upcoming_guidelines(),
-        language=_language(),
+        language=current_language(),
     )
 
 
@@ -87,7 +69,7 @@ def _sector_choices(language: str, blank: str) -> list[SelectChoice]:
 @limiter.limit("20/minute;100/hour", methods=["POST"])
 def request_copy(guideline_id: int):
     guideline = services.public_guideline(guideline_id)
-    language = _language()
+    language = current_language()
     form = RequestCopyForm()
     form.sector.choices = _sector_choices(language, _("Choose your sector"))
     if request.method == "GET":
@@ -122,7 +104,7 @@ def request_copy(guideline_id: int):
 @bp.route("/guidelines/<int:guideline_id>/request/sent")
 def request_sent(guideline_id: int):
     guideline = services.public_guideline(guideline_id)
-    return render_template("guidelines/request_sent.html", guideline=guideline, language=_language())
+    return render_template("guidelines/request_sent.html", guideline=guideline, language=current_language())
 
 
 @bp.route("/guidelines/confirm/<token>", methods=["GET", "POST"])
@@ -136,11 +118,11 @@ def confirm_request(token: str):
         released = guideline.status == GuidelineStatus.RELEASED
         db.session.commit()
         return render_template("guidelines/confirmed.html", guideline=guideline, released=released,
-                               language=_language())
+                               language=current_language())
     # A GET only shows the button: mail scanners follow links and must not confirm.
     copy_request = services.copy_request_for_token(token)
     return render_template("guidelines/confirm.html", guideline=copy_request.guideline, form=form,
-                           confirmed=copy_request.status == "confirmed", language=_language())
+                           confirmed=copy_request.status == "confirmed", language=current_language())
 
 
 @bp.route("/guidelines/<int:guideline_id>/download/<language>")
@@ -162,7 +144,7 @@ def download_link(token: str):
     access = services.open_download_link(token)
     db.session.rollback()  # only looking: the use is counted when a file is downloaded
     return render_template("guidelines/link.html", guideline=access.guideline, token=token,
-                           language=_language())
+                           language=current_language())
 
 
 @bp.route("/guidelines/link/<token>/<language>")
@@ -272,7 +254,7 @@ def _render_detail(guideline: Guideline, status: int = 200, **forms):
         withdraw_form=WithdrawForm(),
         requests=services.requests_for(guideline),
         progress=services.release_progress(guideline),
-        downloads=services.downloads_by_sector(guideline, _language()),
+        downloads=services.downloads_by_sector(guideline, current_language()),
         suppress_below=services.SUPPRESS_BELOW,
     ), status
 
@@ -281,7 +263,7 @@ def _render_detail(guideline: Guideline, status: int = 200, **forms):
 @organizer_required
 def admin_detail(guideline_id: int):
     guideline = db.get_or_404(Guideline, guideline_id)
-    _audit_read("guidelines.requests.viewed", f"guideline:{guideline.id}")
+    audit_page_view("guidelines.requests.viewed", f"guideline:{guideline.id}")
     return _render_detail(guideline)
 
 

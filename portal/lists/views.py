@@ -18,15 +18,14 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale, gettext as _
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 
 from portal.core.audit import record_audit
-from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import request_origin, user_agent
+from portal.core.web import audit_page_view, current_language, request_origin, user_agent
 from portal.extensions import csrf, db, limiter
 from portal.lists import bp
 from portal.lists.forms import (
@@ -46,10 +45,6 @@ from portal.lists.models import ImportJob, ImportStatus, ListPost, MailingList, 
 from portal.people.models import Person
 from wtforms.fields.choices import SelectChoice
 
-
-def _language() -> str:
-    locale = get_locale()
-    return str(locale) if locale and str(locale) in ("en", "fr") else "en"
 
 
 def _public_list(slug: str) -> MailingList:
@@ -72,21 +67,9 @@ def _subscribe_ip_limit() -> str:
 
 
 
-def _audit_read(action: str, subject: str, **detail) -> None:
-    """Record that an organizer or chair looked at personal data (from a GET).
-
-    Written first, in its own short writer transaction: on SQLite a GET's reader
-    transaction turned writer midway can fail under load.
-    """
-    actor = current_user._get_current_object()
-    db.session.rollback()
-    with writing():
-        record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
-        db.session.commit()
-
 @bp.route("/lists/")
 def index():
-    return render_template("lists/index.html", lists=services.public_lists(), language=_language())
+    return render_template("lists/index.html", lists=services.public_lists(), language=current_language())
 
 
 @bp.route("/lists/<slug>/subscribe", methods=["GET", "POST"])
@@ -95,7 +78,7 @@ def index():
 def subscribe(slug: str):
     mailing_list = _public_list(slug)
     form = SubscribeForm()
-    language = _language()
+    language = current_language()
     if request.method == "GET":
         form.language.data = language
     wording = services.subscribe_wording(mailing_list, language)
@@ -125,7 +108,7 @@ def subscribe(slug: str):
 @bp.route("/lists/<slug>/check-email")
 def check_email(slug: str):
     # The same page whether the address was new, pending or already subscribed.
-    return render_template("lists/check_email.html", mailing_list=_public_list(slug), language=_language())
+    return render_template("lists/check_email.html", mailing_list=_public_list(slug), language=current_language())
 
 
 @bp.route("/lists/confirm/<token>", methods=["GET", "POST"])
@@ -136,11 +119,11 @@ def confirm(token: str):
         subscription = services.confirm_subscription(token)
         db.session.commit()
         return render_template("lists/confirmed.html", subscription=subscription,
-                               mailing_list=subscription.mailing_list, language=_language())
+                               mailing_list=subscription.mailing_list, language=current_language())
     if request.method == "POST":
         abort(400)
     return render_template("lists/confirm.html", form=form, subscription=subscription,
-                           mailing_list=subscription.mailing_list, language=_language())
+                           mailing_list=subscription.mailing_list, language=current_language())
 
 
 @bp.route("/lists/unsubscribe/<token>", methods=["GET", "POST"])
@@ -156,16 +139,16 @@ def one_click_unsubscribe(token: str):
         services.unsubscribe(subscription, method="one-click unsubscribe", ip=request_origin(),
                              user_agent=user_agent())
         db.session.commit()
-        return render_template("lists/unsubscribed.html", mailing_list=mailing_list, language=_language())
+        return render_template("lists/unsubscribed.html", mailing_list=mailing_list, language=current_language())
     return render_template("lists/unsubscribe.html", mailing_list=mailing_list, subscription=subscription,
-                           token=token, language=_language())
+                           token=token, language=current_language())
 
 
 @bp.route("/lists/<slug>/archive")
 def archive(slug: str):
     mailing_list = _public_list(slug)
     return render_template("lists/archive.html", mailing_list=mailing_list,
-                           posts=services.list_posts(mailing_list), language=_language())
+                           posts=services.list_posts(mailing_list), language=current_language())
 
 
 @bp.route("/lists/<slug>/archive/<int:post_id>")
@@ -174,7 +157,7 @@ def archive_post(slug: str, post_id: int):
     post = db.get_or_404(ListPost, post_id)
     if post.list_id != mailing_list.id or post.status != PostStatus.SENT:
         abort(404)
-    return render_template("lists/archive_post.html", mailing_list=mailing_list, post=post, language=_language())
+    return render_template("lists/archive_post.html", mailing_list=mailing_list, post=post, language=current_language())
 
 
 @bp.route("/lists/preferences", methods=["GET", "POST"])
@@ -206,7 +189,7 @@ def preferences_sent():
 def preferences(token: str):
     person = services.person_for_preferences(token)
     lines = services.preference_lines(person)
-    language = _language()
+    language = current_language()
     form = PreferencesForm()
     form.lists.choices = [SelectChoice(line.mailing_list.id, line.mailing_list.name(language)) for line in lines]
     if request.method == "GET":
@@ -287,7 +270,7 @@ def _edit_list(mailing_list: MailingList | None):
 @organizer_required
 def admin_subscribers(list_id: int):
     mailing_list = db.get_or_404(MailingList, list_id)
-    _audit_read("lists.subscribers.viewed", f"list:{mailing_list.id}")
+    audit_page_view("lists.subscribers.viewed", f"list:{mailing_list.id}")
     filters = SubscriberFilterForm(request.args)
     filters.validate()
     query = (select(Subscription).join(Person, Person.id == Subscription.person_id)
@@ -308,7 +291,7 @@ def admin_subscriber(list_id: int, subscription_id: int):
     subscription = db.get_or_404(Subscription, subscription_id)
     if subscription.list_id != list_id:
         abort(404)
-    _audit_read("lists.subscriber.viewed", f"subscription:{subscription.id}", person=subscription.person_id)
+    audit_page_view("lists.subscriber.viewed", f"subscription:{subscription.id}", person=subscription.person_id)
     return render_template("lists/admin/subscriber.html", subscription=subscription,
                            mailing_list=subscription.mailing_list,
                            history=services.consent_history(subscription.person, subscription.mailing_list),

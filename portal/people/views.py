@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, select
@@ -11,7 +10,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import request_origin, user_agent
+from portal.core.web import current_language, request_origin, user_agent
 from portal.extensions import db, limiter
 from portal.people import bp
 from portal.people.forms import (
@@ -60,14 +59,10 @@ def my_data_sent():
     return render_template("people/my_data_sent.html")
 
 
-def _language() -> str:
-    locale = get_locale()
-    return str(locale) if locale else "en"
-
 
 def _my_data_page(person: Person, token: str, *, details_form=None, erasure_form=None, status=200):
     if details_form is None:
-        details_form = DetailsForm(formdata=None, shown_in=_language())
+        details_form = DetailsForm(formdata=None, shown_in=current_language())
         details_form.name.data = person.name
         details_form.organization.data = person.organization
         details_form.sector.data = person.sector.slug if person.sector else ""
@@ -119,7 +114,7 @@ def my_data_csv(token: str):
 @bp.route("/my-data/<token>/details", methods=["POST"])
 def my_data_details(token: str):
     person = person_for_my_data(token)
-    form = DetailsForm(shown_in=_language())
+    form = DetailsForm(shown_in=current_language())
     if form.validate_on_submit():
         sector = None
         if form.sector.data:
@@ -272,8 +267,17 @@ def admin_request_refuse(request_id: int):
 def admin_retention():
     from portal.people.jobs import retention_modules
 
+    labels = {
+        "people": _("People, links and sign-in attempts"),
+        "events": _("Events"),
+        "groups": _("Working groups"),
+        "lists": _("Mailing lists"),
+        "guidelines": _("Guidelines"),
+        "mail": _("Messages sent"),
+    }
     areas = []
     for area, module in retention_modules():
         forecast = getattr(module, "forecast", None)
-        areas.append((area, module, forecast(now()) if callable(forecast) else None))
+        areas.append((area, labels.get(area, area.capitalize()), module,
+                      forecast(now()) if callable(forecast) else None))
     return render_template("people/admin_retention.html", areas=areas)

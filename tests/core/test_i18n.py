@@ -1,7 +1,6 @@
 """English and French: the visitor's choice, then the browser's Accept-Language."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir

@@ -4,14 +4,13 @@ from __future__ import annotations
 import email.utils
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
 
 from portal.core import clock
 from portal.extensions import db
 from portal.lists.models import Subscription, SubscriptionStatus
 from portal.mail.delivery import deliver_due, drain, retry_delay
-from portal.mail.models import MessageCategory, OutboxMessage, OutboxState
+from portal.mail.models import OutboxMessage, OutboxState
 from portal.mail.services import Attachment, queue_email
 from portal.people.services import get_or_create_person
 from tests.conftest import free_port
