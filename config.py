@@ -85,6 +85,9 @@ class Config:
     BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "portal" / "translations")
 
     MAX_CONTENT_LENGTH = _int("PORTAL_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+    GUIDELINE_MAX_BYTES = _int("GUIDELINE_MAX_BYTES", 15 * 1024 * 1024)
+    # How long copy requests and release notices are kept after a guideline's release.
+    GUIDELINE_RETENTION_MONTHS = _int("GUIDELINE_RETENTION_MONTHS", 24)
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

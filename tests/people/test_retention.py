@@ -177,3 +177,60 @@ def test_a_registrant_detached_by_their_event_is_erased_24_months_after_they_cam
         assert erased.erased_at is not None and erased.organization == ""
         assert purge_expired_personal_data() == 0
         assert db.session.execute(select(func.count(Registration.id))).scalar_one() == 1
+
+
+def test_one_late_run_purges_every_area_then_the_people_left_with_nothing(app, make):
+    """With the clock moved far past every period, one run of the job removes what each area
+    holds and erases those left with nothing (the people area runs last); a second run
+    changes nothing more. Someone still active anywhere stays."""
+    from portal.groups.models import Membership, WorkingGroup
+    from portal.groups.services import add_member, apply_to_group, create_group, decide_application, remove_member
+    from portal.guidelines.jobs import release_due_guidelines
+    from portal.guidelines.models import CopyRequest, Guideline, ReleaseNotice
+
+    clock.set_now(T0)
+    reader_id = make.person("reader@example.ca", name="Reader").id
+    with app.app_context():
+        group = create_group(slug="tables", name_en="Tables")
+        former = apply_to_group(group, email="former@example.ca", name="Former", consent=True, consent_wording="w")
+        decide_application(former, approve=True, actor=None)
+        remove_member(former, actor=None)
+        member = add_member(group, email="member@example.ca", name="Member", actor=None)
+        guideline = Guideline(title_en="Tables guide", status="scheduled", release_at=T0 + timedelta(minutes=5))
+        db.session.add(guideline)
+        db.session.flush()
+        db.session.add_all([
+            CopyRequest(guideline_id=guideline.id, person_id=reader_id, status="confirmed", confirmed_at=T0),
+            CopyRequest(guideline_id=guideline.id, person_id=member.person_id, status="confirmed", confirmed_at=T0),
+        ])
+        db.session.commit()
+        ids = {"former": former.person_id, "member": member.person_id, "reader": reader_id}
+    clock.set_now(T0 + timedelta(minutes=5))
+    with app.app_context():
+        assert release_due_guidelines() == 1
+
+    def state():
+        with app.app_context():
+            count = lambda model: db.session.execute(select(func.count()).select_from(model)).scalar_one()  # noqa: E731
+            return {
+                "erased": sorted(k for k, i in ids.items() if db.session.get(Person, i).erased_at is not None),
+                "memberships": count(Membership), "copy_requests": count(CopyRequest),
+                "notices": count(ReleaseNotice), "subscriptions": sorted(db.session.execute(
+                    select(Subscription.status)).scalars()),
+                "groups": count(WorkingGroup),
+            }
+
+    before = state()
+    assert before == {"erased": [], "memberships": 2, "copy_requests": 2, "notices": 2,
+                      "subscriptions": ["active", "unsubscribed"], "groups": 1}
+    clock.set_now(T0 + timedelta(days=800))
+    with app.app_context():
+        assert purge_expired_personal_data() > 0
+    after = state()
+    # The former member (membership, list row) and the reader (request, notice) are gone and
+    # erased; the active member keeps their membership and subscription, loses the request.
+    assert after == {"erased": ["former", "reader"], "memberships": 1, "copy_requests": 0, "notices": 0,
+                     "subscriptions": ["active"], "groups": 1}
+    with app.app_context():
+        assert purge_expired_personal_data() == 0
+    assert state() == after
