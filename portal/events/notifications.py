@@ -1,17 +1,18 @@
 """Mail about registrations. Every function only writes outbox rows, in the caller's transaction."""
 from __future__ import annotations
 
+import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from email.utils import parseaddr
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import icalendar
-import qrcode
-import qrcode.constants
+import zxingcpp
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from portal.core.clock import now
 from portal.core.tokens import AccessToken, hash_token, issue_token, new_raw_token
@@ -41,6 +42,17 @@ def _store_token(purpose: str, raw: str, registration: Registration, valid_for: 
     ))
 
 
+def _store_tokens(registration: Registration, *tokens: tuple[str, str, timedelta]) -> None:
+    """Record several (purpose, raw, valid_for) tokens of one registration in one statement
+    (one executemany instead of an INSERT ... RETURNING per token; nothing reads them back)."""
+    moment = now()
+    db.session.execute(insert(AccessToken), [
+        dict(token_hash=hash_token(raw), purpose=purpose, person_id=registration.person_id,
+             subject_id=registration.id, expires_at=moment + valid_for)
+        for purpose, raw, valid_for in tokens
+    ])
+
+
 def _check_in_lifetime(event: Event) -> timedelta:
     return max(event.ends_at + timedelta(days=2) - now(), timedelta(days=1))
 
@@ -60,31 +72,55 @@ def manage_path(registration: Registration, raw: str | None = None) -> str:
 @dataclass(frozen=True)
 class SeatMaterial:
     """What a confirmation carries, built before the seat lock is taken (it is the slow part):
-    the raw manage and check-in tokens, the calendar file and the QR code."""
+    the raw manage and check-in tokens, the calendar file and the QR code.
+
+    `calendar` and `qr_svg` are None when they were not built ahead (the registration was
+    expected to join the waitlist, which needs neither); `with_attachments` builds them."""
 
     manage_raw: str
     check_in_raw: str
-    calendar: bytes
-    qr_svg: bytes
+    calendar: bytes | None
+    qr_svg: bytes | None
     slug: str
 
+    def with_attachments(self, event: Event) -> SeatMaterial:
+        if self.calendar is not None and self.qr_svg is not None:
+            return self
+        link = current_app.config["PORTAL_BASE_URL"].rstrip("/") + path_for("events.manage", token=self.manage_raw)
+        return replace(self, calendar=calendar_file(event, secrets.token_hex(12), link),
+                       qr_svg=qr_code_svg(self.check_in_raw))
 
-def prepare_seat_material(event: Event) -> SeatMaterial:
-    """Draw the tokens and render the attachments for a registration not yet made."""
-    manage_raw, check_in_raw = new_raw_token(), new_raw_token()
-    link = current_app.config["PORTAL_BASE_URL"].rstrip("/") + path_for("events.manage", token=manage_raw)
-    return SeatMaterial(manage_raw, check_in_raw, calendar_file(event, secrets.token_hex(12), link),
-                        qr_code_svg(check_in_raw), event.slug)
+
+def prepare_seat_material(event: Event, *, attachments: bool = True) -> SeatMaterial:
+    """Draw the tokens and, unless `attachments` is False, render the attachments for a
+    registration not yet made."""
+    material = SeatMaterial(new_raw_token(), new_raw_token(), None, None, event.slug)
+    return material.with_attachments(event) if attachments else material
 
 
 def _material_for(registration: Registration) -> SeatMaterial:
     return prepare_seat_material(registration.event)
 
 
+@lru_cache(maxsize=8)
+def _mail_domain(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "portal.local"
+
+
+@lru_cache(maxsize=64)
+def _vtimezone(tzid: str, year: int) -> bytes:
+    """The VTIMEZONE block for an event starting in `year`: the same for every registration,
+    so it is built and serialized once per zone and year."""
+    # Only the years around the event: a full 1970-2038 zone is much longer.
+    return icalendar.Timezone.from_tzinfo(
+        ZoneInfo(tzid), tzid=tzid, first_date=date(year - 1, 1, 1), last_date=date(year + 2, 1, 1)
+    ).to_ical()
+
+
 def calendar_file(event: Event, uid: str, link: str = "") -> bytes:
     """An iCalendar file with the event in its own zone (TZID plus a VTIMEZONE)."""
     zone = ZoneInfo(event.timezone)
-    domain = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "portal.local"
+    domain = _mail_domain(current_app.config["MAIL_DEFAULT_SENDER"])
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Community Safety Portal//events//EN")
     calendar.add("version", "2.0")
@@ -103,34 +139,28 @@ def calendar_file(event: Event, uid: str, link: str = "") -> bytes:
         description = f"{description}\n\n{link}".strip()
     if description:
         entry.add("description", description)
-    # Only the years around the event: a full 1970-2038 zone costs time under the seat lock.
-    year = event.starts_at.year
-    calendar.add_component(icalendar.Timezone.from_tzinfo(
-        zone, tzid=event.timezone, first_date=date(year - 1, 1, 1), last_date=date(year + 2, 1, 1)))
     calendar.add_component(entry)
-    return calendar.to_ical()
+    body = calendar.to_ical()
+    # The VTIMEZONE goes before the VEVENT, as add_component(timezone) then (entry) would put
+    # it. Folded lines start with a space, so this finds the component's own first line.
+    at = body.index(b"\r\nBEGIN:VEVENT\r\n") + 2
+    return body[:at] + _vtimezone(event.timezone, event.starts_at.year) + body[at:]
 
 
 def qr_code_svg(data: str) -> bytes:
-    """The QR code as a small SVG: one path, a run per row (quicker than the library's
-    per-module drawing, which matters under the seat lock)."""
-    # A fixed mask skips trying all eight; any mask scans the same.
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2, mask_pattern=0)
-    code.add_data(data)
-    code.make(fit=True)
-    matrix = code.get_matrix()
-    size = len(matrix)
+    """The QR code (error correction M, 2-module quiet zone) as a small SVG: one path, a run
+    per row. zxing-cpp encodes it in C++, several times faster than a pure-Python encoder."""
+    code = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
+    image = code.to_image(scale=1, add_quiet_zones=False)  # one byte per module, 0 = dark
+    modules = image.shape[0]
+    pixels = bytes(memoryview(image))
+    border = 2
+    size = modules + 2 * border
     runs: list[str] = []
-    for y, row in enumerate(matrix):
-        x = 0
-        while x < size:
-            if row[x]:
-                start = x
-                while x < size and row[x]:
-                    x += 1
-                runs.append(f"M{start} {y}h{x - start}v1h-{x - start}z")
-            else:
-                x += 1
+    for y in range(modules):
+        for run in _DARK_RUN.finditer(pixels, y * modules, (y + 1) * modules):
+            start, length = run.start() - y * modules + border, run.end() - run.start()
+            runs.append(f"M{start} {y + border}h{length}v1h-{length}z")
     svg = (
         f'<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" width="{size * 8}" '
@@ -138,6 +168,9 @@ def qr_code_svg(data: str) -> bytes:
         f'<path fill="#000" d="{"".join(runs)}"/></svg>\n'
     )
     return svg.encode("utf-8")
+
+
+_DARK_RUN = re.compile(rb"\x00+")
 
 
 def _base_context(registration: Registration, path: str) -> dict:
@@ -153,8 +186,13 @@ def _base_context(registration: Registration, path: str) -> dict:
 
 def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict, list[Attachment]]:
     """Store the material's tokens for this registration; the mail context and attachments."""
-    path = manage_path(registration, material.manage_raw)
-    _store_token(CHECK_IN_PURPOSE, material.check_in_raw, registration, _check_in_lifetime(registration.event))
+    material = material.with_attachments(registration.event)  # only if not built ahead
+    _store_tokens(
+        registration,
+        (MANAGE_PURPOSE, material.manage_raw, _token_lifetime(registration.event)),
+        (CHECK_IN_PURPOSE, material.check_in_raw, _check_in_lifetime(registration.event)),
+    )
+    path = path_for("events.manage", token=material.manage_raw)
     attachments = [
         Attachment(f"{material.slug[:60]}.ics", "text/calendar; method=PUBLISH", material.calendar),
         Attachment("check-in-code.svg", "image/svg+xml", material.qr_svg),

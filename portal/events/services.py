@@ -164,6 +164,12 @@ def _has_room(event: Event, counts: Counter[int | None], sector_id: int | None) 
     return cap is None or counts[sector_id] < cap
 
 
+def seat_likely(event: Event, sector_id: int | None) -> bool:
+    """Would a registration in this sector get a seat now? Read without the lock, so only a
+    hint (for what to prepare ahead): `register_for_event` decides under the lock."""
+    return _has_room(event, confirmed_by_sector(event.id), sector_id)
+
+
 def promote_from_waitlist(event: Event) -> list[Registration]:
     """Fill free seats from the waitlist, first come first served, skipping anyone whose
     sector is at its cap. The caller holds the event lock. Each promoted person is emailed."""

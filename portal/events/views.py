@@ -82,10 +82,16 @@ def register(slug: str):
     event = services.public_event(slug)
     if not event.registration_is_open(now()):
         return render_template("events/closed.html", event=event), 409 if request.method == "POST" else 200
-    form = registration_form(event, list_sectors())
+    sectors = list_sectors()
+    form = registration_form(event, sectors)
     status = 200
     if form.validate_on_submit():
-        material = services.notifications.prepare_seat_material(event)
+        # The calendar file and QR code are built here, outside the seat lock, unless the
+        # person will most likely join the waitlist, which needs neither (if a seat turns up
+        # after all, the service builds them then).
+        sector_id = next((sector.id for sector in sectors if sector.slug == form.sector.data), None)
+        material = services.notifications.prepare_seat_material(
+            event, attachments=services.seat_likely(event, sector_id))
         db.session.rollback()  # end the reader transaction; the service's begins as a writer
         want_write_transaction(True)
         details = services.RegistrationDetails(

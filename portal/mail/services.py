@@ -12,7 +12,9 @@ from email.utils import formataddr, parseaddr
 from typing import Any
 
 from flask import current_app, render_template
-from flask_babel import force_locale
+from flask_babel import force_locale, get_translations
+from jinja2 import pass_context
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -60,6 +62,33 @@ def message_id_for(key: str) -> str:
     return f"<{digest}@{domain}>"
 
 
+def _bound_gettext(translations) -> dict[str, Any]:
+    """`gettext`/`ngettext` for the templates, bound to one catalogue.
+
+    The same as the callables Flask-Babel installs (Jinja's "newstyle" gettext: autoescaped,
+    %-formatted with the keyword arguments), but without looking the catalogue up again
+    through the request context for every string: a message's strings all come from the
+    recipient's language, fixed for the whole rendering.
+    """
+
+    @pass_context
+    def gettext(__context, __string: str, **variables: Any) -> str:
+        rv = translations.ugettext(__string)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    @pass_context
+    def ngettext(__context, __singular: str, __plural: str, __num: int, **variables: Any) -> str:
+        variables.setdefault("num", __num)
+        rv = translations.ungettext(__singular, __plural, __num)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    return {"gettext": gettext, "ngettext": ngettext}
+
+
 def render_email(template: str, language: str, **context: Any) -> tuple[str, str, str]:
     """Render `templates/email/<template>.txt` and `.html` in `language`.
 
@@ -71,6 +100,7 @@ def render_email(template: str, language: str, **context: Any) -> tuple[str, str
     context.setdefault("org_contact", config["PORTAL_ORG_CONTACT"])
     context.setdefault("base_url", config["PORTAL_BASE_URL"].rstrip("/"))
     with force_locale(language):
+        context.update(_bound_gettext(get_translations()))  # `_()` in templates calls `gettext`
         env = current_app.jinja_env
         text_template = env.get_template(f"email/{template}.txt")
         subject = "".join(
