@@ -37,7 +37,14 @@ def format_local(value: datetime | None, format: str = "medium") -> str:
     return format_datetime(value, format)  # Flask-Babel converts to BABEL_DEFAULT_TIMEZONE
 
 
+def portal_zone_place() -> str:
+    """The place that names the portal's time zone, for labels like "Toronto time"."""
+    zone = current_app.config["PORTAL_TIMEZONE"]
+    return zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
 def register_filters(app: Flask) -> None:
+    app.jinja_env.globals["portal_zone_place"] = portal_zone_place
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["datetime"] = format_local

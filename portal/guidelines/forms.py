@@ -1,12 +1,15 @@
 """Forms of the guidelines area: request a copy, and the organizer's editing forms."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateTimeLocalField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from portal.core.formatting import portal_zone_place
 
 def no_control_characters(form, field) -> None:
     """NUL and other control characters are never meant (and PostgreSQL refuses NUL)."""
@@ -69,9 +72,14 @@ class EditionForm(FlaskForm):
 
 class ScheduleForm(FlaskForm):
     release_at = DateTimeLocalField(
-        _l("Release time (Toronto time)"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        _l("Release time"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
         validators=[DataRequired(_l("Enter the release date and time."))],
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The zone is a setting, so the label is made per request, not at import.
+        self.release_at.label.text = _("Release time (%(place)s time)", place=portal_zone_place())
 
 
 class WithdrawForm(FlaskForm):

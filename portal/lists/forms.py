@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -20,6 +21,9 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.core.formatting import portal_zone_place
+
 
 def no_control_characters(form, field) -> None:
     """Refuse NUL and other control characters (PostgreSQL cannot store NUL in text)."""
@@ -87,8 +91,13 @@ class ActionForm(FlaskForm):
 
 
 class ScheduleForm(FlaskForm):
-    send_at = DateTimeLocalField(_l("Send at (Toronto time)"), format="%Y-%m-%dT%H:%M",
+    send_at = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M",
                                  validators=[DataRequired(_l("Enter a date and time."))])
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The zone is a setting, so the label is made per request, not at import.
+        self.send_at.label.text = _("Send at (%(place)s time)", place=portal_zone_place())
 
 
 class ImportForm(FlaskForm):
