@@ -1,10 +1,13 @@
 """Small pieces views share: where a request came from, safe redirects, domain errors."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import request
 from werkzeug.routing import IntegerConverter
+from werkzeug.wrappers import Response
 
 
 def request_origin() -> str:
@@ -65,3 +68,31 @@ def audit_page_view(action: str, subject: str, **detail: object) -> None:
     with writing():
         record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
         db.session.commit()
+
+
+def submit_form(form: Any, action: Callable[[], object], *, error_field: str, success: str,
+                redirect_to: str) -> Response | int:
+    """The POST half of a form page, in the portal's fixed steps: validate, call the service,
+    commit once.
+
+    Returns the redirect after a commit, or the status to render the form again with: 200 for
+    a GET, 400 for an invalid form, or the DomainError's own status, its message shown on
+    `error_field` after the transaction is rolled back.
+    """
+    from flask import flash, redirect
+
+    from portal.core.errors import DomainError
+    from portal.extensions import db
+
+    if not form.validate_on_submit():
+        return 400 if request.method == "POST" else 200
+    try:
+        action()
+    except DomainError as error:
+        db.session.rollback()
+        field = form[error_field]
+        field.errors = list(field.errors) + [str(error.message)]
+        return error.status
+    db.session.commit()
+    flash(success, "success")
+    return redirect(redirect_to)

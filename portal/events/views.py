@@ -28,7 +28,7 @@ from portal.core.db import want_write_transaction, writing
 from portal.core.errors import DomainError
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
-from portal.core.web import request_origin, user_agent
+from portal.core.web import request_origin, submit_form, user_agent
 from portal.events import bp, services
 from portal.events.charts import bar_chart
 from portal.events.forms import (
@@ -299,25 +299,19 @@ def admin_status(event_id: int):
 def admin_questions(event_id: int):
     event = _admin_event(event_id)
     form = QuestionForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.add_question(event, label=form.label.data, kind=QuestionKind(form.kind.data),
-                                  required=form.required.data, hint=form.hint.data or "",
-                                  choices_text=form.choices_text.data or "", actor=_actor(),
-                                  origin=request_origin())
-        except DomainError as error:
-            db.session.rollback()
-            form.choices_text.errors = list(form.choices_text.errors) + [str(error.message)]
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("Question added."), "success")
-            return redirect(url_for("events.admin_questions", event_id=event.id))
-    elif request.method == "POST":
-        status = 400
+    outcome = submit_form(
+        form,
+        lambda: services.add_question(
+            event, label=form.label.data, kind=QuestionKind(form.kind.data),
+            required=form.required.data, hint=form.hint.data or "",
+            choices_text=form.choices_text.data or "", actor=_actor(), origin=request_origin()),
+        error_field="choices_text", success=_("Question added."),
+        redirect_to=url_for("events.admin_questions", event_id=event.id),
+    )
+    if isinstance(outcome, Response):
+        return outcome
     return render_template("events/admin/questions.html", event=event, form=form,
-                           delete_form=ActionForm()), status
+                           delete_form=ActionForm()), outcome
 
 
 @bp.route("/admin/events/<int:event_id>/questions/<int:question_id>/edit", methods=["GET", "POST"])
@@ -328,24 +322,19 @@ def admin_question_edit(event_id: int, question_id: int):
     if question.event_id != event.id:
         abort(404)
     form = QuestionForm(obj=question if request.method == "GET" else None)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_question(question, label=form.label.data, kind=QuestionKind(form.kind.data),
-                                     required=form.required.data, hint=form.hint.data or "",
-                                     choices_text=form.choices_text.data or "", actor=_actor(),
-                                     origin=request_origin())
-        except DomainError as error:
-            db.session.rollback()
-            form.choices_text.errors = list(form.choices_text.errors) + [str(error.message)]
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("Question saved."), "success")
-            return redirect(url_for("events.admin_questions", event_id=event.id))
-    elif request.method == "POST":
-        status = 400
-    return render_template("events/admin/question_edit.html", event=event, question=question, form=form), status
+    outcome = submit_form(
+        form,
+        lambda: services.update_question(
+            question, label=form.label.data, kind=QuestionKind(form.kind.data),
+            required=form.required.data, hint=form.hint.data or "",
+            choices_text=form.choices_text.data or "", actor=_actor(), origin=request_origin()),
+        error_field="choices_text", success=_("Question saved."),
+        redirect_to=url_for("events.admin_questions", event_id=event.id),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("events/admin/question_edit.html", event=event, question=question,
+                           form=form), outcome
 
 
 @bp.route("/admin/events/<int:event_id>/questions/<int:question_id>/delete", methods=["POST"])

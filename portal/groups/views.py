@@ -10,11 +10,12 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import audit_page_view, current_language, request_origin, user_agent
+from portal.core.web import audit_page_view, current_language, request_origin, submit_form, user_agent
 from portal.extensions import db, limiter
 from portal.groups import bp, services
 from portal.groups.forms import (
@@ -452,26 +453,19 @@ def admin_remove(group: WorkingGroup, membership_id: int):
 def admin_add_member(slug: str):
     group = _group_or_404(slug)
     form = AddMemberForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.add_member(
-                group, email=form.email.data, name=form.name.data.strip(),
-                organization=(form.organization.data or "").strip(), role=form.role.data,
-                term_start=form.term_start.data, term_end=form.term_end.data,
-                actor=current_user, origin=request_origin(),
-            )
-        except DomainError as error:
-            db.session.rollback()
-            _error_on(form, error, "email")
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("The member was added and emailed their link."), "success")
-            return redirect(url_for("groups.admin_group", slug=group.slug))
-    elif request.method == "POST":
-        status = 400
-    return render_template("groups/admin/add_member.html", group=group, form=form), status
+    outcome = submit_form(
+        form,
+        lambda: services.add_member(
+            group, email=form.email.data, name=form.name.data.strip(),
+            organization=(form.organization.data or "").strip(), role=form.role.data,
+            term_start=form.term_start.data, term_end=form.term_end.data,
+            actor=current_user, origin=request_origin()),
+        error_field="email", success=_("The member was added and emailed their link."),
+        redirect_to=url_for("groups.admin_group", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("groups/admin/add_member.html", group=group, form=form), outcome
 
 
 @bp.route("/admin/groups/<slug>/invitations/new", methods=["GET", "POST"])
@@ -479,22 +473,16 @@ def admin_add_member(slug: str):
 def admin_invite(slug: str):
     group = _group_or_404(slug)
     form = InviteForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.invite_member(group, email=form.email.data, name=(form.name.data or "").strip(),
-                                   role=form.role.data, actor=current_user, origin=request_origin())
-        except DomainError as error:
-            db.session.rollback()
-            _error_on(form, error, "email")
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("The invitation was sent."), "success")
-            return redirect(url_for("groups.admin_group", slug=group.slug))
-    elif request.method == "POST":
-        status = 400
-    return render_template("groups/admin/invite.html", group=group, form=form), status
+    outcome = submit_form(
+        form,
+        lambda: services.invite_member(group, email=form.email.data, name=(form.name.data or "").strip(),
+                                       role=form.role.data, actor=current_user, origin=request_origin()),
+        error_field="email", success=_("The invitation was sent."),
+        redirect_to=url_for("groups.admin_group", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("groups/admin/invite.html", group=group, form=form), outcome
 
 
 @bp.route("/admin/groups/<slug>/documents", methods=["POST"])
