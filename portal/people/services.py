@@ -85,22 +85,29 @@ def find_person(email: str) -> Person | None:
 def get_or_create_person(email: str, **details: object) -> Person:
     """Return the person with this address, creating them if new.
 
-    Details given (name, organization, ...) fill in blanks and update what the person has
-    just told us; an empty value never overwrites a known one. Safe under concurrency: a
-    simultaneous insert of the same address is caught by the unique constraint and re-read.
+    Details given (name, organization, ...) only fill in blanks. The public forms that call
+    this prove nothing about who is typing, so they must not change what a known person's
+    record says (a stranger could rename an attendee by registering their address); people
+    correct their own details through their token links (manage, my data, preferences).
+    Safe under concurrency: a simultaneous insert of the same address is caught by the
+    unique constraint and re-read.
     """
     address = normalize_email(email)
     person = db.session.execute(select(Person).where(Person.email == address)).scalar_one_or_none()
+    created = False
     if person is None:
         try:
             with db.session.begin_nested():
                 person = Person(email=address)
                 db.session.add(person)
                 db.session.flush()
+                created = True
         except IntegrityError:
             person = db.session.execute(select(Person).where(Person.email == address)).scalar_one()
     for field, value in details.items():
-        if value not in (None, "") and hasattr(person, field):
+        if value in (None, "") or not hasattr(person, field):
+            continue
+        if created or getattr(person, field) in (None, ""):
             setattr(person, field, value)
     return person
 

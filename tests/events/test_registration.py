@@ -270,3 +270,17 @@ def test_a_small_sector_share_of_a_small_room_still_lets_each_sector_in(app, cli
     register(client, "symposium-1", email="p2@example.ca", sector="police")
     register(client, "symposium-1", email="h1@example.ca", sector="health-care")
     assert [r.status for r in _registrations(app, event_id)] == ["confirmed", "waitlisted", "confirmed"]
+
+
+def test_registering_someone_elses_address_does_not_rename_them(app, client, make_event):
+    """The duplicate page reveals nothing, and the attendee list keeps the real person's name."""
+    make_event()
+    register(client, "symposium-1", email="ada@example.ca", name="Ada Lovelace",
+             organization="City of Toronto")
+    again = register(client, "symposium-1", email="ada@example.ca", name="Not Ada",
+                     organization="Somewhere Else")
+    assert again.status_code == 302
+    with app.app_context():
+        person = db.session.execute(select(Person).where(Person.email == "ada@example.ca")).scalar_one()
+        assert (person.name, person.organization) == ("Ada Lovelace", "City of Toronto")
+        assert len(db.session.execute(select(Registration)).scalars().all()) == 1

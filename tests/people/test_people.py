@@ -49,6 +49,15 @@ def test_an_empty_detail_never_overwrites_a_known_one(app_context):
     assert person.name == "Pat" and person.community == "Peel"
 
 
+def test_a_public_form_never_rewrites_what_a_known_person_told_us(app_context):
+    """Anyone can type an address into a public form: a known person's details stay theirs."""
+    get_or_create_person("pat@example.ca", name="Pat Lee", organization="Peel Police", language="fr")
+    person = get_or_create_person("pat@example.ca", name="Someone Else", organization="Elsewhere",
+                                  language="en", community="Peel")
+    assert (person.name, person.organization, person.language) == ("Pat Lee", "Peel Police", "fr")
+    assert person.community == "Peel"  # a blank is still filled in
+
+
 def test_sectors_are_seeded_in_order(app_context):
     sectors = list_sectors()
     assert [s.slug for s in sectors] == [slug for slug, _, _ in SECTORS]
