@@ -12,6 +12,7 @@ from wtforms import (
     DateTimeLocalField,
     EmailField,
     HiddenField,
+    IntegerField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -19,7 +20,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.formatting import portal_zone_place
@@ -78,6 +79,10 @@ class ListForm(FlaskForm):
     description_en = TextAreaField(_l("Description in English"), validators=[*TEXT, Optional(), Length(max=5000)])
     description_fr = TextAreaField(_l("Description in French"), validators=[*TEXT, Optional(), Length(max=5000)])
     announce_only = BooleanField(_l("Announcements only (replies are not sent to the list)"), default=True)
+    retention_months = IntegerField(
+        _l("Months to keep an unsubscribed person's subscription"), default=24,
+        validators=[DataRequired(), NumberRange(min=1, max=240, message=_l("Choose from 1 to 240 months."))],
+    )
 
 
 class PostForm(FlaskForm):

@@ -124,9 +124,13 @@ def save_public_list(
     description_en: str = "",
     description_fr: str = "",
     announce_only: bool = True,
+    retention_months: int = 24,
     actor=None,
 ) -> MailingList:
     """Create a public list (mailing_list None) or update one. The slug must be unused.
+
+    `retention_months`: how long an unsubscribed person's subscription row is kept (the
+    retention purge deletes it after that; the consent ledger keeps the withdrawal).
 
     A group list's slug belongs to its group and is not changed here.
     """
@@ -147,6 +151,9 @@ def save_public_list(
     mailing_list.description_en = description_en or ""
     mailing_list.description_fr = description_fr or ""
     mailing_list.announce_only = announce_only
+    if not 1 <= retention_months <= 240:
+        raise DomainError(_l("Choose from 1 to 240 months."))
+    mailing_list.retention_months = retention_months
     db.session.flush()
     record_audit("lists.list.created" if created else "lists.list.updated", actor=actor,
                  subject=f"list:{mailing_list.id}")

@@ -251,7 +251,8 @@ def _edit_list(mailing_list: MailingList | None):
             saved = services.save_public_list(
                 mailing_list, slug=form.slug.data, name_en=form.name_en.data, name_fr=form.name_fr.data or "",
                 description_en=form.description_en.data or "", description_fr=form.description_fr.data or "",
-                announce_only=form.announce_only.data, actor=current_user,
+                announce_only=form.announce_only.data, retention_months=form.retention_months.data,
+                actor=current_user,
             )
         except DomainError as error:
             db.session.rollback()

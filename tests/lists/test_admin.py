@@ -13,7 +13,8 @@ def test_create_and_edit_a_list_and_junk(app, client, auth, organizer):
     auth.login(organizer)
     token = csrf_token(client, "/admin/lists/new")
     good = {"slug": "guideline-releases", "name_en": "Guideline releases", "name_fr": "Publication",
-            "description_en": "New guidelines.", "announce_only": "y", "csrf_token": token}
+            "description_en": "New guidelines.", "announce_only": "y", "retention_months": "24",
+            "csrf_token": token}
     response = client.post("/admin/lists/new", data=good)
     assert response.status_code == 302
     assert "Guideline releases" in client.get("/admin/lists/").get_data(as_text=True)
@@ -21,7 +22,8 @@ def test_create_and_edit_a_list_and_junk(app, client, auth, organizer):
     assert client.post("/admin/lists/new", data=good).status_code == 409  # slug taken
     for junk in ({"slug": "Bad Slug!"}, {"slug": ""}, {"slug": "unsubscribe"}, {"slug": "x" * 100},
                  {"name_en": ""}, {"name_en": "n" * 300}, {"description_en": "d" * 6000},
-                 {"name_en": "nul\x00"}, {"slug": "nul\x00"}):
+                 {"name_en": "nul\x00"}, {"slug": "nul\x00"}, {"retention_months": "0"},
+                 {"retention_months": "abc"}, {"retention_months": "99999999999"}, {"retention_months": ""}):
         response = client.post("/admin/lists/new", data={**good, "slug": "other", **junk})
         assert response.status_code in (400, 409), junk
         assert "There is a problem" in response.get_data(as_text=True), junk
@@ -32,8 +34,10 @@ def test_create_and_edit_a_list_and_junk(app, client, auth, organizer):
     with app.app_context():
         list_id = db.session.execute(select(MailingList.id)).scalar_one()
     edit = f"/admin/lists/{list_id}/edit"
-    assert client.post(edit, data={**good, "name_en": "Guideline notices"}).status_code == 302
+    assert client.post(edit, data={**good, "name_en": "Guideline notices", "retention_months": "6"}).status_code == 302
     assert "Guideline notices" in client.get("/admin/lists/").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(MailingList, list_id).retention_months == 6  # the purge follows it
     for bad in ("/admin/lists/abc/edit", "/admin/lists/999999/edit", "/admin/lists/999999",
                 "/admin/lists/999999/export.csv", f"/admin/lists/{list_id}/subscribers/999999",
                 "/admin/lists/99999999999999999999999", "/admin/lists/posts/-1"):
