@@ -428,9 +428,9 @@ def test_each_recipient_reads_the_message_in_their_own_language(app, smtp_server
     [english] = smtp_server.to("casey@example.ca")
     french_text = french.get_body(("plain",)).get_content()
     english_text = english.get_body(("plain",)).get_content()
-    assert french_text.startswith("Bonjour Reader ") and "Contact :" in french_text
+    assert french_text.startswith("Bonjour Camille,") and "Contact :" in french_text
     assert "Se désabonner :" in french_text and "Hello" not in french_text
-    assert english_text.startswith("Hello Reader ") and "Unsubscribe:" in english_text
+    assert english_text.startswith("Hello Casey,") and "Unsubscribe:" in english_text
     assert '<html lang="fr">' in french.get_body(("html",)).get_content()
     assert '<html lang="en">' in english.get_body(("html",)).get_content()
 
