@@ -93,36 +93,31 @@ def apply(slug: str):
     ]
     wording = _consent_wording(group)
     form.consent.label.text = wording
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.apply_to_group(
-                group,
-                email=form.email.data,
-                name=form.name.data.strip(),
-                organization=(form.organization.data or "").strip(),
-                sector_id=int(form.sector.data) if form.sector.data else None,
-                community=(form.community.data or "").strip(),
-                why=form.why.data.strip(),
-                show_email=form.show_email.data,
-                show_organization=form.show_organization.data,
-                consent=form.consent.data,
-                consent_wording=wording,
-                ip=request_origin(),
-                user_agent=user_agent(),
-                language=current_language(),
-            )
-        except DomainError as error:
-            db.session.rollback()
-            _error_on(form, error, "email")
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("Thank you. Your application was sent to the group's chairs; we will email you their decision."), "success")
-            return redirect(url_for("groups.group", slug=group.slug))
-    elif request.method == "POST":
-        status = 400
-    return render_template("groups/apply.html", group=group, form=form, language=current_language()), status
+    outcome = submit_form(
+        form,
+        lambda: services.apply_to_group(
+            group,
+            email=form.email.data,
+            name=form.name.data.strip(),
+            organization=(form.organization.data or "").strip(),
+            sector_id=int(form.sector.data) if form.sector.data else None,
+            community=(form.community.data or "").strip(),
+            why=form.why.data.strip(),
+            show_email=form.show_email.data,
+            show_organization=form.show_organization.data,
+            consent=form.consent.data,
+            consent_wording=wording,
+            ip=request_origin(),
+            user_agent=user_agent(),
+            language=current_language(),
+        ),
+        error_field="email",
+        success=_("Thank you. Your application was sent to the group's chairs; we will email you their decision."),
+        redirect_to=url_for("groups.group", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("groups/apply.html", group=group, form=form, language=current_language()), outcome
 
 
 # --- members' pages ------------------------------------------------------------------------
