@@ -40,9 +40,14 @@ sys.path.insert(0, str(ROOT))
 
 # --- the baseline: the least a Flask + SQLAlchemy endpoint can do -----------------------
 
-def create_baseline_app(url: str | None = None):
-    """POST /register inserts one row and answers 201. Nothing else."""
-    from flask import Flask, request
+def create_baseline_app(url: str | None = None, *, with_form: bool = False):
+    """POST /register inserts one row and answers 201. Nothing else.
+
+    `with_form` adds what any form page has before it does anything (`bench/register_cpu.py`
+    measures it as a second reference): a Flask-WTF form with a CSRF token and validators for
+    the registration's fields, the session cookie, and a redirect.
+    """
+    from flask import Flask, redirect, request, session
     from flask_sqlalchemy import SQLAlchemy
     from sqlalchemy import event as sa_event
     from sqlalchemy import Integer, String
@@ -62,6 +67,7 @@ def create_baseline_app(url: str | None = None):
 
     app = Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(url or os.environ["DATABASE_URL"])
+    app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -79,11 +85,41 @@ def create_baseline_app(url: str | None = None):
             def _begin(connection):
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    @app.post("/register")
-    def register():
-        db.session.add(BenchRow(email=request.form.get("email", "")))
-        db.session.commit()
-        return "", 201
+    if not with_form:
+        @app.post("/register")
+        def register():
+            db.session.add(BenchRow(email=request.form.get("email", "")))
+            db.session.commit()
+            return "", 201
+
+        return app
+
+    from flask_wtf import FlaskForm
+    from flask_wtf.csrf import generate_csrf
+    from wtforms import BooleanField, SelectField, StringField, TextAreaField
+    from wtforms.validators import DataRequired, Email, Length, Optional
+
+    class RegistrationForm(FlaskForm):
+        name = StringField(validators=[DataRequired(), Length(max=200)])
+        email = StringField(validators=[DataRequired(), Email(), Length(max=320)])
+        organization = StringField(validators=[DataRequired(), Length(max=200)])
+        sector = SelectField(choices=["police", "health-care", "education", "housing", "mental-health"])
+        community = StringField(validators=[DataRequired(), Length(max=120)])
+        job_title = StringField(validators=[Optional(), Length(max=200)])
+        accessibility_needs = TextAreaField(validators=[Optional(), Length(max=2000)])
+        dietary_needs = TextAreaField(validators=[Optional(), Length(max=1000)])
+        privacy = BooleanField(validators=[DataRequired()])
+        announcements = BooleanField()
+
+    @app.route("/register", methods=["GET", "POST"])
+    def register_with_form():
+        form = RegistrationForm()
+        if form.validate_on_submit():
+            db.session.add(BenchRow(email=form.email.data))
+            db.session.commit()
+            session["outcome"] = {"kind": "confirmed"}
+            return redirect("/registered")
+        return f'<input name="csrf_token" type="hidden" value="{generate_csrf()}">', 400
 
     return app
 

@@ -11,9 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Table, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import make_transient_to_detached
+
+from portal.extensions import db
+
+Row = TypeVar("Row")
 
 _immediate: ContextVar[bool] = ContextVar("portal_sqlite_immediate", default=False)
 
@@ -56,3 +64,34 @@ def configure_engine(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+
+
+def insert_row(model: type[Row], values: dict[str, Any], *, unless_taken: tuple[str, ...] = ()) -> Row | None:
+    """INSERT one row of `model` with these column values, and return it as a persistent
+    object of the session: the unit of work's per-object bookkeeping and any reading back are
+    skipped, which matters on hot paths such as registering. Columns left out of `values`
+    get their defaults in the database row and load from it if the object is asked for them.
+
+    With `unless_taken` (the columns of a unique constraint), a row that would collide with
+    an existing one is not inserted and None is returned (ON CONFLICT DO NOTHING), without
+    spoiling the transaction as an IntegrityError would on PostgreSQL.
+    """
+    connection = db.session.connection()
+    new_id = connection.execute(
+        _insert_returning_id(model.__table__, connection.dialect.name, unless_taken), values
+    ).scalar_one_or_none()
+    if new_id is None:
+        return None
+    row = model(id=new_id, **values)
+    make_transient_to_detached(row)
+    db.session.add(row)
+    return row
+
+
+@lru_cache(maxsize=32)
+def _insert_returning_id(table: Table, dialect: str, unless_taken: tuple[str, ...]):
+    # Built once per table: SQLAlchemy then finds the compiled form in its cache.
+    if not unless_taken:
+        return insert(table).returning(table.c.id)
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_for(table).on_conflict_do_nothing(index_elements=list(unless_taken)).returning(table.c.id)

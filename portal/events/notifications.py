@@ -1,10 +1,8 @@
 """Mail about registrations. Every function only writes outbox rows, in the caller's transaction."""
 from __future__ import annotations
 
-import re
-import secrets
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -46,11 +44,14 @@ def _store_tokens(registration: Registration, *tokens: tuple[str, str, timedelta
     """Record several (purpose, raw, valid_for) tokens of one registration in one statement
     (one executemany instead of an INSERT ... RETURNING per token; nothing reads them back)."""
     moment = now()
-    db.session.execute(insert(AccessToken), [
+    db.session.connection().execute(_INSERT_TOKEN, [
         dict(token_hash=hash_token(raw), purpose=purpose, person_id=registration.person_id,
-             subject_id=registration.id, expires_at=moment + valid_for)
+             subject_id=registration.id, expires_at=moment + valid_for, use_count=0, created_at=moment)
         for purpose, raw, valid_for in tokens
     ])
+
+
+_INSERT_TOKEN = insert(AccessToken.__table__)
 
 
 def _check_in_lifetime(event: Event) -> timedelta:
@@ -86,9 +87,7 @@ class SeatMaterial:
     def with_attachments(self, event: Event) -> SeatMaterial:
         if self.calendar is not None and self.qr_svg is not None:
             return self
-        link = current_app.config["PORTAL_BASE_URL"].rstrip("/") + path_for("events.manage", token=self.manage_raw)
-        return replace(self, calendar=calendar_file(event, secrets.token_hex(12), link),
-                       qr_svg=qr_code_svg(self.check_in_raw))
+        return replace(self, calendar=calendar_file(event), qr_svg=qr_code_svg(self.check_in_raw))
 
 
 def prepare_seat_material(event: Event, *, attachments: bool = True) -> SeatMaterial:
@@ -117,60 +116,53 @@ def _vtimezone(tzid: str, year: int) -> bytes:
     ).to_ical()
 
 
-def calendar_file(event: Event, uid: str, link: str = "") -> bytes:
-    """An iCalendar file with the event in its own zone (TZID plus a VTIMEZONE)."""
-    zone = ZoneInfo(event.timezone)
-    domain = _mail_domain(current_app.config["MAIL_DEFAULT_SENDER"])
+def calendar_file(event: Event) -> bytes:
+    """An iCalendar file with the event in its own zone (TZID plus a VTIMEZONE).
+
+    It is the same for everyone registered: one UID per event, so a calendar that already has
+    it replaces the entry when a later file carries new times. Nothing personal goes in it
+    (calendars get shared and synced; the manage link stays in the message). So it is built
+    once per version of the event's details (and day, for its DTSTAMP) and then reused.
+    """
+    return _calendar_for(
+        event.id, event.title, event.summary, event.venue_name, event.venue_address,
+        event.starts_at, event.ends_at, event.timezone,
+        _mail_domain(current_app.config["MAIL_DEFAULT_SENDER"]), now().date(),
+    )
+
+
+@lru_cache(maxsize=32)
+def _calendar_for(event_id: int, title: str, summary: str, venue_name: str, venue_address: str,
+                  starts_at: datetime, ends_at: datetime, timezone: str, domain: str, _day: date) -> bytes:
+    zone = ZoneInfo(timezone)
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Community Safety Portal//events//EN")
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
     entry = icalendar.Event()
-    entry.add("uid", f"event-{event.id}-{uid}@{domain}")
+    entry.add("uid", f"event-{event_id}@{domain}")
     entry.add("dtstamp", now())
-    entry.add("dtstart", event.starts_at.astimezone(zone))
-    entry.add("dtend", event.ends_at.astimezone(zone))
-    entry.add("summary", event.title)
-    location = ", ".join(part for part in (event.venue_name, event.venue_address) if part)
+    entry.add("dtstart", starts_at.astimezone(zone))
+    entry.add("dtend", ends_at.astimezone(zone))
+    entry.add("summary", title)
+    location = ", ".join(part for part in (venue_name, venue_address) if part)
     if location:
         entry.add("location", location)
-    description = event.summary
-    if link:
-        description = f"{description}\n\n{link}".strip()
-    if description:
-        entry.add("description", description)
+    if summary:
+        entry.add("description", summary)
     calendar.add_component(entry)
     body = calendar.to_ical()
     # The VTIMEZONE goes before the VEVENT, as add_component(timezone) then (entry) would put
     # it. Folded lines start with a space, so this finds the component's own first line.
     at = body.index(b"\r\nBEGIN:VEVENT\r\n") + 2
-    return body[:at] + _vtimezone(event.timezone, event.starts_at.year) + body[at:]
+    return body[:at] + _vtimezone(timezone, starts_at.year) + body[at:]
 
 
 def qr_code_svg(data: str) -> bytes:
-    """The QR code (error correction M, 2-module quiet zone) as a small SVG: one path, a run
-    per row. zxing-cpp encodes it in C++, several times faster than a pure-Python encoder."""
+    """The QR code (error correction M, with its quiet zone) as SVG, 8 pixels a module.
+    zxing-cpp encodes and draws it in C++, several times faster than a pure-Python encoder."""
     code = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
-    image = code.to_image(scale=1, add_quiet_zones=False)  # one byte per module, 0 = dark
-    modules = image.shape[0]
-    pixels = bytes(memoryview(image))
-    border = 2
-    size = modules + 2 * border
-    runs: list[str] = []
-    for y in range(modules):
-        for run in _DARK_RUN.finditer(pixels, y * modules, (y + 1) * modules):
-            start, length = run.start() - y * modules + border, run.end() - run.start()
-            runs.append(f"M{start} {y + border}h{length}v1h-{length}z")
-    svg = (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" width="{size * 8}" '
-        f'height="{size * 8}" shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/>'
-        f'<path fill="#000" d="{"".join(runs)}"/></svg>\n'
-    )
-    return svg.encode("utf-8")
-
-
-_DARK_RUN = re.compile(rb"\x00+")
+    return zxingcpp.write_barcode_to_svg(code, scale=8).encode("utf-8")
 
 
 def _base_context(registration: Registration, path: str) -> dict:
@@ -206,7 +198,7 @@ def notify_registration_confirmed(registration: Registration, material: SeatMate
     queue_email(
         key=f"events.confirmation:registration:{registration.id}", to=registration.person,
         template="events/confirmation", purpose="events.confirmation", context=context,
-        attachments=attachments,
+        attachments=attachments, repeatable=False,
     )
 
 
@@ -216,6 +208,7 @@ def notify_waitlisted(registration: Registration, place: int, manage_raw: str | 
     queue_email(
         key=f"events.waitlisted:registration:{registration.id}", to=registration.person,
         template="events/waitlisted", purpose="events.waitlisted", context=context,
+        repeatable=False,
     )
 
 

@@ -21,12 +21,14 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, inspect, or_, select, text
+from sqlalchemy import bindparam, func, inspect, or_, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import contains_eager, raiseload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
+from portal.core.db import insert_row
 from portal.core.errors import Busy, DomainError, InvalidToken, NotFound
 from portal.core.tokens import resolve_token, revoke_tokens
 from portal.events import notifications
@@ -41,7 +43,13 @@ from portal.events.models import (
 )
 from portal.extensions import db
 from portal.people.models import ConsentKind, Person, Sector
-from portal.people.services import get_or_create_person, normalize_email, record_consent
+from portal.people.services import (
+    create_person,
+    fill_blanks,
+    normalize_email,
+    person_with_address,
+    record_consent,
+)
 
 #: What the opt-in box says, word for word, and its version (CASL evidence).
 ANNOUNCEMENTS_PURPOSE = "list:symposium-announcements"
@@ -98,6 +106,26 @@ class UnknownSector(DomainError):
 # --- locking and counting -------------------------------------------------------------
 
 
+# The statements of the registration path, built once (SQLAlchemy then reuses their compiled
+# form instead of constructing and hashing a new statement on every registration).
+_SECTOR_BY_SLUG = select(Sector).where(Sector.slug == bindparam("slug"))
+_ACTIVE_REGISTRATION = select(Registration).where(
+    Registration.event_id == bindparam("event_id"), Registration.person_id == bindparam("person_id"),
+    Registration.status.in_(RegistrationStatus.active()),
+)
+_CONFIRMED_BY_SECTOR = (
+    select(Registration.sector_id, func.count())
+    .where(Registration.event_id == bindparam("event_id"),
+           Registration.status == RegistrationStatus.CONFIRMED.value)
+    .group_by(Registration.sector_id)
+)
+#: The last waitlist ticket handed out, and how many people are waiting now.
+_WAITLIST_TAIL = select(
+    func.max(Registration.waitlist_position),
+    func.count().filter(Registration.status == RegistrationStatus.WAITLISTED.value),
+).where(Registration.event_id == bindparam("event_id"))
+
+
 def lock_event(event_id: int) -> Event:
     """Take the event's row lock for the rest of the transaction and return it, fresh.
 
@@ -120,12 +148,7 @@ def lock_event(event_id: int) -> Event:
 
 def confirmed_by_sector(event_id: int) -> Counter[int | None]:
     """Confirmed seats per sector id, in one query."""
-    rows = db.session.execute(
-        select(Registration.sector_id, func.count())
-        .where(Registration.event_id == event_id,
-               Registration.status == RegistrationStatus.CONFIRMED.value)
-        .group_by(Registration.sector_id)
-    ).all()
+    rows = db.session.execute(_CONFIRMED_BY_SECTOR, {"event_id": event_id}).all()
     return Counter({sector_id: count for sector_id, count in rows})
 
 
@@ -236,7 +259,7 @@ class RegistrationOutcome:
 
 
 def find_sector(slug: str) -> Sector:
-    sector = db.session.execute(select(Sector).where(Sector.slug == slug)).scalar_one_or_none()
+    sector = db.session.execute(_SECTOR_BY_SLUG, {"slug": slug}).scalar_one_or_none()
     if sector is None:
         raise UnknownSector()
     return sector
@@ -244,11 +267,7 @@ def find_sector(slug: str) -> Sector:
 
 def active_registration(event_id: int, person_id: int) -> Registration | None:
     return db.session.execute(
-        select(Registration).where(
-            Registration.event_id == event_id,
-            Registration.person_id == person_id,
-            Registration.status.in_(RegistrationStatus.active()),
-        )
+        _ACTIVE_REGISTRATION, {"event_id": event_id, "person_id": person_id}
     ).scalar_one_or_none()
 
 
@@ -272,18 +291,22 @@ def register_for_event(
     sector = find_sector(details.sector_slug)
 
     # Who they are is settled before the seat lock: it does not depend on seats.
-    person = db.session.execute(select(Person).where(Person.email == address)).scalar_one_or_none()
-    if person is None or active_registration(event_id, person.id) is None:
-        person = get_or_create_person(
-            address, name=details.name.strip(), organization=details.organization.strip(),
-            sector_id=sector.id, community=details.community.strip(),
-            job_title=details.job_title.strip(), language=details.language,
-        )
+    about = dict(name=details.name.strip(), organization=details.organization.strip(),
+                 sector_id=sector.id, community=details.community.strip(),
+                 job_title=details.job_title.strip(), language=details.language)
+    person = person_with_address(address)
+    if person is None:
+        person, created = create_person(address, **about)
+    else:
+        created = False
+        if active_registration(event_id, person.id) is None:
+            fill_blanks(person, **about)
 
     event = lock_event(event_id)
     if not event.registration_is_open(now()):
         raise RegistrationClosed()
-    existing = active_registration(event.id, person.id)
+    # Someone added by this very transaction cannot hold a registration yet.
+    existing = None if created else active_registration(event.id, person.id)
     if existing is not None:
         # Change nothing a stranger typed; only the owner of the address hears about it.
         notifications.notify_manage_link(existing)
@@ -291,30 +314,24 @@ def register_for_event(
 
     counts = confirmed_by_sector(event.id)
     moment = now()
-    registration = Registration(
+    values: dict[str, Any] = dict(
         event_id=event.id, person_id=person.id, sector_id=sector.id,
         accessibility_needs=details.accessibility_needs.strip(),
-        dietary_needs=details.dietary_needs.strip(),
-        answers=details.answers, created_at=moment,
+        dietary_needs=details.dietary_needs.strip(), answers=details.answers,
+        status=RegistrationStatus.CONFIRMED.value, waitlist_position=None, confirmed_at=moment,
+        promoted_at=None, cancelled_at=None, cancelled_by="", checked_in_at=None,
+        checked_in_by_id=None, reminder_sent_at=None, created_at=moment,
     )
     place = None
-    if _has_room(event, counts, sector.id):
-        registration.status = RegistrationStatus.CONFIRMED.value
-        registration.confirmed_at = moment
-    else:
-        last_ticket = db.session.execute(
-            select(func.max(Registration.waitlist_position)).where(Registration.event_id == event.id)
-        ).scalar_one()
-        registration.status = RegistrationStatus.WAITLISTED.value
-        registration.waitlist_position = (last_ticket or 0) + 1
-        place = db.session.execute(
-            select(func.count()).where(Registration.event_id == event.id,
-                                       Registration.status == RegistrationStatus.WAITLISTED.value)
-        ).scalar_one() + 1
-    db.session.add(registration)
-    db.session.flush()
-    registration.event = event
-    registration.person = person
+    if not _has_room(event, counts, sector.id):
+        last_ticket, waiting = db.session.execute(_WAITLIST_TAIL, {"event_id": event.id}).one()
+        values.update(status=RegistrationStatus.WAITLISTED.value, confirmed_at=None,
+                      waitlist_position=(last_ticket or 0) + 1)
+        place = waiting + 1
+    registration = insert_row(Registration, values)
+    # Known already: attached as loaded, so nothing is written or read back for them.
+    set_committed_value(registration, "event", event)
+    set_committed_value(registration, "person", person)
 
     if details.announcements:
         record_consent(

@@ -10,12 +10,12 @@ from portal.core.clock import now
 from portal.core.formatting import render_markdown
 from portal.core.tokens import hash_token
 from portal.lists.models import ListPost, Subscription
-from portal.mail.models import MessageCategory, OutboxMessage
+from portal.mail.models import MessageCategory
 from portal.mail.services import ListContext, queue_email
 from portal.people.models import Person
 
 
-def notify_confirmation_requested(subscription: Subscription, raw_token: str) -> OutboxMessage | None:
+def notify_confirmation_requested(subscription: Subscription, raw_token: str) -> int | None:
     """The double opt-in email: one confirmation link, transactional (no List-* headers).
 
     The key carries part of the new token's hash, so asking again sends a fresh link (the
@@ -35,7 +35,7 @@ def notify_confirmation_requested(subscription: Subscription, raw_token: str) ->
     )
 
 
-def notify_preferences_link(person: Person, raw_token: str) -> OutboxMessage | None:
+def notify_preferences_link(person: Person, raw_token: str) -> int | None:
     """The preference-centre link someone asked for (transactional)."""
     return queue_email(
         key=f"lists.preferences:{person.id}:{hash_token(raw_token)[:16]}",
@@ -75,7 +75,7 @@ def post_context(post: ListPost, language: str) -> dict:
 
 
 def notify_post(post: ListPost, subscription: Subscription,
-                contexts: dict[str, dict] | None = None) -> OutboxMessage | None:
+                contexts: dict[str, dict] | None = None) -> int | None:
     """One recipient's copy of a list post (category LIST, with List-* headers).
 
     `contexts` holds the rendered post per language, so a fan-out renders markdown once.
@@ -95,7 +95,7 @@ def notify_post(post: ListPost, subscription: Subscription,
     )
 
 
-def notify_post_test(post: ListPost, person: Person) -> OutboxMessage | None:
+def notify_post_test(post: ListPost, person: Person) -> int | None:
     """A test copy to the organizer. Transactional and marked as a test, so it is never
     withheld for want of a subscription and never counted as a list post."""
     context = post_context(post, person.language or "en")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
+from functools import lru_cache
 from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app
 from flask_babel import force_locale, get_translations
-from jinja2 import pass_context
+from jinja2 import TemplateNotFound, pass_context
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -101,20 +102,20 @@ def render_email(template: str, language: str, **context: Any) -> tuple[str, str
     context.setdefault("base_url", config["PORTAL_BASE_URL"].rstrip("/"))
     with force_locale(language):
         context.update(_bound_gettext(get_translations()))  # `_()` in templates calls `gettext`
+        # Rendered straight from the environment: mail needs none of the page context
+        # processors (language switcher, layout values) that `render_template` would run.
         env = current_app.jinja_env
         text_template = env.get_template(f"email/{template}.txt")
         subject = "".join(
             text_template.blocks["subject"](text_template.new_context(dict(context)))
         ).strip() if "subject" in text_template.blocks else ""
-        body_text = render_template(f"email/{template}.txt", **context)
+        body_text = text_template.render(context)
         try:
-            body_html = render_template(f"email/{template}.html", **context)
-        except Exception as error:  # a missing .html is allowed; anything else is a bug
-            from jinja2 import TemplateNotFound
-
-            if not isinstance(error, TemplateNotFound):
-                raise
+            html_template = env.get_template(f"email/{template}.html")
+        except TemplateNotFound:  # a message may be text only
             body_html = ""
+        else:
+            body_html = html_template.render(context)
     return " ".join(subject.split()), body_text.strip() + "\n", body_html
 
 
@@ -130,17 +131,19 @@ def queue_email(
     attachments: list[Attachment] | None = None,
     automatic: bool = True,
     not_before=None,
-) -> OutboxMessage | None:
+    repeatable: bool = True,
+) -> int | None:
     """Queue one message to `to`, unless a message with the same `key` already exists.
 
     `key` names purpose + object + recipient (e.g. "events.confirmation:reg:42"), so repeating
-    an action never queues a second copy. Returns the new row, or None for a repeat.
-    The caller's transaction owns the commit.
+    an action never queues a second copy. Returns the new message's id, or None for a repeat.
+    `repeatable=False` says the key names something created in this very transaction, so no
+    copy can exist yet: the look-up that spares rendering a repeat is skipped (the insert
+    still ignores a duplicate key). The caller's transaction owns the commit.
     """
-    existing = db.session.execute(
-        select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
-    ).scalar_one_or_none()
-    if existing is not None:
+    if repeatable and db.session.execute(
+        _EXISTING_KEY, {"key": key}
+    ).scalar_one_or_none() is not None:
         return None
     config = current_app.config
     context = dict(context or {})
@@ -187,27 +190,39 @@ def queue_email(
         last_error="",
         created_at=now(),
     )
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = db.session.execute(
-        insert(OutboxMessage)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(OutboxMessage.id)
-    )
-    new_id = result.scalar_one_or_none()
-    if new_id is None:
+    # One statement per dialect with the values as parameters, run on the session's
+    # connection: compiled once and cached (`.values(**values)` would be a new statement to
+    # compile every time), and no ORM bookkeeping for rows nobody reads back here.
+    db.session.flush()  # the person (and anything else pending) exists before the row naming it
+    connection = db.session.connection()
+    message_id = connection.execute(
+        _insert_message(connection.dialect.name), values
+    ).scalar_one_or_none()
+    if message_id is None:
         return None
-    for attachment in attachments or []:
-        db.session.add(
-            OutboxAttachment(
-                message_id=new_id,
-                filename=attachment.filename,
-                content_type=attachment.content_type,
-                content=attachment.content,
-            )
-        )
-    db.session.flush()
-    return db.session.get(OutboxMessage, new_id)
+    if attachments:
+        connection.execute(_INSERT_ATTACHMENT, [
+            {"message_id": message_id, "filename": attachment.filename,
+             "content_type": attachment.content_type, "content": attachment.content}
+            for attachment in attachments
+        ])
+    return message_id
+
+
+_EXISTING_KEY = select(OutboxMessage.id).where(OutboxMessage.idempotency_key == bindparam("key"))
+
+
+_INSERT_ATTACHMENT = insert(OutboxAttachment.__table__)
+
+
+@lru_cache(maxsize=4)
+def _insert_message(dialect: str):
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id."""
+    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = OutboxMessage.__table__
+    return (insert_for(table)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(table.c.id))
 
 
 # --- the organizer's view of the outbox ----------------------------------------------------

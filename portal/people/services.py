@@ -8,11 +8,11 @@ from typing import Any, TypeVar
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
+from portal.core.db import insert_row
 from portal.core.errors import DomainError
 from portal.extensions import db
 from portal.people.models import (
@@ -82,6 +82,11 @@ def find_person(email: str) -> Person | None:
     ).scalar_one_or_none()
 
 
+def person_with_address(address: str) -> Person | None:
+    """The person with this normalized address, if the portal knows them."""
+    return db.session.execute(_PERSON_BY_ADDRESS, {"address": address}).scalar_one_or_none()
+
+
 def get_or_create_person(email: str, **details: object) -> Person:
     """Return the person with this address, creating them if new.
 
@@ -93,23 +98,45 @@ def get_or_create_person(email: str, **details: object) -> Person:
     unique constraint and re-read.
     """
     address = normalize_email(email)
-    person = db.session.execute(select(Person).where(Person.email == address)).scalar_one_or_none()
-    created = False
+    person = person_with_address(address)
     if person is None:
-        try:
-            with db.session.begin_nested():
-                person = Person(email=address)
-                db.session.add(person)
-                db.session.flush()
-                created = True
-        except IntegrityError:
-            person = db.session.execute(select(Person).where(Person.email == address)).scalar_one()
-    for field, value in details.items():
-        if value in (None, "") or not hasattr(person, field):
-            continue
-        if created or getattr(person, field) in (None, ""):
-            setattr(person, field, value)
+        return create_person(address, **details)[0]
+    fill_blanks(person, **details)
     return person
+
+
+def create_person(address: str, **details: object) -> tuple[Person, bool]:
+    """Add someone new with a normalized `address` and these details, in one statement;
+    returns (person, True).
+
+    If the address arrived meanwhile (another transaction inserted it first), returns that
+    person, with only blanks filled in, and False.
+    """
+    values = {name: None if name == "sector_id" else "" for name in _PERSON_DETAILS}
+    values.update((name, value) for name, value in details.items()
+                  if name in values and value not in (None, ""))
+    values["language"] = values["language"] or "en"
+    values.update(email=address, created_at=now(), erased_at=None)
+    person = insert_row(Person, values, unless_taken=("email",))
+    if person is not None:
+        return person, True
+    person = db.session.execute(_PERSON_BY_ADDRESS, {"address": address}).scalar_one()
+    fill_blanks(person, **details)
+    return person, False
+
+
+def fill_blanks(person: Person, **details: object) -> None:
+    """Set the details the person's record does not have yet; never overwrite one."""
+    for name, value in details.items():
+        if value in (None, "") or name not in _PERSON_DETAILS:
+            continue
+        if getattr(person, name) in (None, ""):
+            setattr(person, name, value)
+
+
+#: What public forms may tell us about a person (and fill in when blank).
+_PERSON_DETAILS = ("name", "organization", "sector_id", "community", "job_title", "language")
+_PERSON_BY_ADDRESS = select(Person).where(Person.email == bindparam("address"))
 
 
 def record_consent(

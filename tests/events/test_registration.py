@@ -1,8 +1,11 @@
 """Registering, the waitlist, the sector cap, duplicates, consent and the manage link."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
+from portal.core.tokens import AccessToken, hash_token
 from portal.events.models import Registration
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
@@ -59,6 +62,50 @@ def test_registration_confirms_a_seat_and_queues_the_confirmation(app, client, m
     assert "/events/manage/" in message.body_text
     assert "BEGIN:VCALENDAR" in message.attachments[0].content.decode() or "BEGIN:VCALENDAR" in message.attachments[1].content.decode()
     assert "2 seats left." not in client.get("/events/symposium-1").get_data(as_text=True)
+
+
+def _qr_text(svg: bytes) -> str:
+    """Draw the SVG's dark rectangles onto a grayscale raster and read it back with zxing-cpp,
+    as a phone camera at the door would read the picture."""
+    import zxingcpp
+
+    document = svg.decode()
+    width, height = (int(v) for v in re.search(r'<svg width="(\d+)" height="(\d+)"', document).groups())
+    pixels = bytearray(b"\xff" * (width * height))
+    for x, y, w, h in re.findall(r"M(\d+) (\d+)h(\d+)v(\d+)h-\d+Z", document):
+        x, y, w, h = int(x), int(y), int(w), int(h)
+        for row in range(y, y + h):
+            pixels[row * width + x: row * width + x + w] = b"\x00" * w
+    barcode = zxingcpp.read_barcode(memoryview(pixels).cast("B", (height, width)))
+    assert barcode is not None, "no QR code found in the attachment"
+    return barcode.text
+
+
+def test_the_qr_code_reads_back_as_this_registrations_check_in_token(app, client, make_event):
+    event_id = make_event(capacity=5)
+    register(client, "symposium-1", email="ada@example.ca")
+    (message,) = _outbox(app, "events.confirmation")
+    (svg,) = [a.content for a in message.attachments if a.filename == "check-in-code.svg"]
+    code = _qr_text(svg)
+    (registration,) = _registrations(app, event_id)
+    with app.app_context():
+        token = db.session.execute(
+            select(AccessToken).where(AccessToken.token_hash == hash_token(code))
+        ).scalar_one()
+        assert token.purpose == "events.check_in" and token.subject_id == registration.id
+    assert code in message.body_text  # the same code is printed for anyone who cannot scan
+
+
+def test_the_calendar_file_is_the_events_and_holds_nothing_personal(app, client, make_event):
+    make_event(capacity=5)
+    register(client, "symposium-1", email="ada@example.ca")
+    register(client, "symposium-1", email="grace@example.ca", name="Grace Hopper")
+    calendars = [next(a.content for a in m.attachments if a.filename.endswith(".ics"))
+                 for m in _outbox(app, "events.confirmation")]
+    assert len(calendars) == 2 and calendars[0] == calendars[1]  # one UID: updates replace it
+    text = calendars[0].decode()
+    assert "/events/manage/" not in text and "ada@" not in text and "Grace" not in text
+    assert "UID:event-" in text
 
 
 def test_full_event_puts_people_on_the_waitlist_in_order(app, client, make_event):

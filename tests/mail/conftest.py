@@ -39,7 +39,7 @@ class Outbox:
                 list_context = None
                 if mailing_list is not None:
                     list_context = self._subscribe(mailing_list, person)
-                message = queue_email(
+                message_id = queue_email(
                     key=f"{key_prefix}:{n}:{person.id}",
                     to=person,
                     template="mail/notice",
@@ -50,7 +50,7 @@ class Outbox:
                     list_context=list_context,
                     attachments=extra.get("attachments"),
                 )
-                ids.append(message.id)
+                ids.append(message_id)
             db.session.commit()
         return ids
 

@@ -148,10 +148,9 @@ def test_accented_names_are_shown_as_the_recipient_sees_them(app, client, auth, 
 
     with app.app_context():
         person = get_or_create_person("eloise@example.ca", name="Éloïse Côté")
-        message = queue_email(key="test.accents:1", to=person, template="mail/notice", purpose="mail.test",
-                              context={"title": "Bienvenue", "paragraphs": ["x"]})
+        message_id = queue_email(key="test.accents:1", to=person, template="mail/notice",
+                                 purpose="mail.test", context={"title": "Bienvenue", "paragraphs": ["x"]})
         db.session.commit()
-        message_id = message.id
     auth.login(organizer)
     page = client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
     assert "Éloïse Côté &lt;eloise@example.ca&gt;" in page
