@@ -68,6 +68,9 @@ class Config:
     MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
     MAIL_TIMEOUT_SECONDS = _float("MAIL_TIMEOUT_SECONDS", 30.0)
     MAIL_DELIVER_IN_PROCESS = _flag("MAIL_DELIVER_IN_PROCESS")
+    # Days after a message is sent (or queued, if it never went) before its address and
+    # content are emptied from the outbox (portal/mail/retention.py).
+    MAIL_RETENTION_DAYS = _int("MAIL_RETENTION_DAYS", 90)
 
     PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
     PORTAL_TIMEZONE = os.environ.get("PORTAL_TIMEZONE", "America/Toronto")
