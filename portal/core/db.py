@@ -14,9 +14,8 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, event, insert
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, bindparam, event, insert, text
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import make_transient_to_detached
 
 from portal.extensions import db
@@ -29,6 +28,18 @@ _immediate: ContextVar[bool] = ContextVar("portal_sqlite_immediate", default=Fal
 def want_write_transaction(flag: bool = True) -> None:
     """Ask that the next transaction on this thread/context begin as a writer (SQLite)."""
     _immediate.set(flag)
+
+
+def become_writer() -> None:
+    """The rest of this request writes: on SQLite, end the read-only transaction so the next
+    one begins with BEGIN IMMEDIATE (a deferred transaction that has read cannot safely be
+    promoted to a writer: it may fail with SQLITE_BUSY instead of waiting). PostgreSQL keeps
+    its transaction, and its connection: it takes row locks where they are needed, and a
+    second pool checkout would cost a ping and a rollback for nothing.
+    """
+    _immediate.set(True)
+    if is_sqlite(db.session.get_bind()):
+        db.session.rollback()
 
 
 @contextmanager
@@ -76,10 +87,7 @@ def insert_row(model: type[Row], values: dict[str, Any], *, unless_taken: tuple[
     an existing one is not inserted and None is returned (ON CONFLICT DO NOTHING), without
     spoiling the transaction as an IntegrityError would on PostgreSQL.
     """
-    connection = db.session.connection()
-    new_id = connection.execute(
-        _insert_returning_id(model.__table__, connection.dialect.name, unless_taken), values
-    ).scalar_one_or_none()
+    new_id = insert_returning_id(model.__table__, values, unless_taken=unless_taken)
     if new_id is None:
         return None
     row = model(id=new_id, **values)
@@ -88,10 +96,25 @@ def insert_row(model: type[Row], values: dict[str, Any], *, unless_taken: tuple[
     return row
 
 
-@lru_cache(maxsize=32)
-def _insert_returning_id(table: Table, dialect: str, unless_taken: tuple[str, ...]):
-    # Built once per table: SQLAlchemy then finds the compiled form in its cache.
+def insert_returning_id(table: Table, values: dict[str, Any], *, unless_taken: tuple[str, ...] = ()) -> int | None:
+    """INSERT one row into `table` on the session's connection and return its id, or None
+    when `unless_taken` names a unique constraint the row would collide with."""
+    connection = db.session.connection()
+    statement = _insert_statement(table, connection.dialect, tuple(values), unless_taken)
+    return connection.execute(statement, values).scalar_one_or_none()
+
+
+@lru_cache(maxsize=64)
+def _insert_statement(table: Table, dialect: Dialect, columns: tuple[str, ...], unless_taken: tuple[str, ...]):
     if not unless_taken:
-        return insert(table).returning(table.c.id)
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert_for(table).on_conflict_do_nothing(index_elements=list(unless_taken)).returning(table.c.id)
+        return insert(table).returning(table.c.id)  # SQLAlchemy caches its compiled form
+    # SQLAlchemy's PostgreSQL and SQLite insert constructs opt out of its statement cache
+    # (`inherit_cache = False`), so `insert(...).on_conflict_do_nothing()` would be compiled
+    # again on every execution. The same SQL, spelled once from the table's own metadata with
+    # typed parameters, is compiled once. Both databases accept this syntax.
+    quote = dialect.identifier_preparer
+    sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "
+           f"VALUES ({', '.join(':' + c for c in columns)}) "
+           f"ON CONFLICT ({', '.join(quote.quote(c) for c in unless_taken)}) DO NOTHING "
+           f"RETURNING {quote.quote('id')}")
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns)).columns(table.c.id)

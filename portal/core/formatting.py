@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import nh3
 from flask import Flask, current_app
-from flask_babel import format_datetime
+from flask_babel import format_date, format_datetime, format_time, get_locale, get_timezone
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -37,6 +38,22 @@ def format_local(value: datetime | None, format: str = "medium") -> str:
     return format_datetime(value, format)  # Flask-Babel converts to BABEL_DEFAULT_TIMEZONE
 
 
+def time_range(starts_at: datetime, ends_at: datetime) -> str:
+    """"Sunday, January 10, 2027, 8:30 AM – 4:30 PM" in the reader's language and the
+    portal's zone (the end date is repeated only when it is another day)."""
+    return _time_range(starts_at, ends_at, str(get_locale() or "en"), str(get_timezone()))
+
+
+@lru_cache(maxsize=256)
+def _time_range(starts_at: datetime, ends_at: datetime, _locale: str, _zone: str) -> str:
+    # Keyed on the language and zone Flask-Babel formats with: every confirmation, reminder
+    # and event list shows the same few ranges, and Babel's formatting is the slow part.
+    text = f"{format_date(starts_at, 'full')}, {format_time(starts_at, 'short')} – "
+    if format_date(starts_at, "short") != format_date(ends_at, "short"):
+        text += f"{format_date(ends_at, 'full')}, "
+    return text + format_time(ends_at, "short")
+
+
 def portal_zone_place() -> str:
     """The place that names the portal's time zone, for labels like "Toronto time"."""
     zone = current_app.config["PORTAL_TIMEZONE"]
@@ -45,6 +62,7 @@ def portal_zone_place() -> str:
 
 def register_filters(app: Flask) -> None:
     app.jinja_env.globals["portal_zone_place"] = portal_zone_place
+    app.jinja_env.globals["time_range"] = time_range
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["datetime"] = format_local

@@ -24,7 +24,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.db import want_write_transaction, writing
+from portal.core.db import become_writer, want_write_transaction, writing
 from portal.core.errors import DomainError
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
@@ -92,8 +92,7 @@ def register(slug: str):
         sector_id = next((sector.id for sector in sectors if sector.slug == form.sector.data), None)
         material = services.notifications.prepare_seat_material(
             event, attachments=services.seat_likely(event, sector_id))
-        db.session.rollback()  # end the reader transaction; the service's begins as a writer
-        want_write_transaction(True)
+        become_writer()  # SQLite: the service's transaction begins with the write lock
         details = services.RegistrationDetails(
             email=form.email.data, name=form.name.data, organization=form.organization.data,
             sector_slug=form.sector.data, community=form.community.data,

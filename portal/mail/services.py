@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
-from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -17,10 +16,9 @@ from flask_babel import force_locale, get_translations
 from jinja2 import TemplateNotFound, pass_context
 from markupsafe import Markup
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.core.clock import now
+from portal.core.db import insert_returning_id
 from portal.extensions import db
 from portal.mail.models import MessageCategory, OutboxAttachment, OutboxMessage, OutboxState
 from portal.people.models import Person
@@ -190,18 +188,14 @@ def queue_email(
         last_error="",
         created_at=now(),
     )
-    # One statement per dialect with the values as parameters, run on the session's
-    # connection: compiled once and cached (`.values(**values)` would be a new statement to
-    # compile every time), and no ORM bookkeeping for rows nobody reads back here.
+    # One statement with the values as parameters, on the session's connection: compiled
+    # once, and no ORM bookkeeping for a row nobody reads back here.
     db.session.flush()  # the person (and anything else pending) exists before the row naming it
-    connection = db.session.connection()
-    message_id = connection.execute(
-        _insert_message(connection.dialect.name), values
-    ).scalar_one_or_none()
+    message_id = insert_returning_id(OutboxMessage.__table__, values, unless_taken=("idempotency_key",))
     if message_id is None:
         return None
     if attachments:
-        connection.execute(_INSERT_ATTACHMENT, [
+        db.session.connection().execute(_INSERT_ATTACHMENT, [
             {"message_id": message_id, "filename": attachment.filename,
              "content_type": attachment.content_type, "content": attachment.content}
             for attachment in attachments
@@ -210,19 +204,7 @@ def queue_email(
 
 
 _EXISTING_KEY = select(OutboxMessage.id).where(OutboxMessage.idempotency_key == bindparam("key"))
-
-
 _INSERT_ATTACHMENT = insert(OutboxAttachment.__table__)
-
-
-@lru_cache(maxsize=4)
-def _insert_message(dialect: str):
-    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id."""
-    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = OutboxMessage.__table__
-    return (insert_for(table)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(table.c.id))
 
 
 # --- the organizer's view of the outbox ----------------------------------------------------
