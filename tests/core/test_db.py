@@ -1,0 +1,61 @@
+"""SQLite's write lock: writers queue for it and get it, and the connection keeps its settings."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from config import TestingConfig
+from portal import create_app
+from portal.core.db import writing
+from portal.extensions import db
+from portal.people.models import Sector
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """The portal on its own SQLite file: only SQLite has a database-wide write lock
+    (PostgreSQL's row locks are covered by the registration concurrency tests)."""
+    application = create_app({
+        **{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'locks.sqlite3'}",
+        "PORTAL_INSTANCE_PATH": str(tmp_path), "MAIL_SERVER": "",
+    })
+    with application.app_context():
+        db.create_all()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_writer_waits_for_the_write_lock_then_gets_it(sqlite_app):
+    app = sqlite_app
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_the_lock() -> None:
+        with app.app_context(), writing():
+            db.session.add(Sector(slug="held", name_en="Held", name_fr="Tenu", position=98))
+            db.session.flush()  # BEGIN IMMEDIATE: this thread now holds the write lock
+            holding.set()
+            release.wait(10)
+            db.session.commit()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert holding.wait(10)
+    threading.Timer(0.2, release.set).start()
+    with app.app_context(), writing():
+        # Blocks until the holder commits (instead of failing at once), then writes.
+        db.session.add(Sector(slug="waited", name_en="Waited", name_fr="Attendu", position=99))
+        db.session.flush()
+        assert release.is_set()
+        # The short-step wait leaves SQLite's own busy timeout as it was, for later statements.
+        assert db.session.execute(text("PRAGMA busy_timeout")).scalar_one() == 30000
+        db.session.commit()
+    holder.join(10)
+    with app.app_context():
+        slugs = set(db.session.execute(text("SELECT slug FROM sector")).scalars())
+    assert {"held", "waited"} <= slugs
