@@ -70,14 +70,16 @@ def audit_page_view(action: str, subject: str, **detail: object) -> None:
         db.session.commit()
 
 
-def submit_form(form: Any, action: Callable[[], object], *, error_field: str, success: str,
-                redirect_to: str) -> Response | int:
+def submit_form(form: Any, action: Callable[[], Any], *, error_field: str,
+                redirect_to: str | Callable[[Any], str], success: str | None = None) -> Response | int:
     """The POST half of a form page, in the portal's fixed steps: validate, call the service,
     commit once.
 
     Returns the redirect after a commit, or the status to render the form again with: 200 for
     a GET, 400 for an invalid form, or the DomainError's own status, its message shown on
-    `error_field` after the transaction is rolled back.
+    `error_field` after the transaction is rolled back. `redirect_to` is a URL, or a function
+    of what the service returned (e.g. the page of the group just created); `success` is
+    flashed after the commit.
     """
     from flask import flash, redirect
 
@@ -87,12 +89,15 @@ def submit_form(form: Any, action: Callable[[], object], *, error_field: str, su
     if not form.validate_on_submit():
         return 400 if request.method == "POST" else 200
     try:
-        action()
+        result = action()
     except DomainError as error:
         db.session.rollback()
         field = form[error_field]
         field.errors = list(field.errors) + [str(error.message)]
         return error.status
+    # Built before the commit, which expires what the service returned.
+    target = redirect_to(result) if callable(redirect_to) else redirect_to
     db.session.commit()
-    flash(success, "success")
-    return redirect(redirect_to)
+    if success:
+        flash(success, "success")
+    return redirect(target)

@@ -229,21 +229,14 @@ def admin_index():
 @organizer_required
 def admin_create():
     form = EventForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            event = services.create_event(actor=_actor(), origin=request_origin(), **form.values())
-        except DomainError as error:
-            db.session.rollback()
-            form.slug.errors = list(form.slug.errors) + [str(error.message)]
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("Event created as a draft. Add questions, then publish it."), "success")
-            return redirect(url_for("events.admin_dashboard", event_id=event.id))
-    elif request.method == "POST":
-        status = 400
-    return render_template("events/admin/edit.html", form=form, event=None), status
+    outcome = submit_form(
+        form, lambda: services.create_event(actor=_actor(), origin=request_origin(), **form.values()),
+        error_field="slug", success=_("Event created as a draft. Add questions, then publish it."),
+        redirect_to=lambda event: url_for("events.admin_dashboard", event_id=event.id),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("events/admin/edit.html", form=form, event=None), outcome
 
 
 @bp.route("/admin/events/<int:event_id>/edit", methods=["GET", "POST"])

@@ -180,16 +180,15 @@ def terms(slug: str):
     if response is not None:
         return response
     form = AcknowledgeForm()
-    status = 200
-    if form.validate_on_submit():
-        services.acknowledge_terms(membership, origin=request_origin())
-        db.session.commit()
-        flash(_("Thank you. You acknowledged the terms of reference."), "success")
-        return redirect(url_for("groups.members", slug=group.slug))
-    if request.method == "POST":
-        status = 400
+    outcome = submit_form(
+        form, lambda: services.acknowledge_terms(membership, origin=request_origin()),
+        error_field="acknowledge", success=_("Thank you. You acknowledged the terms of reference."),
+        redirect_to=url_for("groups.members", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
     return render_template("groups/terms.html", group=group, membership=membership, form=form,
-                           language=current_language()), status
+                           language=current_language()), outcome
 
 
 @bp.route("/groups/<slug>/members/directory", methods=["POST"])
@@ -233,16 +232,15 @@ def leave(slug: str):
 def member_link(slug: str):
     group = _group_or_404(slug)
     form = MemberLinkForm()
-    status = 200
-    if form.validate_on_submit():
-        services.request_member_link(group, form.email.data)
-        db.session.commit()
-        # The same answer whether or not the address belongs to a member.
-        flash(_("If this address belongs to a member of the group, a link to the members' pages is on its way."), "success")
-        return redirect(url_for("groups.member_link", slug=group.slug))
-    if request.method == "POST":
-        status = 400
-    return render_template("groups/member_link.html", group=group, form=form, language=current_language()), status
+    # The same answer whether or not the address belongs to a member.
+    outcome = submit_form(
+        form, lambda: services.request_member_link(group, form.email.data), error_field="email",
+        success=_("If this address belongs to a member of the group, a link to the members' pages is on its way."),
+        redirect_to=url_for("groups.member_link", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("groups/member_link.html", group=group, form=form, language=current_language()), outcome
 
 
 @bp.route("/groups/invitations/<token>", methods=["GET", "POST"])
@@ -297,29 +295,25 @@ def _communities(text: str | None) -> list[str]:
 def admin_new():
     form = GroupForm()
     _fill_group_form(form)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            group = services.create_group(
-                slug=form.slug.data, name_en=form.name_en.data.strip(), name_fr=(form.name_fr.data or "").strip(),
-                mandate_en=form.mandate_en.data or "", mandate_fr=form.mandate_fr.data or "",
-                communities=_communities(form.communities.data), sector_ids=form.sectors.data or [],
-                terms_of_reference=form.terms_of_reference.data or "", tor_version=form.tor_version.data.strip(),
-                retention_months=form.retention_months.data, actor=current_user, origin=request_origin(),
-            )
-        except DomainError as error:
-            db.session.rollback()
-            _error_on(form, error, "slug")
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("The working group was created."), "success")
-            return redirect(url_for("groups.admin_group", slug=group.slug))
-    elif request.method == "POST":
-        status = 400
+
+    def save():
+        return services.create_group(
+            slug=form.slug.data, name_en=form.name_en.data.strip(), name_fr=(form.name_fr.data or "").strip(),
+            mandate_en=form.mandate_en.data or "", mandate_fr=form.mandate_fr.data or "",
+            communities=_communities(form.communities.data), sector_ids=form.sectors.data or [],
+            terms_of_reference=form.terms_of_reference.data or "", tor_version=form.tor_version.data.strip(),
+            retention_months=form.retention_months.data, actor=current_user, origin=request_origin(),
+        )
+
+    outcome = submit_form(
+        form, save, error_field="slug", success=_("The working group was created."),
+        redirect_to=lambda group: url_for("groups.admin_group", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
     if request.method == "GET":
         form.tor_version.data = form.tor_version.data or "1"
-    return render_template("groups/admin/group_form.html", form=form, group=None), status
+    return render_template("groups/admin/group_form.html", form=form, group=None), outcome
 
 
 @bp.route("/admin/groups/<slug>/edit", methods=["GET", "POST"])
@@ -332,21 +326,23 @@ def admin_edit(slug: str):
         form.communities.data = "\n".join(group.communities or [])
         form.sectors.data = [s.id for s in group.sectors]
     form.slug.data = group.slug  # the web address does not change (links in mail use it)
-    status = 200
-    if form.validate_on_submit():
-        services.update_group(
+
+    def save():
+        return services.update_group(
             group, name_en=form.name_en.data.strip(), name_fr=(form.name_fr.data or "").strip(),
             mandate_en=form.mandate_en.data or "", mandate_fr=form.mandate_fr.data or "",
             communities=_communities(form.communities.data), sector_ids=form.sectors.data or [],
             terms_of_reference=form.terms_of_reference.data or "", tor_version=form.tor_version.data.strip(),
             retention_months=form.retention_months.data, actor=current_user, origin=request_origin(),
         )
-        db.session.commit()
-        flash(_("The working group was updated."), "success")
-        return redirect(url_for("groups.admin_group", slug=group.slug))
-    if request.method == "POST":
-        status = 400
-    return render_template("groups/admin/group_form.html", form=form, group=group), status
+
+    outcome = submit_form(
+        form, save, error_field="name_en", success=_("The working group was updated."),
+        redirect_to=url_for("groups.admin_group", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("groups/admin/group_form.html", form=form, group=group), outcome
 
 
 def _admin_group_page(group: WorkingGroup, document_form: DocumentForm | None = None, status: int = 200):
@@ -406,23 +402,17 @@ def admin_membership(group: WorkingGroup, membership_id: int):
     if request.method == "GET":
         audit_page_view("groups.membership.viewed", f"membership:{membership.id}", group=group.slug)
     form = MembershipForm(obj=membership if request.method == "GET" else None)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.set_role(membership, role=form.role.data, term_start=form.term_start.data,
-                              term_end=form.term_end.data, actor=current_user, origin=request_origin())
-        except DomainError as error:
-            db.session.rollback()
-            _error_on(form, error, "term_end")
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("The role and term were saved."), "success")
-            return redirect(url_for("groups.admin_group", slug=group.slug))
-    elif request.method == "POST":
-        status = 400
+    outcome = submit_form(
+        form,
+        lambda: services.set_role(membership, role=form.role.data, term_start=form.term_start.data,
+                                  term_end=form.term_end.data, actor=current_user, origin=request_origin()),
+        error_field="term_end", success=_("The role and term were saved."),
+        redirect_to=url_for("groups.admin_group", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
     return render_template("groups/admin/membership.html", group=group, membership=membership, form=form,
-                           remove_form=ConfirmForm(prefix="remove", formdata=None)), status
+                           remove_form=ConfirmForm(prefix="remove", formdata=None)), outcome
 
 
 @bp.route("/admin/groups/<slug>/memberships/<int:membership_id>/remove", methods=["POST"])
@@ -484,18 +474,16 @@ def admin_invite(slug: str):
 @group_manager_required
 def admin_add_document(group: WorkingGroup):
     form = DocumentForm(prefix="document")
-    if not form.validate_on_submit():
-        return _admin_group_page(group, document_form=form, status=400)
-    try:
-        services.add_document(group, title=form.title.data.strip(), url=(form.url.data or "").strip(),
-                              note=form.note.data or "", actor=current_user, origin=request_origin())
-    except DomainError as error:
-        db.session.rollback()
-        _error_on(form, error, "url")
-        return _admin_group_page(group, document_form=form, status=error.status)
-    db.session.commit()
-    flash(_("The document is now shared with the members."), "success")
-    return redirect(url_for("groups.admin_group", slug=group.slug))
+    outcome = submit_form(
+        form,
+        lambda: services.add_document(group, title=form.title.data.strip(), url=(form.url.data or "").strip(),
+                                      note=form.note.data or "", actor=current_user, origin=request_origin()),
+        error_field="url", success=_("The document is now shared with the members."),
+        redirect_to=url_for("groups.admin_group", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return _admin_group_page(group, document_form=form, status=outcome)
 
 
 @bp.route("/admin/groups/<slug>/documents/<int:document_id>/delete", methods=["POST"])
@@ -518,23 +506,18 @@ def admin_delete_document(group: WorkingGroup, document_id: int):
 def admin_chairs(slug: str):
     group = _group_or_404(slug)
     form = ChairAccountForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.create_chair_account(form.email.data, form.password.data, group, name=form.name.data.strip(),
-                                          actor=current_user, origin=request_origin())
-        except DomainError as error:
-            db.session.rollback()
-            _error_on(form, error, "email")
-            status = error.status
-        else:
-            db.session.commit()
-            flash(_("The chair can now sign in and manage this group."), "success")
-            return redirect(url_for("groups.admin_group", slug=group.slug))
-    elif request.method == "POST":
-        status = 400
+    outcome = submit_form(
+        form,
+        lambda: services.create_chair_account(form.email.data, form.password.data, group,
+                                              name=form.name.data.strip(), actor=current_user,
+                                              origin=request_origin()),
+        error_field="email", success=_("The chair can now sign in and manage this group."),
+        redirect_to=url_for("groups.admin_group", slug=group.slug),
+    )
+    if isinstance(outcome, Response):
+        return outcome
     return render_template("groups/admin/chairs.html", group=group, form=form,
-                           chairs=services.chair_accounts(group)), status
+                           chairs=services.chair_accounts(group)), outcome
 
 
 @bp.route("/admin/groups/<slug>/chairs/<int:account_id>/remove", methods=["POST"])

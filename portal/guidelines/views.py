@@ -7,12 +7,13 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import audit_page_view, current_language, request_origin, user_agent
+from portal.core.web import audit_page_view, current_language, request_origin, submit_form, user_agent
 from portal.extensions import db, limiter
 from portal.guidelines import bp, services, storage
 from portal.guidelines.forms import (
@@ -74,31 +75,26 @@ def request_copy(guideline_id: int):
     form.sector.choices = _sector_choices(language, _("Choose your sector"))
     if request.method == "GET":
         form.language.data = language
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.request_copy(
-                guideline,
-                email=form.email.data,
-                name=form.name.data.strip(),
-                organization=(form.organization.data or "").strip(),
-                sector_id=form.sector.data,
-                language=form.language.data,
-                accessible_format=form.accessible_format.data,
-                format_details=form.format_details.data or "",
-                list_opt_in=form.list_opt_in.data,
-                origin=request_origin(),
-            )
-        except DomainError as error:
-            db.session.rollback()
-            form.email.errors.append(str(error.message))
-            status = error.status if error.status < 500 else 400
-        else:
-            db.session.commit()
-            return redirect(url_for("guidelines.request_sent", guideline_id=guideline.id))
-    elif request.method == "POST":
-        status = 400
-    return render_template("guidelines/request.html", guideline=guideline, form=form, language=language), status
+
+    def save():
+        return services.request_copy(
+            guideline,
+            email=form.email.data,
+            name=form.name.data.strip(),
+            organization=(form.organization.data or "").strip(),
+            sector_id=form.sector.data,
+            language=form.language.data,
+            accessible_format=form.accessible_format.data,
+            format_details=form.format_details.data or "",
+            list_opt_in=form.list_opt_in.data,
+            origin=request_origin(),
+        )
+
+    outcome = submit_form(form, save, error_field="email",
+                          redirect_to=url_for("guidelines.request_sent", guideline_id=guideline.id))
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("guidelines/request.html", guideline=guideline, form=form, language=language), outcome
 
 
 @bp.route("/guidelines/<int:guideline_id>/request/sent")
@@ -200,21 +196,16 @@ def _guideline_fields(form: GuidelineForm) -> dict:
 def admin_new():
     form = GuidelineForm()
     form.revision_of.choices = _revision_choices()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            guideline = services.create_guideline(actor=current_user, origin=request_origin(), **_guideline_fields(form))
-        except DomainError as error:
-            db.session.rollback()
-            form.revision_of.errors.append(str(error.message))
-            status = 400
-        else:
-            db.session.commit()
-            flash(_("Guideline created. Upload its PDF files, then schedule the release."), "success")
-            return redirect(url_for("guidelines.admin_detail", guideline_id=guideline.id))
-    elif request.method == "POST":
-        status = 400
-    return render_template("guidelines/admin/edit.html", form=form, guideline=None), status
+    outcome = submit_form(
+        form,
+        lambda: services.create_guideline(actor=current_user, origin=request_origin(), **_guideline_fields(form)),
+        error_field="revision_of",
+        success=_("Guideline created. Upload its PDF files, then schedule the release."),
+        redirect_to=lambda guideline: url_for("guidelines.admin_detail", guideline_id=guideline.id),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("guidelines/admin/edit.html", form=form, guideline=None), outcome
 
 
 @bp.route("/admin/guidelines/<int:guideline_id>/edit", methods=["GET", "POST"])
@@ -225,21 +216,16 @@ def admin_edit(guideline_id: int):
     form.revision_of.choices = _revision_choices(exclude=guideline.id)
     if request.method == "GET":
         form.revision_of.data = guideline.revision_of_id
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_guideline(guideline, actor=current_user, origin=request_origin(), **_guideline_fields(form))
-        except DomainError as error:
-            db.session.rollback()
-            form.title_en.errors.append(str(error.message))
-            status = 400
-        else:
-            db.session.commit()
-            flash(_("Guideline saved."), "success")
-            return redirect(url_for("guidelines.admin_detail", guideline_id=guideline.id))
-    elif request.method == "POST":
-        status = 400
-    return render_template("guidelines/admin/edit.html", form=form, guideline=guideline), status
+    outcome = submit_form(
+        form,
+        lambda: services.update_guideline(guideline, actor=current_user, origin=request_origin(),
+                                          **_guideline_fields(form)),
+        error_field="title_en", success=_("Guideline saved."),
+        redirect_to=url_for("guidelines.admin_detail", guideline_id=guideline.id),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("guidelines/admin/edit.html", form=form, guideline=guideline), outcome
 
 
 def _render_detail(guideline: Guideline, status: int = 200, **forms):
@@ -272,19 +258,18 @@ def admin_detail(guideline_id: int):
 def admin_upload(guideline_id: int):
     guideline = db.get_or_404(Guideline, guideline_id)
     form = EditionForm()
-    if form.validate_on_submit():
-        try:
-            services.add_edition(guideline, form.language.data, form.file.data.stream, form.file.data.filename or "",
-                                 actor=current_user, origin=request_origin())
-        except DomainError as error:
-            db.session.rollback()
-            form.file.errors.append(str(error.message))
-            return _render_detail(db.get_or_404(Guideline, guideline_id), error.status if error.status < 500 else 400,
-                                  edition_form=form)
-        db.session.commit()
-        flash(_("PDF uploaded."), "success")
-        return redirect(url_for("guidelines.admin_detail", guideline_id=guideline.id))
-    return _render_detail(guideline, 400, edition_form=form)
+    outcome = submit_form(
+        form,
+        lambda: services.add_edition(guideline, form.language.data, form.file.data.stream,
+                                     form.file.data.filename or "", actor=current_user, origin=request_origin()),
+        error_field="file", success=_("PDF uploaded."),
+        redirect_to=url_for("guidelines.admin_detail", guideline_id=guideline.id),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    # A refused upload was rolled back, which expired the guideline: read it again (a 404 if
+    # it has gone meanwhile); otherwise this is the same object, with no query.
+    return _render_detail(db.get_or_404(Guideline, guideline_id), outcome, edition_form=form)
 
 
 @bp.route("/admin/guidelines/<int:guideline_id>/editions/<language>")

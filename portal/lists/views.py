@@ -25,7 +25,7 @@ from sqlalchemy import or_, select
 from portal.core.audit import record_audit
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import audit_page_view, current_language, request_origin, user_agent
+from portal.core.web import audit_page_view, current_language, request_origin, submit_form, user_agent
 from portal.extensions import csrf, db, limiter
 from portal.lists import bp
 from portal.lists.forms import (
@@ -164,20 +164,11 @@ def archive_post(slug: str, post_id: int):
 @limiter.limit(_subscribe_ip_limit, methods=["POST"])
 def preferences_request():
     form = PreferencesRequestForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.request_preferences_link(form.email.data, ip=request_origin())
-        except DomainError as error:
-            db.session.rollback()
-            form.email.errors.append(str(error.message))
-            status = error.status
-        else:
-            db.session.commit()
-            return redirect(url_for("lists.preferences_sent"))
-    elif request.method == "POST":
-        status = 400
-    return render_template("lists/preferences_request.html", form=form), status
+    outcome = submit_form(form, lambda: services.request_preferences_link(form.email.data, ip=request_origin()),
+                          error_field="email", redirect_to=url_for("lists.preferences_sent"))
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("lists/preferences_request.html", form=form), outcome
 
 
 @bp.route("/lists/preferences-sent")
@@ -245,26 +236,20 @@ def admin_edit_list(list_id: int):
 
 def _edit_list(mailing_list: MailingList | None):
     form = ListForm(obj=mailing_list)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            saved = services.save_public_list(
-                mailing_list, slug=form.slug.data, name_en=form.name_en.data, name_fr=form.name_fr.data or "",
-                description_en=form.description_en.data or "", description_fr=form.description_fr.data or "",
-                announce_only=form.announce_only.data, retention_months=form.retention_months.data,
-                actor=current_user,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            form.slug.errors.append(str(error.message))
-            status = error.status if 400 <= error.status < 500 else 400
-        else:
-            db.session.commit()
-            flash(_("The list is saved."), "success")
-            return redirect(url_for("lists.admin_subscribers", list_id=saved.id))
-    elif request.method == "POST":
-        status = 400
-    return render_template("lists/admin/edit_list.html", form=form, mailing_list=mailing_list), status
+
+    def save():
+        return services.save_public_list(
+            mailing_list, slug=form.slug.data, name_en=form.name_en.data, name_fr=form.name_fr.data or "",
+            description_en=form.description_en.data or "", description_fr=form.description_fr.data or "",
+            announce_only=form.announce_only.data, retention_months=form.retention_months.data,
+            actor=current_user,
+        )
+
+    outcome = submit_form(form, save, error_field="slug", success=_("The list is saved."),
+                          redirect_to=lambda saved: url_for("lists.admin_subscribers", list_id=saved.id))
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("lists/admin/edit_list.html", form=form, mailing_list=mailing_list), outcome
 
 
 @bp.route("/admin/lists/<int:list_id>")
@@ -399,14 +384,16 @@ def admin_posts(list_id: int):
 def admin_new_post(list_id: int):
     mailing_list = db.get_or_404(MailingList, list_id)
     form = PostForm()
-    if form.validate_on_submit():
-        post = services.save_post(mailing_list, None, subject=form.subject.data, body=form.body.data,
-                                  author=current_user)
-        db.session.commit()
-        flash(_("Draft saved. Check the preview below."), "success")
-        return redirect(url_for("lists.admin_post", post_id=post.id))
-    status = 400 if request.method == "POST" else 200
-    return render_template("lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=None), status
+    outcome = submit_form(
+        form,
+        lambda: services.save_post(mailing_list, None, subject=form.subject.data, body=form.body.data,
+                                   author=current_user),
+        error_field="subject", success=_("Draft saved. Check the preview below."),
+        redirect_to=lambda post: url_for("lists.admin_post", post_id=post.id),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return render_template("lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=None), outcome
 
 
 def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form: ScheduleForm | None = None):
@@ -430,18 +417,18 @@ def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form:
 def admin_post(post_id: int):
     post = db.get_or_404(ListPost, post_id)
     form = PostForm(obj=post)
-    if form.validate_on_submit():
-        try:
-            services.save_post(post.mailing_list, post, subject=form.subject.data, body=form.body.data,
-                               author=current_user)
-        except DomainError as error:
-            db.session.rollback()
-            form.subject.errors.append(str(error.message))
-            return _post_page(db.get_or_404(ListPost, post_id), form, error.status)
-        db.session.commit()
-        flash(_("Draft saved."), "success")
-        return redirect(url_for("lists.admin_post", post_id=post.id))
-    return _post_page(post, form, 400 if request.method == "POST" else 200)
+    outcome = submit_form(
+        form,
+        lambda: services.save_post(post.mailing_list, post, subject=form.subject.data, body=form.body.data,
+                                   author=current_user),
+        error_field="subject", success=_("Draft saved."),
+        redirect_to=url_for("lists.admin_post", post_id=post.id),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    # A refused save was rolled back, which expired the post: read it again (a 404 if it has
+    # gone meanwhile); otherwise this is the same object, with no query.
+    return _post_page(db.get_or_404(ListPost, post_id), form, outcome)
 
 
 def _post_action(post_id: int, action) -> Response:
@@ -495,15 +482,14 @@ def admin_post_unschedule(post_id: int):
 def admin_post_schedule(post_id: int):
     post = db.get_or_404(ListPost, post_id)
     schedule_form = ScheduleForm()
-    if schedule_form.validate_on_submit():
-        try:
-            services.schedule_post(post, _local_to_utc(schedule_form.send_at.data), actor=current_user)
-        except DomainError as error:
-            db.session.rollback()
-            schedule_form.send_at.errors.append(str(error.message))
-            post = db.get_or_404(ListPost, post_id)
-            return _post_page(post, PostForm(obj=post, formdata=None), error.status, schedule_form)
-        db.session.commit()
-        flash(_("The post is scheduled."), "success")
-        return redirect(url_for("lists.admin_post", post_id=post_id))
-    return _post_page(post, PostForm(obj=post, formdata=None), 400, schedule_form)
+    outcome = submit_form(
+        schedule_form,
+        lambda: services.schedule_post(post, _local_to_utc(schedule_form.send_at.data), actor=current_user),
+        error_field="send_at", success=_("The post is scheduled."),
+        redirect_to=url_for("lists.admin_post", post_id=post_id),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    # As in admin_post: a refused schedule expired the post, so it is read again.
+    post = db.get_or_404(ListPost, post_id)
+    return _post_page(post, PostForm(obj=post, formdata=None), outcome, schedule_form)
