@@ -175,11 +175,30 @@ def withdraw_guideline(guideline: Guideline, *, actor: Any = None, origin: str =
 
 # --- public listing ----------------------------------------------------------------------------
 
-def released_guidelines() -> list[Guideline]:
-    return list(db.session.execute(
+def released_guidelines() -> list[tuple[Guideline, list[Guideline]]]:
+    """What the public page lists: the latest released version of each guideline, newest
+    first, each with the earlier released versions it replaced (newest first). A revision
+    takes the place of what it revises; the earlier files stay downloadable, for anyone who
+    needs to see what changed or cites an older version."""
+    released = list(db.session.execute(
         select(Guideline).where(Guideline.status == GuidelineStatus.RELEASED)
         .order_by(Guideline.released_at.desc(), Guideline.id.desc())
     ).scalars())
+    by_id = {guideline.id: guideline for guideline in released}
+    replaced = {g.revision_of_id for g in released if g.revision_of_id in by_id}
+    listing = []
+    for guideline in released:
+        if guideline.id in replaced:
+            continue
+        earlier: list[Guideline] = []
+        seen = {guideline.id}
+        previous = by_id.get(guideline.revision_of_id)
+        while previous is not None and previous.id not in seen:
+            earlier.append(previous)
+            seen.add(previous.id)
+            previous = by_id.get(previous.revision_of_id)
+        listing.append((guideline, earlier))
+    return listing
 
 
 def upcoming_guidelines() -> list[Guideline]:

@@ -369,3 +369,19 @@ def test_junk_on_organizer_forms_is_a_4xx(app, client, auth, organizer):
     assert client.post("/admin/guidelines/99999/withdraw", data={"csrf_token": token}).status_code == 404
     assert client.post(f"/admin/guidelines/{gid}/withdraw", data={"csrf_token": token}).status_code == 302
     assert client.post(f"/admin/guidelines/{gid}/withdraw", data={"csrf_token": token}).status_code == 409
+
+
+def test_a_released_revision_takes_its_predecessors_place_on_the_public_page(app, client):
+    first = _new_guideline(app, status=GuidelineStatus.RELEASED, version="1.0", title="Situation Tables")
+    second = _new_guideline(app, status=GuidelineStatus.RELEASED, version="2.0", title="Situation Tables",
+                            revision_of_id=first)
+    other = _new_guideline(app, status=GuidelineStatus.RELEASED, version="1.0", title="Privacy Basics")
+    page = client.get("/guidelines/").get_data(as_text=True)
+    assert page.count("<h3>Situation Tables</h3>") == 1 and page.count("<h3>Privacy Basics</h3>") == 1
+    current, earlier = page.split("<summary>Earlier versions</summary>")
+    # The revision's card offers its own files; the first version's are under "Earlier versions".
+    assert f"/guidelines/{second}/download/en" in current and f"/guidelines/{first}/download/en" not in current
+    assert f"/guidelines/{first}/download/en" in earlier and "Version 1.0" in earlier
+    assert page.count("Earlier versions") == 1  # a guideline never revised has none
+    assert f"/guidelines/{other}/download/en" in page
+    assert Fetched(client.get(f"/guidelines/{first}/download/en")).status_code == 200  # still downloadable
