@@ -290,23 +290,25 @@ def _communities(text: str | None) -> list[str]:
     return [line for line in (text or "").splitlines() if line.strip()]
 
 
+def _group_fields(form: GroupForm) -> dict:
+    """What the group form says, as the create and update services take it."""
+    return dict(
+        name_en=form.name_en.data.strip(), name_fr=(form.name_fr.data or "").strip(),
+        mandate_en=form.mandate_en.data or "", mandate_fr=form.mandate_fr.data or "",
+        communities=_communities(form.communities.data), sector_ids=form.sectors.data or [],
+        terms_of_reference=form.terms_of_reference.data or "", tor_version=form.tor_version.data.strip(),
+        retention_months=form.retention_months.data, actor=current_user, origin=request_origin(),
+    )
+
+
 @bp.route("/admin/groups/new", methods=["GET", "POST"])
 @organizer_required
 def admin_new():
     form = GroupForm()
     _fill_group_form(form)
 
-    def save():
-        return services.create_group(
-            slug=form.slug.data, name_en=form.name_en.data.strip(), name_fr=(form.name_fr.data or "").strip(),
-            mandate_en=form.mandate_en.data or "", mandate_fr=form.mandate_fr.data or "",
-            communities=_communities(form.communities.data), sector_ids=form.sectors.data or [],
-            terms_of_reference=form.terms_of_reference.data or "", tor_version=form.tor_version.data.strip(),
-            retention_months=form.retention_months.data, actor=current_user, origin=request_origin(),
-        )
-
     outcome = submit_form(
-        form, save, error_field="slug", success=_("The working group was created."),
+        form, lambda: services.create_group(slug=form.slug.data, **_group_fields(form)), error_field="slug", success=_("The working group was created."),
         redirect_to=lambda group: url_for("groups.admin_group", slug=group.slug),
     )
     if isinstance(outcome, Response):
@@ -327,17 +329,8 @@ def admin_edit(slug: str):
         form.sectors.data = [s.id for s in group.sectors]
     form.slug.data = group.slug  # the web address does not change (links in mail use it)
 
-    def save():
-        return services.update_group(
-            group, name_en=form.name_en.data.strip(), name_fr=(form.name_fr.data or "").strip(),
-            mandate_en=form.mandate_en.data or "", mandate_fr=form.mandate_fr.data or "",
-            communities=_communities(form.communities.data), sector_ids=form.sectors.data or [],
-            terms_of_reference=form.terms_of_reference.data or "", tor_version=form.tor_version.data.strip(),
-            retention_months=form.retention_months.data, actor=current_user, origin=request_origin(),
-        )
-
     outcome = submit_form(
-        form, save, error_field="name_en", success=_("The working group was updated."),
+        form, lambda: services.update_group(group, **_group_fields(form)), error_field="name_en", success=_("The working group was updated."),
         redirect_to=url_for("groups.admin_group", slug=group.slug),
     )
     if isinstance(outcome, Response):
