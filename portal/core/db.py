@@ -3,8 +3,10 @@
 PostgreSQL takes row locks (`SELECT ... FOR UPDATE`, `SKIP LOCKED`) inside the transaction.
 SQLite silently drops `FOR UPDATE`, so there a transaction that will write begins with
 `BEGIN IMMEDIATE`: it takes the database's single write lock up front, and concurrent writers
-queue behind it (busy_timeout) instead of racing. Reads stay deferred and, under WAL, never
-wait for a writer.
+queue behind it (retrying in short steps, see `_take_write_lock`) instead of racing. Reads
+stay deferred and, under WAL, never wait for a writer.
+
+Also here: `insert_row` and `insert_returning_id`, one-statement inserts for hot paths.
 """
 from __future__ import annotations
 
