@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from portal.core.db import writing
 from portal.extensions import db
 from portal.lists.models import MailingList, Subscription, SubscriptionStatus
 from portal.mail.models import MessageCategory, OutboxMessage
@@ -31,7 +32,10 @@ class Outbox:
               mailing_list: int | None = None, **extra) -> list[int]:
         """Queue `count` transactional notices (or list mail when `mailing_list` is an id)."""
         ids = []
-        with self.app.app_context():
+        # As a writer from its first statement, like the portal's own jobs: on SQLite a
+        # transaction that read first and then writes fails at once (no waiting) if a sender
+        # process holds the write lock at that moment.
+        with self.app.app_context(), writing():
             for _ in range(count):
                 n = next(_numbers)
                 person = get_or_create_person(email or f"reader{n}@example.ca", name=f"Reader {n}")
@@ -55,7 +59,7 @@ class Outbox:
         return ids
 
     def make_list(self, slug: str = "guideline-releases") -> int:
-        with self.app.app_context():
+        with self.app.app_context(), writing():
             mailing_list = MailingList(slug=slug, name_en="Guideline releases", announce_only=True)
             db.session.add(mailing_list)
             db.session.commit()
