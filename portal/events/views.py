@@ -286,6 +286,13 @@ def admin_status(event_id: int):
     return redirect(url_for("events.admin_dashboard", event_id=event.id))
 
 
+def _question_fields(form: QuestionForm) -> dict:
+    """What the question form says, as the add and update services take it."""
+    return dict(label=form.label.data, kind=QuestionKind(form.kind.data), required=form.required.data,
+                hint=form.hint.data or "", choices_text=form.choices_text.data or "",
+                actor=_actor(), origin=request_origin())
+
+
 @bp.route("/admin/events/<int:event_id>/questions", methods=["GET", "POST"])
 @organizer_required
 def admin_questions(event_id: int):
@@ -293,10 +300,7 @@ def admin_questions(event_id: int):
     form = QuestionForm()
     outcome = submit_form(
         form,
-        lambda: services.add_question(
-            event, label=form.label.data, kind=QuestionKind(form.kind.data),
-            required=form.required.data, hint=form.hint.data or "",
-            choices_text=form.choices_text.data or "", actor=_actor(), origin=request_origin()),
+        lambda: services.add_question(event, **_question_fields(form)),
         error_field="choices_text", success=_("Question added."),
         redirect_to=url_for("events.admin_questions", event_id=event.id),
     )
@@ -316,10 +320,7 @@ def admin_question_edit(event_id: int, question_id: int):
     form = QuestionForm(obj=question if request.method == "GET" else None)
     outcome = submit_form(
         form,
-        lambda: services.update_question(
-            question, label=form.label.data, kind=QuestionKind(form.kind.data),
-            required=form.required.data, hint=form.hint.data or "",
-            choices_text=form.choices_text.data or "", actor=_actor(), origin=request_origin()),
+        lambda: services.update_question(question, **_question_fields(form)),
         error_field="choices_text", success=_("Question saved."),
         redirect_to=url_for("events.admin_questions", event_id=event.id),
     )
