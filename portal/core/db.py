@@ -6,7 +6,8 @@ SQLite silently drops `FOR UPDATE`, so there a transaction that will write begin
 queue behind it (retrying in short steps, see `_take_write_lock`) instead of racing. Reads
 stay deferred and, under WAL, never wait for a writer.
 
-Also here: `insert_row` and `insert_returning_id`, one-statement inserts for hot paths.
+Also here: `insert_row` and `insert_returning_id`, one-statement inserts for hot paths, and
+`delete_by_ids` for the retention purges.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, event, insert, text
+from sqlalchemy import Table, bindparam, delete, event, insert, text
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -120,6 +121,19 @@ def _take_write_lock(dbapi_connection) -> bool:
     finally:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+
+def delete_by_ids(model: Any, ids: list[int], *guards: Any, chunk: int = 500) -> int:
+    """DELETE the rows of `model` with these ids that still match `guards`, a chunk of ids per
+    statement (a retention purge may pass thousands); returns how many went. The session's
+    copies of the rows are left as they are: callers expire them."""
+    count = 0
+    for start in range(0, len(ids), chunk):
+        count += db.session.execute(
+            delete(model).where(model.id.in_(ids[start:start + chunk]), *guards)
+            .execution_options(synchronize_session=False)
+        ).rowcount or 0
+    return count
 
 
 def insert_row(model: type[Row], values: dict[str, Any], *, unless_taken: tuple[str, ...] = ()) -> Row | None:

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, exists, select
 
+from portal.core.db import delete_by_ids
 from portal.extensions import db
 from portal.groups.models import Membership, MembershipStatus, WorkingGroup
 
@@ -175,13 +176,7 @@ def purge_due(moment: datetime) -> int:
     if lists is not None:
         Subscription, SubscriptionStatus = lists
         orphans = [sid for sid, due_at in _orphan_subscriptions() if due_at <= moment]
-        for start in range(0, len(orphans), 500):
-            count += db.session.execute(
-                delete(Subscription)
-                .where(Subscription.id.in_(orphans[start:start + 500]),
-                       Subscription.status == SubscriptionStatus.UNSUBSCRIBED.value)
-                .execution_options(synchronize_session=False)
-            ).rowcount or 0
+        count += delete_by_ids(Subscription, orphans, Subscription.status == SubscriptionStatus.UNSUBSCRIBED.value)
     db.session.flush()
     db.session.expire_all()  # bulk deletes: no stale objects for the rest of the transaction
     return count

@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
+from portal.core.db import delete_by_ids
 from portal.extensions import db
 from portal.guidelines.models import CopyRequest, CopyRequestStatus, Guideline, GuidelineStatus, ReleaseNotice
 
@@ -77,16 +78,6 @@ def _notices() -> list[tuple[int, datetime]]:
     ).all()]
 
 
-def _delete(model, ids: list[int], *guards) -> int:
-    count = 0
-    for start in range(0, len(ids), 500):
-        count += db.session.execute(
-            delete(model).where(model.id.in_(ids[start:start + 500]), *guards)
-            .execution_options(synchronize_session=False)
-        ).rowcount or 0
-    return count
-
-
 def purge_due(moment: datetime) -> int:
     """Delete the confirmed copy requests and the release notices whose time has come.
 
@@ -95,8 +86,8 @@ def purge_due(moment: datetime) -> int:
     """
     requests = [rid for rid, due_at in _confirmed_requests() if due_at <= moment]
     notices = [nid for nid, due_at in _notices() if due_at <= moment]
-    count = _delete(CopyRequest, requests, CopyRequest.status == CopyRequestStatus.CONFIRMED.value)
-    count += _delete(ReleaseNotice, notices)
+    count = delete_by_ids(CopyRequest, requests, CopyRequest.status == CopyRequestStatus.CONFIRMED.value)
+    count += delete_by_ids(ReleaseNotice, notices)
     db.session.flush()
     db.session.expire_all()  # bulk deletes: no stale objects for the rest of the transaction
     return count

@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
+from portal.core.db import delete_by_ids
 from portal.extensions import db
 from portal.lists.models import MailingList, Subscription, SubscriptionStatus
 
@@ -38,14 +39,7 @@ def purge_due(moment: datetime) -> int:
     saw). Idempotent: a deleted row is not found again. Flushes; the caller commits.
     Returns how many subscriptions were deleted."""
     due = [sid for sid, due_at in _ended_subscriptions() if due_at <= moment]
-    count = 0
-    for start in range(0, len(due), 500):
-        count += db.session.execute(
-            delete(Subscription)
-            .where(Subscription.id.in_(due[start:start + 500]),
-                   Subscription.status == SubscriptionStatus.UNSUBSCRIBED.value)
-            .execution_options(synchronize_session=False)
-        ).rowcount or 0
+    count = delete_by_ids(Subscription, due, Subscription.status == SubscriptionStatus.UNSUBSCRIBED.value)
     db.session.flush()
     return count
 
