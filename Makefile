@@ -51,6 +51,7 @@ extract-messages: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/register.py
+	$(BIN)/python bench/register_cpu.py --postgres
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3 instance/mailbox tests/browser/node_modules
