@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from portal.core import clock
-from portal.core.db import writing
 from portal.extensions import db
+from tests.retention import purge_at
 
 T0 = datetime(2026, 1, 10, 14, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -17,11 +17,7 @@ DAY = timedelta(days=1)
 def _purge(app, at: datetime) -> int:
     from portal.groups.retention import purge_due
 
-    clock.set_now(at)
-    with app.app_context(), writing():
-        count = purge_due(clock.now())
-        db.session.commit()
-    return count
+    return purge_at(app, purge_due, at)
 
 
 def _state(app) -> dict[str, object]:

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from portal.core import clock
-from portal.core.db import writing
 from portal.extensions import db
 from portal.guidelines import services
 from portal.guidelines.jobs import release_due_guidelines
 from portal.guidelines.models import CopyRequest, Guideline, GuidelineDownload, ReleaseNotice
 from portal.people.models import Person, Sector
 from tests.guidelines.conftest import add_people, confirmed_requests, create_guideline, subscribe
+from tests.retention import purge_at
 
 T0 = datetime(2026, 2, 2, 15, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -85,11 +85,7 @@ def _state(app) -> dict[str, object]:
 def _purge(app, at: datetime) -> int:
     from portal.guidelines.retention import purge_due
 
-    clock.set_now(at)
-    with app.app_context(), writing():
-        count = purge_due(clock.now())
-        db.session.commit()
-    return count
+    return purge_at(app, purge_due, at)
 
 
 def test_requests_and_notices_go_when_due_and_counts_stay(app):

@@ -11,6 +11,7 @@ from portal.mail.models import OutboxAttachment, OutboxMessage, OutboxState
 from portal.mail.retention import purge_due
 from portal.mail.services import Attachment, queue_email
 from portal.people.models import Person
+from tests.retention import purge_at
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -37,11 +38,7 @@ def _seed(app, outbox) -> dict[str, int]:
 
 
 def _purge(app, at: datetime) -> int:
-    clock.set_now(at)
-    with app.app_context():
-        emptied = purge_due(at)
-        db.session.commit()
-        return emptied
+    return purge_at(app, purge_due, at)
 
 
 def _holding(app) -> dict[int, tuple[str, int]]:

@@ -14,6 +14,7 @@ from portal.people.jobs import purge_expired_personal_data, retention_modules
 from portal.people.models import ConsentKind, Person
 from portal.people.retention import purge_due
 from portal.people.services import record_consent
+from tests.retention import purge_at
 
 T0 = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 
@@ -71,11 +72,7 @@ def _state(app) -> dict[str, object]:
 
 
 def _purge(app, at: datetime) -> int:
-    clock.set_now(at)
-    with app.app_context():
-        purged = purge_due()
-        db.session.commit()
-        return purged
+    return purge_at(app, purge_due, at)
 
 
 def test_each_rule_removes_exactly_what_is_due_and_nothing_more(app, make):
