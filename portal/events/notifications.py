@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from email.utils import parseaddr
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,7 @@ from portal.core.tokens import AccessToken, hash_token, issue_token, new_raw_tok
 from portal.events.models import Event, Registration
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
-from portal.mail.services import Attachment, queue_email
+from portal.mail.services import Attachment, mail_domain, queue_email
 
 MANAGE_PURPOSE = "events.manage"
 CHECK_IN_PURPOSE = "events.check_in"
@@ -101,11 +100,6 @@ def _material_for(registration: Registration) -> SeatMaterial:
     return prepare_seat_material(registration.event)
 
 
-@lru_cache(maxsize=8)
-def _mail_domain(sender: str) -> str:
-    return parseaddr(sender)[1].rpartition("@")[2] or "portal.local"
-
-
 @lru_cache(maxsize=64)
 def _vtimezone(tzid: str, year: int) -> bytes:
     """The VTIMEZONE block for an event starting in `year`: the same for every registration,
@@ -127,7 +121,7 @@ def calendar_file(event: Event) -> bytes:
     return _calendar_for(
         event.id, event.title, event.summary, event.venue_name, event.venue_address,
         event.starts_at, event.ends_at, event.timezone,
-        _mail_domain(current_app.config["MAIL_DEFAULT_SENDER"]), now().date(),
+        mail_domain(), now().date(),
     )
 
 

@@ -49,7 +49,8 @@ def notify_preferences_link(person: Person, raw_token: str) -> int | None:
 
 def list_context_for(subscription: Subscription) -> ListContext:
     """List-* headers for one recipient: their own one-click link and mailto address."""
-    from portal.lists.services import list_id_header, mail_domain, unsubscribe_path, unsubscribe_token
+    from portal.lists.services import list_id_header, unsubscribe_path, unsubscribe_token
+    from portal.mail.services import mail_domain
 
     raw = unsubscribe_token(subscription)
     base = current_app.config["PORTAL_BASE_URL"].rstrip("/")

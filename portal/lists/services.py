@@ -17,7 +17,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 from flask import current_app
 from flask_babel import force_locale, gettext, lazy_gettext as _l
@@ -38,6 +37,7 @@ from portal.lists.models import (
     Subscription,
     SubscriptionStatus,
 )
+from portal.mail.services import mail_domain
 from portal.people.models import ConsentKind, ConsentRecord, Person
 from portal.people.services import find_person, get_or_create_person, record_consent
 
@@ -227,11 +227,6 @@ def subscription_for_unsubscribe_token(raw: str | None) -> Subscription:
 
 def unsubscribe_path(raw: str) -> str:
     return f"/lists/unsubscribe/{raw}"
-
-
-def mail_domain() -> str:
-    address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
-    return address.rpartition("@")[2] or "portal.local"
 
 
 def list_id_header(mailing_list: MailingList) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -54,11 +55,20 @@ def recipient_address(person: Person) -> str:
     return formataddr((person.name, person.email)) if person.name else person.email
 
 
+def mail_domain() -> str:
+    """The domain of the portal's sender address (for Message-IDs and calendar UIDs)."""
+    return _domain_of(current_app.config["MAIL_DEFAULT_SENDER"])
+
+
+@lru_cache(maxsize=8)
+def _domain_of(sender: str) -> str:
+    return parseaddr(sender)[1].rpartition("@")[2] or "portal.local"
+
+
 def message_id_for(key: str) -> str:
     """A Message-ID derived from the idempotency key: unique, stable across retries."""
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
-    domain = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2] or "portal.local"
-    return f"<{digest}@{domain}>"
+    return f"<{digest}@{mail_domain()}>"
 
 
 def _bound_gettext(translations) -> dict[str, Any]:

@@ -77,9 +77,8 @@ def list_sectors() -> list[Sector]:
 
 
 def find_person(email: str) -> Person | None:
-    return db.session.execute(
-        select(Person).where(Person.email == normalize_email(email))
-    ).scalar_one_or_none()
+    """The person with this address as typed (validated and normalized first), if known."""
+    return person_with_address(normalize_email(email))
 
 
 def person_with_address(address: str) -> Person | None:
