@@ -135,3 +135,24 @@ def test_organizer_pages_are_accessible(app, page, live_server, make, tmp_path):
     assert_accessible(page, "schedule refused")
     page.goto(f"/admin/guidelines/{gid}/edit")
     assert_accessible(page, "edit guideline")
+
+
+def test_earlier_versions_open_from_the_keyboard_and_still_download(app, page, live_server):
+    with app.app_context():
+        first = create_guideline(status=GuidelineStatus.RELEASED, version="1.0", title="Situation Tables")
+        create_guideline(status=GuidelineStatus.RELEASED, version="2.0", title="Situation Tables",
+                         revision_of_id=first.id)
+        db.session.commit()
+        first_id = first.id
+
+    page.goto("/guidelines/")
+    assert page.get_by_role("heading", name="Situation Tables").count() == 1
+    older = page.locator(f'a[href="/guidelines/{first_id}/download/en"]')
+    assert not older.is_visible()  # folded away under "Earlier versions"
+    page.get_by_text("Earlier versions").focus()
+    page.keyboard.press("Enter")
+    assert older.is_visible()
+    assert_accessible(page, "guidelines index with earlier versions open")
+    with page.expect_download() as download_info:
+        older.click()
+    assert Path(download_info.value.path()).read_bytes().startswith(b"%PDF-")
