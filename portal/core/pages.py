@@ -1,8 +1,12 @@
 """Error pages in the portal's layout; no error a visitor can cause becomes a 500."""
 from __future__ import annotations
 
+import math
+import time
+
 from flask import Flask, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -48,6 +52,15 @@ def register_error_pages(app: Flask) -> None:
 
         db.session.rollback()
         return render_error(error.status, message=str(error.message))
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(error: RateLimitExceeded):
+        from portal.extensions import limiter
+
+        limit = limiter.current_limit
+        wait = math.ceil(limit.reset_at - time.time()) if limit is not None else 60
+        page, code = ({"error": error.name}, 429) if request.path.startswith("/api/") else render_error(429)
+        return page, code, {"Retry-After": str(max(wait, 1))}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
