@@ -1,13 +1,12 @@
 """Mail about registrations. Every function only writes outbox rows, in the caller's transaction."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import icalendar
-import zxingcpp
 from flask import current_app
 from sqlalchemy import insert, select
 
@@ -15,6 +14,7 @@ from portal.core.clock import now
 from portal.core.tokens import AccessToken, hash_token, issue_token, new_raw_token
 from portal.events.models import Event, Registration
 from portal.extensions import db
+from portal.mail.attachments import QR_CODE
 from portal.mail.models import OutboxMessage
 from portal.mail.services import Attachment, mail_domain, queue_email
 
@@ -71,33 +71,16 @@ def manage_path(registration: Registration, raw: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class SeatMaterial:
-    """What a confirmation carries, built before the seat lock is taken (it is the slow part):
-    the raw manage and check-in tokens, the calendar file and the QR code.
-
-    `calendar` and `qr_svg` are None when they were not built ahead (the registration was
-    expected to join the waitlist, which needs neither); `with_attachments` builds them."""
+    """The raw manage and check-in tokens of a registration not yet made, drawn before the
+    seat lock is taken (nothing that needs them has to wait for the lock)."""
 
     manage_raw: str
     check_in_raw: str
-    calendar: bytes | None
-    qr_svg: bytes | None
-    slug: str
-
-    def with_attachments(self, event: Event) -> SeatMaterial:
-        if self.calendar is not None and self.qr_svg is not None:
-            return self
-        return replace(self, calendar=calendar_file(event), qr_svg=qr_code_svg(self.check_in_raw))
 
 
-def prepare_seat_material(event: Event, *, attachments: bool = True) -> SeatMaterial:
-    """Draw the tokens and, unless `attachments` is False, render the attachments for a
-    registration not yet made."""
-    material = SeatMaterial(new_raw_token(), new_raw_token(), None, None, event.slug)
-    return material.with_attachments(event) if attachments else material
-
-
-def _material_for(registration: Registration) -> SeatMaterial:
-    return prepare_seat_material(registration.event)
+def prepare_seat_material() -> SeatMaterial:
+    """Draw the tokens for a registration not yet made."""
+    return SeatMaterial(new_raw_token(), new_raw_token())
 
 
 @lru_cache(maxsize=64)
@@ -152,13 +135,6 @@ def _calendar_for(event_id: int, title: str, summary: str, venue_name: str, venu
     return body[:at] + _vtimezone(timezone, starts_at.year) + body[at:]
 
 
-def qr_code_svg(data: str) -> bytes:
-    """The QR code (error correction M, with its quiet zone) as SVG, 8 pixels a module.
-    zxing-cpp encodes and draws it in C++, several times faster than a pure-Python encoder."""
-    code = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
-    return zxingcpp.write_barcode_to_svg(code, scale=8).encode("utf-8")
-
-
 def _base_context(registration: Registration, path: str) -> dict:
     event = registration.event
     return {
@@ -171,8 +147,11 @@ def _base_context(registration: Registration, path: str) -> dict:
 
 
 def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict, list[Attachment]]:
-    """Store the material's tokens for this registration; the mail context and attachments."""
-    material = material.with_attachments(registration.event)  # only if not built ahead
+    """Store the material's tokens for this registration; the mail context and attachments.
+
+    The calendar file is the event's (built once per version of it); the QR code is drawn
+    from the check-in code when the message is sent (portal/mail/attachments.py)."""
+    event = registration.event
     _store_tokens(
         registration,
         (MANAGE_PURPOSE, material.manage_raw, _token_lifetime(registration.event)),
@@ -180,15 +159,16 @@ def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict
     )
     path = path_for("events.manage", token=material.manage_raw)
     attachments = [
-        Attachment(f"{material.slug[:60]}.ics", "text/calendar; method=PUBLISH", material.calendar),
-        Attachment("check-in-code.svg", "image/svg+xml", material.qr_svg),
+        Attachment(f"{event.slug[:60]}.ics", "text/calendar; method=PUBLISH", calendar_file(event)),
+        Attachment("check-in-code.svg", "image/svg+xml", material.check_in_raw.encode("ascii"),
+                   generated=QR_CODE),
     ]
     return _base_context(registration, path) | {"check_in_code": material.check_in_raw}, attachments
 
 
 def notify_registration_confirmed(registration: Registration, material: SeatMaterial | None = None) -> None:
     """The seat is theirs: what, when, where, a calendar file, the check-in QR, a manage link."""
-    context, attachments = _seat_mail(registration, material or _material_for(registration))
+    context, attachments = _seat_mail(registration, material or prepare_seat_material())
     queue_email(
         key=f"events.confirmation:registration:{registration.id}", to=registration.person,
         template="events/confirmation", purpose="events.confirmation", context=context,
@@ -208,7 +188,7 @@ def notify_waitlisted(registration: Registration, place: int, manage_raw: str | 
 
 def notify_promoted(registration: Registration) -> None:
     """A seat opened up for someone on the waitlist: they now hold it."""
-    context, attachments = _seat_mail(registration, _material_for(registration))
+    context, attachments = _seat_mail(registration, prepare_seat_material())
     queue_email(
         key=f"events.promoted:registration:{registration.id}", to=registration.person,
         template="events/promoted", purpose="events.promoted", context=context,

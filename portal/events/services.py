@@ -13,7 +13,7 @@ import csv
 import io
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -108,7 +108,7 @@ class UnknownSector(DomainError):
 
 # The statements of the registration path, built once (SQLAlchemy then reuses their compiled
 # form instead of constructing and hashing a new statement on every registration).
-_SECTOR_BY_SLUG = select(Sector).where(Sector.slug == bindparam("slug"))
+_SECTOR_ID_BY_SLUG = select(Sector.id).where(Sector.slug == bindparam("slug"))
 _ACTIVE_REGISTRATION = select(Registration).where(
     Registration.event_id == bindparam("event_id"), Registration.person_id == bindparam("person_id"),
     Registration.status.in_(RegistrationStatus.active()),
@@ -187,12 +187,6 @@ def _has_room(event: Event, counts: Counter[int | None], sector_id: int | None) 
     return cap is None or counts[sector_id] < cap
 
 
-def seat_likely(event: Event, sector_id: int | None) -> bool:
-    """Would a registration in this sector get a seat now? Read without the lock, so only a
-    hint (for what to prepare ahead): `register_for_event` decides under the lock."""
-    return _has_room(event, confirmed_by_sector(event.id), sector_id)
-
-
 def promote_from_waitlist(event: Event) -> list[Registration]:
     """Fill free seats from the waitlist, first come first served, skipping anyone whose
     sector is at its cap. The caller holds the event lock. Each promoted person is emailed."""
@@ -258,11 +252,15 @@ class RegistrationOutcome:
     place: int | None = None
 
 
-def find_sector(slug: str) -> Sector:
-    sector = db.session.execute(_SECTOR_BY_SLUG, {"slug": slug}).scalar_one_or_none()
-    if sector is None:
+def find_sector_id(slug: str, known: Mapping[str, int] | None = None) -> int:
+    """The id of the sector with this slug; `known` (ids by slug, already read) spares the query."""
+    if known is not None:
+        sector_id = known.get(slug)
+    else:
+        sector_id = db.session.execute(_SECTOR_ID_BY_SLUG, {"slug": slug}).scalar_one_or_none()
+    if sector_id is None:
         raise UnknownSector()
-    return sector
+    return sector_id
 
 
 def active_registration(event_id: int, person_id: int) -> Registration | None:
@@ -272,7 +270,8 @@ def active_registration(event_id: int, person_id: int) -> Registration | None:
 
 
 def register_for_event(
-    event: Event, details: RegistrationDetails, material: notifications.SeatMaterial | None = None
+    event: Event, details: RegistrationDetails, material: notifications.SeatMaterial | None = None,
+    *, sector_ids: Mapping[str, int] | None = None,
 ) -> RegistrationOutcome:
     """Give the person a seat, or a place on the waitlist, and queue the email that says so.
 
@@ -280,19 +279,20 @@ def register_for_event(
     sector never holds more than its capped share of seats; waitlist tickets are distinct and
     in order of arrival; an address with an active registration never gets a second one
     (it is sent a fresh manage link instead, and nothing else changes).
-    `material` (from `prepare_seat_material`, built before the transaction) keeps the slow
-    rendering of the calendar file and QR code out of the seat lock.
+    `material` (from `prepare_seat_material`, drawn before the transaction) keeps drawing
+    the tokens out of the seat lock; `sector_ids` (ids by slug, as the form offered them)
+    spares reading the sectors again.
     Raises RegistrationClosed, UnknownSector, InvalidEmail, Busy.
     """
     address = normalize_email(details.email)
     if material is None:
-        material = notifications.prepare_seat_material(event)
+        material = notifications.prepare_seat_material()
     event_id = inspect(event).identity[0]  # without reloading an expired event
-    sector = find_sector(details.sector_slug)
+    sector_id = find_sector_id(details.sector_slug, sector_ids)
 
     # Who they are is settled before the seat lock: it does not depend on seats.
     about = dict(name=details.name.strip(), organization=details.organization.strip(),
-                 sector_id=sector.id, community=details.community.strip(),
+                 sector_id=sector_id, community=details.community.strip(),
                  job_title=details.job_title.strip(), language=details.language)
     person = person_with_address(address)
     if person is None:
@@ -315,7 +315,7 @@ def register_for_event(
     counts = confirmed_by_sector(event.id)
     moment = now()
     values: dict[str, Any] = dict(
-        event_id=event.id, person_id=person.id, sector_id=sector.id,
+        event_id=event.id, person_id=person.id, sector_id=sector_id,
         accessibility_needs=details.accessibility_needs.strip(),
         dietary_needs=details.dietary_needs.strip(), answers=details.answers,
         status=RegistrationStatus.CONFIRMED.value, waitlist_position=None, confirmed_at=moment,
@@ -323,7 +323,7 @@ def register_for_event(
         checked_in_by_id=None, reminder_sent_at=None, created_at=moment,
     )
     place = None
-    if not _has_room(event, counts, sector.id):
+    if not _has_room(event, counts, sector_id):
         last_ticket, waiting = db.session.execute(_WAITLIST_TAIL, {"event_id": event.id}).one()
         values.update(status=RegistrationStatus.WAITLISTED.value, confirmed_at=None,
                       waitlist_position=(last_ticket or 0) + 1)

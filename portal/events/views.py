@@ -86,12 +86,8 @@ def register(slug: str):
     form = registration_form(event, sectors)
     status = 200
     if form.validate_on_submit():
-        # The calendar file and QR code are built here, outside the seat lock, unless the
-        # person will most likely join the waitlist, which needs neither (if a seat turns up
-        # after all, the service builds them then).
-        sector_id = next((sector.id for sector in sectors if sector.slug == form.sector.data), None)
-        material = services.notifications.prepare_seat_material(
-            event, attachments=services.seat_likely(event, sector_id))
+        material = services.notifications.prepare_seat_material()
+        sector_ids = {sector.slug: sector.id for sector in sectors}  # read before the rollback below
         become_writer()  # SQLite: the service's transaction begins with the write lock
         details = services.RegistrationDetails(
             email=form.email.data, name=form.name.data, organization=form.organization.data,
@@ -102,7 +98,7 @@ def register(slug: str):
             ip=request_origin(), user_agent=user_agent(),
         )
         try:
-            outcome = services.register_for_event(event, details, material)
+            outcome = services.register_for_event(event, details, material, sector_ids=sector_ids)
         except DomainError as error:
             db.session.rollback()
             form.email.errors = list(form.email.errors) + [str(error.message)]

@@ -47,6 +47,7 @@ from sqlalchemy.engine import Connection
 from portal.core import clock
 from portal.core.db import writing
 from portal.extensions import db
+from portal.mail.attachments import attachment_file
 from portal.mail.models import OutboxAttachment, OutboxMessage, OutboxState
 from portal.mail.wire import WireAttachment, WireMessage, render_wire
 
@@ -445,12 +446,13 @@ class OutboxStore:
         ids = [row.id for row in rows]
         for attachment in self.connection.execute(
             select(_attachments.c.message_id, _attachments.c.filename,
-                   _attachments.c.content_type, _attachments.c.content)
+                   _attachments.c.content_type, _attachments.c.content, _attachments.c.generated)
             .where(_attachments.c.message_id.in_(ids))
             .order_by(_attachments.c.id)
         ):
             files.setdefault(attachment.message_id, []).append(
-                WireAttachment(attachment.filename, attachment.content_type, bytes(attachment.content))
+                WireAttachment(attachment.filename, attachment.content_type,
+                               attachment_file(attachment.generated, attachment.content))
             )
         self.connection.rollback()  # end the read transaction
         claimed = [

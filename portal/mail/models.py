@@ -83,7 +83,11 @@ class OutboxMessage(Timestamped, db.Model):
 
 
 class OutboxAttachment(db.Model):
-    """A file attached to an outbox message (an .ics, a QR code...)."""
+    """A file attached to an outbox message (an .ics, a QR code...).
+
+    Most rows hold the file. A row whose `generated` is set holds what the file is drawn from
+    when the message is sent (portal/mail/attachments.py); `file` is what goes out either way.
+    """
 
     __tablename__ = "outbox_attachment"
 
@@ -94,5 +98,12 @@ class OutboxAttachment(db.Model):
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(100))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    generated: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
     message: Mapped[OutboxMessage] = relationship(back_populates="attachments")
+
+    @property
+    def file(self) -> bytes:
+        from portal.mail.attachments import attachment_file
+
+        return attachment_file(self.generated, self.content)

@@ -30,6 +30,8 @@ class Attachment:
     filename: str
     content_type: str
     content: bytes
+    #: "" for a file; `attachments.QR_CODE` for a text drawn as a QR code when sent.
+    generated: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,8 @@ def queue_email(
     if attachments:
         db.session.connection().execute(_INSERT_ATTACHMENT, [
             {"message_id": message_id, "filename": attachment.filename,
-             "content_type": attachment.content_type, "content": attachment.content}
+             "content_type": attachment.content_type, "content": attachment.content,
+             "generated": attachment.generated}
             for attachment in attachments
         ])
     return message_id

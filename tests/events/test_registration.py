@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.people.models import ConsentRecord, Person
 from tests.events.conftest import manage_link, register
+from tests.qr import read_qr_code
 
 
 def _outbox(app, purpose: str | None = None) -> list[OutboxMessage]:
@@ -64,29 +65,12 @@ def test_registration_confirms_a_seat_and_queues_the_confirmation(app, client, m
     assert "2 seats left." not in client.get("/events/symposium-1").get_data(as_text=True)
 
 
-def _qr_text(svg: bytes) -> str:
-    """Draw the SVG's dark rectangles onto a grayscale raster and read it back with zxing-cpp,
-    as a phone camera at the door would read the picture."""
-    import zxingcpp
-
-    document = svg.decode()
-    width, height = (int(v) for v in re.search(r'<svg width="(\d+)" height="(\d+)"', document).groups())
-    pixels = bytearray(b"\xff" * (width * height))
-    for x, y, w, h in re.findall(r"M(\d+) (\d+)h(\d+)v(\d+)h-\d+Z", document):
-        x, y, w, h = int(x), int(y), int(w), int(h)
-        for row in range(y, y + h):
-            pixels[row * width + x: row * width + x + w] = b"\x00" * w
-    barcode = zxingcpp.read_barcode(memoryview(pixels).cast("B", (height, width)))
-    assert barcode is not None, "no QR code found in the attachment"
-    return barcode.text
-
-
 def test_the_qr_code_reads_back_as_this_registrations_check_in_token(app, client, make_event):
     event_id = make_event(capacity=5)
     register(client, "symposium-1", email="ada@example.ca")
     (message,) = _outbox(app, "events.confirmation")
-    (svg,) = [a.content for a in message.attachments if a.filename == "check-in-code.svg"]
-    code = _qr_text(svg)
+    (svg,) = [a.file for a in message.attachments if a.filename == "check-in-code.svg"]
+    code = read_qr_code(svg)
     (registration,) = _registrations(app, event_id)
     with app.app_context():
         token = db.session.execute(

@@ -10,10 +10,12 @@ from portal.core import clock
 from portal.extensions import db
 from portal.lists.models import Subscription, SubscriptionStatus
 from portal.mail.delivery import deliver_due, drain, retry_delay
+from portal.mail.attachments import QR_CODE
 from portal.mail.models import OutboxMessage, OutboxState
 from portal.mail.services import Attachment, queue_email
 from portal.people.services import get_or_create_person
 from tests.conftest import free_port
+from tests.qr import read_qr_code
 
 LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Post")
 
@@ -203,6 +205,26 @@ def test_reply_to_attachments_and_french_text_survive_the_trip(app, smtp_server)
     assert attachment.get_filename() == "symposium-été.ics"
     assert attachment.get_content_type() == "text/calendar"
     assert attachment.get_payload(decode=True) == b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+
+
+def test_a_qr_code_attachment_is_stored_as_its_text_and_sent_as_a_picture_of_it(app, smtp_server):
+    with app.app_context():
+        person = get_or_create_person("door@example.ca", name="At The Door")
+        message_id = queue_email(
+            key="test.qr:1", to=person, template="mail/notice", purpose="mail.test",
+            context={"title": "Your code", "paragraphs": ["Show this at the door."]},
+            attachments=[Attachment("check-in-code.svg", "image/svg+xml", b"CHECK-IN-4711", generated=QR_CODE)],
+            repeatable=False,
+        )
+        db.session.commit()
+        [stored] = db.session.get(OutboxMessage, message_id).attachments
+        assert stored.content == b"CHECK-IN-4711"  # the picture is drawn only when sent
+    deliver(app)
+    [mail] = smtp_server.wait_for(1)
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == "check-in-code.svg"
+    assert attachment.get_content_type() == "image/svg+xml"
+    assert read_qr_code(attachment.get_payload(decode=True)) == "CHECK-IN-4711"
 
 
 def test_list_mail_is_withheld_when_the_person_unsubscribed_before_it_went_out(app, smtp_server, outbox):
