@@ -10,6 +10,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
+from portal.core import rate_limits  # noqa: F401  (registers the swept-memory:// storage)
 from portal.core.models import Base
 
 db = SQLAlchemy(model_class=Base)
