@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_babel import lazy_gettext as _l
@@ -77,42 +78,52 @@ class RegistrationForm(FlaskForm):
 
 
 def registration_form(event: Event, sectors, **kwargs) -> RegistrationForm:
-    """Build the form with one field per question, in the organizer's order."""
+    """The form with one field per question, in the organizer's order."""
+    questions = tuple(
+        (question.id, question.kind, question.label, question.hint, question.required,
+         tuple(question.choices or ()))
+        for question in event.questions
+    )
+    form = _form_class(questions)(**kwargs)
+    form.sector.choices = [SelectChoice("", str(_l("Choose your sector")))] + [
+        SelectChoice(sector.slug, sector.name_en) for sector in sectors
+    ]
+    return form
+
+
+@lru_cache(maxsize=128)
+def _form_class(questions: tuple[tuple, ...]) -> type[RegistrationForm]:
+    """One form class per version of an event's questions: building a WTForms class (and its
+    first sorting of fields) on every request was a few percent of a registration."""
 
     class EventRegistrationForm(RegistrationForm):
         pass
 
     question_fields: list[tuple[str, int]] = []
-    for question in event.questions:
-        name = f"q_{question.id}"
-        required = question.required
-        description = question.hint
-        if question.kind == QuestionKind.LONG_TEXT:
-            field = TextAreaField(question.label, description=description, validators=[
+    for question_id, kind, label, description, required, choices in questions:
+        name = f"q_{question_id}"
+        if kind == QuestionKind.LONG_TEXT:
+            field = TextAreaField(label, description=description, validators=[
                 DataRequired() if required else Optional(), Length(max=4000)])
-        elif question.kind == QuestionKind.SINGLE_CHOICE:
-            field = RadioField(question.label, description=description,
-                               choices=_choices((c, c) for c in question.choices),
+        elif kind == QuestionKind.SINGLE_CHOICE:
+            field = RadioField(label, description=description,
+                               choices=_choices((c, c) for c in choices),
                                validators=[InputRequired(_l("Choose one option."))] if required else [Optional()],
                                validate_choice=True)
-        elif question.kind == QuestionKind.MULTIPLE_CHOICE:
-            field = MultiCheckboxField(question.label, description=description,
-                                       choices=_choices((c, c) for c in question.choices),
+        elif kind == QuestionKind.MULTIPLE_CHOICE:
+            field = MultiCheckboxField(label, description=description,
+                                       choices=_choices((c, c) for c in choices),
                                        validators=[DataRequired(_l("Choose at least one option."))] if required else [Optional()])
-        elif question.kind == QuestionKind.CHECKBOX:
-            field = BooleanField(question.label, description=description,
+        elif kind == QuestionKind.CHECKBOX:
+            field = BooleanField(label, description=description,
                                  validators=[DataRequired(_l("This box must be ticked to register."))] if required else [])
         else:
-            field = StringField(question.label, description=description, validators=[
+            field = StringField(label, description=description, validators=[
                 DataRequired() if required else Optional(), Length(max=300)])
         setattr(EventRegistrationForm, name, field)
-        question_fields.append((name, question.id))
+        question_fields.append((name, question_id))
     EventRegistrationForm.question_fields = question_fields
-    form = EventRegistrationForm(**kwargs)
-    form.sector.choices = [SelectChoice("", str(_l("Choose your sector")))] + [
-        SelectChoice(sector.slug, sector.name_en) for sector in sectors
-    ]
-    return form
+    return EventRegistrationForm
 
 
 class NeedsForm(FlaskForm):
