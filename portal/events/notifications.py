@@ -31,17 +31,9 @@ def _token_lifetime(event: Event) -> timedelta:
     return max(event.tokens_valid_until - now(), timedelta(days=1))
 
 
-def _store_token(purpose: str, raw: str, registration: Registration, valid_for: timedelta) -> None:
-    """Record a token whose raw value was drawn earlier (outside the seat lock)."""
-    db.session.add(AccessToken(
-        token_hash=hash_token(raw), purpose=purpose, person_id=registration.person_id,
-        subject_id=registration.id, expires_at=now() + valid_for,
-    ))
-
-
 def _store_tokens(registration: Registration, *tokens: tuple[str, str, timedelta]) -> None:
-    """Record several (purpose, raw, valid_for) tokens of one registration in one statement
-    (one executemany instead of an INSERT ... RETURNING per token; nothing reads them back)."""
+    """Record (purpose, raw, valid_for) tokens of one registration, drawn earlier (outside the
+    seat lock), in one statement: no ORM flush, nothing read back."""
     moment = now()
     db.session.connection().execute(_INSERT_TOKEN, [
         dict(token_hash=hash_token(raw), purpose=purpose, person_id=registration.person_id,
@@ -65,7 +57,7 @@ def manage_path(registration: Registration, raw: str | None = None) -> str:
             valid_for=_token_lifetime(registration.event),
         )
     else:
-        _store_token(MANAGE_PURPOSE, raw, registration, _token_lifetime(registration.event))
+        _store_tokens(registration, (MANAGE_PURPOSE, raw, _token_lifetime(registration.event)))
     return path_for("events.manage", token=raw)
 
 
