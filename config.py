@@ -46,6 +46,9 @@ class Config:
         os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.sqlite3'}")
     )
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # PostgreSQL: the longest a statement waits for a row lock (a registration waiting for
+    # its event's lock is then told the portal is busy, 503) before giving up.
+    DATABASE_LOCK_TIMEOUT_MS = _int("DATABASE_LOCK_TIMEOUT_MS", 10_000)
     INSTANCE_PATH = str(INSTANCE_DIR)
 
     # Mail. No MAIL_SERVER means messages are kept in a local mailbox under instance/.

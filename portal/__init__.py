@@ -80,6 +80,14 @@ def _init_extensions(app: Flask) -> None:
     from portal.core.db import configure_engine
     from portal.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # No statement waits longer than DATABASE_LOCK_TIMEOUT_MS for a row lock (a
+        # registration then answers "busy, try again"). Set once per connection, in the
+        # start-up packet, rather than by a SET LOCAL round trip in every locking transaction.
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("options", f"-c lock_timeout={int(app.config['DATABASE_LOCK_TIMEOUT_MS'])}")
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options | {"connect_args": connect_args}
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)

@@ -85,16 +85,19 @@ def _empty_all_tables() -> None:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path):
-    """The portal on an emptied database with the sectors seeded; the clock is real."""
+def app(database_url: str, tmp_path: Path, request):
+    """The portal on an emptied database with the sectors seeded; the clock is real.
+    `@pytest.mark.app_config(NAME=value)` sets configuration the app reads when created."""
     instance = tmp_path / "instance"
     instance.mkdir()
+    marker = request.node.get_closest_marker("app_config")
     application = create_app(
         {
             **{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
             "SQLALCHEMY_DATABASE_URI": database_url,
             "PORTAL_INSTANCE_PATH": str(instance),
             "MAIL_SERVER": "",
+            **(marker.kwargs if marker else {}),
         }
     )
     application.instance_path = str(instance)

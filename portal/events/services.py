@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, inspect, or_, select, text
+from sqlalchemy import bindparam, func, inspect, or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import contains_eager, joinedload, raiseload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -136,10 +136,9 @@ _WAITLIST_TAIL = select(
 def lock_event(event_id: int) -> Event:
     """Take the event's row lock for the rest of the transaction and return it, fresh.
 
-    PostgreSQL waits at most 10 seconds for the lock, then the person is asked to try again.
+    PostgreSQL waits at most DATABASE_LOCK_TIMEOUT_MS (10 seconds; the connections'
+    lock_timeout, set in create_app) for the lock, then the person is asked to try again.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL lock_timeout = '10s'"))
     try:
         event = db.session.execute(_EVENT_FOR_UPDATE, {"event_id": event_id}).scalar_one_or_none()
     except OperationalError as error:

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from sqlalchemy import select
 
 from portal.core.tokens import AccessToken, hash_token
-from portal.events.models import Registration
+from portal.events.models import Event, Registration
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.people.models import ConsentRecord, Person
-from tests.events.conftest import manage_link, register
+from tests.conftest import BACKENDS
+from tests.events.conftest import form_data, manage_link, register
 from tests.qr import read_qr_code
 
 
@@ -315,3 +318,27 @@ def test_registering_someone_elses_address_does_not_rename_them(app, client, mak
         person = db.session.execute(select(Person).where(Person.email == "ada@example.ca")).scalar_one()
         assert (person.name, person.organization) == ("Ada Lovelace", "City of Toronto")
         assert len(db.session.execute(select(Registration)).scalars().all()) == 1
+
+
+# PostgreSQL only: SQLite has no row locks; its writers queue for the database's write lock
+# (tests/core/test_db.py).
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+@pytest.mark.app_config(DATABASE_LOCK_TIMEOUT_MS=300)
+def test_a_registration_that_cannot_get_the_seat_lock_in_time_is_told_to_retry_and_writes_nothing(
+        app, client, make_event):
+    event_id = make_event(capacity=5)
+    data = form_data(client, "symposium-1", email="waiting@example.ca")
+    with app.app_context():
+        holder = db.engine.connect()  # an organizer's edit, say, holding the event's row
+        holder.execute(select(Event.id).where(Event.id == event_id).with_for_update())
+        try:
+            response = client.post("/events/symposium-1/register", data=data)
+        finally:
+            holder.rollback()
+            holder.close()
+    assert response.status_code == 503
+    assert "busy" in response.get_data(as_text=True)
+    assert _registrations(app, event_id) == [] and _outbox(app) == []
+    with app.app_context():
+        assert db.session.execute(select(Person).where(Person.email == "waiting@example.ca")).first() is None
+    assert register(client, "symposium-1", email="waiting@example.ca").status_code == 302  # lock free again
