@@ -136,8 +136,6 @@ def test_sector_cap_sends_the_over_cap_sector_to_the_waitlist(app, client, make_
 def test_optin_is_unticked_and_consent_recorded_only_when_ticked(app, client, make_event):
     make_event()
     form = client.get("/events/symposium-1/register").get_data(as_text=True)
-    import re
-
     box = re.search(r'<input[^>]*id="announcements"[^>]*>', form).group(0)
     assert "checked" not in box
     register(client, "symposium-1", email="quiet@example.ca")
