@@ -23,6 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
 from portal.events.services import ANNOUNCEMENTS_WORDING
 
@@ -85,8 +86,9 @@ def registration_form(event: Event, sectors, **kwargs) -> RegistrationForm:
         for question in event.questions
     )
     form = _form_class(questions)(**kwargs)
+    language = current_language()
     form.sector.choices = [SelectChoice("", str(_l("Choose your sector")))] + [
-        SelectChoice(sector.slug, sector.name_en) for sector in sectors
+        SelectChoice(sector.slug, sector.name(language)) for sector in sectors
     ]
     return form
 

@@ -28,7 +28,7 @@ from portal.core.db import become_writer, want_write_transaction, writing
 from portal.core.errors import DomainError
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
-from portal.core.web import request_origin, submit_form, user_agent
+from portal.core.web import current_language, request_origin, submit_form, user_agent
 from portal.events import bp, services
 from portal.events.charts import bar_chart
 from portal.events.forms import (
@@ -360,7 +360,7 @@ def _filter_form(event: Event) -> AttendeeFilterForm:
     form.status.choices = [SelectChoice("", _("Any status"))] + [
         SelectChoice(s.value, _(s.value.capitalize())) for s in RegistrationStatus]
     form.sector.choices = [SelectChoice("", _("Any sector"))] + [
-        SelectChoice(s.slug, s.name_en) for s in list_sectors()]
+        SelectChoice(s.slug, s.name(current_language())) for s in list_sectors()]
     form.community.choices = [SelectChoice("", _("Any community"))] + [
         SelectChoice(c, c) for c in services.communities(event)]
     return form

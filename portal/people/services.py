@@ -1,11 +1,14 @@
 """Finding and creating people, sectors, and recording consent."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
@@ -70,10 +73,42 @@ def seed_sectors() -> None:
         if slug not in existing:
             db.session.add(Sector(slug=slug, name_en=name_en, name_fr=name_fr, position=position))
     db.session.flush()
+    current_app.extensions.pop(_SECTORS_KEY, None)
 
 
-def list_sectors() -> list[Sector]:
-    return list(db.session.execute(select(Sector).order_by(Sector.position)).scalars())
+@dataclass(frozen=True)
+class SectorChoice:
+    """A sector as forms and pages list it (a snapshot, not tied to a session)."""
+
+    id: int
+    slug: str
+    name_en: str
+    name_fr: str
+
+    def name(self, language: str = "en") -> str:
+        return self.name_fr if language == "fr" else self.name_en
+
+
+#: How long a worker reuses the sectors it read. They are reference data: only migrations
+#: and `seed_sectors` add them, so this bounds how stale a running worker can be.
+SECTORS_CACHE_SECONDS = 300.0
+_SECTORS_KEY = "portal.sectors"
+
+
+def list_sectors() -> list[SectorChoice]:
+    """The sectors in their order. Every registration form needs them; reading them once per
+    worker and five minutes, rather than per request, spares a query and its ORM work."""
+    cached = current_app.extensions.get(_SECTORS_KEY)
+    moment = time.monotonic()
+    if cached is None or cached[0] <= moment:
+        sectors = [
+            SectorChoice(*row) for row in db.session.execute(
+                select(Sector.id, Sector.slug, Sector.name_en, Sector.name_fr).order_by(Sector.position, Sector.id)
+            )
+        ]
+        cached = (moment + SECTORS_CACHE_SECONDS, sectors)
+        current_app.extensions[_SECTORS_KEY] = cached
+    return list(cached[1])
 
 
 def find_person(email: str) -> Person | None:

@@ -133,6 +133,13 @@ def test_sector_cap_sends_the_over_cap_sector_to_the_waitlist(app, client, make_
     assert statuses == [("confirmed", None), ("confirmed", None), ("waitlisted", 1), ("confirmed", None)]
 
 
+def test_the_french_form_lists_the_sectors_in_french(client, make_event):
+    make_event()
+    page = client.get("/events/symposium-1/register", headers={"Accept-Language": "fr-CA"}).get_data(as_text=True)
+    assert '<option value="health-care">Soins de santé</option>' in page
+    assert '<option value="child-protection">Protection de l&#39;enfance</option>' in page
+
+
 def test_optin_is_unticked_and_consent_recorded_only_when_ticked(app, client, make_event):
     make_event()
     form = client.get("/events/symposium-1/register").get_data(as_text=True)

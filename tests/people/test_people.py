@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from portal.core import clock
 from portal.extensions import db
-from portal.people.models import ConsentKind, Person
+from portal.people.models import ConsentKind, Person, Sector
 from portal.people.services import (
     SECTORS,
     InvalidEmail,
@@ -17,6 +17,7 @@ from portal.people.services import (
     list_sectors,
     normalize_email,
     record_consent,
+    seed_sectors,
 )
 
 
@@ -90,3 +91,20 @@ def test_express_consent_lasts_until_withdrawn(app_context):
     record_consent(person, purpose="list:x", kind=ConsentKind.WITHDRAWN, method="one-click unsubscribe")
     db.session.flush()
     assert not has_consent(person.id, "list:x")
+
+
+def test_a_worker_reads_the_sectors_once_and_seeding_refreshes_them(app_context):
+    from sqlalchemy import event as sa_event
+
+    statements = []
+    record = lambda *args: statements.append(args[2])  # noqa: E731  (statement text)
+    sa_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        first, second = list_sectors(), list_sectors()
+        assert first == second and len([s for s in statements if "FROM sector" in s]) == 1
+        db.session.add(Sector(slug="faith-communities", name_en="Faith communities",
+                              name_fr="Communautés de foi", position=50))
+        seed_sectors()  # a seeding in this process is seen at once
+        assert "faith-communities" in {s.slug for s in list_sectors()}
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", record)
