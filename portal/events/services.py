@@ -44,8 +44,8 @@ from portal.events.models import (
 from portal.extensions import db
 from portal.people.models import ConsentKind, Person, Sector
 from portal.people.services import (
-    create_person,
     fill_blanks,
+    insert_person,
     normalize_email,
     person_with_address,
     record_consent,
@@ -297,11 +297,11 @@ def register_for_event(
     about = dict(name=details.name.strip(), organization=details.organization.strip(),
                  sector_id=sector_id, community=details.community.strip(),
                  job_title=details.job_title.strip(), language=details.language)
-    person = person_with_address(address)
+    # Most registrants are new to the portal: try the insert first (one statement for them).
+    person = insert_person(address, **about)
+    created = person is not None
     if person is None:
-        person, created = create_person(address, **about)
-    else:
-        created = False
+        person = person_with_address(address)
         if active_registration(event_id, person.id) is None:
             fill_blanks(person, **about)
 

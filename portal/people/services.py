@@ -146,17 +146,23 @@ def create_person(address: str, **details: object) -> tuple[Person, bool]:
     If the address arrived meanwhile (another transaction inserted it first), returns that
     person, with only blanks filled in, and False.
     """
-    values = {name: None if name == "sector_id" else "" for name in _PERSON_DETAILS}
-    values.update((name, value) for name, value in details.items()
-                  if name in values and value not in (None, ""))
-    values["language"] = values["language"] or "en"
-    values.update(email=address, created_at=now(), erased_at=None)
-    person = insert_row(Person, values, unless_taken=("email",))
+    person = insert_person(address, **details)
     if person is not None:
         return person, True
     person = db.session.execute(_PERSON_BY_ADDRESS, {"address": address}).scalar_one()
     fill_blanks(person, **details)
     return person, False
+
+
+def insert_person(address: str, **details: object) -> Person | None:
+    """Add someone new with a normalized `address` and these details, in one statement;
+    None (and nothing written) if the portal already knows the address."""
+    values = {name: None if name == "sector_id" else "" for name in _PERSON_DETAILS}
+    values.update((name, value) for name, value in details.items()
+                  if name in values and value not in (None, ""))
+    values["language"] = values["language"] or "en"
+    values.update(email=address, created_at=now(), erased_at=None)
+    return insert_row(Person, values, unless_taken=("email",))
 
 
 def fill_blanks(person: Person, **details: object) -> None:
