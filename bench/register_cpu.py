@@ -6,7 +6,7 @@
 
 No HTTP server and no concurrency: registrations go through Flask's test client, one after
 another, on a fresh database with one published event (large enough that every registration
-gets a seat, the costlier path: calendar file, QR code, confirmation). The baseline is the
+gets a seat: tokens, calendar file, confirmation). The baseline is the
 one-row-insert app of `bench/register.py` driven the same way, in the same run. Prints
 process CPU milliseconds per request (best round) for both, their ratio, and the SQL
 statements one registration runs.

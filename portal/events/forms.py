@@ -20,12 +20,22 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
 from portal.events.services import ANNOUNCEMENTS_WORDING
+from portal.people.services import InvalidEmail, normalize_email
+
+
+def an_email_address(form, field) -> None:
+    """The address passes the same rule the services apply (people.services.normalize_email)."""
+    if field.data:
+        try:
+            normalize_email(field.data)
+        except InvalidEmail as error:
+            raise ValidationError(str(error.message)) from None
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -45,7 +55,7 @@ class RegistrationForm(FlaskForm):
     name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your full name.")), Length(max=200)],
                        render_kw={"autocomplete": "name"})
     email = EmailField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")), Length(max=320),
-                                             Email(_l("Enter a valid email address, like name@example.ca."))],
+                                             an_email_address],
                        render_kw={"autocomplete": "email"})
     organization = StringField(_l("Organization"), validators=[DataRequired(_l("Enter your organization.")), Length(max=200)],
                                render_kw={"autocomplete": "organization"})

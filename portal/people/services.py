@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -59,6 +60,13 @@ def normalize_email(raw: str | None) -> str:
     candidate = (raw or "").strip()
     if not candidate or len(candidate) > 320:
         raise InvalidEmail()
+    return _normalized_address(candidate)
+
+
+@lru_cache(maxsize=256)
+def _normalized_address(candidate: str) -> str:
+    # Cached: a form checks the address (to show every error at once) and then the service
+    # it calls normalizes the same string again; the second time is free.
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
