@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import re
@@ -95,6 +96,7 @@ def bench_backend(backend: str, rounds: int, per_round: int, profile: int) -> No
 
             for n in range(50):  # warm caches (templates, compiled statements)
                 register(n)
+            gc.freeze()  # as gunicorn.conf.py does in each web worker once the app is loaded
             statements.clear()
             register(10**8)
             one_registration = list(statements)
