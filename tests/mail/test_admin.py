@@ -7,8 +7,10 @@ import pytest
 from sqlalchemy import update
 
 from portal.extensions import db
+from portal.mail.attachments import QR_CODE, qr_code_svg
 from portal.mail.delivery import drain
 from portal.mail.models import OutboxMessage, OutboxState
+from portal.mail.services import Attachment
 from tests.conftest import csrf_token
 
 
@@ -100,6 +102,18 @@ def test_a_message_is_shown_as_received_with_its_html_sandboxed(app, client, aut
     assert policy.startswith("sandbox; default-src 'none'")
     assert "script-src" not in policy and "frame-ancestors 'self'" in policy
     assert html.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_a_message_lists_its_attachments_with_the_size_they_go_out_at(app, client, auth, organizer, outbox):
+    [message_id] = outbox.queue("door@example.ca", attachments=[
+        Attachment("event.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"),
+        Attachment("check-in-code.svg", "image/svg+xml", b"CHECK-IN-99", generated=QR_CODE),
+    ])
+    auth.login(organizer)
+    page = client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
+    assert "event.ics (text/calendar, 32 bytes)" in page
+    drawn = len(qr_code_svg("CHECK-IN-99"))  # the picture the sender will draw, not the stored text
+    assert f"check-in-code.svg (image/svg+xml, {drawn} bytes)" in page
 
 
 @pytest.mark.parametrize(
