@@ -146,8 +146,8 @@ def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict
     event = registration.event
     _store_tokens(
         registration,
-        (MANAGE_PURPOSE, material.manage_raw, _token_lifetime(registration.event)),
-        (CHECK_IN_PURPOSE, material.check_in_raw, _check_in_lifetime(registration.event)),
+        (MANAGE_PURPOSE, material.manage_raw, _token_lifetime(event)),
+        (CHECK_IN_PURPOSE, material.check_in_raw, _check_in_lifetime(event)),
     )
     path = path_for("events.manage", token=material.manage_raw)
     attachments = [

@@ -13,7 +13,7 @@ import csv
 import io
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +46,7 @@ from portal.people.models import ConsentKind, Person, Sector
 from portal.people.services import (
     fill_blanks,
     insert_person,
+    list_sectors,
     normalize_email,
     person_with_address,
     record_consent,
@@ -115,7 +116,6 @@ _EVENT_FOR_UPDATE = (
     select(Event).where(Event.id == bindparam("event_id")).with_for_update()
     .execution_options(populate_existing=True)
 )
-_SECTOR_ID_BY_SLUG = select(Sector.id).where(Sector.slug == bindparam("slug"))
 _ACTIVE_REGISTRATION = select(Registration).where(
     Registration.event_id == bindparam("event_id"), Registration.person_id == bindparam("person_id"),
     Registration.status.in_(RegistrationStatus.active()),
@@ -255,12 +255,10 @@ class RegistrationOutcome:
     place: int | None = None
 
 
-def find_sector_id(slug: str, known: Mapping[str, int] | None = None) -> int:
-    """The id of the sector with this slug; `known` (ids by slug, already read) spares the query."""
-    if known is not None:
-        sector_id = known.get(slug)
-    else:
-        sector_id = db.session.execute(_SECTOR_ID_BY_SLUG, {"slug": slug}).scalar_one_or_none()
+def find_sector_id(slug: str) -> int:
+    """The id of the sector with this slug, among those the form offered (`list_sectors`,
+    read once per worker, so no query here)."""
+    sector_id = next((sector.id for sector in list_sectors() if sector.slug == slug), None)
     if sector_id is None:
         raise UnknownSector()
     return sector_id
@@ -273,8 +271,7 @@ def active_registration(event_id: int, person_id: int) -> Registration | None:
 
 
 def register_for_event(
-    event: Event, details: RegistrationDetails, material: notifications.SeatMaterial | None = None,
-    *, sector_ids: Mapping[str, int] | None = None,
+    event: Event, details: RegistrationDetails, material: notifications.SeatMaterial | None = None
 ) -> RegistrationOutcome:
     """Give the person a seat, or a place on the waitlist, and queue the email that says so.
 
@@ -283,15 +280,14 @@ def register_for_event(
     in order of arrival; an address with an active registration never gets a second one
     (it is sent a fresh manage link instead, and nothing else changes).
     `material` (from `prepare_seat_material`, drawn before the transaction) keeps drawing
-    the tokens out of the seat lock; `sector_ids` (ids by slug, as the form offered them)
-    spares reading the sectors again.
+    the tokens out of the seat lock.
     Raises RegistrationClosed, UnknownSector, InvalidEmail, Busy.
     """
     address = normalize_email(details.email)
     if material is None:
         material = notifications.prepare_seat_material()
     event_id = inspect(event).identity[0]  # without reloading an expired event
-    sector_id = find_sector_id(details.sector_slug, sector_ids)
+    sector_id = find_sector_id(details.sector_slug)
 
     # Who they are is settled before the seat lock: it does not depend on seats.
     about = dict(name=details.name.strip(), organization=details.organization.strip(),

@@ -87,7 +87,6 @@ def register(slug: str):
     status = 200
     if form.validate_on_submit():
         material = services.notifications.prepare_seat_material()
-        sector_ids = {sector.slug: sector.id for sector in sectors}  # read before the rollback below
         become_writer()  # SQLite: the service's transaction begins with the write lock
         details = services.RegistrationDetails(
             email=form.email.data, name=form.name.data, organization=form.organization.data,
@@ -98,7 +97,7 @@ def register(slug: str):
             ip=request_origin(), user_agent=user_agent(),
         )
         try:
-            outcome = services.register_for_event(event, details, material, sector_ids=sector_ids)
+            outcome = services.register_for_event(event, details, material)
         except DomainError as error:
             db.session.rollback()
             form.email.errors = list(form.email.errors) + [str(error.message)]
