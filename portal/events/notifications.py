@@ -127,6 +127,29 @@ def _calendar_for(event_id: int, title: str, summary: str, venue_name: str, venu
     return body[:at] + _vtimezone(timezone, starts_at.year) + body[at:]
 
 
+@dataclass(frozen=True)
+class EventFacts:
+    """What seat mail says about an event, as hashable values: the part of a confirmation that
+    everyone gets alike is rendered once per version of these (mail.render_merged_email)."""
+
+    slug: str
+    title: str
+    venue_name: str
+    venue_address: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+def event_facts(event: Event) -> EventFacts:
+    return EventFacts(event.slug, event.title, event.venue_name, event.venue_address,
+                      event.starts_at, event.ends_at)
+
+
+def _seat_context(event: Event) -> dict:
+    """The shared part of a seat message's context (see queue_email's `personal`)."""
+    return {"event": event_facts(event), "event_path": path_for("events.detail", slug=event.slug)}
+
+
 def _base_context(registration: Registration, path: str) -> dict:
     event = registration.event
     return {
@@ -139,7 +162,8 @@ def _base_context(registration: Registration, path: str) -> dict:
 
 
 def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict, list[Attachment]]:
-    """Store the material's tokens for this registration; the mail context and attachments.
+    """Store the material's tokens for this registration; the person's own values for the
+    mail (beside `_seat_context`) and its attachments.
 
     The calendar file is the event's (built once per version of it); the QR code is drawn
     from the check-in code when the message is sent (portal/mail/attachments.py)."""
@@ -155,36 +179,37 @@ def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict
         Attachment("check-in-code.svg", "image/svg+xml", material.check_in_raw.encode("ascii"),
                    generated=QR_CODE),
     ]
-    return _base_context(registration, path) | {"check_in_code": material.check_in_raw}, attachments
+    return {"manage_path": path, "check_in_code": material.check_in_raw}, attachments
 
 
 def notify_registration_confirmed(registration: Registration, material: SeatMaterial | None = None) -> None:
     """The seat is theirs: what, when, where, a calendar file, the check-in QR, a manage link."""
-    context, attachments = _seat_mail(registration, material or prepare_seat_material())
+    personal, attachments = _seat_mail(registration, material or prepare_seat_material())
     queue_email(
         key=f"events.confirmation:registration:{registration.id}", to=registration.person,
-        template="events/confirmation", purpose="events.confirmation", context=context,
+        template="events/confirmation", purpose="events.confirmation",
+        context=_seat_context(registration.event), personal=personal,
         attachments=attachments, repeatable=False,
     )
 
 
 def notify_waitlisted(registration: Registration, place: int, manage_raw: str | None = None) -> None:
     path = manage_path(registration, manage_raw)
-    context = _base_context(registration, path) | {"waitlist_place": place}
     queue_email(
         key=f"events.waitlisted:registration:{registration.id}", to=registration.person,
-        template="events/waitlisted", purpose="events.waitlisted", context=context,
-        repeatable=False,
+        template="events/waitlisted", purpose="events.waitlisted",
+        context=_seat_context(registration.event),
+        personal={"manage_path": path, "waitlist_place": str(place)}, repeatable=False,
     )
 
 
 def notify_promoted(registration: Registration) -> None:
     """A seat opened up for someone on the waitlist: they now hold it."""
-    context, attachments = _seat_mail(registration, prepare_seat_material())
+    personal, attachments = _seat_mail(registration, prepare_seat_material())
     queue_email(
         key=f"events.promoted:registration:{registration.id}", to=registration.person,
-        template="events/promoted", purpose="events.promoted", context=context,
-        attachments=attachments,
+        template="events/promoted", purpose="events.promoted",
+        context=_seat_context(registration.event), personal=personal, attachments=attachments,
     )
 
 
