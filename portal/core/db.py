@@ -123,6 +123,17 @@ def _take_write_lock(dbapi_connection) -> bool:
         cursor.close()
 
 
+def discard_transaction() -> None:
+    """Roll back and forget every object the session holds, before trying the work again.
+
+    A row `insert_row` attached is persistent to the session, so a rollback only expires it;
+    SQLite hands the id of a rolled-back row to the next insert, whose object would then
+    collide with the expired one in the session's identity map.
+    """
+    db.session.rollback()
+    db.session.expunge_all()
+
+
 def delete_by_ids(model: Any, ids: list[int], *guards: Any, chunk: int = 500) -> int:
     """DELETE the rows of `model` with these ids that still match `guards`, a chunk of ids per
     statement (a retention purge may pass thousands); returns how many went. The session's

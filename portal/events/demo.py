@@ -76,7 +76,7 @@ def seed_demo() -> None:
     db.session.refresh(event)
     first_question = event.questions[0]
     for index, (name, email, organization, sector, community) in enumerate(PEOPLE):
-        register_for_event(event, RegistrationDetails(
+        register_for_event(event.id, RegistrationDetails(
             email=email, name=name, organization=organization, sector_slug=sector, community=community,
             answers={str(first_question.id): first_question.choices[index % 3]},
             dietary_needs="Vegetarian" if index % 3 == 0 else "",

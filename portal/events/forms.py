@@ -25,7 +25,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
-from portal.events.services import ANNOUNCEMENTS_WORDING
+from portal.events.services import ANNOUNCEMENTS_WORDING, QuestionShape
 from portal.people.services import InvalidEmail, normalize_email
 
 
@@ -50,7 +50,7 @@ def _choices(pairs) -> list[SelectChoice]:
 
 
 class RegistrationForm(FlaskForm):
-    """The fixed part; `registration_form(event, sectors)` adds the event's own questions."""
+    """The fixed part; `registration_form(questions, sectors)` adds the event's own questions."""
 
     name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your full name.")), Length(max=200)],
                        render_kw={"autocomplete": "name"})
@@ -88,13 +88,8 @@ class RegistrationForm(FlaskForm):
         return result
 
 
-def registration_form(event: Event, sectors, **kwargs) -> RegistrationForm:
-    """The form with one field per question, in the organizer's order."""
-    questions = tuple(
-        (question.id, question.kind, question.label, question.hint, question.required,
-         tuple(question.choices or ()))
-        for question in event.questions
-    )
+def registration_form(questions: tuple[QuestionShape, ...], sectors, **kwargs) -> RegistrationForm:
+    """The form with one field per question (`services.question_shapes`), in the organizer's order."""
     form = _form_class(questions)(**kwargs)
     language = current_language()
     form.sector.choices = [SelectChoice("", str(_l("Choose your sector")))] + [

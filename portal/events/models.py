@@ -49,6 +49,17 @@ def seats_per_sector(cap_percent: int | None, capacity: int) -> int | None:
     return max((cap_percent * capacity) // 100, 1)
 
 
+def registration_window_open(status: str, opens_at: datetime | None, closes_at: datetime | None,
+                             starts_at: datetime, moment: datetime) -> bool:
+    """Registration is open while the event is published, from its opening (if set) until its
+    closing (if set, otherwise its start)."""
+    if status != EventStatus.PUBLISHED:
+        return False
+    if opens_at is not None and moment < opens_at:
+        return False
+    return moment < (closes_at or starts_at)
+
+
 class Event(Timestamped, db.Model):
     """A symposium or other gathering people register for."""
 
@@ -93,6 +104,9 @@ class Event(Timestamped, db.Model):
     needs_purged_at: Mapped[datetime | None]
     #: When registrations were anonymized (retention_days after the end).
     personal_data_purged_at: Mapped[datetime | None]
+    #: Goes up whenever a question is added, changed or removed: a registration checked
+    #: against an older form is refused (see services.registration_door).
+    questions_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     questions: Mapped[list["EventQuestion"]] = relationship(
         back_populates="event", cascade="all, delete-orphan",
@@ -105,12 +119,8 @@ class Event(Timestamped, db.Model):
         return seats_per_sector(self.sector_cap_percent, self.capacity)
 
     def registration_is_open(self, moment: datetime) -> bool:
-        if self.status != EventStatus.PUBLISHED:
-            return False
-        if self.registration_opens_at is not None and moment < self.registration_opens_at:
-            return False
-        closes = self.registration_closes_at or self.starts_at
-        return moment < closes
+        return registration_window_open(self.status, self.registration_opens_at,
+                                        self.registration_closes_at, self.starts_at, moment)
 
     @property
     def tokens_valid_until(self) -> datetime:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, inspect, or_, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import contains_eager, joinedload, raiseload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -39,6 +40,7 @@ from portal.events.models import (
     QuestionKind,
     Registration,
     RegistrationStatus,
+    registration_window_open,
     seats_per_sector,
 )
 from portal.extensions import db
@@ -102,6 +104,12 @@ class NotCheckable(DomainError):
 class UnknownSector(DomainError):
     message = _l("Choose your sector from the list.")
     status = 400
+
+
+class FormChanged(DomainError):
+    message = _l("The organizers changed this registration form while you were filling it in. "
+                 "Check your answers and send it again.")
+    status = 409
 
 
 # --- locking and counting -------------------------------------------------------------
@@ -271,7 +279,8 @@ def active_registration(event_id: int, person_id: int) -> Registration | None:
 
 
 def register_for_event(
-    event: Event, details: RegistrationDetails, material: notifications.SeatMaterial | None = None
+    event_id: int, details: RegistrationDetails, material: notifications.SeatMaterial | None = None,
+    *, form_version: int | None = None,
 ) -> RegistrationOutcome:
     """Give the person a seat, or a place on the waitlist, and queue the email that says so.
 
@@ -280,13 +289,13 @@ def register_for_event(
     in order of arrival; an address with an active registration never gets a second one
     (it is sent a fresh manage link instead, and nothing else changes).
     `material` (from `prepare_seat_material`, drawn before the transaction) keeps drawing
-    the tokens out of the seat lock.
-    Raises RegistrationClosed, UnknownSector, InvalidEmail, Busy.
+    the tokens out of the seat lock. `form_version`, the event's `questions_version` the
+    answers were checked against, refuses answers to questions that have since changed.
+    Raises RegistrationClosed, FormChanged, UnknownSector, InvalidEmail, NotFound, Busy.
     """
     address = normalize_email(details.email)
     if material is None:
         material = notifications.prepare_seat_material()
-    event_id = inspect(event).identity[0]  # without reloading an expired event
     sector_id = find_sector_id(details.sector_slug)
 
     # Who they are is settled before the seat lock: it does not depend on seats.
@@ -304,6 +313,8 @@ def register_for_event(
     event = lock_event(event_id)
     if not event.registration_is_open(now()):
         raise RegistrationClosed()
+    if form_version is not None and event.questions_version != form_version:
+        raise FormChanged()
     # Someone added by this very transaction cannot hold a registration yet.
     existing = None if created else active_registration(event.id, person.id)
     if existing is not None:
@@ -504,6 +515,15 @@ def set_event_status(event: Event, status: EventStatus, *, actor: Any, origin: s
     return told
 
 
+def _questions_changed(event_id: int) -> None:
+    """Count a change to the event's questions (in SQL: two organizers' changes both count)."""
+    db.session.execute(
+        update(Event).where(Event.id == event_id)
+        .values(questions_version=Event.questions_version + 1)
+    )
+    forget_registration_door()
+
+
 def _clean_choices(kind: QuestionKind, choices_text: str) -> list[str]:
     choices = [line.strip() for line in choices_text.splitlines() if line.strip()]
     if kind in (QuestionKind.SINGLE_CHOICE, QuestionKind.MULTIPLE_CHOICE) and len(choices) < 2:
@@ -522,6 +542,7 @@ def add_question(event: Event, *, label: str, kind: QuestionKind, required: bool
                              hint=hint.strip(), choices_text="\n".join(choices), position=position)
     db.session.add(question)
     db.session.flush()
+    _questions_changed(event.id)
     record_audit("events.question.added", actor=actor, subject=f"event:{event.id}", origin=origin)
     return question
 
@@ -532,6 +553,7 @@ def update_question(question: EventQuestion, *, label: str, kind: QuestionKind, 
     question.choices_text = "\n".join(_clean_choices(kind, choices_text))
     question.label, question.kind, question.required, question.hint = label.strip(), kind.value, required, hint.strip()
     db.session.flush()
+    _questions_changed(question.event_id)
     record_audit("events.question.updated", actor=actor, subject=f"event:{question.event_id}", origin=origin)
     return question
 
@@ -539,8 +561,10 @@ def update_question(question: EventQuestion, *, label: str, kind: QuestionKind, 
 def remove_question(question: EventQuestion, *, actor: Any = None, origin: str = "") -> None:
     """Existing answers stay in registrations (shown in exports by their question id)."""
     record_audit("events.question.removed", actor=actor, subject=f"event:{question.event_id}", origin=origin)
+    event_id = question.event_id
     db.session.delete(question)
     db.session.flush()
+    _questions_changed(event_id)
 
 
 # --- organizers: attendees ------------------------------------------------------------
@@ -788,6 +812,85 @@ def upcoming_events(moment: datetime | None = None) -> list[Event]:
                             Event.ends_at >= (moment or now()))
         .order_by(Event.starts_at)
     ).scalars())
+
+
+#: The form's shape of a question: (id, kind, label, hint, required, choices).
+QuestionShape = tuple[int, str, str, str, bool, tuple[str, ...]]
+
+
+def question_shapes(questions: Iterable[EventQuestion]) -> tuple[QuestionShape, ...]:
+    return tuple((question.id, question.kind, question.label, question.hint, question.required,
+                  tuple(question.choices or ())) for question in questions)
+
+
+@dataclass(frozen=True)
+class RegistrationDoor:
+    """What a registration needs to know about its event before the seat lock: which event,
+    whether registration looks open, and the questions its form checks answers against.
+
+    Kept per process for a few seconds (every registration asks), and never trusted for the
+    seat: register_for_event reads the event afresh under its lock, re-checks that
+    registration is open, and refuses answers checked against an older `questions_version`.
+    """
+
+    event_id: int
+    slug: str
+    status: str
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime | None
+    starts_at: datetime
+    questions_version: int
+    questions: tuple[QuestionShape, ...]
+
+    def is_open(self, moment: datetime) -> bool:
+        return registration_window_open(self.status, self.registration_opens_at,
+                                        self.registration_closes_at, self.starts_at, moment)
+
+
+#: How long a process keeps an event's RegistrationDoor (organizers' changes in other
+#: processes show after at most this long; see RegistrationDoor for why that is safe).
+DOOR_KEPT_SECONDS = 5.0
+#: More events than this taking registrations at once is not expected; beyond it, start over.
+DOORS_KEPT = 256
+
+_DOOR = select(
+    Event.id, Event.slug, Event.status, Event.registration_opens_at, Event.registration_closes_at,
+    Event.starts_at, Event.questions_version,
+).where(Event.slug == bindparam("slug"))
+_DOOR_QUESTIONS = (
+    select(EventQuestion).where(EventQuestion.event_id == bindparam("event_id"))
+    .order_by(EventQuestion.position, EventQuestion.id)
+)
+
+
+def registration_door(slug: str, *, fresh: bool = False) -> RegistrationDoor:
+    """The event's RegistrationDoor, from this process's copy of the last few seconds unless
+    `fresh`; drafts and unknown slugs are NotFound (and are not kept)."""
+    doors = current_app.extensions.setdefault("portal.registration_doors", {})
+    kept = None if fresh else doors.get(slug)
+    if kept is not None and kept[0] > time.monotonic():
+        return kept[1]
+    if len(slug) > 80:
+        raise NotFound()
+    row = db.session.execute(_DOOR, {"slug": slug}).one_or_none()
+    if row is None or row.status == EventStatus.DRAFT:
+        raise NotFound()
+    questions = question_shapes(db.session.execute(_DOOR_QUESTIONS, {"event_id": row.id}).scalars())
+    door = RegistrationDoor(row.id, row.slug, row.status, row.registration_opens_at,
+                            row.registration_closes_at, row.starts_at, row.questions_version, questions)
+    if len(doors) >= DOORS_KEPT:
+        doors.clear()
+    doors[slug] = (time.monotonic() + DOOR_KEPT_SECONDS, door)
+    return door
+
+
+def forget_registration_door(slug: str | None = None) -> None:
+    """Drop this process's copy of one event's door (or all): the next registration reads it."""
+    doors = current_app.extensions.setdefault("portal.registration_doors", {})
+    if slug is None:
+        doors.clear()
+    else:
+        doors.pop(slug, None)
 
 
 def public_event(slug: str) -> Event:

@@ -24,7 +24,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.db import become_writer, want_write_transaction, writing
+from portal.core.db import become_writer, discard_transaction, want_write_transaction, writing
 from portal.core.errors import DomainError
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
@@ -79,38 +79,60 @@ def register(slug: str):
     # Reading the event and checking the form need no write lock: on SQLite the writer
     # transaction starts only when the service runs (see below), so the lock is held briefly.
     want_write_transaction(False)
+    if request.method == "POST":
+        return _send_registration(slug, services.registration_door(slug))
     event = services.public_event(slug)
     if not event.registration_is_open(now()):
-        return render_template("events/closed.html", event=event), 409 if request.method == "POST" else 200
-    sectors = list_sectors()
-    form = registration_form(event, sectors)
-    status = 200
-    if form.validate_on_submit():
-        material = services.notifications.prepare_seat_material()
-        become_writer()  # SQLite: the service's transaction begins with the write lock
-        details = services.RegistrationDetails(
-            email=form.email.data, name=form.name.data, organization=form.organization.data,
-            sector_slug=form.sector.data, community=form.community.data,
-            job_title=form.job_title.data or "", accessibility_needs=form.accessibility_needs.data or "",
-            dietary_needs=form.dietary_needs.data or "", answers=form.answers(),
-            announcements=bool(form.announcements.data), language=str(get_locale() or "en"),
-            ip=request_origin(), user_agent=user_agent(),
-        )
-        try:
-            outcome = services.register_for_event(event, details, material)
-        except DomainError as error:
-            db.session.rollback()
-            form.email.errors = list(form.email.errors) + [str(error.message)]
-            status = error.status
-        else:
-            # Read what the page needs before the commit expires it (no second transaction).
-            kind = outcome.registration.status if outcome.created else "duplicate"
-            session[OUTCOME_KEY] = {"event": slug, "kind": kind, "place": outcome.place}
-            db.session.commit()
-            return redirect(url_for("events.registered", slug=slug))
-    elif request.method == "POST":
-        status = 400
-    return render_template("events/register.html", event=event, form=form), status
+        return render_template("events/closed.html", event=event)
+    form = registration_form(services.question_shapes(event.questions), list_sectors())
+    return render_template("events/register.html", event=event, form=form)
+
+
+def _send_registration(slug: str, door: services.RegistrationDoor, *, again: bool = True):
+    """Check the posted form against the event's door (services.registration_door) and
+    register; the seat itself is decided under the event's lock."""
+    if not door.is_open(now()):
+        # The door may be a few seconds old: only the event as it is now says "closed".
+        door = services.registration_door(slug, fresh=True)
+        if not door.is_open(now()):
+            return render_template("events/closed.html", event=services.public_event(slug)), 409
+    form = registration_form(door.questions, list_sectors())
+    if not form.validate_on_submit():
+        return _registration_form_page(slug, form, 400)
+    material = services.notifications.prepare_seat_material()
+    become_writer()  # SQLite: the service's transaction begins with the write lock
+    details = services.RegistrationDetails(
+        email=form.email.data, name=form.name.data, organization=form.organization.data,
+        sector_slug=form.sector.data, community=form.community.data,
+        job_title=form.job_title.data or "", accessibility_needs=form.accessibility_needs.data or "",
+        dietary_needs=form.dietary_needs.data or "", answers=form.answers(),
+        announcements=bool(form.announcements.data), language=str(get_locale() or "en"),
+        ip=request_origin(), user_agent=user_agent(),
+    )
+    try:
+        outcome = services.register_for_event(door.event_id, details, material,
+                                              form_version=door.questions_version)
+    except services.FormChanged as error:
+        discard_transaction()
+        want_write_transaction(False)
+        if again:  # the answers may well fit the new questions: check them against those
+            return _send_registration(slug, services.registration_door(slug, fresh=True), again=False)
+        form.form_errors.append(str(error.message))
+        return _registration_form_page(slug, form, error.status)
+    except DomainError as error:
+        db.session.rollback()
+        want_write_transaction(False)
+        form.email.errors = list(form.email.errors) + [str(error.message)]
+        return _registration_form_page(slug, form, error.status)
+    # Read what the page needs before the commit expires it (no second transaction).
+    kind = outcome.registration.status if outcome.created else "duplicate"
+    session[OUTCOME_KEY] = {"event": slug, "kind": kind, "place": outcome.place}
+    db.session.commit()
+    return redirect(url_for("events.registered", slug=slug))
+
+
+def _registration_form_page(slug: str, form, status: int):
+    return render_template("events/register.html", event=services.public_event(slug), form=form), status
 
 
 @bp.route("/events/<slug>/registered")

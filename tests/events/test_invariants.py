@@ -65,7 +65,7 @@ def test_registration_service_keeps_its_promises(app_context, capacity, cap, ope
     try:
         for kind, number, sector in operations:
             if kind == "register":
-                services.register_for_event(event, services.RegistrationDetails(
+                services.register_for_event(event.id, services.RegistrationDetails(
                     email=f"p{number}@example.ca", name=f"P {number}", organization="Org",
                     sector_slug=sector, community="Toronto"))
             elif kind == "cancel":

@@ -17,7 +17,7 @@ from portal.mail.models import OutboxMessage
 
 
 def _register(event: Event, n: int, **extra) -> Registration:
-    return services.register_for_event(event, services.RegistrationDetails(
+    return services.register_for_event(event.id, services.RegistrationDetails(
         email=f"r{n}@example.ca", name=f"R {n}", organization="Org", sector_slug="police",
         community="Toronto", **extra)).registration
 

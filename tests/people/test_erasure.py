@@ -136,7 +136,7 @@ def test_erasing_a_registrant_keeps_event_counts_and_sector_statistics(app, make
         db.session.commit()
         for email, name, sector in (("carla.vantongeren@example.ca", "Carla Vantongeren", "police"),
                                     ("dev.okonkwo@example.ca", "Dev Okonkwo", "housing")):
-            register_for_event(event, RegistrationDetails(
+            register_for_event(event.id, RegistrationDetails(
                 email=email, name=name, organization=f"{name}'s agency", sector_slug=sector,
                 community="Timmins", accessibility_needs=f"{name} needs step-free access",
                 dietary_needs="vegan", answers={"why": f"I am {name}"}, announcements=True,
