@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, delete, event, insert, text
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from portal.extensions import db
 
@@ -123,17 +123,6 @@ def _take_write_lock(dbapi_connection) -> bool:
         cursor.close()
 
 
-def discard_transaction() -> None:
-    """Roll back and forget every object the session holds, before trying the work again.
-
-    A row `insert_row` attached is persistent to the session, so a rollback only expires it;
-    SQLite hands the id of a rolled-back row to the next insert, whose object would then
-    collide with the expired one in the session's identity map.
-    """
-    db.session.rollback()
-    db.session.expunge_all()
-
-
 def delete_by_ids(model: Any, ids: list[int], *guards: Any, chunk: int = 500) -> int:
     """DELETE the rows of `model` with these ids that still match `guards`, a chunk of ids per
     statement (a retention purge may pass thousands); returns how many went. The session's
@@ -163,7 +152,43 @@ def insert_row(model: type[Row], values: dict[str, Any], *, unless_taken: tuple[
     row = model(id=new_id, **values)
     make_transient_to_detached(row)
     db.session.add(row)
+    session = db.session()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_INSERTED_ROWS, []).append((transaction, row))
     return row
+
+
+#: The session.info key listing the rows insert_row attached in the current transaction.
+_INSERTED_ROWS = "portal_inserted_rows"
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_inserted_rows(session: Session, previous_transaction) -> None:
+    """A rollback forgets the rows insert_row attached, as it forgets rows the session
+    inserted itself. Attached as persistent, a rolled-back row would only be expired; SQLite
+    hands its id to the next insert, whose row would then collide with it in the session."""
+    kept = []
+    for transaction, row in session.info.pop(_INSERTED_ROWS, ()):
+        if _within(transaction, previous_transaction):
+            if row in session:
+                session.expunge(row)
+        else:  # inserted before the savepoint that was rolled back: the outer one goes on
+            kept.append((transaction, row))
+    if kept:
+        session.info[_INSERTED_ROWS] = kept
+
+
+def _within(transaction, outer) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_commit")
+def _inserted_rows_committed(session: Session) -> None:
+    session.info.pop(_INSERTED_ROWS, None)
 
 
 def insert_returning_id(table: Table, values: dict[str, Any], *, unless_taken: tuple[str, ...] = ()) -> int | None:

@@ -24,7 +24,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.db import become_writer, discard_transaction, want_write_transaction, writing
+from portal.core.db import become_writer, want_write_transaction, writing
 from portal.core.errors import DomainError
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
@@ -113,7 +113,7 @@ def _send_registration(slug: str, door: services.RegistrationDoor, *, again: boo
         outcome = services.register_for_event(door.event_id, details, material,
                                               form_version=door.questions_version)
     except services.FormChanged as error:
-        discard_transaction()
+        db.session.rollback()
         want_write_transaction(False)
         if again:  # the answers may well fit the new questions: check them against those
             return _send_registration(slug, services.registration_door(slug, fresh=True), again=False)

@@ -59,3 +59,36 @@ def test_a_writer_waits_for_the_write_lock_then_gets_it(sqlite_app):
     with app.app_context():
         slugs = set(db.session.execute(text("SELECT slug FROM sector")).scalars())
     assert {"held", "waited"} <= slugs
+
+
+def _new_person(address: str):
+    from portal.people.services import insert_person
+
+    return insert_person(address, name="Rolled Back", organization="Org", sector_id=None,
+                         community="Toronto", job_title="", language="en")
+
+
+def test_a_rolled_back_insert_leaves_nothing_behind_in_the_session(app_context):
+    from portal.people.models import Person
+
+    gone = _new_person("gone@example.ca")
+    db.session.rollback()
+    assert gone not in db.session
+
+    # SQLite gives the next row the rolled-back row's id: it must not collide with a leftover.
+    kept = _new_person("kept@example.ca")
+    db.session.commit()
+    assert db.session.get(Person, kept.id).email == "kept@example.ca"
+    assert db.session.scalar(text("SELECT count(*) FROM person")) == 1
+
+
+def test_a_rolled_back_savepoint_forgets_only_its_own_inserts(app_context):
+    from portal.people.models import Person
+
+    outer = _new_person("outer@example.ca")
+    savepoint = db.session.begin_nested()
+    inner = _new_person("inner@example.ca")
+    savepoint.rollback()
+    assert outer in db.session and inner not in db.session
+    db.session.commit()
+    assert [p.email for p in db.session.query(Person).order_by(Person.id)] == ["outer@example.ca"]
