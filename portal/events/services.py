@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.db import insert_row
+from portal.core.kept import forget, kept
 from portal.core.errors import Busy, DomainError, InvalidToken, NotFound
 from portal.core.tokens import resolve_token, revoke_tokens
 from portal.events import notifications
@@ -852,6 +852,7 @@ class RegistrationDoor:
 DOOR_KEPT_SECONDS = 5.0
 #: More events than this taking registrations at once is not expected; beyond it, start over.
 DOORS_KEPT = 256
+_DOORS = "registration_doors"
 
 _DOOR = select(
     Event.id, Event.slug, Event.status, Event.registration_opens_at, Event.registration_closes_at,
@@ -866,31 +867,23 @@ _DOOR_QUESTIONS = (
 def registration_door(slug: str, *, fresh: bool = False) -> RegistrationDoor:
     """The event's RegistrationDoor, from this process's copy of the last few seconds unless
     `fresh`; drafts and unknown slugs are NotFound (and are not kept)."""
-    doors = current_app.extensions.setdefault("portal.registration_doors", {})
-    kept = None if fresh else doors.get(slug)
-    if kept is not None and kept[0] > time.monotonic():
-        return kept[1]
+    return kept(_DOORS, slug, DOOR_KEPT_SECONDS, lambda: _read_door(slug), fresh=fresh, limit=DOORS_KEPT)
+
+
+def _read_door(slug: str) -> RegistrationDoor:
     if len(slug) > 80:
         raise NotFound()
     row = db.session.execute(_DOOR, {"slug": slug}).one_or_none()
     if row is None or row.status == EventStatus.DRAFT:
         raise NotFound()
     questions = question_shapes(db.session.execute(_DOOR_QUESTIONS, {"event_id": row.id}).scalars())
-    door = RegistrationDoor(row.id, row.slug, row.status, row.registration_opens_at,
+    return RegistrationDoor(row.id, row.slug, row.status, row.registration_opens_at,
                             row.registration_closes_at, row.starts_at, row.questions_version, questions)
-    if len(doors) >= DOORS_KEPT:
-        doors.clear()
-    doors[slug] = (time.monotonic() + DOOR_KEPT_SECONDS, door)
-    return door
 
 
 def forget_registration_door(slug: str | None = None) -> None:
     """Drop this process's copy of one event's door (or all): the next registration reads it."""
-    doors = current_app.extensions.setdefault("portal.registration_doors", {})
-    if slug is None:
-        doors.clear()
-    else:
-        doors.pop(slug, None)
+    forget(_DOORS, slug)
 
 
 def public_event(slug: str) -> Event:

@@ -7,6 +7,7 @@ it after the commit.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from sqlalchemy import bindparam, insert, select
 
 from portal.core.clock import now
 from portal.core.db import insert_returning_id
+from portal.core.kept import kept
 from portal.extensions import db
 from portal.mail.models import MessageCategory, OutboxAttachment, OutboxMessage, OutboxState
 from portal.people.models import Person
@@ -137,6 +139,7 @@ _MERGE_MARK = "\x1a"
 _MERGE_FIELD = re.compile(f"{_MERGE_MARK}([a-z_]+){_MERGE_MARK}")
 #: How many shared parts an app keeps (template x language x event, say).
 MERGED_PARTS_KEPT = 256
+MERGED_PARTS = "merged_mail"
 
 
 def merge_field(name: str) -> str:
@@ -166,18 +169,16 @@ def render_merged_email(
     filter, no `%d`): tests/mail/test_merge.py checks the result equals `render_email`'s.
     `recipient` is a MergeRecipient whose name comes from `personal["recipient_name"]`.
     """
-    parts = current_app.extensions.setdefault("portal.merged_mail", {})
-    key = (template, language, tuple(sorted(shared.items())), tuple(sorted(personal)))
-    rendered = parts.get(key)
-    if rendered is None:
+    def render_shared_part() -> tuple[str, str, str]:
         context = dict(shared)
         context.update((name, merge_field(name)) for name in personal)
         context["recipient"] = MergeRecipient(merge_field("recipient_name"), language)
-        rendered = render_email(template, language, **context)
-        if len(parts) >= MERGED_PARTS_KEPT:
-            parts.clear()  # event details changed often enough to matter: start over
-        parts[key] = rendered
-    subject, body_text, body_html = rendered
+        return render_email(template, language, **context)
+
+    # Kept until the shelf fills: new event details make a new key, never a stale part.
+    key = (template, language, tuple(sorted(shared.items())), tuple(sorted(personal)))
+    subject, body_text, body_html = kept(MERGED_PARTS, key, math.inf, render_shared_part,
+                                         limit=MERGED_PARTS_KEPT)
     escaped = {name: str(escape(value)) for name, value in personal.items()}
 
     def fill(part: str, values: Mapping[str, str]) -> str:

@@ -1,7 +1,6 @@
 """Finding and creating people, sectors, and recording consent."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -9,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
@@ -17,6 +15,7 @@ from sqlalchemy import bindparam, select
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.db import insert_row
+from portal.core.kept import forget, kept
 from portal.core.errors import DomainError
 from portal.extensions import db
 from portal.people.models import (
@@ -81,7 +80,7 @@ def seed_sectors() -> None:
         if slug not in existing:
             db.session.add(Sector(slug=slug, name_en=name_en, name_fr=name_fr, position=position))
     db.session.flush()
-    current_app.extensions.pop(_SECTORS_KEY, None)
+    forget(_SECTORS)
 
 
 @dataclass(frozen=True)
@@ -100,23 +99,21 @@ class SectorChoice:
 #: How long a worker reuses the sectors it read. They are reference data: only migrations
 #: and `seed_sectors` add them, so this bounds how stale a running worker can be.
 SECTORS_CACHE_SECONDS = 300.0
-_SECTORS_KEY = "portal.sectors"
+_SECTORS = "sectors"
 
 
 def list_sectors() -> list[SectorChoice]:
     """The sectors in their order. Every registration form needs them; reading them once per
     worker and five minutes, rather than per request, spares a query and its ORM work."""
-    cached = current_app.extensions.get(_SECTORS_KEY)
-    moment = time.monotonic()
-    if cached is None or cached[0] <= moment:
-        sectors = [
-            SectorChoice(*row) for row in db.session.execute(
-                select(Sector.id, Sector.slug, Sector.name_en, Sector.name_fr).order_by(Sector.position, Sector.id)
-            )
-        ]
-        cached = (moment + SECTORS_CACHE_SECONDS, sectors)
-        current_app.extensions[_SECTORS_KEY] = cached
-    return list(cached[1])
+    return list(kept(_SECTORS, None, SECTORS_CACHE_SECONDS, _read_sectors))
+
+
+def _read_sectors() -> list[SectorChoice]:
+    return [
+        SectorChoice(*row) for row in db.session.execute(
+            select(Sector.id, Sector.slug, Sector.name_en, Sector.name_fr).order_by(Sector.position, Sector.id)
+        )
+    ]
 
 
 def find_person(email: str) -> Person | None:

@@ -8,7 +8,8 @@ from portal.events.models import Event
 from portal.events.notifications import EventFacts, event_facts, path_for
 from portal.extensions import db
 from portal.people.models import Person
-from portal.mail.services import merge_field, render_email, render_merged_email
+from portal.core.kept import forget, how_many_kept
+from portal.mail.services import MERGED_PARTS, merge_field, render_email, render_merged_email
 from tests.events.conftest import EventFactory
 
 HOSTILE_NAME = 'Zoë "Z" <O\'Brien & Sons>'
@@ -42,9 +43,8 @@ def test_a_merged_seat_message_reads_as_if_rendered_for_the_person_alone(event, 
     assert "\x1a" not in subject + text + html
 
 
-def test_the_shared_part_is_rendered_once_per_event_version_and_language(app, event):
-    parts = app.extensions.setdefault("portal.merged_mail", {})
-    parts.clear()
+def test_the_shared_part_is_rendered_once_per_event_version_and_language(event):
+    forget(MERGED_PARTS)
     shared = {"event": event_facts(event), "event_path": "/events/merge-day"}
     for number in range(5):
         _, text, _ = render_merged_email(
@@ -52,7 +52,7 @@ def test_the_shared_part_is_rendered_once_per_event_version_and_language(app, ev
             {"recipient_name": f"Person {number}", "manage_path": f"/m/{number}", "waitlist_place": str(number)},
         )
         assert f"Hello Person {number}," in text and f"number {number} in line" in text
-    assert len(parts) == 1
+    assert how_many_kept(MERGED_PARTS) == 1
 
     moved = shared | {"event": EventFacts(**(vars(shared["event"]) | {"venue_name": "City Hall"}))}
     _, text, _ = render_merged_email(
@@ -60,7 +60,7 @@ def test_the_shared_part_is_rendered_once_per_event_version_and_language(app, ev
         {"recipient_name": "Person", "manage_path": "/m/x", "waitlist_place": "1"},
     )
     assert "City Hall" in text  # new details, new shared part: nothing stale is sent
-    assert len(parts) == 2
+    assert how_many_kept(MERGED_PARTS) == 2
 
 
 def test_a_value_that_looks_like_a_marker_is_printed_not_expanded(event):
