@@ -205,6 +205,13 @@ class EventForm(FlaskForm):
             self[name].data = value.astimezone(zone).replace(tzinfo=None) if value else None
 
 
+class EventOrganizerForm(FlaskForm):
+    """Add an account to an event's team; the view fills the choices."""
+
+    account = SelectField(_l("Organizer account"),
+                          validators=[DataRequired(_l("Choose an organizer account."))], validate_choice=True)
+
+
 class StatusForm(FlaskForm):
     status = SelectField(_l("Status"), choices=_choices([
         (EventStatus.DRAFT.value, _l("Draft")), (EventStatus.PUBLISHED.value, _l("Published")),

@@ -155,6 +155,23 @@ class EventQuestion(db.Model):
         return [line.strip() for line in self.choices_text.splitlines() if line.strip()]
 
 
+class EventOrganizer(Timestamped, db.Model):
+    """An organizer account that runs one event: its attendee list, the needs people told
+    us about, check-in, exports and messages. Admins run every event without a row here.
+
+    The privacy notice promises registrants that only that event's organizers see their
+    list entry and their accessibility and dietary needs; this row is what "that event's
+    organizers" means.
+    """
+
+    __tablename__ = "event_organizer"
+    __table_args__ = (UniqueConstraint("event_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("organizer_account.id", ondelete="CASCADE"), index=True)
+
+
 class Registration(Timestamped, db.Model):
     """One person's place at an event: a seat, a place in line, or a cancelled one."""
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import contains_eager, joinedload, raiseload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal.auth.models import OrganizerAccount, Role
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.db import insert_row
@@ -35,6 +36,7 @@ from portal.core.tokens import resolve_token, revoke_tokens
 from portal.events import notifications
 from portal.events.models import (
     Event,
+    EventOrganizer,
     EventQuestion,
     EventStatus,
     QuestionKind,
@@ -451,7 +453,90 @@ def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:
     db.session.add(event)
     db.session.flush()
     record_audit("events.event.created", actor=actor, subject=f"event:{event.id}", origin=origin)
+    if getattr(actor, "is_organizer", False):
+        # Whoever creates an event runs it; they add the rest of the team.
+        db.session.add(EventOrganizer(event_id=event.id, account_id=actor.id))
+        db.session.flush()
     return event
+
+
+# --- who runs an event -----------------------------------------------------------------
+
+
+class NotAnOrganizer(DomainError):
+    message = _l("Choose an active organizer account.")
+    status = 400
+
+
+def runs_event(account: Any, event_id: int) -> bool:
+    """Whether `account` is one of the organizers of this event (admins run every event).
+
+    Only they see its attendee list, the needs people told us about, check-in, exports and
+    messages, as the privacy notice promises registrants."""
+    if getattr(account, "is_admin", False):
+        return True
+    if not getattr(account, "is_organizer", False):
+        return False
+    return db.session.execute(
+        select(EventOrganizer.id).where(EventOrganizer.event_id == event_id,
+                                        EventOrganizer.account_id == account.id)
+    ).first() is not None
+
+
+def events_run_by(account: Any) -> set[int] | None:
+    """Ids of the events `account` organizes; None for an admin, who runs them all."""
+    if getattr(account, "is_admin", False):
+        return None
+    return set(db.session.execute(
+        select(EventOrganizer.event_id).where(EventOrganizer.account_id == account.id)).scalars())
+
+
+def event_organizers(event: Event) -> list[OrganizerAccount]:
+    """The accounts on this event's team, by name."""
+    return list(db.session.execute(
+        select(OrganizerAccount).join(EventOrganizer, EventOrganizer.account_id == OrganizerAccount.id)
+        .where(EventOrganizer.event_id == event.id).order_by(OrganizerAccount.name, OrganizerAccount.email)
+    ).scalars())
+
+
+def organizers_to_add(event: Event) -> list[OrganizerAccount]:
+    """Active organizer and admin accounts not yet on this event's team."""
+    on_team = select(EventOrganizer.account_id).where(EventOrganizer.event_id == event.id)
+    return list(db.session.execute(
+        select(OrganizerAccount)
+        .where(OrganizerAccount.active.is_(True),
+               OrganizerAccount.role.in_([Role.ORGANIZER.value, Role.ADMIN.value]),
+               OrganizerAccount.id.not_in(on_team))
+        .order_by(OrganizerAccount.name, OrganizerAccount.email)
+    ).scalars())
+
+
+def add_event_organizer(event: Event, account_id: int, *, actor: Any, origin: str = "") -> OrganizerAccount:
+    """Put an active organizer (or admin) account on the event's team; adding someone who is
+    already on it changes nothing. Raises NotAnOrganizer for any other account."""
+    account = db.session.get(OrganizerAccount, account_id)
+    if account is None or not account.active or not account.is_organizer:
+        raise NotAnOrganizer()
+    added = insert_row(EventOrganizer, {"event_id": event.id, "account_id": account.id, "created_at": now()},
+                       unless_taken=("event_id", "account_id"))
+    if added is not None:
+        record_audit("events.organizer.added", actor=actor, subject=f"event:{event.id}", origin=origin,
+                     account=account.email)
+    return account
+
+
+def remove_event_organizer(event: Event, account_id: int, *, actor: Any, origin: str = "") -> None:
+    """Take an account off the event's team (it keeps any other event it organizes)."""
+    link = db.session.execute(
+        select(EventOrganizer).where(EventOrganizer.event_id == event.id, EventOrganizer.account_id == account_id)
+    ).scalar_one_or_none()
+    if link is None:
+        raise NotFound()
+    account = db.session.get(OrganizerAccount, account_id)
+    db.session.delete(link)
+    db.session.flush()
+    record_audit("events.organizer.removed", actor=actor, subject=f"event:{event.id}", origin=origin,
+                 account=account.email if account else str(account_id))
 
 
 def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -> list[Registration]:

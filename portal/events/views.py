@@ -37,6 +37,7 @@ from portal.events.forms import (
     CancelForm,
     CheckInSearchForm,
     EventForm,
+    EventOrganizerForm,
     MessageForm,
     NeedsForm,
     QuestionForm,
@@ -209,7 +210,13 @@ def _get_or_404(model, object_id: int):
 
 
 def _admin_event(event_id: int) -> Event:
-    return _get_or_404(Event, event_id)
+    """The event, for one of its organizers (or an admin); 403 for any other account."""
+    event = _get_or_404(Event, event_id)
+    if not services.runs_event(current_user, event.id):
+        current_app.logger.warning("authorization refused: account=%s is not an organizer of event %s",
+                                   current_user.id, event.id)
+        abort(403)
+    return event
 
 
 def _refuse(message: str, code: int = 400):
@@ -238,7 +245,8 @@ def _audit_read(action: str, subject: str, **detail) -> None:
 @organizer_required
 def admin_index():
     events = db.session.execute(db.select(Event).order_by(Event.starts_at.desc())).scalars().all()
-    return render_template("events/admin/index.html", events=events,
+    mine = services.events_run_by(current_user)
+    return render_template("events/admin/index.html", events=events, runs=lambda e: mine is None or e.id in mine,
                            counts={event.id: services.seat_counts(event) for event in events})
 
 
@@ -358,6 +366,49 @@ def admin_question_delete(event_id: int, question_id: int):
     db.session.commit()
     flash(_("Question removed."), "success")
     return redirect(url_for("events.admin_questions", event_id=event.id))
+
+
+def _organizers_page(event: Event, form: EventOrganizerForm, status: int = 200):
+    return render_template("events/admin/organizers.html", event=event, form=form,
+                           team=services.event_organizers(event)), status
+
+
+@bp.route("/admin/events/<int:event_id>/organizers", methods=["GET", "POST"])
+@organizer_required
+def admin_organizers(event_id: int):
+    event = _admin_event(event_id)
+    form = EventOrganizerForm()
+    form.account.choices = [SelectChoice("", _("Choose an account"))] + [
+        SelectChoice(str(account.id), f"{account.name} ({account.email})" if account.name else account.email)
+        for account in services.organizers_to_add(event)]
+    if request.method == "GET":
+        return _organizers_page(event, form)
+    if not form.validate_on_submit():
+        return _organizers_page(event, form, 400)
+    try:
+        account = services.add_event_organizer(event, int(form.account.data), actor=_actor(), origin=request_origin())
+    except DomainError as error:
+        db.session.rollback()
+        form.account.errors = list(form.account.errors) + [str(error.message)]
+        return _organizers_page(event, form, error.status)
+    db.session.commit()
+    flash(_("%(email)s is now one of this event's organizers.", email=account.email), "success")
+    return redirect(url_for("events.admin_organizers", event_id=event.id))
+
+
+@bp.route("/admin/events/<int:event_id>/organizers/<int:account_id>/remove", methods=["POST"])
+@organizer_required
+def admin_organizer_remove(event_id: int, account_id: int):
+    event = _admin_event(event_id)
+    try:
+        services.remove_event_organizer(event, account_id, actor=_actor(), origin=request_origin())
+    except DomainError as error:
+        return _refuse(str(error.message), error.status)
+    db.session.commit()
+    flash(_("Removed from this event's organizers."), "success")
+    if not services.runs_event(current_user, event.id):  # they took themselves off the team
+        return redirect(url_for("events.admin_index"))
+    return redirect(url_for("events.admin_organizers", event_id=event.id))
 
 
 @bp.route("/admin/events/<int:event_id>")

@@ -45,7 +45,7 @@ def _register(page, name: str, email: str) -> None:
     page.get_by_role("button", name="Register").press("Enter")
 
 
-def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server, organizer):
+def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server, organizer, make):
     starts = datetime(2031, 6, 12, 9, 0, tzinfo=TORONTO)
     event_id = EventFactory(app)(
         capacity=1, slug="cswb", title="Collaborating for Community Safety and Well-being",
@@ -122,3 +122,11 @@ def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server
     assert_accessible(page, "check-in page")
     page.goto(f"/admin/events/{event_id}")
     assert_accessible(page, "event dashboard")
+
+    colleague = make.organizer()  # not on this event's team until added
+    page.get_by_role("link", name="Organizers").click()
+    page.get_by_label("Organizer account").select_option(value=str(colleague.id))
+    page.get_by_role("button", name="Add to this event's organizers").click()
+    expect(page.get_by_text(f"{colleague.email} is now one of this event's organizers.")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Remove {colleague.email} from this event's organizers")).to_be_visible()
+    assert_accessible(page, "event organizers page")

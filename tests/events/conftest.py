@@ -17,9 +17,13 @@ class EventFactory:
 
     def __call__(self, *, capacity: int = 10, sector_cap_percent: int | None = None,
                  status: str = "published", questions: list[dict] | None = None,
-                 starts_in: timedelta = timedelta(days=30), **values) -> int:
-        """Create and commit an event; returns its id."""
-        from portal.events.models import Event, EventQuestion
+                 starts_in: timedelta = timedelta(days=30), run_by_organizers: bool = True, **values) -> int:
+        """Create and commit an event; returns its id. Every organizer account that exists
+        already runs it, unless `run_by_organizers` is False (then only admins do)."""
+        from sqlalchemy import select
+
+        from portal.auth.models import OrganizerAccount, Role
+        from portal.events.models import Event, EventOrganizer, EventQuestion
 
         self.count += 1
         with self.app.app_context():
@@ -37,6 +41,10 @@ class EventFactory:
             db.session.flush()
             for position, question in enumerate(questions or []):
                 db.session.add(EventQuestion(event_id=event.id, position=position, **question))
+            if run_by_organizers:
+                organizers = select(OrganizerAccount.id).where(OrganizerAccount.role == Role.ORGANIZER.value)
+                db.session.add_all(EventOrganizer(event_id=event.id, account_id=account_id)
+                                   for account_id in db.session.execute(organizers).scalars())
             db.session.commit()
             return event.id
 
