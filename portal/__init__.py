@@ -47,9 +47,10 @@ def create_app(config: type[Config] | dict[str, Any] | str | None = None) -> Fla
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     _configure_logging(app)
-    from portal.core.web import BoundedIntegerConverter
+    from portal.core.web import BoundedIntegerConverter, PathTextConverter
 
     app.url_map.converters["int"] = BoundedIntegerConverter
+    app.url_map.converters["default"] = app.url_map.converters["string"] = PathTextConverter
     _init_extensions(app)
     _register_blueprints(app)
     _register_request_hooks(app)

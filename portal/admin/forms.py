@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, StringField
 from wtforms.validators import NumberRange, Optional, Length, ValidationError
 
+from portal.core.forms import PortalForm
 
-class AuditFilterForm(FlaskForm):
+
+class AuditFilterForm(PortalForm):
     """Filters for the audit log, read from the query string (a GET changes nothing, so no
     CSRF token)."""
 

@@ -29,7 +29,7 @@ def apply_security_headers(app: Flask, response: Response) -> Response:
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if app.config.get("HSTS"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    # Pages that may show personal data are not kept by shared caches.
-    if response.mimetype == "text/html":
-        headers.setdefault("Cache-Control", "no-store")
+    # Pages and downloads (attendee lists, subscriber exports) may hold personal data: no
+    # cache keeps them unless a response says otherwise (static files, public PDFs do).
+    headers.setdefault("Cache-Control", "no-store")
     return response

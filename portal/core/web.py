@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import request
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 from werkzeug.wrappers import Response
 
 
@@ -40,6 +40,15 @@ class BoundedIntegerConverter(IntegerConverter):
     def __init__(self, map, *args, **kwargs) -> None:
         kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
+
+
+class PathTextConverter(UnicodeConverter):
+    """`<slug>`, `<token>`: any text of one path segment except NUL, which no slug or token
+    holds and which PostgreSQL refuses even to compare (a 500 where a 404 is meant)."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        super().__init__(map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]")  # werkzeug sets it per instance
 
 
 def current_language() -> str:

@@ -6,7 +6,6 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -23,6 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.core.forms import PortalForm
 from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
 from portal.events.services import ANNOUNCEMENTS_WORDING, QuestionShape
@@ -49,7 +49,7 @@ def _choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(PortalForm):
     """The fixed part; `registration_form(questions, sectors)` adds the event's own questions."""
 
     name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your full name.")), Length(max=200)],
@@ -91,6 +91,10 @@ class RegistrationForm(FlaskForm):
 def registration_form(questions: tuple[QuestionShape, ...], sectors, **kwargs) -> RegistrationForm:
     """The form with one field per question (`services.question_shapes`), in the organizer's order."""
     form = _form_class(questions)(**kwargs)
+    # The page asks the event's questions before the privacy agreement; the error summary
+    # lists errors in field order, so the fields take the page's order.
+    for name in ("privacy", "announcements"):
+        form._fields.move_to_end(name)
     language = current_language()
     form.sector.choices = [SelectChoice("", str(_l("Choose your sector")))] + [
         SelectChoice(sector.slug, sector.name(language)) for sector in sectors
@@ -133,16 +137,16 @@ def _form_class(questions: tuple[tuple, ...]) -> type[RegistrationForm]:
     return EventRegistrationForm
 
 
-class NeedsForm(FlaskForm):
+class NeedsForm(PortalForm):
     accessibility_needs = TextAreaField(_l("Accessibility needs"), validators=[Optional(), Length(max=2000)])
     dietary_needs = TextAreaField(_l("Dietary needs"), validators=[Optional(), Length(max=1000)])
 
 
-class CancelForm(FlaskForm):
+class CancelForm(PortalForm):
     """Cancelling is a POST with a CSRF token."""
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """A button that changes state (check-in, status change): only the CSRF token."""
 
 
@@ -153,7 +157,7 @@ def _zone_validator(form, field) -> None:
         raise ValidationError(_l("Enter a time zone name like America/Toronto."))
 
 
-class EventForm(FlaskForm):
+class EventForm(PortalForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     slug = StringField(_l("Web address"), validators=[
         DataRequired(), Length(max=80),
@@ -205,21 +209,21 @@ class EventForm(FlaskForm):
             self[name].data = value.astimezone(zone).replace(tzinfo=None) if value else None
 
 
-class EventOrganizerForm(FlaskForm):
+class EventOrganizerForm(PortalForm):
     """Add an account to an event's team; the view fills the choices."""
 
     account = SelectField(_l("Organizer account"),
                           validators=[DataRequired(_l("Choose an organizer account."))], validate_choice=True)
 
 
-class StatusForm(FlaskForm):
+class StatusForm(PortalForm):
     status = SelectField(_l("Status"), choices=_choices([
         (EventStatus.DRAFT.value, _l("Draft")), (EventStatus.PUBLISHED.value, _l("Published")),
         (EventStatus.CLOSED.value, _l("Closed")), (EventStatus.CANCELLED.value, _l("Cancelled")),
     ]), validators=[DataRequired()])
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(PortalForm):
     label = StringField(_l("Question"), validators=[DataRequired(), Length(max=300)])
     hint = StringField(_l("Help text"), validators=[Optional(), Length(max=500)])
     kind = SelectField(_l("Kind of answer"), choices=_choices([
@@ -231,7 +235,7 @@ class QuestionForm(FlaskForm):
     required = BooleanField(_l("An answer is required"))
 
 
-class AttendeeFilterForm(FlaskForm):
+class AttendeeFilterForm(PortalForm):
     """GET filters for the attendee list (no CSRF: reading only)."""
 
     class Meta:
@@ -247,23 +251,22 @@ class AttendeeFilterForm(FlaskForm):
     ]), validators=[Optional()])
     order = SelectField(_l("Order"), choices=_choices([("asc", _l("Ascending")), ("desc", _l("Descending"))]),
                         validators=[Optional()])
-    page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=100000)])
-    per_page = IntegerField(_l("Per page"), default=50, validators=[Optional(), NumberRange(min=1, max=500)])
+    # Paging (page, per_page) is not a filter anyone types: the view keeps it within range.
 
 
-class CheckInSearchForm(FlaskForm):
+class CheckInSearchForm(PortalForm):
     class Meta:
         csrf = False
 
     q = SearchField(_l("Name, email or organization"), validators=[Optional(), Length(max=200)])
 
 
-class ScanForm(FlaskForm):
+class ScanForm(PortalForm):
     code = StringField(_l("Check-in code (scan the QR code or type it)"), validators=[DataRequired(), Length(max=200)],
                        render_kw={"autocomplete": "off"})
 
 
-class MessageForm(FlaskForm):
+class MessageForm(PortalForm):
     recipients = MultiCheckboxField(_l("Send to"), choices=_choices([
         ("confirmed", _l("Confirmed attendees")), ("waitlisted", _l("People on the waitlist"))]),
         validators=[DataRequired(_l("Choose who should receive the message."))])

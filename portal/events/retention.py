@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
 
 from portal.core.tokens import AccessToken
 from portal.events.models import Event, Registration
@@ -47,3 +48,33 @@ def purge_due(moment: datetime) -> int:
             event.personal_data_purged_at = moment
     db.session.flush()
     return changed
+
+
+def forecast(moment: datetime) -> list:
+    """What the two rules change now and over the next 90 days, by day. Changes nothing."""
+    from portal.people.retention import Forecast, _by_day
+
+    has_needs = (Registration.accessibility_needs != "") | (Registration.dietary_needs != "")
+    rows = db.session.execute(
+        select(Event.ends_at, Event.retention_days, Event.needs_purged_at,
+               func.count().filter(has_needs), func.count().filter(Registration.person_id.is_not(None)))
+        .join(Registration, Registration.event_id == Event.id)
+        .where(Event.personal_data_purged_at.is_(None))
+        .group_by(Event.id, Event.ends_at, Event.retention_days, Event.needs_purged_at)
+    ).all()
+    needs_due: list[datetime] = []
+    anonymized_due: list[datetime] = []
+    for ends_at, retention_days, needs_purged_at, with_needs, with_person in rows:
+        if needs_purged_at is None:
+            needs_due += [ends_at + NEEDS_KEPT_FOR] * with_needs
+        # purge_due looks at an event once its needs are due; anonymizing waits at least that long.
+        anonymized_due += [ends_at + max(timedelta(days=retention_days), NEEDS_KEPT_FOR)] * with_person
+    return [
+        Forecast("events.needs", _l("Accessibility and dietary answers are cleared."),
+                 _l("30 days after the event ends"), *_by_day(needs_due, moment)),
+        Forecast("events.registrations",
+                 _l("Registrations are anonymized: detached from the person, answers cleared, links revoked. "
+                    "Counts by sector and status remain."),
+                 _l("The event's retention period after it ends (365 days unless set otherwise)"),
+                 *_by_day(anonymized_due, moment)),
+    ]

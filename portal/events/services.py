@@ -31,6 +31,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.db import insert_row
 from portal.core.kept import forget, kept
+from portal.core.spreadsheets import CSV_BOM, csv_row, xlsx_row
 from portal.core.errors import Busy, DomainError, InvalidToken, NotFound
 from portal.core.tokens import resolve_token, revoke_tokens
 from portal.events import notifications
@@ -727,16 +728,6 @@ def communities(event: Event) -> list[str]:
 
 # --- exports --------------------------------------------------------------------------
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralize(value: Any) -> Any:
-    """A spreadsheet must never run a cell as a formula: prefix risky text with a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def export_header(event: Event) -> list[str]:
     return [
         "registration_id", "status", "waitlist_ticket", "name", "email", "organization",
@@ -770,18 +761,19 @@ def export_rows(event: Event) -> Iterator[list[Any]]:
             registration.checked_in_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
             if registration.checked_in_at else "",
         ] + [_answer_text((registration.answers or {}).get(qid)) for qid in question_ids]
-        yield [neutralize(cell) for cell in row]
+        yield row
 
 
 def export_csv_chunks(event: Event) -> Iterator[str]:
-    """The CSV as text chunks: UTF-8 BOM first (Excel), then the header, then rows."""
+    """The CSV as text chunks: UTF-8 BOM first (Excel), then the header, then rows, with no
+    cell a spreadsheet would run as a formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    yield "\ufeff"
-    writer.writerow(export_header(event))
+    yield CSV_BOM
+    writer.writerow(csv_row(export_header(event)))
     count = 0
     for row in export_rows(event):
-        writer.writerow(row)
+        writer.writerow(csv_row(row))
         count += 1
         if count % 200 == 0:
             yield buffer.getvalue()
@@ -795,9 +787,9 @@ def export_xlsx(event: Event) -> bytes:
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Registrations")
-    sheet.append(export_header(event))
+    sheet.append(xlsx_row(sheet, export_header(event)))
     for row in export_rows(event):
-        sheet.append(row)
+        sheet.append(xlsx_row(sheet, row))
     output = io.BytesIO()
     workbook.save(output)
     return output.getvalue()

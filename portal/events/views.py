@@ -19,6 +19,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -50,6 +51,8 @@ from portal.extensions import db, limiter
 from portal.people.services import list_sectors
 
 OUTCOME_KEY = "events_outcome"
+#: The most attendees one page of the list shows.
+ATTENDEES_PER_PAGE_MAX = 500
 
 
 def _register_limit() -> str:
@@ -284,7 +287,8 @@ def admin_edit(event_id: int):
             status = error.status
         else:
             db.session.commit()
-            flash(_("Event saved.") + (" " + _("%(n)d people were promoted from the waitlist.", n=len(promoted))
+            flash(_("Event saved.") + (" " + ngettext("%(num)d person was promoted from the waitlist.",
+                                                "%(num)d people were promoted from the waitlist.", len(promoted))
                                        if promoted else ""), "success")
             return redirect(url_for("events.admin_dashboard", event_id=event.id))
     elif request.method == "POST":
@@ -444,18 +448,22 @@ def admin_attendees(event_id: int):
     event = _admin_event(event_id)
     form = _filter_form(event)
     if not form.validate():
-        return render_template("events/admin/attendees.html", event=event, form=form, rows=[], total=0,
+        return render_template("events/admin/attendees.html", event=event, form=form, rows=[], total=None,
                                page=1, pages=1, args={}), 400
     filters = services.AttendeeFilter(
         status=form.status.data or "", sector=form.sector.data or "", community=form.community.data or "",
         search=form.q.data or "", sort=form.sort.data or "registered", descending=form.order.data == "desc")
-    per_page = form.per_page.data or 50
-    page = form.page.data or 1
+    # Paging comes from links, or from a hand-edited address: keep it within range.
+    per_page = min(max(request.args.get("per_page", 50, type=int), 1), ATTENDEES_PER_PAGE_MAX)
+    page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
     # Audit first: committing afterwards would expire the loaded rows (one query per row).
     _audit_read("events.attendees.viewed", f"event:{event.id}", page=page)
     rows, total = services.attendee_page(event, filters, page, per_page)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
     pages = max((total + per_page - 1) // per_page, 1)
+    if page > pages:  # past the end: show the last page
+        page = pages
+        rows, total = services.attendee_page(event, filters, page, per_page)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("events/admin/attendees.html", event=event, form=form, rows=rows, total=total,
                            page=page, pages=pages, args=args)
 
@@ -527,7 +535,7 @@ def admin_export_csv(event_id: int):
         for chunk in services.export_csv_chunks(db.get_or_404(Event, event_id)):
             yield chunk.encode("utf-8")
 
-    return Response(stream_with_context(chunks()), mimetype="text/csv; charset=utf-8",
+    return Response(stream_with_context(chunks()), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

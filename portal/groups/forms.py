@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -20,6 +19,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.core.forms import PortalForm
 from portal.groups.models import MemberRole
 from portal.people.services import InvalidEmail, normalize_email
 
@@ -51,7 +51,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ApplyForm(FlaskForm):
+class ApplyForm(PortalForm):
     name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)])
     email = _email_field()
     organization = StringField(_l("Organization"), validators=[Optional(), Length(max=200)])
@@ -64,33 +64,33 @@ class ApplyForm(FlaskForm):
     consent = BooleanField("", validators=[DataRequired(_l("Tick the box to agree to receive the group's mail: members take part through it."))])
 
 
-class AcceptInvitationForm(FlaskForm):
+class AcceptInvitationForm(PortalForm):
     show_email = BooleanField(_l("Show my email address to other members"))
     show_organization = BooleanField(_l("Show my organization to other members"))
     consent = BooleanField("", validators=[DataRequired(_l("Tick the box to agree to receive the group's mail: members take part through it."))])
 
 
-class MemberLinkForm(FlaskForm):
+class MemberLinkForm(PortalForm):
     email = _email_field()
 
 
-class AcknowledgeForm(FlaskForm):
+class AcknowledgeForm(PortalForm):
     acknowledge = BooleanField(
         _l("I have read the terms of reference and agree to follow them"),
         validators=[DataRequired(_l("Tick the box to acknowledge the terms of reference."))],
     )
 
 
-class DirectoryForm(FlaskForm):
+class DirectoryForm(PortalForm):
     show_email = BooleanField(_l("Show my email address to other members"))
     show_organization = BooleanField(_l("Show my organization to other members"))
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     """A button that only needs CSRF protection (leave, remove, delete)."""
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(PortalForm):
     decision = SelectField(
         _l("Decision"),
         choices=[SelectChoice("approve", _l("Approve")), SelectChoice("decline", _l("Decline"))],
@@ -98,7 +98,7 @@ class DecisionForm(FlaskForm):
     )
 
 
-class GroupForm(FlaskForm):
+class GroupForm(PortalForm):
     slug = StringField(
         _l("Web address"),
         validators=[DataRequired(), Length(max=80),
@@ -118,13 +118,13 @@ class GroupForm(FlaskForm):
     )
 
 
-class MembershipForm(FlaskForm):
+class MembershipForm(PortalForm):
     role = SelectField(_l("Role"), choices=role_choices(), validators=[DataRequired()])
     term_start = DateField(_l("Term start"), validators=[Optional()])
     term_end = DateField(_l("Term end"), validators=[Optional()])
 
 
-class AddMemberForm(FlaskForm):
+class AddMemberForm(PortalForm):
     email = _email_field()
     name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)])
     organization = StringField(_l("Organization"), validators=[Optional(), Length(max=200)])
@@ -133,26 +133,26 @@ class AddMemberForm(FlaskForm):
     term_end = DateField(_l("Term end"), validators=[Optional()])
 
 
-class InviteForm(FlaskForm):
+class InviteForm(PortalForm):
     email = _email_field()
     name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
     role = SelectField(_l("Role"), choices=role_choices(), default="member", validators=[DataRequired()])
 
 
-class DocumentForm(FlaskForm):
+class DocumentForm(PortalForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     url = URLField(_l("Link"), validators=[Optional(), Length(max=500),
                                            Regexp(r"^https?://\S+$", message=_l("Enter a link starting with https://."))])
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
 
-class ChairAccountForm(FlaskForm):
+class ChairAccountForm(PortalForm):
     email = _email_field()
     name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=128)])
 
 
-class PostForm(FlaskForm):
+class PostForm(PortalForm):
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=50000)])
     draft = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,12}$")])

@@ -3,19 +3,13 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateTimeLocalField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
 
 from portal.core.formatting import portal_zone_place
-
-def no_control_characters(form, field) -> None:
-    """NUL and other control characters are never meant (and PostgreSQL refuses NUL)."""
-    value = field.data or ""
-    if any(ord(ch) < 32 and ch not in "\r\n\t" for ch in value):
-        raise ValidationError(_l("Remove the invisible control characters from this field."))
+from portal.core.forms import PortalForm, no_control_characters
 
 
 LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
@@ -30,7 +24,7 @@ def _optional_int(value):
         return -1  # not a choice: pre_validate rejects it with a message, never a 500
 
 
-class RequestCopyForm(FlaskForm):
+class RequestCopyForm(PortalForm):
     name = StringField(_l("Full name"), validators=[no_control_characters, DataRequired(), Length(max=200)],
                        render_kw={"autocomplete": "name"})
     email = EmailField(_l("Email"), validators=[no_control_characters, DataRequired(), Length(max=320)],
@@ -56,7 +50,7 @@ class RequestCopyForm(FlaskForm):
         return valid
 
 
-class GuidelineForm(FlaskForm):
+class GuidelineForm(PortalForm):
     title_en = StringField(_l("Title (English)"), validators=[no_control_characters, DataRequired(), Length(max=200)])
     title_fr = StringField(_l("Title (French)"), validators=[no_control_characters, Optional(), Length(max=200)])
     summary_en = TextAreaField(_l("Summary (English)"), validators=[no_control_characters, Optional(), Length(max=4000)])
@@ -65,12 +59,12 @@ class GuidelineForm(FlaskForm):
     revision_of = SelectField(_l("Revision of"), coerce=_optional_int, validators=[Optional()])
 
 
-class EditionForm(FlaskForm):
+class EditionForm(PortalForm):
     language = SelectField(_l("Language of this edition"), choices=LANGUAGE_CHOICES, validators=[DataRequired()])
     file = FileField(_l("PDF file"), validators=[FileRequired(_l("Choose a PDF file to upload."))])
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(PortalForm):
     release_at = DateTimeLocalField(
         _l("Release time"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
         validators=[DataRequired(_l("Enter the release date and time."))],
@@ -82,9 +76,9 @@ class ScheduleForm(FlaskForm):
         self.release_at.label.text = _("Release time (%(place)s time)", place=portal_zone_place())
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(PortalForm):
     """A button with a CSRF token."""
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     """The confirm button on the page a confirmation link opens (mail scanners only GET)."""

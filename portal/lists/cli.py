@@ -49,6 +49,31 @@ def import_subscribers_command(list_slug: str, csv_file: Path, ask_unconfirmed: 
         raise SystemExit(1)
 
 
+@bp.cli.command("receive-unsubscribe-mail")
+@click.option("--recipient", "recipients", multiple=True,
+              help="The envelope recipient, as the MTA passes it (Postfix: ${recipient}).")
+def receive_unsubscribe_mail_command(recipients: tuple[str, ...]) -> None:
+    """Read one message on stdin, sent to a subscriber's unsubscribe+TOKEN@ address (the
+    mailto in List-Unsubscribe), and take that subscriber off the list. Unknown addresses
+    are ignored with exit status 0, so the MTA sends no bounce to a forged sender."""
+    import sys
+    from email import message_from_binary_file, policy
+
+    from portal.lists.services import unsubscribe_by_mail
+
+    message = message_from_binary_file(sys.stdin.buffer, policy=policy.default)
+    # The envelope first; then where MTAs record it, then the visible recipients.
+    headers = [str(value) for name in ("Delivered-To", "X-Original-To", "To", "Cc")
+               for value in message.get_all(name, [])]
+    with writing():
+        subscription = unsubscribe_by_mail([*recipients, *headers])
+        db.session.commit()
+    if subscription is None:
+        click.echo("No subscription named by this message's recipients; nothing changed.")
+    else:
+        click.echo(f"Unsubscribed from {subscription.mailing_list.slug}.")
+
+
 @bp.cli.command("send-due-posts")
 def send_due_posts_command() -> None:
     """Send scheduled list posts whose time has come (the scheduler runs this too)."""

@@ -1,11 +1,8 @@
 """Forms of the lists area: subscribing, preferences, and the organizer's pages."""
 from __future__ import annotations
 
-import re
-
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
@@ -20,16 +17,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.formatting import portal_zone_place
-
-
-def no_control_characters(form, field) -> None:
-    """Refuse NUL and other control characters (PostgreSQL cannot store NUL in text)."""
-    if field.data and re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", field.data):
-        raise ValidationError(_l("Remove the invisible control characters from this field."))
+from portal.core.forms import PortalForm, no_control_characters
 
 
 TEXT = [no_control_characters]
@@ -44,7 +36,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class SubscribeForm(FlaskForm):
+class SubscribeForm(PortalForm):
     email = EmailField(_l("Email address"), validators=[*TEXT, DataRequired(), Length(max=320)],
                        render_kw={"autocomplete": "email"})
     name = StringField(_l("Your name"), validators=[*TEXT, Optional(), Length(max=200)],
@@ -55,21 +47,21 @@ class SubscribeForm(FlaskForm):
     consent = BooleanField(_l("I agree"), validators=[DataRequired(_l("Tick the box to say you want these emails."))])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     """The confirmation button: a POST, since mail scanners follow links."""
 
 
-class PreferencesRequestForm(FlaskForm):
+class PreferencesRequestForm(PortalForm):
     email = EmailField(_l("Email address"), validators=[*TEXT, DataRequired(), Length(max=320)],
                        render_kw={"autocomplete": "email"})
 
 
-class PreferencesForm(FlaskForm):
+class PreferencesForm(PortalForm):
     language = RadioField(_l("Language for messages"), choices=LANGUAGE_CHOICES, validators=[*TEXT, DataRequired()])
     lists = MultiCheckboxField(_l("Lists I want to receive"), coerce=int, choices=[], validate_choice=True)
 
 
-class ListForm(FlaskForm):
+class ListForm(PortalForm):
     slug = StringField(_l("Short name (used in links)"), validators=[
         *TEXT, DataRequired(), Length(max=80),
         Regexp(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", message=_l("Use lowercase letters, digits and hyphens.")),
@@ -85,17 +77,17 @@ class ListForm(FlaskForm):
     )
 
 
-class PostForm(FlaskForm):
+class PostForm(PortalForm):
     subject = StringField(_l("Subject"), validators=[*TEXT, DataRequired(), Length(max=200)])
     body = TextAreaField(_l("Message (markdown)"), validators=[*TEXT, DataRequired(), Length(max=50_000)],
                          render_kw={"rows": 14})
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """A button that changes something (send a test, send now, cancel a schedule)."""
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(PortalForm):
     send_at = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M",
                                  validators=[DataRequired(_l("Enter a date and time."))])
 
@@ -105,13 +97,13 @@ class ScheduleForm(FlaskForm):
         self.send_at.label.text = _("Send at (%(place)s time)", place=portal_zone_place())
 
 
-class ImportForm(FlaskForm):
+class ImportForm(PortalForm):
     file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))])
     ask_unconfirmed = BooleanField(
         _l("Send a confirmation request to rows without consent evidence"), default=True)
 
 
-class SubscriberFilterForm(FlaskForm):
+class SubscriberFilterForm(PortalForm):
     class Meta:
         csrf = False
 

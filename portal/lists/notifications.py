@@ -49,8 +49,7 @@ def notify_preferences_link(person: Person, raw_token: str) -> int | None:
 
 def list_context_for(subscription: Subscription) -> ListContext:
     """List-* headers for one recipient: their own one-click link and mailto address."""
-    from portal.lists.services import list_id_header, unsubscribe_path, unsubscribe_token
-    from portal.mail.services import mail_domain
+    from portal.lists.services import list_id_header, unsubscribe_address, unsubscribe_path, unsubscribe_token
 
     raw = unsubscribe_token(subscription)
     base = current_app.config["PORTAL_BASE_URL"].rstrip("/")
@@ -59,9 +58,9 @@ def list_context_for(subscription: Subscription) -> ListContext:
         list_id=mailing_list.id,
         list_id_header=list_id_header(mailing_list),
         unsubscribe_url=f"{base}{unsubscribe_path(raw)}",
-        # No inbound mail processing exists: the mailto only satisfies RFC 2369 clients
-        # that cannot POST; the one-click URL is what Gmail and Yahoo use.
-        unsubscribe_mailto=f"unsubscribe+{raw}@{mail_domain()}",
+        # The one-click URL is what Gmail and Yahoo use; mail programs that cannot POST send
+        # a message here, which the MTA hands to `flask receive-unsubscribe-mail` (README).
+        unsubscribe_mailto=unsubscribe_address(raw),
         announce_only=mailing_list.announce_only,
     )
 

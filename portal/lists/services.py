@@ -11,10 +11,13 @@ The working-groups area keeps each group's list in sync with its members through
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +30,7 @@ from sqlalchemy.orm import contains_eager
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError, InvalidToken, NotFound
+from portal.core.spreadsheets import CSV_BOM, csv_row
 from portal.core.tokens import hash_token, issue_token, resolve_token
 from portal.extensions import db
 from portal.lists.models import (
@@ -223,6 +227,29 @@ def subscription_for_unsubscribe_token(raw: str | None) -> Subscription:
     if subscription is None:
         raise InvalidToken()
     return subscription
+
+
+#: The mailto half of List-Unsubscribe: unsubscribe+TOKEN@ the portal's mail domain.
+_UNSUBSCRIBE_ADDRESS = re.compile(r"(?:^|[<\s,])unsubscribe\+([A-Za-z0-9_-]{20,100})@", re.IGNORECASE)
+
+
+def unsubscribe_address(raw: str) -> str:
+    return f"unsubscribe+{raw}@{mail_domain()}"
+
+
+def unsubscribe_by_mail(recipients: Iterable[str]) -> Subscription | None:
+    """RFC 2369's mailto unsubscribe: a message sent to a subscriber's own unsubscribe
+    address takes them off that list (its subject and body are ignored, as RFC 8058 asks of
+    the one-click POST). Returns the subscription, or None when no address names one."""
+    for recipient in recipients:
+        for raw in _UNSUBSCRIBE_ADDRESS.findall(recipient or ""):
+            try:
+                subscription = subscription_for_unsubscribe_token(raw)
+            except InvalidToken:
+                continue
+            unsubscribe(subscription, method="email unsubscribe", source="mailto")
+            return subscription
+    return None
 
 
 def unsubscribe_path(raw: str) -> str:
@@ -815,3 +842,22 @@ def send_post_now(post: ListPost, *, actor=None) -> int:
     count = fan_out_post(post)
     record_audit("lists.post.sent", actor=actor, subject=f"list_post:{post.id}", recipients=count)
     return count
+
+
+def subscribers_csv(mailing_list: MailingList) -> tuple[str, int]:
+    """Every subscription of the list as CSV for Excel (BOM, no formula cells), and how many."""
+    buffer = io.StringIO()
+    buffer.write(CSV_BOM)
+    writer = csv.writer(buffer)
+    writer.writerow(["email", "name", "language", "status", "source", "confirmed_at", "unsubscribed_at"])
+    rows = db.session.execute(
+        select(Subscription, Person).join(Person, Person.id == Subscription.person_id)
+        .where(Subscription.list_id == mailing_list.id).order_by(Person.email)
+    ).all()
+    for subscription, person in rows:
+        writer.writerow(csv_row((
+            person.email, person.name, person.language, subscription.status, subscription.source,
+            subscription.confirmed_at.isoformat() if subscription.confirmed_at else "",
+            subscription.unsubscribed_at.isoformat() if subscription.unsubscribed_at else "",
+        )))
+    return buffer.getvalue(), len(rows)

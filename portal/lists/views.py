@@ -2,8 +2,6 @@
 and the organizer's lists, subscribers, imports and posts."""
 from __future__ import annotations
 
-import csv
-import io
 import threading
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -285,33 +283,15 @@ def admin_subscriber(list_id: int, subscription_id: int):
                                           if r.purpose != subscription.mailing_list.consent_purpose])
 
 
-def _csv_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # Spreadsheets run cells starting with these as formulas.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @bp.route("/admin/lists/<int:list_id>/export.csv")
 @organizer_required
 def admin_export(list_id: int):
     mailing_list = db.get_or_404(MailingList, list_id)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["email", "name", "language", "status", "source", "confirmed_at", "unsubscribed_at"])
-    rows = db.session.execute(
-        select(Subscription, Person).join(Person, Person.id == Subscription.person_id)
-        .where(Subscription.list_id == mailing_list.id).order_by(Person.email)
-    ).all()
-    for subscription, person in rows:
-        writer.writerow([_csv_cell(v) for v in (
-            person.email, person.name, person.language, subscription.status, subscription.source,
-            subscription.confirmed_at.isoformat() if subscription.confirmed_at else "",
-            subscription.unsubscribed_at.isoformat() if subscription.unsubscribed_at else "",
-        )])
+    text, count = services.subscribers_csv(mailing_list)
     record_audit("lists.subscribers.exported", actor=current_user, subject=f"list:{mailing_list.id}",
-                 origin=request_origin(), rows=len(rows))
+                 origin=request_origin(), rows=count)
     db.session.commit()
-    return Response(buffer.getvalue(), mimetype="text/csv", headers={
+    return Response(text, content_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{mailing_list.slug}-subscribers.csv"'})
 
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
+from portal.core.forms import PortalForm
 from portal.mail.models import OutboxState
 
 STATE_LABELS = {
@@ -19,7 +19,7 @@ STATE_LABELS = {
 }
 
 
-class OutboxFilterForm(FlaskForm):
+class OutboxFilterForm(PortalForm):
     """The GET filter above the message list; no CSRF since it changes nothing."""
 
     class Meta:
@@ -38,9 +38,9 @@ class OutboxFilterForm(FlaskForm):
     )
 
 
-class RetryFailedForm(FlaskForm):
+class RetryFailedForm(PortalForm):
     """A button: queue every failed message again."""
 
 
-class RetryMessageForm(FlaskForm):
+class RetryMessageForm(PortalForm):
     """A button: queue this failed message again."""

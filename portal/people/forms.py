@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from portal.core.forms import PortalForm
 from portal.people.services import InvalidEmail, list_sectors, normalize_email
 
 
-class MyDataRequestForm(FlaskForm):
+class MyDataRequestForm(PortalForm):
     """Ask for a link to one's data: the address is the only thing collected."""
 
     email = EmailField(_l("Your email address"), validators=[DataRequired(), Length(max=320)],
@@ -23,7 +23,7 @@ class MyDataRequestForm(FlaskForm):
             raise ValidationError(str(error.message)) from error
 
 
-class DetailsForm(FlaskForm):
+class DetailsForm(PortalForm):
     """Correct what we hold; blank optional fields are cleared."""
 
     name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)],
@@ -44,27 +44,27 @@ class DetailsForm(FlaskForm):
         ]
 
 
-class WithdrawConsentForm(FlaskForm):
+class WithdrawConsentForm(PortalForm):
     """Withdraw one consent; `purpose` is checked against the person's live consents."""
 
     purpose = HiddenField(validators=[DataRequired(), Length(max=120)])
 
 
-class ErasureRequestForm(FlaskForm):
+class ErasureRequestForm(PortalForm):
     confirm = BooleanField(
         _l("I understand that my details will be erased and cannot be brought back"),
         validators=[DataRequired(_l("Tick the box to confirm you want your data erased."))],
     )
 
 
-class CompleteErasureForm(FlaskForm):
+class CompleteErasureForm(PortalForm):
     confirm = BooleanField(
         _l("Erase this person's data everywhere now"),
         validators=[DataRequired(_l("Tick the box to confirm the erasure."))],
     )
 
 
-class RefuseErasureForm(FlaskForm):
+class RefuseErasureForm(PortalForm):
     reason = TextAreaField(
         _l("Reason for refusing"),
         validators=[DataRequired(_l("Give the reason for refusing; the person will be told.")),

@@ -67,7 +67,8 @@ def _normalized_address(candidate: str) -> str:
     # Cached: a form checks the address (to show every error at once) and then the service
     # it calls normalizes the same string again; the second time is free.
     try:
-        result = validate_email(candidate, check_deliverability=False)
+        # strict: at most 64 characters before the @, as SMTP requires (servers refuse more).
+        result = validate_email(candidate, check_deliverability=False, strict=True)
     except EmailNotValidError as exc:
         raise InvalidEmail() from exc
     return result.normalized.casefold()

@@ -31,7 +31,7 @@ def test_public_urls_and_registration_form_refuse_junk(app, client, setup):
     _event_id, _other, questions, _registration_id = setup
     for path in ["/events/" + LONG, "/events/" + UNICODE, "/events/nope", "/events/nope/register",
                  "/events/nope/registered", "/events/manage/" + LONG, "/events/manage/" + UNICODE,
-                 "/events/manage/%00"]:
+                 "/events/manage/%00", "/events/a%00b", "/events/a%00b/register", "/events/manage/a%00b"]:
         response = client.get(path)
         assert response.status_code == 404, path
         assert "Page not found" in response.get_data(as_text=True) or "not valid" in response.get_data(as_text=True)
@@ -52,6 +52,11 @@ def test_public_urls_and_registration_form_refuse_junk(app, client, setup):
         ({f"q_{questions[1]}": ["X", "Z"]}, "not a valid choice"),
         ({"accessibility_needs": LONG}, "Field cannot be longer"),
         ({"community": UNICODE * 30}, "Field cannot be longer"),
+        # Nobody types control characters; PostgreSQL would refuse a NUL with a 500.
+        ({"name": "Bo\x00b"}, "invisible control characters"),
+        ({"dietary_needs": "x\x00y"}, "invisible control characters"),
+        ({"organization": "Org\x1b[31m"}, "invisible control characters"),
+        ({"community": "\x07"}, "invisible control characters"),
     ]
     for overrides, message in cases:
         data = form_data(client, "symposium-1", **{q: "A", "email": "b@example.ca", **overrides})
@@ -59,6 +64,8 @@ def test_public_urls_and_registration_form_refuse_junk(app, client, setup):
         body = response.get_data(as_text=True)
         assert response.status_code == 400, (overrides, response.status_code)
         assert message.lower() in body.lower(), (overrides, message)
+    with app.app_context():  # none of that registered anyone
+        assert db.session.execute(select(Registration.id)).scalars().all() == [_registration_id]
     assert client.post("/events/symposium-1/register", data={"name": "x"}).status_code == 400  # no CSRF
     assert client.post("/events/nope/register", data=form_data(client, "symposium-1")).status_code == 404
 
@@ -84,10 +91,18 @@ def test_organizer_urls_and_forms_refuse_junk(client, auth, organizer, setup):
                  f"/admin/events/{other_id}/attendees/{registration_id}", "/admin/events/1.5/edit"]:
         assert client.get(path).status_code == 404, path
     base = f"/admin/events/{event_id}"
-    for query in ["page=abc", "page=0", "per_page=100000", "status=bogus", "sector=" + UNICODE,
-                  "sort=drop%20table", "order=sideways", "q=" + LONG, "community=" + LONG]:
+    for query in ["status=bogus", "sector=" + UNICODE, "sort=drop%20table", "order=sideways", "q=" + LONG,
+                  "community=" + LONG]:
         response = client.get(f"{base}/attendees?{query}")
+        body = response.get_data(as_text=True)
         assert response.status_code == 400, query
+        assert "There is a problem" in body and "registrations match" not in body, query  # no false "0 match"
+    # Paging someone edited in the address is brought back within range, not refused.
+    for query in ["page=abc", "page=0", "page=-1", "page=999999", "per_page=100000", "per_page=0", "per_page=x"]:
+        response = client.get(f"{base}/attendees?{query}")
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, query
+        assert "1 registration matches." in body and "Page 1 of 1" in body, query
     assert client.get(f"{base}/check-in?q={LONG}").status_code == 400
     token = csrf_token(client, f"{base}/check-in")
     posts = [

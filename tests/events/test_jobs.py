@@ -83,3 +83,26 @@ def test_a_closed_event_still_reminds_its_attendees(app_context, make_event):
     clock.set_now(start + timedelta(days=8, hours=1))
     assert send_due_reminders() == 1
     assert _reminders() == ["R 1 <r1@example.ca>"]
+
+
+def test_organizers_see_when_the_events_rules_fall_due(app, client, auth, organizer, make_event):
+    from portal.events.retention import forecast
+
+    event_id = make_event(capacity=5, retention_days=60)
+    with app.app_context():
+        event = db.session.get(Event, event_id)
+        _register(event, 1, accessibility_needs="Ramp")
+        _register(event, 2)
+        db.session.commit()
+        ends = event.ends_at
+        needs, registrations = forecast(ends)
+    assert (needs.due_now, needs.upcoming) == (0, [((ends + timedelta(days=30)).date(), 1)])
+    assert (registrations.due_now, registrations.upcoming) == (0, [((ends + timedelta(days=60)).date(), 2)])
+    with app.app_context():
+        needs, registrations = forecast(ends + timedelta(days=45))
+    assert needs.due_now == 1 and registrations.upcoming == [((ends + timedelta(days=60)).date(), 2)]
+    clock.set_now(ends + timedelta(days=45))
+    auth.login(organizer)
+    html = client.get("/admin/privacy/retention").get_data(as_text=True)
+    assert "Accessibility and dietary answers are cleared." in html and "Registrations are anonymized" in html
+    assert "retention_days" not in html  # the rules, not the code's notes

@@ -167,6 +167,10 @@ def test_form_errors_are_tied_to_fields_and_answer_400(client, make_event):
     assert 'aria-describedby="name-error"' in body
     assert "You must agree to the privacy notice" in body
     assert "Choose one option." in body
+    # The summary lists the errors in the page's order: the question comes before the privacy box.
+    summary = body[body.index("There is a problem"):body.index("</ul>", body.index("There is a problem"))]
+    assert summary.index("Enter your full name") < summary.index("Choose one option.") \
+        < summary.index("You must agree to the privacy notice")
 
 
 def test_event_questions_are_asked_and_answers_stored(app, client, make_event):

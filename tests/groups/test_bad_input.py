@@ -22,7 +22,8 @@ def _assert_4xx(response, label, message=None):
 def test_public_urls_with_junk(client, groups):
     info = groups.group()
     for path in (
-        "/groups/nope", f"/groups/{LONG}", "/groups/%F0%9D%94%98", "/groups/nope/apply",
+        "/groups/nope", f"/groups/{LONG}", "/groups/%F0%9D%94%98", "/groups/nope/apply", "/groups/a%00",
+        "/groups/a%00/apply",
         f"/groups/{info.slug}/members/access/not-a-token", f"/groups/{info.slug}/members/access/{LONG}",
         "/groups/invitations/not-a-token", f"/groups/invitations/{LONG}", "/groups/nope/members/link",
     ):
@@ -44,6 +45,8 @@ def test_application_form_with_junk(client, groups):
         ({**good, "organization": LONG}, None),
         ({**good, "email": UNICODE}, "valid email"),
         ({**good, "consent": ""}, "Tick the box"),
+        ({**good, "name": "A\x00"}, "invisible control characters"),
+        ({**good, "why": "Because\x00."}, "invisible control characters"),
     ]
     for data, message in cases:
         _assert_4xx(_post(client, page, data), data, message)

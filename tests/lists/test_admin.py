@@ -59,5 +59,9 @@ def test_subscribers_history_and_export(app, client, auth, organizer, public_lis
     assert "Consent history" in detail and "express" in detail
     response = client.get(f"/admin/lists/{public_list}/export.csv")
     assert response.headers["Content-Disposition"] == 'attachment; filename="symposium-announcements-subscribers.csv"'
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Cache-Control"] == "no-store"
+    raw = response.get_data()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel then reads the accents as UTF-8
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert {r["email"] for r in rows} == {"ana@example.ca", "'=cmd@example.ca", "wait@example.ca"}

@@ -128,3 +128,39 @@ def test_a_withdrawal_already_written_by_the_caller_is_not_doubled(app, public_l
         db.session.commit()
     assert _ledger(app, person_id) == [("express", "test"), ("withdrawn", "my data page")]
     assert _status(app, subscription_id) == "unsubscribed"
+
+
+def _mailto_of(app, subscription_id) -> str:
+    """The mailto half of the List-Unsubscribe header this subscriber's list mail carries."""
+    from portal.lists.models import Subscription
+    from portal.lists.notifications import list_context_for
+
+    with app.test_request_context():
+        return list_context_for(db.session.get(Subscription, subscription_id)).unsubscribe_mailto
+
+
+def test_a_message_to_the_mailto_unsubscribe_address_unsubscribes(app, runner, public_list):
+    subscription_id, person_id, token = add_subscriber(app, public_list, "mailer@example.ca")
+    other_id, _, _ = add_subscriber(app, public_list, "stays@example.ca")
+    address = _mailto_of(app, subscription_id)
+    assert address.startswith(f"unsubscribe+{token}@")
+    message = (f"From: Reader <mailer@example.ca>\r\nTo: {address}\r\nSubject: unsubscribe\r\n\r\n"
+               "Please take me off.\r\n").encode()
+    result = runner.invoke(args=["receive-unsubscribe-mail"], input=message)
+    assert result.exit_code == 0, result.output
+    assert "Unsubscribed from symposium-announcements" in result.output
+    assert _status(app, subscription_id) == "unsubscribed" and _status(app, other_id) == "active"
+    assert _ledger(app, person_id)[-1] == ("withdrawn", "email unsubscribe")
+
+
+def test_the_envelope_recipient_counts_and_unknown_addresses_change_nothing(app, runner, public_list):
+    subscription_id, _, _ = add_subscriber(app, public_list, "envelope@example.ca")
+    address = _mailto_of(app, subscription_id)
+    forged = b"From: someone@example.com\r\nTo: unsubscribe+" + b"A" * 43 + b"@owg.example.ca\r\n\r\nhi\r\n"
+    result = runner.invoke(args=["receive-unsubscribe-mail"], input=forged)
+    assert result.exit_code == 0 and "nothing changed" in result.output  # no bounce to a forged sender
+    assert _status(app, subscription_id) == "active"
+    bcc = b"From: envelope@example.ca\r\nTo: undisclosed-recipients:;\r\n\r\n\r\n"
+    result = runner.invoke(args=["receive-unsubscribe-mail", "--recipient", address], input=bcc)
+    assert result.exit_code == 0, result.output
+    assert _status(app, subscription_id) == "unsubscribed"

@@ -1,0 +1,57 @@
+"""The base of every form in the portal, and what no field of any form may hold."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms.validators import ValidationError
+
+#: C0 control characters (tab, line feed and carriage return excepted) and DEL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARACTERS_MESSAGE = _l("Remove the invisible control characters from this field.")
+
+#: Dates outside these years are typos (a date field takes 0001 to 9999); near the ends of
+#: that range, converting between zones or adding a day overflows Python's datetime.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2100
+
+
+def has_control_characters(value: Any) -> bool:
+    if isinstance(value, str):
+        return CONTROL_CHARACTERS.search(value) is not None
+    if isinstance(value, (list, tuple)):
+        return any(has_control_characters(item) for item in value)
+    return False
+
+
+def no_control_characters(form, field) -> None:
+    """A field validator: no NUL or other control characters (PostgreSQL refuses NUL in
+    text; in an email header they would go out as they are). PortalForm checks every field
+    this way; the validator is for forms that check a field on its own."""
+    if has_control_characters(field.data):
+        raise ValidationError(CONTROL_CHARACTERS_MESSAGE)
+
+
+class PortalForm(FlaskForm):
+    """Every form in the portal. Besides each field's own validators, no field may hold
+    control characters (nobody types them; a form that forgot to refuse them would store them
+    raw or, on PostgreSQL, fail with a 500), and no date may fall outside EARLIEST_YEAR to
+    LATEST_YEAR. The error goes beside the field."""
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:  # the portal's forms have no nested forms (FieldList, FormField)
+            if field.errors:
+                continue
+            if has_control_characters(field.data):
+                field.errors = [*field.errors, str(CONTROL_CHARACTERS_MESSAGE)]
+                valid = False
+            elif isinstance(field.data, date) and not EARLIEST_YEAR <= field.data.year <= LATEST_YEAR:
+                field.errors = [*field.errors, _("Enter a date between %(first)d and %(last)d.",
+                                                 first=EARLIEST_YEAR, last=LATEST_YEAR)]
+                valid = False
+        return valid
+

@@ -1,0 +1,39 @@
+"""What organizers download and open in Excel: never a formula, and accents that survive.
+
+Spreadsheets run a CSV cell that starts with = + - @ (or a tab or carriage return) as a
+formula, so such text gets a leading quote in CSV. In an .xlsx file every text cell is
+written typed as text, so it is never a formula and keeps its exact value, quote-free.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+#: Excel reads a CSV as UTF-8 (accents intact) only when it begins with this mark.
+CSV_BOM = "\ufeff"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """The value as a CSV cell no spreadsheet runs as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_row(values: Iterable[Any]) -> list[Any]:
+    return [csv_cell(value) for value in values]
+
+
+def xlsx_row(sheet, values: Iterable[Any]) -> list[Any]:
+    """A row for an openpyxl write-only sheet: text typed as text (openpyxl would otherwise
+    store text beginning with = as a formula), numbers and dates as they are."""
+    from openpyxl.cell import WriteOnlyCell
+
+    row = []
+    for value in values:
+        cell = WriteOnlyCell(sheet, value=value)
+        if isinstance(value, str):
+            cell.data_type = "s"
+        row.append(cell)
+    return row

@@ -1,0 +1,72 @@
+"""Every form refuses control characters beside the field, whatever the form forgot."""
+from __future__ import annotations
+
+from wtforms import DateField, DateTimeLocalField, SelectMultipleField, StringField, TextAreaField
+
+from portal.core.forms import PortalForm
+
+
+class _Note(PortalForm):
+    class Meta:
+        csrf = False
+
+    title = StringField()
+    body = TextAreaField()
+    tags = SelectMultipleField(choices=["a", "b\x00"], validate_choice=False)
+    day = DateField()
+    moment = DateTimeLocalField(format="%Y-%m-%dT%H:%M")
+
+
+def _form(app, **data):
+    from werkzeug.datastructures import MultiDict
+
+    with app.test_request_context(method="POST", data=MultiDict(data)):
+        form = _Note()
+        return form, form.validate()
+
+
+def test_text_with_tabs_and_line_breaks_is_fine(app):
+    form, valid = _form(app, title="Plans\tfor 2027", body="Line one\r\nLine two\n")
+    assert valid and form.errors == {}
+
+
+def test_nul_and_other_control_characters_are_refused_beside_their_field(app):
+    for value in ["a\x00b", "\x1b[31mred", "bell\x07", "\x7f", "\x0b"]:
+        form, valid = _form(app, title="ok", body=value)
+        assert not valid, repr(value)
+        assert form.errors == {"body": ["Remove the invisible control characters from this field."]}, repr(value)
+
+
+def test_every_value_of_a_multiple_choice_is_checked(app):
+    form, valid = _form(app, title="ok", tags=["a", "b\x00"])
+    assert not valid and "tags" in form.errors
+
+
+def test_every_form_of_the_portal_is_a_portal_form():
+    import importlib
+    import inspect
+
+    from flask_wtf import FlaskForm
+
+    from portal import AREAS
+
+    plain = []
+    for area in AREAS:
+        try:
+            module = importlib.import_module(f"portal.{area}.forms")
+        except ModuleNotFoundError:
+            continue
+        for name, value in vars(module).items():
+            if inspect.isclass(value) and issubclass(value, FlaskForm) and value.__module__ == module.__name__:
+                if not issubclass(value, PortalForm):
+                    plain.append(f"{module.__name__}.{name}")
+    assert plain == []
+
+
+def test_dates_beyond_the_years_anyone_means_are_refused(app):
+    for field, value in [("day", "9999-12-31"), ("day", "0001-01-01"), ("moment", "9999-12-31T23:59"),
+                         ("moment", "1899-12-31T23:59"), ("moment", "2101-01-01T00:00")]:
+        form, valid = _form(app, title="ok", **{field: value})
+        assert not valid and form.errors == {field: ["Enter a date between 1900 and 2100."]}, value
+    form, valid = _form(app, title="ok", day="2100-12-31", moment="1900-01-01T00:00")
+    assert valid, form.errors
