@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_right
 import secrets
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -192,6 +193,23 @@ def waitlist_place(registration: Registration) -> int | None:
             Registration.waitlist_position <= registration.waitlist_position,
         )
     ).scalar_one()
+
+
+def waitlist_places(event: Event, registrations: Iterable[Registration]) -> dict[int, int]:
+    """Place in line (1 = next) of each waitlisted registration among `registrations`, by id:
+    the number the person was told, not their ticket (tickets of people who left stay
+    unused). One query, whatever the number of registrations."""
+    tickets = {r.id: r.waitlist_position for r in registrations
+               if r.status == RegistrationStatus.WAITLISTED and r.waitlist_position is not None}
+    if not tickets:
+        return {}
+    waiting = list(db.session.execute(
+        select(Registration.waitlist_position)
+        .where(Registration.event_id == event.id, Registration.status == RegistrationStatus.WAITLISTED.value,
+               Registration.waitlist_position <= max(tickets.values()))
+        .order_by(Registration.waitlist_position)
+    ).scalars())
+    return {registration_id: bisect_right(waiting, ticket) for registration_id, ticket in tickets.items()}
 
 
 def _has_room(event: Event, counts: Counter[int | None], sector_id: int | None) -> bool:
@@ -821,16 +839,17 @@ def check_in_by_code(event: Event, raw: str, *, actor: Any, origin: str = "") ->
     return registration, check_in(registration, actor=actor, origin=origin)
 
 
-def check_in_counts(event: Event) -> list[tuple[str, int, int]]:
-    """(sector name, checked in, confirmed) per sector, in the sectors' order."""
+def check_in_counts(event: Event, language: str = "en") -> list[tuple[str, int, int]]:
+    """(sector name in `language`, checked in, confirmed) per sector, in the sectors' order."""
+    name = Sector.name_fr if language == "fr" else Sector.name_en
     rows = db.session.execute(
-        select(Sector.name_en, func.count(Registration.checked_in_at), func.count(Registration.id))
+        select(name, func.count(Registration.checked_in_at), func.count(Registration.id))
         .select_from(Registration).outerjoin(Sector, Registration.sector_id == Sector.id)
         .where(Registration.event_id == event.id,
                Registration.status == RegistrationStatus.CONFIRMED.value)
-        .group_by(Sector.name_en, Sector.position).order_by(Sector.position)
+        .group_by(name, Sector.position).order_by(Sector.position)
     ).all()
-    return [(name or "—", checked, total) for name, checked, total in rows]
+    return [(sector or "—", checked, total) for sector, checked, total in rows]
 
 
 # --- dashboard ------------------------------------------------------------------------

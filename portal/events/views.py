@@ -425,7 +425,7 @@ def admin_dashboard(event_id: int):
     return render_template(
         "events/admin/dashboard.html", event=event, seats=services.seat_counts(event), mix=mix,
         per_day=per_day, status_form=status_form,
-        sector_chart=bar_chart([(sector.name_en, confirmed) for sector, confirmed, _w in mix],
+        sector_chart=bar_chart([(sector.name(current_language()), confirmed) for sector, confirmed, _w in mix],
                                title_id="sector-chart-title"),
         day_chart=bar_chart([(day[5:], count) for day, count in per_day], title_id="day-chart-title"),
     )
@@ -449,7 +449,7 @@ def admin_attendees(event_id: int):
     form = _filter_form(event)
     if not form.validate():
         return render_template("events/admin/attendees.html", event=event, form=form, rows=[], total=None,
-                               page=1, pages=1, args={}), 400
+                               page=1, pages=1, args={}, places={}), 400
     filters = services.AttendeeFilter(
         status=form.status.data or "", sector=form.sector.data or "", community=form.community.data or "",
         search=form.q.data or "", sort=form.sort.data or "registered", descending=form.order.data == "desc")
@@ -464,8 +464,9 @@ def admin_attendees(event_id: int):
         page = pages
         rows, total = services.attendee_page(event, filters, page, per_page)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
+    places = services.waitlist_places(event, rows)
     return render_template("events/admin/attendees.html", event=event, form=form, rows=rows, total=total,
-                           page=page, pages=pages, args=args)
+                           page=page, pages=pages, args=args, places=places)
 
 
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>", methods=["GET", "POST"])
@@ -564,7 +565,7 @@ def admin_check_in(event_id: int):
             event, services.AttendeeFilter(status="confirmed", search=search.q.data, sort="name"), 1, 30)
     return render_template("events/admin/check_in.html", event=event, search=search, rows=rows,
                            scan_form=ScanForm(), action_form=ActionForm(),
-                           counts=services.check_in_counts(event)), status
+                           counts=services.check_in_counts(event, current_language())), status
 
 
 @bp.route("/admin/events/<int:event_id>/check-in/<int:registration_id>", methods=["POST"])
@@ -608,7 +609,7 @@ def admin_check_in_scan(event_id: int):
             return redirect(url_for("events.admin_check_in", event_id=event.id))
     return render_template("events/admin/check_in.html", event=event, search=CheckInSearchForm(formdata=None),
                            rows=[], scan_form=form, action_form=ActionForm(),
-                           counts=services.check_in_counts(event)), 400
+                           counts=services.check_in_counts(event, current_language())), 400
 
 
 @bp.route("/admin/events/<int:event_id>/message", methods=["GET", "POST"])

@@ -371,3 +371,31 @@ def test_a_date_beyond_any_real_event_is_a_clear_400_and_creates_nothing(app, cl
     with app.app_context():
         assert db.session.execute(select(Event)).first() is None
     assert client.get("/admin/events").status_code == 200
+
+
+def test_the_attendee_list_says_the_place_in_line_people_were_told_in_their_language(app, client, auth, organizer,
+                                                                                    make_event):
+    from portal.events import services
+
+    event_id = make_event(capacity=1)
+    for n, sector in enumerate(["health-care", "police", "police", "police"]):
+        register(client, "symposium-1", email=f"p{n}@example.ca", name=f"Person {n}", sector=sector)
+    with app.app_context():  # the first person in line leaves: the others move up, their tickets stay
+        second = db.session.execute(select(Registration).where(Registration.waitlist_position == 1)).scalar_one()
+        services.cancel_registration(second)
+        db.session.commit()
+        last_id = db.session.execute(select(Registration.id).where(Registration.waitlist_position == 3)).scalar_one()
+    auth.login(organizer)
+    rows = client.get(f"/admin/events/{event_id}/attendees?sort=name").get_data(as_text=True)
+    assert "Waitlisted (number 1 in line)" in rows and "Waitlisted (number 2 in line)" in rows
+    assert "(#3)" not in rows
+    detail = client.get(f"/admin/events/{event_id}/attendees/{last_id}").get_data(as_text=True)
+    assert "number 2 in line" in detail
+    french = {"Accept-Language": "fr-CA"}
+    rows = client.get(f"/admin/events/{event_id}/attendees", headers=french).get_data(as_text=True)
+    assert "Soins de santé" in rows and "Health care" not in rows
+    assert "au rang 2" in rows and "<td>waitlisted" not in rows and "<td>confirmed" not in rows
+    check_in = client.get(f"/admin/events/{event_id}/check-in?q=Person", headers=french).get_data(as_text=True)
+    assert "Soins de santé" in check_in and "Health care" not in check_in
+    dashboard = client.get(f"/admin/events/{event_id}", headers=french).get_data(as_text=True)
+    assert "Soins de santé" in dashboard and "Health care" not in dashboard
