@@ -41,6 +41,14 @@ class PortalForm(FlaskForm):
     raw or, on PostgreSQL, fail with a 500), and no date may fall outside EARLIEST_YEAR to
     LATEST_YEAR. The error goes beside the field."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        csrf_field = getattr(self, "csrf_token", None)
+        if csrf_field is not None:
+            # A page often holds several forms (and always the language switch): their hidden
+            # CSRF fields would all carry id="csrf_token", and WCAG 2.0 (4.1.1) wants ids unique.
+            csrf_field.render_kw = {"id": False}
+
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         for field in self:  # the portal's forms have no nested forms (FieldList, FormField)

@@ -629,9 +629,16 @@ def _questions_changed(event_id: int) -> None:
 
 
 def _clean_choices(kind: QuestionKind, choices_text: str) -> list[str]:
+    """The options of a choice question, one per non-blank line; other kinds have none (any
+    typed would never be offered)."""
+    if kind not in (QuestionKind.SINGLE_CHOICE, QuestionKind.MULTIPLE_CHOICE):
+        return []
     choices = [line.strip() for line in choices_text.splitlines() if line.strip()]
-    if kind in (QuestionKind.SINGLE_CHOICE, QuestionKind.MULTIPLE_CHOICE) and len(choices) < 2:
+    if len(choices) < 2:
         raise DomainError(_l("A choice question needs at least two options, one per line."))
+    if len({choice.casefold() for choice in choices}) < len(choices):
+        # Two identical boxes on the form, and answers no one could tell apart.
+        raise DomainError(_l("Each option must be different."))
     return choices
 
 

@@ -305,8 +305,10 @@ def admin_status(event_id: int):
         return _refuse(_("Choose a valid status: draft, published, closed or cancelled."))
     try:
         told = services.set_event_status(event, EventStatus(form.status.data), actor=_actor(), origin=request_origin())
-    except DomainError as error:
-        return _refuse(str(error.message), error.status)
+    except DomainError as error:  # e.g. already cancelled, from a page left open: say so on the dashboard
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _dashboard_page(db.get_or_404(Event, event_id), error.status)
     db.session.commit()
     message = _("Status changed.")
     if told:
@@ -418,7 +420,10 @@ def admin_organizer_remove(event_id: int, account_id: int):
 @bp.route("/admin/events/<int:event_id>")
 @organizer_required
 def admin_dashboard(event_id: int):
-    event = _admin_event(event_id)
+    return _dashboard_page(_admin_event(event_id))
+
+
+def _dashboard_page(event: Event, status: int = 200):
     mix = services.sector_mix(event)
     per_day = services.registrations_per_day(event)
     status_form = StatusForm(formdata=None, status=event.status)
@@ -428,7 +433,7 @@ def admin_dashboard(event_id: int):
         sector_chart=bar_chart([(sector.name(current_language()), confirmed) for sector, confirmed, _w in mix],
                                title_id="sector-chart-title"),
         day_chart=bar_chart([(day[5:], count) for day, count in per_day], title_id="day-chart-title"),
-    )
+    ), status
 
 
 def _filter_form(event: Event) -> AttendeeFilterForm:

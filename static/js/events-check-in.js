@@ -1,5 +1,12 @@
 // Check-in: search as you type (progressive enhancement; the form works without it).
 document.addEventListener("DOMContentLoaded", function () {
+  // Back from checking someone in: the desk goes on with the next person, so focus returns
+  // to the box it was using (the search with its words, else the scanner's box), not the top.
+  if (document.querySelector(".flash-success") && !document.querySelector(".error-summary")) {
+    var search = document.querySelector("form[data-live-search] input[type=search]");
+    var next = search && search.value ? search : document.querySelector("input[name=code]");
+    if (next) { next.focus(); }
+  }
   var form = document.querySelector("form[data-live-search]");
   if (!form || !window.fetch) { return; }
   var input = form.querySelector("input[type=search]");

@@ -9,9 +9,16 @@ document.addEventListener("DOMContentLoaded", function () {
     var invalid = document.querySelector("[aria-invalid=true]");
     if (invalid) { invalid.focus(); }
   }
-  // Buttons that ask before doing something destructive.
+  // Buttons that ask before doing something destructive; with data-confirm-if="name=value",
+  // only when the form's field `name` holds that value (e.g. a status select on "cancelled").
   document.querySelectorAll("[data-confirm]").forEach(function (button) {
     button.addEventListener("click", function (event) {
+      var condition = button.getAttribute("data-confirm-if");
+      if (condition && button.form) {
+        var parts = condition.split("=");
+        var field = button.form.elements[parts[0]];
+        if (!field || field.value !== parts[1]) { return; }
+      }
       if (!window.confirm(button.getAttribute("data-confirm"))) { event.preventDefault(); }
     });
   });

@@ -119,6 +119,8 @@ def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server
     page.get_by_role("searchbox", name="Name, email or organization").fill("grace")  # results as you type
     page.get_by_role("button", name="Check in Grace Hopper").click()
     expect(page.get_by_text("Grace Hopper is checked in.")).to_be_visible()
+    # The desk goes on with the next person: focus is back in the search box, not at the top.
+    expect(page.get_by_role("searchbox", name="Name, email or organization")).to_be_focused()
     assert_accessible(page, "check-in page")
     page.goto(f"/admin/events/{event_id}")
     assert_accessible(page, "event dashboard")
@@ -130,3 +132,13 @@ def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server
     expect(page.get_by_text(f"{colleague.email} is now one of this event's organizers.")).to_be_visible()
     expect(page.get_by_role("button", name=f"Remove {colleague.email} from this event's organizers")).to_be_visible()
     assert_accessible(page, "event organizers page")
+
+    # Cancelling emails everyone and cannot be undone: the button asks first.
+    page.goto(f"/admin/events/{event_id}")
+    page.get_by_label("Status").select_option("cancelled")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Change status").click()
+    assert asked and "cannot be undone" in asked[0]
+    with app.app_context():
+        assert db.session.get(Event, event_id).status == "published"

@@ -85,3 +85,46 @@ def test_every_post_without_a_csrf_token_is_refused(app):
 @pytest.mark.parametrize("path", ["/", "/login", "/privacy", "/accessibility"])
 def test_public_pages_answer(client, path):
     assert client.get(path).status_code == 200
+
+
+def test_no_page_repeats_an_id(app, client, auth, admin):
+    """Every page has the language switch's form; its CSRF field must not take the id of the
+    page's own (WCAG 2.0's 4.1.1: ids are unique)."""
+    import re
+    from collections import Counter
+
+    auth.login(admin)
+    pages = 0
+    for rule in _rules(app):
+        if "GET" not in rule.methods or rule._converters:
+            continue
+        response = client.get(_sample_url(app, rule))
+        if response.status_code != 200 or response.mimetype != "text/html":
+            continue
+        pages += 1
+        ids = Counter(re.findall(r'\sid="([^"]+)"', response.get_data(as_text=True)))
+        repeated = [name for name, count in ids.items() if count > 1]
+        assert not repeated, (rule.rule, repeated)
+    assert pages > 10
+
+
+def test_a_page_with_several_forms_repeats_no_id(app, client, make):
+    """The manage page holds the needs form and the cancel form, each with its CSRF field."""
+    from tests.events.conftest import EventFactory, register
+
+    app.config["EVENTS_REGISTER_RATE_LIMIT"] = "1000/minute"
+    EventFactory(app)()
+    register(client, "symposium-1", email="ids@example.ca")
+    with app.app_context():
+        from portal.events.models import Registration
+        from portal.events.notifications import manage_path
+
+        link = manage_path(db.session.execute(db.select(Registration)).scalar_one())
+        db.session.commit()
+    import re
+    from collections import Counter
+
+    page = client.get(link).get_data(as_text=True)
+    assert page.count('name="csrf_token"') >= 3  # language switch, needs, cancel
+    ids = Counter(re.findall(r'\sid="([^"]+)"', page))
+    assert [name for name, count in ids.items() if count > 1] == []

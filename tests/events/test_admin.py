@@ -85,8 +85,19 @@ def test_questions_are_added_and_removed(app, client, auth, organizer, make_even
     one_option = client.post(f"/admin/events/{event_id}/questions", data={
         "csrf_token": token, "label": "Broken", "kind": "multiple_choice", "choices_text": "Only"})
     assert one_option.status_code == 400
+    twice = client.post(f"/admin/events/{event_id}/questions", data={
+        "csrf_token": token, "label": "Twice", "kind": "multiple_choice", "choices_text": "A\na \n\n  \nB"})
+    assert twice.status_code == 400 and "Each option must be different." in twice.get_data(as_text=True)
+    text = client.post(f"/admin/events/{event_id}/questions", data={
+        "csrf_token": token, "label": "Badge name", "kind": "short_text", "choices_text": "Z\nW"})
+    assert text.status_code == 302
     form = client.get("/events/symposium-1/register").get_data(as_text=True)
-    assert "Workshop" in form
+    assert "Workshop" in form and "Twice" not in form
+    with app.app_context():  # a text question keeps no options it would never offer
+        assert db.session.execute(select(EventQuestion.choices_text).where(
+            EventQuestion.label == "Badge name")).scalar_one() == ""
+        db.session.execute(db.delete(EventQuestion).where(EventQuestion.label == "Badge name"))
+        db.session.commit()
     with app.app_context():
         question_id = db.session.execute(select(EventQuestion.id)).scalar_one()
     edit_page = client.get(f"/admin/events/{event_id}/questions/{question_id}/edit")
@@ -115,6 +126,8 @@ def test_cancelling_an_event_emails_every_registrant(app, client, auth, organize
         assert set(db.session.execute(select(Registration.status)).scalars()) == {"cancelled"}
     again = client.post(f"/admin/events/{event_id}/status", data={"csrf_token": token, "status": "published"})
     assert again.status_code == 409  # a cancelled event stays cancelled
+    body = again.get_data(as_text=True)  # said on the dashboard, which offers no status change any more
+    assert "This event was cancelled and can no longer be changed." in body and 'name="status"' not in body
 
 
 def _bulk_registrations(app, event_id: int, count: int) -> None:
