@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, g, request, session
 from flask_babel import get_locale
 
 from config import CONFIGS, Config, check_production
@@ -125,6 +125,9 @@ def _select_locale() -> str | None:
     chosen = session.get("language")
     if chosen in languages:
         return chosen
+    emailed = g.get("portal_person_language")  # core.web.speak_the_language_of
+    if emailed in languages:
+        return emailed
     return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 

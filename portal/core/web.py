@@ -51,6 +51,18 @@ class PathTextConverter(UnicodeConverter):
         self.regex = self.regex.replace("[^/]", "[^/\\x00]")  # werkzeug sets it per instance
 
 
+def speak_the_language_of(person: Any) -> None:
+    """A page reached from a link we emailed someone speaks their language, as the email
+    did, unless this browser has chosen one with the language switch."""
+    from flask import g
+    from flask_babel import refresh
+
+    language = getattr(person, "language", None)
+    if language:
+        g.portal_person_language = language
+        refresh()
+
+
 def current_language() -> str:
     """The page's language as the portal stores it: "fr" for any French locale, else "en"."""
     from flask_babel import get_locale

@@ -29,7 +29,7 @@ from portal.core.db import become_writer, want_write_transaction, writing
 from portal.core.errors import DomainError
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
-from portal.core.web import current_language, request_origin, submit_form, user_agent
+from portal.core.web import current_language, request_origin, speak_the_language_of, submit_form, user_agent
 from portal.events import bp, services
 from portal.events.charts import bar_chart
 from portal.events.forms import (
@@ -161,6 +161,7 @@ def manage(token: str):
     if request.method == "GET":
         # Reading only: drop the token's use counter rather than write from a reader (SQLite).
         db.session.rollback()
+    speak_the_language_of(registration.person)  # after: loading the person would flush the counter
     form = NeedsForm(obj=registration if request.method == "GET" else None)
     status = 200
     if form.validate_on_submit():
@@ -184,6 +185,7 @@ def manage(token: str):
 @bp.route("/events/manage/<token>/cancel", methods=["POST"])
 def manage_cancel(token: str):
     registration = services.registration_for_manage_token(token)
+    speak_the_language_of(registration.person)
     form = CancelForm()
     if not form.validate_on_submit():
         return render_template("events/manage.html", form=NeedsForm(obj=registration), cancel_form=form,

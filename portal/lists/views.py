@@ -23,7 +23,14 @@ from sqlalchemy import or_, select
 from portal.core.audit import record_audit
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import audit_page_view, current_language, request_origin, submit_form, user_agent
+from portal.core.web import (
+    audit_page_view,
+    current_language,
+    request_origin,
+    speak_the_language_of,
+    submit_form,
+    user_agent,
+)
 from portal.extensions import csrf, db, limiter
 from portal.lists import bp
 from portal.lists.forms import (
@@ -130,6 +137,7 @@ def one_click_unsubscribe(token: str):
     """RFC 8058: a POST with `List-Unsubscribe=One-Click` (no cookie, no CSRF token)
     unsubscribes and answers 200 without redirect; a GET only shows the button."""
     subscription = services.subscription_for_unsubscribe_token(token)
+    speak_the_language_of(subscription.person)
     mailing_list = subscription.mailing_list
     if request.method == "POST":
         if request.form.get("List-Unsubscribe") != "One-Click":
@@ -177,6 +185,7 @@ def preferences_sent():
 @bp.route("/lists/preferences/<token>", methods=["GET", "POST"])
 def preferences(token: str):
     person = services.person_for_preferences(token)
+    speak_the_language_of(person)
     lines = services.preference_lines(person)
     language = current_language()
     form = PreferencesForm()

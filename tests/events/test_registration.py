@@ -351,3 +351,20 @@ def test_a_registration_that_cannot_get_the_seat_lock_in_time_is_told_to_retry_a
     with app.app_context():
         assert db.session.execute(select(Person).where(Person.email == "waiting@example.ca")).first() is None
     assert register(client, "symposium-1", email="waiting@example.ca").status_code == 302  # lock free again
+
+
+def test_the_manage_link_speaks_the_language_the_person_registered_in(app, client, make_event):
+    make_event()
+    french = app.test_client()
+    form = form_data(french, "symposium-1", email="francois@example.ca", name="François")
+    assert french.post("/events/symposium-1/register", data=form,
+                       headers={"Accept-Language": "fr-CA"}).status_code == 302
+    (confirmation,) = _outbox(app, "events.confirmation")
+    link = manage_link(confirmation.body_text)
+    page = client.get(link, headers={"Accept-Language": "en-CA"}).get_data(as_text=True)
+    assert '<html lang="fr">' in page  # as the email was, whatever this browser prefers
+    from tests.conftest import csrf_token
+
+    client.post("/language", data={"language": "en", "next": link, "csrf_token": csrf_token(client, "/")})
+    page = client.get(link).get_data(as_text=True)
+    assert '<html lang="en">' in page  # until someone picks a language with the switch

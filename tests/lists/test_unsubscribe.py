@@ -164,3 +164,9 @@ def test_the_envelope_recipient_counts_and_unknown_addresses_change_nothing(app,
     result = runner.invoke(args=["receive-unsubscribe-mail", "--recipient", address], input=bcc)
     assert result.exit_code == 0, result.output
     assert _status(app, subscription_id) == "unsubscribed"
+
+
+def test_the_unsubscribe_page_speaks_the_subscribers_language(app, client, public_list):
+    _, _, token = add_subscriber(app, public_list, "abonnee@example.ca", language="fr")
+    page = client.get(f"/lists/unsubscribe/{token}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="fr">' in page
