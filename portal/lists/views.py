@@ -406,11 +406,15 @@ def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form:
 def admin_post(post_id: int):
     post = db.get_or_404(ListPost, post_id)
     form = PostForm(obj=post)
+    # Editing takes a scheduled post back to draft (what was scheduled is not what goes out):
+    # say so, rather than let it silently never go.
+    saved = (_("Draft saved. It is no longer scheduled: schedule it again when it is ready.")
+             if post.status == PostStatus.SCHEDULED else _("Draft saved."))
     outcome = submit_form(
         form,
         lambda: services.save_post(post.mailing_list, post, subject=form.subject.data, body=form.body.data,
                                    author=current_user),
-        error_field="subject", success=_("Draft saved."),
+        error_field="subject", success=saved,
         redirect_to=url_for("lists.admin_post", post_id=post.id),
     )
     if isinstance(outcome, Response):

@@ -216,6 +216,14 @@ def test_scheduling_from_the_page_and_junk(app, client, auth, organizer, public_
         post = db.session.get(ListPost, post_id)
         assert post.status == "scheduled"
         assert post.send_at == datetime(2026, 3, 2, 14, tzinfo=UTC)  # 9:00 in Toronto (EST)
+    # Editing a scheduled post takes it back to draft, and the page says so before and after.
+    assert "Saving changes takes this post back to draft" in client.get(path).get_data(as_text=True)
+    edited = client.post(path, data={"subject": "New subject", "body": "Changed.", "csrf_token": token},
+                         follow_redirects=True)
+    assert "It is no longer scheduled" in edited.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(ListPost, post_id).status == "draft"
+    assert client.post(schedule, data={"send_at": "2026-03-02T09:00", "csrf_token": token}).status_code == 302
     assert client.post(f"{path}/unschedule", data={"csrf_token": token}).status_code == 302
     with app.app_context():
         assert db.session.get(ListPost, post_id).status == "draft"
