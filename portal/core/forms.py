@@ -62,4 +62,3 @@ class PortalForm(FlaskForm):
                                                  first=EARLIEST_YEAR, last=LATEST_YEAR)]
                 valid = False
         return valid
-
