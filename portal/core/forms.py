@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,12 @@ CONTROL_CHARACTERS_MESSAGE = _l("Remove the invisible control characters from th
 #: Dates outside these years are typos (a date field takes 0001 to 9999); near the ends of
 #: that range, converting between zones or adding a day overflows Python's datetime.
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2100
+
+
+def looks_blank(value: str) -> bool:
+    """Only spaces and invisible characters (zero-width spaces, direction marks...): text that
+    passes a "required" check yet shows nothing."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp") for ch in value)
 
 
 def has_control_characters(value: Any) -> bool:
@@ -38,8 +45,9 @@ def no_control_characters(form, field) -> None:
 class PortalForm(FlaskForm):
     """Every form in the portal. Besides each field's own validators, no field may hold
     control characters (nobody types them; a form that forgot to refuse them would store them
-    raw or, on PostgreSQL, fail with a 500), and no date may fall outside EARLIEST_YEAR to
-    LATEST_YEAR. The error goes beside the field."""
+    raw or, on PostgreSQL, fail with a 500), no required field may hold only invisible
+    characters, and no date may fall outside EARLIEST_YEAR to LATEST_YEAR. The error goes
+    beside the field."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -56,6 +64,9 @@ class PortalForm(FlaskForm):
                 continue
             if has_control_characters(field.data):
                 field.errors = [*field.errors, str(CONTROL_CHARACTERS_MESSAGE)]
+                valid = False
+            elif field.flags.required and isinstance(field.data, str) and field.data and looks_blank(field.data):
+                field.errors = [*field.errors, _("Enter visible text in this field.")]
                 valid = False
             elif isinstance(field.data, date) and not EARLIEST_YEAR <= field.data.year <= LATEST_YEAR:
                 field.errors = [*field.errors, _("Enter a date between %(first)d and %(last)d.",

@@ -1,7 +1,9 @@
-"""Every form refuses control characters beside the field, whatever the form forgot."""
+"""Every form refuses control characters, blank-looking required text and far-off dates beside
+the field, whatever the form forgot."""
 from __future__ import annotations
 
 from wtforms import DateField, DateTimeLocalField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired
 
 from portal.core.forms import PortalForm
 
@@ -10,7 +12,7 @@ class _Note(PortalForm):
     class Meta:
         csrf = False
 
-    title = StringField()
+    title = StringField(validators=[DataRequired()])
     body = TextAreaField()
     tags = SelectMultipleField(choices=["a", "b\x00"], validate_choice=False)
     day = DateField()
@@ -69,4 +71,12 @@ def test_dates_beyond_the_years_anyone_means_are_refused(app):
         form, valid = _form(app, title="ok", **{field: value})
         assert not valid and form.errors == {field: ["Enter a date between 1900 and 2100."]}, value
     form, valid = _form(app, title="ok", day="2100-12-31", moment="1900-01-01T00:00")
+    assert valid, form.errors
+
+
+def test_a_required_field_of_only_invisible_characters_is_refused(app):
+    for value in ["\u200b\u200b", "\u200e \u2060", "\ufeff"]:  # (no-break spaces: DataRequired strips those)
+        form, valid = _form(app, title=value)
+        assert not valid and form.errors == {"title": ["Enter visible text in this field."]}, repr(value)
+    form, valid = _form(app, title="Zoé\u200b", body="\u200b")  # visible text; body is not required
     assert valid, form.errors

@@ -57,6 +57,7 @@ def test_public_urls_and_registration_form_refuse_junk(app, client, setup):
         ({"dietary_needs": "x\x00y"}, "invisible control characters"),
         ({"organization": "Org\x1b[31m"}, "invisible control characters"),
         ({"community": "\x07"}, "invisible control characters"),
+        ({"name": "\u200b\u200b"}, "Enter visible text in this field."),  # looks blank, is not empty
     ]
     for overrides, message in cases:
         data = form_data(client, "symposium-1", **{q: "A", "email": "b@example.ca", **overrides})
