@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import nh3
@@ -60,7 +61,20 @@ def portal_zone_place() -> str:
     return zone.rsplit("/", 1)[-1].replace("_", " ")
 
 
+def localized(obj: Any, name: str) -> Any:
+    """`obj.<name>_fr` on a French page or in a French email when it has one; otherwise
+    `obj.<name>` (organizers may leave the French text empty)."""
+    from portal.core.web import current_language
+
+    if current_language() == "fr":
+        french = getattr(obj, f"{name}_fr", "")
+        if french:
+            return french
+    return getattr(obj, name)
+
+
 def register_filters(app: Flask) -> None:
+    app.jinja_env.filters["localized"] = localized
     app.jinja_env.globals["portal_zone_place"] = portal_zone_place
     app.jinja_env.globals["time_range"] = time_range
     app.jinja_env.filters["markdown"] = render_markdown

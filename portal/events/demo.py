@@ -23,6 +23,24 @@ education, corrections, housing and community development.
 - Workshops on information sharing and privacy, and on measuring outcomes
 """
 
+DESCRIPTION_FR = """\
+Une journée pour les professionnels de tous les secteurs qui travaillent à la planification de
+la sécurité et du bien-être communautaires axée sur les risques : police, soins de santé, santé
+mentale et dépendances, protection de l'enfance, éducation, services correctionnels, logement
+et développement communautaire.
+
+- Conférence sur le cadre ontarien de planification de la sécurité et du bien-être communautaires
+- Panels de tables de situation de toute la province
+- Ateliers sur l'échange d'information et la protection de la vie privée, et sur la mesure des résultats
+"""
+
+ACCESSIBILITY_FR = """\
+Entrée sans marches depuis le stationnement principal; toilettes accessibles à chaque étage;
+une salle calme est ouverte toute la journée. Interprétation en langue des signes sur demande :
+indiquez-le dans le formulaire. La gare GO de Mimico est à 10 minutes à pied; le tramway 501
+de la TTC s'arrête à la porte.
+"""
+
 ACCESSIBILITY = """\
 Step-free entrance from the main parking lot; accessible washrooms on every floor; a quiet
 room is available all day. Sign language interpretation on request: tell us on the form.
@@ -50,6 +68,11 @@ def seed_demo() -> None:
         title="Collaborating for Community Safety and Well-being",
         summary="Ontario's cross-sector symposium on risk-driven community safety and well-being.",
         description=DESCRIPTION,
+        title_fr="Collaborer pour la sécurité et le bien-être communautaires",
+        summary_fr="Le symposium intersectoriel de l'Ontario sur la sécurité et le bien-être "
+                   "communautaires axés sur les risques.",
+        description_fr=DESCRIPTION_FR,
+        venue_accessibility_fr=ACCESSIBILITY_FR,
         starts_at=datetime(day.year, day.month, day.day, 8, 30, tzinfo=zone),
         ends_at=datetime(day.year, day.month, day.day, 16, 30, tzinfo=zone),
         timezone="America/Toronto",

@@ -164,6 +164,9 @@ class EventForm(PortalForm):
         Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message=_l("Use lowercase letters, digits and dashes only."))])
     summary = StringField(_l("Summary"), validators=[Optional(), Length(max=500)])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=20000)])
+    title_fr = StringField(_l("Title in French"), validators=[Optional(), Length(max=200)])
+    summary_fr = StringField(_l("Summary in French"), validators=[Optional(), Length(max=500)])
+    description_fr = TextAreaField(_l("Description in French"), validators=[Optional(), Length(max=20000)])
     starts_at = DateTimeLocalField(_l("Starts"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("Enter a date and time."))])
     ends_at = DateTimeLocalField(_l("Ends"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("Enter a date and time."))])
     timezone = StringField(_l("Time zone"), default="America/Toronto",
@@ -171,6 +174,8 @@ class EventForm(PortalForm):
     venue_name = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])
     venue_address = StringField(_l("Venue address"), validators=[Optional(), Length(max=300)])
     venue_accessibility = TextAreaField(_l("Venue accessibility"), validators=[Optional(), Length(max=5000)])
+    venue_accessibility_fr = TextAreaField(_l("Venue accessibility in French"),
+                                           validators=[Optional(), Length(max=5000)])
     capacity = IntegerField(_l("Seats"), validators=[InputRequired(), NumberRange(min=1, max=100000)])
     sector_cap_percent = IntegerField(_l("Largest share of seats for one sector (percent)"),
                                       validators=[Optional(), NumberRange(min=1, max=100)])
@@ -197,12 +202,16 @@ class EventForm(PortalForm):
             "registration_opens_at": aware(self.registration_opens_at.data),
             "registration_closes_at": aware(self.registration_closes_at.data),
             "reminder_days": self.reminder_days.data, "retention_days": self.retention_days.data,
+            "title_fr": (self.title_fr.data or "").strip(), "summary_fr": (self.summary_fr.data or "").strip(),
+            "description_fr": self.description_fr.data or "",
+            "venue_accessibility_fr": self.venue_accessibility_fr.data or "",
         }
 
     def fill_from(self, event: Event) -> None:
         zone = ZoneInfo(event.timezone)
         for name in ("title", "slug", "summary", "description", "timezone", "venue_name", "venue_address",
-                     "venue_accessibility", "capacity", "sector_cap_percent", "reminder_days", "retention_days"):
+                     "venue_accessibility", "capacity", "sector_cap_percent", "reminder_days", "retention_days",
+                     "title_fr", "summary_fr", "description_fr", "venue_accessibility_fr"):
             self[name].data = getattr(event, name)
         for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
             value = getattr(event, name)

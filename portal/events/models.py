@@ -74,6 +74,10 @@ class Event(Timestamped, db.Model):
     summary: Mapped[str] = mapped_column(String(500), default="")
     #: Full description (markdown, sanitized when shown).
     description: Mapped[str] = mapped_column(Text, default="")
+    #: The same in French, shown to French readers (the English text when left empty).
+    title_fr: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    summary_fr: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    description_fr: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: When it starts (UTC; shown in the portal's zone).
     starts_at: Mapped[datetime]
     #: When it ends (UTC).
@@ -86,6 +90,8 @@ class Event(Timestamped, db.Model):
     venue_address: Mapped[str] = mapped_column(String(300), default="")
     #: How to get in and around: step-free access, washrooms, quiet room, transit.
     venue_accessibility: Mapped[str] = mapped_column(Text, default="")
+    #: The same in French (the English text when left empty).
+    venue_accessibility_fr: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: Seats available; confirmed registrations never exceed it.
     capacity: Mapped[int] = mapped_column(default=100)
     #: Largest share of seats (percent) one sector may hold; empty means no cap.

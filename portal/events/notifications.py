@@ -134,6 +134,7 @@ class EventFacts:
 
     slug: str
     title: str
+    title_fr: str
     venue_name: str
     venue_address: str
     starts_at: datetime
@@ -141,7 +142,7 @@ class EventFacts:
 
 
 def event_facts(event: Event) -> EventFacts:
-    return EventFacts(event.slug, event.title, event.venue_name, event.venue_address,
+    return EventFacts(event.slug, event.title, event.title_fr, event.venue_name, event.venue_address,
                       event.starts_at, event.ends_at)
 
 

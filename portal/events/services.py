@@ -452,6 +452,7 @@ EVENT_FIELDS = (
     "slug", "title", "summary", "description", "starts_at", "ends_at", "timezone",
     "venue_name", "venue_address", "venue_accessibility", "capacity", "sector_cap_percent",
     "registration_opens_at", "registration_closes_at", "reminder_days", "retention_days",
+    "title_fr", "summary_fr", "description_fr", "venue_accessibility_fr",
 )
 
 

@@ -412,3 +412,19 @@ def test_the_attendee_list_says_the_place_in_line_people_were_told_in_their_lang
     assert "Soins de santé" in check_in and "Health care" not in check_in
     dashboard = client.get(f"/admin/events/{event_id}", headers=french).get_data(as_text=True)
     assert "Soins de santé" in dashboard and "Health care" not in dashboard
+
+
+def test_organizers_give_an_event_its_french_text(app, client, auth, organizer):
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    created = client.post("/admin/events/new", data={
+        **EVENT_FORM, "csrf_token": token, "title_fr": "Collaborer pour la sécurité",
+        "summary_fr": "Une journée", "description_fr": "Des plans", "venue_accessibility_fr": "Sans marches"})
+    assert created.status_code == 302
+    with app.app_context():
+        event = db.session.execute(select(Event)).scalar_one()
+        assert (event.title_fr, event.summary_fr, event.description_fr, event.venue_accessibility_fr) == (
+            "Collaborer pour la sécurité", "Une journée", "Des plans", "Sans marches")
+        event_id = event.id
+    edit = client.get(f"/admin/events/{event_id}/edit").get_data(as_text=True)
+    assert 'value="Collaborer pour la sécurité"' in edit and "<legend>In French</legend>" in edit

@@ -369,3 +369,27 @@ def test_the_manage_link_speaks_the_language_the_person_registered_in(app, clien
     client.post("/language", data={"language": "en", "next": link, "csrf_token": csrf_token(client, "/")})
     page = client.get(link).get_data(as_text=True)
     assert '<html lang="en">' in page  # until someone picks a language with the switch
+
+
+def test_an_event_speaks_french_to_french_readers_and_english_where_it_has_no_french(app, client, make_event):
+    make_event(title="Community Safety Symposium", title_fr="Symposium sur la sécurité communautaire",
+               summary_fr="Une journée ensemble.", description_fr="Des **plans**.",
+               venue_accessibility_fr="Entrée sans marches.")
+    make_event(slug="english-only", title="English Only Day")
+    french = {"Accept-Language": "fr-CA"}
+    page = client.get("/events/symposium-1", headers=french).get_data(as_text=True)
+    assert "<h1>Symposium sur la sécurité communautaire</h1>" in page
+    assert "Une journée ensemble." in page and "<strong>plans</strong>" in page and "Entrée sans marches." in page
+    assert "Community Safety Symposium" not in page and "A day together." not in page
+    listing = client.get("/events", headers=french).get_data(as_text=True)
+    assert "Symposium sur la sécurité communautaire" in listing and "English Only Day" in listing  # no French: English
+    english = client.get("/events/symposium-1", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<h1>Community Safety Symposium</h1>" in english and "Step-free entrance." in english
+
+    form = form_data(client, "symposium-1", email="francois@example.ca")
+    client.post("/events/symposium-1/register", data=form, headers=french)
+    form = form_data(client, "symposium-1", email="ada@example.ca")
+    client.post("/events/symposium-1/register", data=form, headers={"Accept-Language": "en"})
+    subjects = {m.to_address.split("<")[-1].rstrip(">"): m.subject for m in _outbox(app, "events.confirmation")}
+    assert subjects["francois@example.ca"].endswith("Symposium sur la sécurité communautaire")
+    assert subjects["ada@example.ca"].endswith("Community Safety Symposium")
