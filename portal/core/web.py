@@ -98,7 +98,8 @@ def submit_form(form: Any, action: Callable[[], Any], *, error_field: str,
 
     Returns the redirect after a commit, or the status to render the form again with: 200 for
     a GET, 400 for an invalid form, or the DomainError's own status, its message shown on
-    `error_field` after the transaction is rolled back. `redirect_to` is a URL, or a function
+    the field the error names (its `field`) or else `error_field`, after the transaction is
+    rolled back. `redirect_to` is a URL, or a function
     of what the service returned (e.g. the page of the group just created); `success` is
     flashed after the commit.
     """
@@ -113,7 +114,9 @@ def submit_form(form: Any, action: Callable[[], Any], *, error_field: str,
         result = action()
     except DomainError as error:
         db.session.rollback()
-        field = form[error_field]
+        # An error may name the field it is about (DomainError.field); else `error_field`.
+        named = getattr(error, "field", None)
+        field = form[named] if named and named in form else form[error_field]
         field.errors = list(field.errors) + [str(error.message)]
         return error.status
     # Built before the commit, which expires what the service returned.

@@ -88,12 +88,18 @@ def seed_demo() -> None:
     db.session.flush()
     db.session.add_all([
         EventQuestion(event_id=event.id, position=1, label="Which workshop would you like to attend?",
+                      label_fr="À quel atelier aimeriez-vous participer?",
                       kind=QuestionKind.SINGLE_CHOICE.value, required=True,
-                      choices_text="Information sharing and privacy\nMeasuring outcomes\nStarting a situation table"),
+                      choices_text="Information sharing and privacy\nMeasuring outcomes\nStarting a situation table",
+                      choices_fr_text="Échange d'information et vie privée\nMesurer les résultats\n"
+                                      "Lancer une table de situation"),
         EventQuestion(event_id=event.id, position=2, label="Is your community running a situation table?",
+                      label_fr="Votre collectivité a-t-elle une table de situation?",
                       kind=QuestionKind.CHECKBOX.value),
         EventQuestion(event_id=event.id, position=3, label="What would you like the panel to discuss?",
-                      kind=QuestionKind.LONG_TEXT.value, hint="Optional: we pass questions to the moderator."),
+                      label_fr="De quoi aimeriez-vous que le panel discute?",
+                      kind=QuestionKind.LONG_TEXT.value, hint="Optional: we pass questions to the moderator.",
+                      hint_fr="Facultatif : nous transmettons les questions à l'animatrice."),
     ])
     db.session.flush()
     db.session.refresh(event)

@@ -89,17 +89,31 @@ class RegistrationForm(PortalForm):
 
 
 def registration_form(questions: tuple[QuestionShape, ...], sectors, **kwargs) -> RegistrationForm:
-    """The form with one field per question (`services.question_shapes`), in the organizer's order."""
-    form = _form_class(questions)(**kwargs)
+    """The form with one field per question (`services.question_shapes`), in the organizer's
+    order and the page's language."""
+    language = current_language()
+    form = _form_class(_asked_in(questions, language))(**kwargs)
     # The page asks the event's questions before the privacy agreement; the error summary
     # lists errors in field order, so the fields take the page's order.
     for name in ("privacy", "announcements"):
         form._fields.move_to_end(name)
-    language = current_language()
     form.sector.choices = [SelectChoice("", str(_l("Choose your sector")))] + [
         SelectChoice(sector.slug, sector.name(language)) for sector in sectors
     ]
     return form
+
+
+def _asked_in(questions: tuple[QuestionShape, ...], language: str) -> tuple[tuple, ...]:
+    """Each question as asked in `language`: (id, kind, label, hint, required, options as
+    (stored value, label) pairs). French falls back to English where it has no text; an
+    option's value is always the English option, so answers compare across languages."""
+    asked = []
+    for question_id, kind, label, hint, required, choices, label_fr, hint_fr, choices_fr in questions:
+        french = language == "fr"
+        labels = choices_fr if french and choices_fr else choices
+        asked.append((question_id, kind, (french and label_fr) or label, (french and hint_fr) or hint, required,
+                      tuple(zip(choices, labels))))
+    return tuple(asked)
 
 
 @lru_cache(maxsize=128)
@@ -118,12 +132,12 @@ def _form_class(questions: tuple[tuple, ...]) -> type[RegistrationForm]:
                 DataRequired() if required else Optional(), Length(max=4000)])
         elif kind == QuestionKind.SINGLE_CHOICE:
             field = RadioField(label, description=description,
-                               choices=_choices((c, c) for c in choices),
+                               choices=_choices(choices),
                                validators=[InputRequired(_l("Choose one option."))] if required else [Optional()],
                                validate_choice=True)
         elif kind == QuestionKind.MULTIPLE_CHOICE:
             field = MultiCheckboxField(label, description=description,
-                                       choices=_choices((c, c) for c in choices),
+                                       choices=_choices(choices),
                                        validators=[DataRequired(_l("Choose at least one option."))] if required else [Optional()])
         elif kind == QuestionKind.CHECKBOX:
             field = BooleanField(label, description=description,
@@ -242,6 +256,10 @@ class QuestionForm(PortalForm):
     ]), validators=[DataRequired()])
     choices_text = TextAreaField(_l("Options (for choice questions), one per line"), validators=[Optional(), Length(max=4000)])
     required = BooleanField(_l("An answer is required"))
+    label_fr = StringField(_l("Question in French"), validators=[Optional(), Length(max=300)])
+    hint_fr = StringField(_l("Help text in French"), validators=[Optional(), Length(max=500)])
+    choices_fr_text = TextAreaField(_l("Options in French, in the same order"),
+                                    validators=[Optional(), Length(max=4000)])
 
 
 class AttendeeFilterForm(PortalForm):

@@ -153,12 +153,21 @@ class EventQuestion(db.Model):
     choices_text: Mapped[str] = mapped_column(Text, default="")
     #: Whether an answer is needed to register.
     required: Mapped[bool] = mapped_column(default=False)
+    #: The question, its help text and its options in French (the English where left empty).
+    #: French options are labels only: answers are stored as the English option they stand for.
+    label_fr: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    hint_fr: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    choices_fr_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     event: Mapped[Event] = relationship(back_populates="questions")
 
     @property
     def choices(self) -> list[str]:
         return [line.strip() for line in self.choices_text.splitlines() if line.strip()]
+
+    @property
+    def choices_fr(self) -> list[str]:
+        return [line.strip() for line in self.choices_fr_text.splitlines() if line.strip()]
 
 
 class EventOrganizer(Timestamped, db.Model):

@@ -483,6 +483,12 @@ def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:
 # --- who runs an event -----------------------------------------------------------------
 
 
+class FrenchChoicesMismatch(DomainError):
+    message = _l("Give one French option for each English option, in the same order, or none.")
+    status = 400
+    field = "choices_fr_text"
+
+
 class NotAnOrganizer(DomainError):
     message = _l("Choose an active organizer account.")
     status = 400
@@ -643,15 +649,26 @@ def _clean_choices(kind: QuestionKind, choices_text: str) -> list[str]:
     return choices
 
 
+def _clean_french_choices(choices: list[str], choices_fr_text: str) -> list[str]:
+    """The French labels of the options, one per English option in the same order, or none."""
+    french = [line.strip() for line in choices_fr_text.splitlines() if line.strip()]
+    if french and len(french) != len(choices):
+        raise FrenchChoicesMismatch()
+    return french
+
+
 def add_question(event: Event, *, label: str, kind: QuestionKind, required: bool = False,
-                 hint: str = "", choices_text: str = "", actor: Any = None, origin: str = "") -> EventQuestion:
+                 hint: str = "", choices_text: str = "", label_fr: str = "", hint_fr: str = "",
+                 choices_fr_text: str = "", actor: Any = None, origin: str = "") -> EventQuestion:
     """A new question at the end of the event's form."""
     choices = _clean_choices(kind, choices_text)
+    french = _clean_french_choices(choices, choices_fr_text)
     position = db.session.execute(
         select(func.coalesce(func.max(EventQuestion.position), 0)).where(EventQuestion.event_id == event.id)
     ).scalar_one() + 1
     question = EventQuestion(event_id=event.id, label=label.strip(), kind=kind.value, required=required,
-                             hint=hint.strip(), choices_text="\n".join(choices), position=position)
+                             hint=hint.strip(), choices_text="\n".join(choices), position=position,
+                             label_fr=label_fr.strip(), hint_fr=hint_fr.strip(), choices_fr_text="\n".join(french))
     db.session.add(question)
     db.session.flush()
     _questions_changed(event.id)
@@ -660,10 +677,14 @@ def add_question(event: Event, *, label: str, kind: QuestionKind, required: bool
 
 
 def update_question(question: EventQuestion, *, label: str, kind: QuestionKind, required: bool = False,
-                    hint: str = "", choices_text: str = "", actor: Any = None, origin: str = "") -> EventQuestion:
+                    hint: str = "", choices_text: str = "", label_fr: str = "", hint_fr: str = "",
+                    choices_fr_text: str = "", actor: Any = None, origin: str = "") -> EventQuestion:
     """Change a question; answers already given stay as they were."""
-    question.choices_text = "\n".join(_clean_choices(kind, choices_text))
+    choices = _clean_choices(kind, choices_text)
+    question.choices_fr_text = "\n".join(_clean_french_choices(choices, choices_fr_text))
+    question.choices_text = "\n".join(choices)
     question.label, question.kind, question.required, question.hint = label.strip(), kind.value, required, hint.strip()
+    question.label_fr, question.hint_fr = label_fr.strip(), hint_fr.strip()
     db.session.flush()
     _questions_changed(question.event_id)
     record_audit("events.question.updated", actor=actor, subject=f"event:{question.event_id}", origin=origin)
@@ -919,12 +940,15 @@ def upcoming_events(moment: datetime | None = None) -> list[Event]:
 
 
 #: The form's shape of a question: (id, kind, label, hint, required, choices).
-QuestionShape = tuple[int, str, str, str, bool, tuple[str, ...]]
+#: (id, kind, label, hint, required, options, label_fr, hint_fr, options_fr): a question as the
+#: registration form needs it, in both languages (forms.registration_form picks one).
+QuestionShape = tuple[int, str, str, str, bool, tuple[str, ...], str, str, tuple[str, ...]]
 
 
 def question_shapes(questions: Iterable[EventQuestion]) -> tuple[QuestionShape, ...]:
     return tuple((question.id, question.kind, question.label, question.hint, question.required,
-                  tuple(question.choices or ())) for question in questions)
+                  tuple(question.choices or ()), question.label_fr, question.hint_fr,
+                  tuple(question.choices_fr or ())) for question in questions)
 
 
 @dataclass(frozen=True)

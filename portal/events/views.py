@@ -323,7 +323,8 @@ def _question_fields(form: QuestionForm) -> dict:
     """What the question form says, as the add and update services take it."""
     return dict(label=form.label.data, kind=QuestionKind(form.kind.data), required=form.required.data,
                 hint=form.hint.data or "", choices_text=form.choices_text.data or "",
-                actor=_actor(), origin=request_origin())
+                label_fr=form.label_fr.data or "", hint_fr=form.hint_fr.data or "",
+                choices_fr_text=form.choices_fr_text.data or "", actor=_actor(), origin=request_origin())
 
 
 @bp.route("/admin/events/<int:event_id>/questions", methods=["GET", "POST"])

@@ -428,3 +428,21 @@ def test_organizers_give_an_event_its_french_text(app, client, auth, organizer):
         event_id = event.id
     edit = client.get(f"/admin/events/{event_id}/edit").get_data(as_text=True)
     assert 'value="Collaborer pour la sécurité"' in edit and "<legend>In French</legend>" in edit
+
+
+def test_french_options_must_match_the_english_ones(app, client, auth, organizer, make_event):
+    event_id = make_event()
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/questions"
+    token = csrf_token(client, path)
+    mismatch = client.post(path, data={"csrf_token": token, "label": "Workshop", "kind": "single_choice",
+                                       "choices_text": "A\nB\nC", "choices_fr_text": "A fr\nB fr"})
+    body = mismatch.get_data(as_text=True)
+    assert mismatch.status_code == 400 and 'id="choices_fr_text-error"' in body
+    assert "Give one French option for each English option" in body
+    added = client.post(path, data={"csrf_token": token, "label": "Workshop", "label_fr": "Atelier",
+                                    "kind": "single_choice", "choices_text": "A\nB", "choices_fr_text": "A fr\nB fr"})
+    assert added.status_code == 302
+    with app.app_context():
+        question = db.session.execute(select(EventQuestion)).scalar_one()
+        assert (question.label_fr, question.choices_fr) == ("Atelier", ["A fr", "B fr"])

@@ -393,3 +393,24 @@ def test_an_event_speaks_french_to_french_readers_and_english_where_it_has_no_fr
     subjects = {m.to_address.split("<")[-1].rstrip(">"): m.subject for m in _outbox(app, "events.confirmation")}
     assert subjects["francois@example.ca"].endswith("Symposium sur la sécurité communautaire")
     assert subjects["ada@example.ca"].endswith("Community Safety Symposium")
+
+
+def test_questions_are_asked_in_french_and_answers_kept_as_the_english_option(app, client, make_event):
+    make_event(questions=[{"label": "Which workshop?", "label_fr": "Quel atelier?", "kind": "single_choice",
+                           "required": True, "choices_text": "Privacy\nOutcomes",
+                           "choices_fr_text": "Vie privée\nRésultats", "hint": "Pick one.", "hint_fr": ""}])
+    with app.app_context():
+        from portal.events.models import EventQuestion
+
+        question_id = db.session.execute(select(EventQuestion.id)).scalar_one()
+    french = {"Accept-Language": "fr-CA"}
+    page = client.get("/events/symposium-1/register", headers=french).get_data(as_text=True)
+    assert "Quel atelier?" in page and "Vie privée" in page and "Résultats" in page and "Pick one." in page
+    assert 'value="Privacy"' in page and "Which workshop?" not in page
+    english = client.get("/events/symposium-1/register", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Which workshop?" in english and "Vie privée" not in english
+    response = client.post("/events/symposium-1/register", headers=french, data=form_data(
+        client, "symposium-1", **{f"q_{question_id}": "Outcomes"}))
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.execute(select(Registration)).scalar_one().answers == {str(question_id): "Outcomes"}
