@@ -85,16 +85,19 @@ def _vtimezone(tzid: str, year: int) -> bytes:
     ).to_ical()
 
 
-def calendar_file(event: Event) -> bytes:
-    """An iCalendar file with the event in its own zone (TZID plus a VTIMEZONE).
+def calendar_file(event: Event, language: str = "en") -> bytes:
+    """An iCalendar file with the event in its own zone (TZID plus a VTIMEZONE), its title
+    and summary in `language` where the event has them.
 
-    It is the same for everyone registered: one UID per event, so a calendar that already has
+    It is the same for everyone registered in a language: one UID per event, so a calendar that already has
     it replaces the entry when a later file carries new times. Nothing personal goes in it
     (calendars get shared and synced; the manage link stays in the message). So it is built
     once per version of the event's details (and day, for its DTSTAMP) and then reused.
     """
+    french = language == "fr"
     return _calendar_for(
-        event.id, event.title, event.summary, event.venue_name, event.venue_address,
+        event.id, (french and event.title_fr) or event.title, (french and event.summary_fr) or event.summary,
+        event.venue_name, event.venue_address,
         event.starts_at, event.ends_at, event.timezone,
         mail_domain(), now().date(),
     )
@@ -176,7 +179,8 @@ def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict
     )
     path = path_for("events.manage", token=material.manage_raw)
     attachments = [
-        Attachment(f"{event.slug[:60]}.ics", "text/calendar; method=PUBLISH", calendar_file(event)),
+        Attachment(f"{event.slug[:60]}.ics", "text/calendar; method=PUBLISH",
+                   calendar_file(event, registration.person.language if registration.person else "en")),
         Attachment("check-in-code.svg", "image/svg+xml", material.check_in_raw.encode("ascii"),
                    generated=QR_CODE),
     ]

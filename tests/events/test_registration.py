@@ -393,6 +393,13 @@ def test_an_event_speaks_french_to_french_readers_and_english_where_it_has_no_fr
     subjects = {m.to_address.split("<")[-1].rstrip(">"): m.subject for m in _outbox(app, "events.confirmation")}
     assert subjects["francois@example.ca"].endswith("Symposium sur la sécurité communautaire")
     assert subjects["ada@example.ca"].endswith("Community Safety Symposium")
+    import icalendar
+
+    summaries = {m.to_address.split("<")[-1].rstrip(">"): str(icalendar.Calendar.from_ical(next(
+        a.content for a in m.attachments if a.filename.endswith(".ics"))).walk("VEVENT")[0]["SUMMARY"])
+        for m in _outbox(app, "events.confirmation")}
+    assert summaries == {"francois@example.ca": "Symposium sur la sécurité communautaire",
+                         "ada@example.ca": "Community Safety Symposium"}
 
 
 def test_questions_are_asked_in_french_and_answers_kept_as_the_english_option(app, client, make_event):
