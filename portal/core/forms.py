@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -40,6 +42,33 @@ def no_control_characters(form, field) -> None:
     this way; the validator is for forms that check a field on its own."""
     if has_control_characters(field.data):
         raise ValidationError(CONTROL_CHARACTERS_MESSAGE)
+
+
+def exists_locally(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether the zone's clocks ever show this wall time (not one skipped when they go forward)."""
+    return moment.replace(tzinfo=zone).astimezone(UTC).astimezone(zone).replace(tzinfo=None) == moment
+
+
+class ShownByClocksIn:
+    """Validator of a local date and time: it must exist in the zone `zone_of(form)` names (or
+    the portal's). In the hour skipped when the clocks go forward, 02:30 would silently become
+    03:30 and everyone would be told the wrong time."""
+
+    def __init__(self, zone_of: Callable[[Any], str] | None = None) -> None:
+        self.zone_of = zone_of
+
+    def __call__(self, form, field) -> None:
+        from flask import current_app
+
+        moment = field.data
+        if not isinstance(moment, datetime) or not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            return  # empty, or PortalForm refuses the year
+        try:
+            zone = ZoneInfo(self.zone_of(form) if self.zone_of else current_app.config["PORTAL_TIMEZONE"])
+        except (KeyError, ValueError, TypeError):
+            return  # the zone field reports its own error
+        if not exists_locally(moment.replace(second=0, microsecond=0), zone):
+            raise ValidationError(_l("The clocks skip this time (they go forward an hour then). Choose another time."))
 
 
 class PortalForm(FlaskForm):

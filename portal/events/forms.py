@@ -22,7 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.core.forms import PortalForm
+from portal.core.forms import PortalForm, ShownByClocksIn
 from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
 from portal.events.services import ANNOUNCEMENTS_WORDING, QuestionShape
@@ -171,6 +171,10 @@ def _zone_validator(form, field) -> None:
         raise ValidationError(_l("Enter a time zone name like America/Toronto."))
 
 
+#: The event's times are wall times in the event's own zone.
+_IN_EVENT_ZONE = ShownByClocksIn(lambda form: form.timezone.data)
+
+
 class EventForm(PortalForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     slug = StringField(_l("Web address"), validators=[
@@ -181,8 +185,10 @@ class EventForm(PortalForm):
     title_fr = StringField(_l("Title in French"), validators=[Optional(), Length(max=200)])
     summary_fr = StringField(_l("Summary in French"), validators=[Optional(), Length(max=500)])
     description_fr = TextAreaField(_l("Description in French"), validators=[Optional(), Length(max=20000)])
-    starts_at = DateTimeLocalField(_l("Starts"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("Enter a date and time."))])
-    ends_at = DateTimeLocalField(_l("Ends"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(_l("Enter a date and time."))])
+    starts_at = DateTimeLocalField(_l("Starts"), format="%Y-%m-%dT%H:%M",
+                                   validators=[DataRequired(_l("Enter a date and time.")), _IN_EVENT_ZONE])
+    ends_at = DateTimeLocalField(_l("Ends"), format="%Y-%m-%dT%H:%M",
+                                 validators=[DataRequired(_l("Enter a date and time.")), _IN_EVENT_ZONE])
     timezone = StringField(_l("Time zone"), default="America/Toronto",
                            validators=[DataRequired(), Length(max=60), _zone_validator])
     venue_name = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])
@@ -193,8 +199,10 @@ class EventForm(PortalForm):
     capacity = IntegerField(_l("Seats"), validators=[InputRequired(), NumberRange(min=1, max=100000)])
     sector_cap_percent = IntegerField(_l("Largest share of seats for one sector (percent)"),
                                       validators=[Optional(), NumberRange(min=1, max=100)])
-    registration_opens_at = DateTimeLocalField(_l("Registration opens"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
-    registration_closes_at = DateTimeLocalField(_l("Registration closes"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    registration_opens_at = DateTimeLocalField(_l("Registration opens"), format="%Y-%m-%dT%H:%M",
+                                               validators=[Optional(), _IN_EVENT_ZONE])
+    registration_closes_at = DateTimeLocalField(_l("Registration closes"), format="%Y-%m-%dT%H:%M",
+                                                validators=[Optional(), _IN_EVENT_ZONE])
     reminder_days = IntegerField(_l("Reminder, days before"), default=2, validators=[InputRequired(), NumberRange(min=0, max=60)])
     retention_days = IntegerField(_l("Keep attendees' personal data for (days after the event)"), default=365,
                                   validators=[InputRequired(), NumberRange(min=30, max=3650)])

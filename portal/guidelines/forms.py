@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.core.formatting import portal_zone_place
-from portal.core.forms import PortalForm, no_control_characters
+from portal.core.forms import PortalForm, ShownByClocksIn, no_control_characters
 
 
 LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
@@ -67,7 +67,7 @@ class EditionForm(PortalForm):
 class ScheduleForm(PortalForm):
     release_at = DateTimeLocalField(
         _l("Release time"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
-        validators=[DataRequired(_l("Enter the release date and time."))],
+        validators=[DataRequired(_l("Enter the release date and time.")), ShownByClocksIn()],
     )
 
     def __init__(self, *args, **kwargs) -> None:

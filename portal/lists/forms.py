@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.formatting import portal_zone_place
-from portal.core.forms import PortalForm, no_control_characters
+from portal.core.forms import PortalForm, ShownByClocksIn, no_control_characters
 
 
 TEXT = [no_control_characters]
@@ -89,7 +89,7 @@ class ActionForm(PortalForm):
 
 class ScheduleForm(PortalForm):
     send_at = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M",
-                                 validators=[DataRequired(_l("Enter a date and time."))])
+                                 validators=[DataRequired(_l("Enter a date and time.")), ShownByClocksIn()])
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -80,3 +80,31 @@ def test_a_required_field_of_only_invisible_characters_is_refused(app):
         assert not valid and form.errors == {"title": ["Enter visible text in this field."]}, repr(value)
     form, valid = _form(app, title="Zoé\u200b", body="\u200b")  # visible text; body is not required
     assert valid, form.errors
+
+
+def test_a_wall_time_the_clocks_skip_is_refused_and_one_they_show_twice_is_taken(app):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from portal.core.forms import ShownByClocksIn, exists_locally
+
+    toronto = ZoneInfo("America/Toronto")
+    assert not exists_locally(datetime(2027, 3, 14, 2, 30), toronto)  # clocks go 2:00 -> 3:00
+    assert exists_locally(datetime(2027, 3, 14, 3, 30), toronto)
+    assert exists_locally(datetime(2027, 11, 7, 1, 30), toronto)  # shown twice (fall back): it exists
+
+    class _Meeting(PortalForm):
+        class Meta:
+            csrf = False
+
+        zone = StringField()
+        moment = DateTimeLocalField(format="%Y-%m-%dT%H:%M", validators=[ShownByClocksIn(lambda f: f.zone.data)])
+
+    from werkzeug.datastructures import MultiDict
+
+    for zone, moment, valid in [("America/Toronto", "2027-03-14T02:30", False),
+                                ("Europe/Paris", "2027-03-14T02:30", True),  # Paris changes on the 28th
+                                ("Not/AZone", "2027-03-14T02:30", True)]:  # the zone's own field says so
+        with app.test_request_context(method="POST", data=MultiDict({"zone": zone, "moment": moment})):
+            form = _Meeting()
+            assert form.validate() is valid, (zone, form.errors)

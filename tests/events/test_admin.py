@@ -446,3 +446,14 @@ def test_french_options_must_match_the_english_ones(app, client, auth, organizer
     with app.app_context():
         question = db.session.execute(select(EventQuestion)).scalar_one()
         assert (question.label_fr, question.choices_fr) == ("Atelier", ["A fr", "B fr"])
+
+
+def test_an_event_time_the_clocks_skip_is_refused(app, client, auth, organizer):
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    response = client.post("/admin/events/new", data={**EVENT_FORM, "csrf_token": token,
+                                                      "starts_at": "2027-03-14T02:30", "ends_at": "2027-03-14T16:30"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and 'id="starts_at-error"' in body and "The clocks skip this time" in body
+    with app.app_context():
+        assert db.session.execute(select(Event)).first() is None

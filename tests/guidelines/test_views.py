@@ -79,10 +79,12 @@ def test_organizer_creates_uploads_and_schedules_in_toronto_time(app, client, au
 
     for language in ("en", "fr"):
         assert _upload(client, gid, pdf_bytes, f"Guide {language}.pdf", language).status_code == 302
-    for typo in ("9999-12-31T23:59", "0001-01-01T00:00"):  # beyond any real release: a clear 400
+    for typo, message in (("9999-12-31T23:59", "Enter a date between 1900 and 2100."),  # beyond any release
+                          ("0001-01-01T00:00", "Enter a date between 1900 and 2100."),
+                          ("2031-03-09T02:30", "The clocks skip this time")):  # Toronto springs forward
         response = client.post(f"/admin/guidelines/{gid}/schedule", data={
             "csrf_token": csrf_token(client, f"/admin/guidelines/{gid}"), "release_at": typo})
-        assert response.status_code == 400 and "Enter a date between 1900 and 2100." in response.get_data(as_text=True)
+        assert response.status_code == 400 and message in response.get_data(as_text=True)
     response = client.post(f"/admin/guidelines/{gid}/schedule", data={
         "csrf_token": csrf_token(client, f"/admin/guidelines/{gid}"), "release_at": future})
     assert response.status_code == 302
