@@ -61,16 +61,21 @@ def portal_zone_place() -> str:
     return zone.rsplit("/", 1)[-1].replace("_", " ")
 
 
-def localized(obj: Any, name: str) -> Any:
-    """`obj.<name>_fr` on a French page or in a French email when it has one; otherwise
-    `obj.<name>` (organizers may leave the French text empty)."""
-    from portal.core.web import current_language
-
-    if current_language() == "fr":
+def in_language(obj: Any, name: str, language: str) -> Any:
+    """`obj.<name>_fr` for French when it has one; otherwise `obj.<name>` (organizers may leave
+    the French text empty)."""
+    if language == "fr":
         french = getattr(obj, f"{name}_fr", "")
         if french:
             return french
     return getattr(obj, name)
+
+
+def localized(obj: Any, name: str) -> Any:
+    """The template filter: `in_language` for the page's (or the email's) language."""
+    from portal.core.web import current_language
+
+    return in_language(obj, name, current_language())
 
 
 def register_filters(app: Flask) -> None:

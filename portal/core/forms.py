@@ -36,14 +36,6 @@ def has_control_characters(value: Any) -> bool:
     return False
 
 
-def no_control_characters(form, field) -> None:
-    """A field validator: no NUL or other control characters (PostgreSQL refuses NUL in
-    text; in an email header they would go out as they are). PortalForm checks every field
-    this way; the validator is for forms that check a field on its own."""
-    if has_control_characters(field.data):
-        raise ValidationError(CONTROL_CHARACTERS_MESSAGE)
-
-
 def exists_locally(moment: datetime, zone: ZoneInfo) -> bool:
     """Whether the zone's clocks ever show this wall time (not one skipped when they go forward)."""
     return moment.replace(tzinfo=zone).astimezone(UTC).astimezone(zone).replace(tzinfo=None) == moment

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 
 from portal.core.clock import now
+from portal.core.formatting import in_language
 from portal.core.tokens import AccessToken, hash_token, issue_token, new_raw_token
 from portal.events.models import Event, Registration
 from portal.extensions import db
@@ -94,9 +95,8 @@ def calendar_file(event: Event, language: str = "en") -> bytes:
     (calendars get shared and synced; the manage link stays in the message). So it is built
     once per version of the event's details (and day, for its DTSTAMP) and then reused.
     """
-    french = language == "fr"
     return _calendar_for(
-        event.id, (french and event.title_fr) or event.title, (french and event.summary_fr) or event.summary,
+        event.id, in_language(event, "title", language), in_language(event, "summary", language),
         event.venue_name, event.venue_address,
         event.starts_at, event.ends_at, event.timezone,
         mail_domain(), now().date(),

@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.core.formatting import portal_zone_place
-from portal.core.forms import PortalForm, ShownByClocksIn, no_control_characters
+from portal.core.forms import PortalForm, ShownByClocksIn
 
 
 LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
@@ -25,16 +25,16 @@ def _optional_int(value):
 
 
 class RequestCopyForm(PortalForm):
-    name = StringField(_l("Full name"), validators=[no_control_characters, DataRequired(), Length(max=200)],
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)],
                        render_kw={"autocomplete": "name"})
-    email = EmailField(_l("Email"), validators=[no_control_characters, DataRequired(), Length(max=320)],
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=320)],
                        render_kw={"autocomplete": "email"})
-    organization = StringField(_l("Organization"), validators=[no_control_characters, Optional(), Length(max=200)],
+    organization = StringField(_l("Organization"), validators=[Optional(), Length(max=200)],
                                render_kw={"autocomplete": "organization"})
     sector = SelectField(_l("Sector"), coerce=_optional_int, validators=[Optional()])
     language = SelectField(_l("Preferred language"), choices=LANGUAGE_CHOICES, validators=[DataRequired()])
     accessible_format = BooleanField(_l("I need this guideline in an accessible alternate format"))
-    format_details = StringField(_l("Which format do you need?"), validators=[no_control_characters, Optional(), Length(max=300)])
+    format_details = StringField(_l("Which format do you need?"), validators=[Optional(), Length(max=300)])
     list_opt_in = BooleanField(
         _l("Yes, also send me news of future guideline releases by email (the \"Guideline releases\" list). "
            "I can unsubscribe at any time.")
@@ -51,11 +51,11 @@ class RequestCopyForm(PortalForm):
 
 
 class GuidelineForm(PortalForm):
-    title_en = StringField(_l("Title (English)"), validators=[no_control_characters, DataRequired(), Length(max=200)])
-    title_fr = StringField(_l("Title (French)"), validators=[no_control_characters, Optional(), Length(max=200)])
-    summary_en = TextAreaField(_l("Summary (English)"), validators=[no_control_characters, Optional(), Length(max=4000)])
-    summary_fr = TextAreaField(_l("Summary (French)"), validators=[no_control_characters, Optional(), Length(max=4000)])
-    version = StringField(_l("Version"), validators=[no_control_characters, DataRequired(), Length(max=20)])
+    title_en = StringField(_l("Title (English)"), validators=[DataRequired(), Length(max=200)])
+    title_fr = StringField(_l("Title (French)"), validators=[Optional(), Length(max=200)])
+    summary_en = TextAreaField(_l("Summary (English)"), validators=[Optional(), Length(max=4000)])
+    summary_fr = TextAreaField(_l("Summary (French)"), validators=[Optional(), Length(max=4000)])
+    version = StringField(_l("Version"), validators=[DataRequired(), Length(max=20)])
     revision_of = SelectField(_l("Revision of"), coerce=_optional_int, validators=[Optional()])
 
 

@@ -21,10 +21,8 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.formatting import portal_zone_place
-from portal.core.forms import PortalForm, ShownByClocksIn, no_control_characters
+from portal.core.forms import PortalForm, ShownByClocksIn
 
-
-TEXT = [no_control_characters]
 
 LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
 
@@ -37,12 +35,12 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class SubscribeForm(PortalForm):
-    email = EmailField(_l("Email address"), validators=[*TEXT, DataRequired(), Length(max=320)],
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=320)],
                        render_kw={"autocomplete": "email"})
-    name = StringField(_l("Your name"), validators=[*TEXT, Optional(), Length(max=200)],
+    name = StringField(_l("Your name"), validators=[Optional(), Length(max=200)],
                        render_kw={"autocomplete": "name"})
     language = RadioField(_l("Language for messages"), choices=LANGUAGE_CHOICES, default="en",
-                          validators=[*TEXT, DataRequired()])
+                          validators=[DataRequired()])
     # Never pre-ticked; the label is the consent wording (set by the view, versioned).
     consent = BooleanField(_l("I agree"), validators=[DataRequired(_l("Tick the box to say you want these emails."))])
 
@@ -52,24 +50,24 @@ class ConfirmForm(PortalForm):
 
 
 class PreferencesRequestForm(PortalForm):
-    email = EmailField(_l("Email address"), validators=[*TEXT, DataRequired(), Length(max=320)],
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=320)],
                        render_kw={"autocomplete": "email"})
 
 
 class PreferencesForm(PortalForm):
-    language = RadioField(_l("Language for messages"), choices=LANGUAGE_CHOICES, validators=[*TEXT, DataRequired()])
+    language = RadioField(_l("Language for messages"), choices=LANGUAGE_CHOICES, validators=[DataRequired()])
     lists = MultiCheckboxField(_l("Lists I want to receive"), coerce=int, choices=[], validate_choice=True)
 
 
 class ListForm(PortalForm):
     slug = StringField(_l("Short name (used in links)"), validators=[
-        *TEXT, DataRequired(), Length(max=80),
+        DataRequired(), Length(max=80),
         Regexp(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$", message=_l("Use lowercase letters, digits and hyphens.")),
     ])
-    name_en = StringField(_l("Name in English"), validators=[*TEXT, DataRequired(), Length(max=200)])
-    name_fr = StringField(_l("Name in French"), validators=[*TEXT, Optional(), Length(max=200)])
-    description_en = TextAreaField(_l("Description in English"), validators=[*TEXT, Optional(), Length(max=5000)])
-    description_fr = TextAreaField(_l("Description in French"), validators=[*TEXT, Optional(), Length(max=5000)])
+    name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=200)])
+    name_fr = StringField(_l("Name in French"), validators=[Optional(), Length(max=200)])
+    description_en = TextAreaField(_l("Description in English"), validators=[Optional(), Length(max=5000)])
+    description_fr = TextAreaField(_l("Description in French"), validators=[Optional(), Length(max=5000)])
     announce_only = BooleanField(_l("Announcements only (replies are not sent to the list)"), default=True)
     retention_months = IntegerField(
         _l("Months to keep an unsubscribed person's subscription"), default=24,
@@ -78,8 +76,8 @@ class ListForm(PortalForm):
 
 
 class PostForm(PortalForm):
-    subject = StringField(_l("Subject"), validators=[*TEXT, DataRequired(), Length(max=200)])
-    body = TextAreaField(_l("Message (markdown)"), validators=[*TEXT, DataRequired(), Length(max=50_000)],
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    body = TextAreaField(_l("Message (markdown)"), validators=[DataRequired(), Length(max=50_000)],
                          render_kw={"rows": 14})
 
 
@@ -110,6 +108,6 @@ class SubscriberFilterForm(PortalForm):
     status = SelectField(_l("Status"), choices=[
         SelectChoice("", _l("All")), SelectChoice("active", _l("Active")),
         SelectChoice("pending", _l("Waiting for confirmation")), SelectChoice("unsubscribed", _l("Unsubscribed")),
-    ], validators=[*TEXT, Optional()])
-    q = StringField(_l("Email or name contains"), validators=[*TEXT, Optional(), Length(max=100)])
+    ], validators=[Optional()])
+    q = StringField(_l("Email or name contains"), validators=[Optional(), Length(max=100)])
     page = HiddenField()
