@@ -142,3 +142,33 @@ def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server
     assert asked and "cannot be undone" in asked[0]
     with app.app_context():
         assert db.session.get(Event, event_id).status == "published"
+
+
+def test_an_organizer_writes_the_event_in_french_and_a_french_reader_sees_it(app, page, live_server, organizer):
+    event_id = EventFactory(app)(slug="cswb", title="Collaborating for Community Safety",
+                                 questions=[{"label": "Which workshop?", "kind": "single_choice",
+                                             "choices_text": "Privacy\nOutcomes"}])
+    page.goto("/login")
+    page.get_by_label("Email").fill(organizer.email)
+    page.get_by_label("Password").fill(organizer.password)
+    page.get_by_label("Password").press("Enter")
+    page.goto(f"/admin/events/{event_id}/edit")
+    page.get_by_label("Title in French").fill("Collaborer pour la sécurité communautaire")
+    page.get_by_label("Description in French").fill("Une **journée** ensemble.")
+    assert_accessible(page, "event form with its French fields")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Event saved.")).to_be_visible()
+    page.goto(f"/admin/events/{event_id}/questions")
+    page.get_by_role("link", name="Edit Which workshop?").click()
+    page.get_by_label("Question in French").fill("Quel atelier?")
+    page.get_by_label("Options in French, in the same order").fill("Vie privée\nRésultats")
+    page.get_by_role("button", name="Save the question").click()
+
+    page.goto("/events/cswb")
+    page.get_by_role("button", name="Français").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Collaborer pour la sécurité communautaire")
+    expect(page.locator(".event-description strong")).to_have_text("journée")
+    assert_accessible(page, "event page in French")
+    page.goto("/events/cswb/register")
+    expect(page.get_by_role("radio", name="Vie privée")).to_be_visible()
+    expect(page.get_by_role("group", name=re.compile("Quel atelier"))).to_be_visible()
