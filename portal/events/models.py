@@ -169,6 +169,15 @@ class EventQuestion(db.Model):
     def choices_fr(self) -> list[str]:
         return [line.strip() for line in self.choices_fr_text.splitlines() if line.strip()]
 
+    def option_label(self, answer: str, language: str) -> str:
+        """How a stored answer (always the English option) reads in `language`: the French
+        option it stands for, or the answer as given (free text, or no French options)."""
+        if language == "fr":
+            english, french = self.choices, self.choices_fr
+            if len(english) == len(french) and answer in english:
+                return french[english.index(answer)]
+        return answer
+
 
 class EventOrganizer(Timestamped, db.Model):
     """An organizer account that runs one event: its attendee list, the needs people told

@@ -457,3 +457,28 @@ def test_an_event_time_the_clocks_skip_is_refused(app, client, auth, organizer):
     assert response.status_code == 400 and 'id="starts_at-error"' in body and "The clocks skip this time" in body
     with app.app_context():
         assert db.session.execute(select(Event)).first() is None
+
+
+def test_organizers_reading_french_see_questions_and_answers_in_french(app, client, auth, organizer, make_event):
+    event_id = make_event(questions=[
+        {"label": "Which workshops?", "label_fr": "Quels ateliers?", "kind": "multiple_choice",
+         "choices_text": "Privacy\nOutcomes", "choices_fr_text": "Vie privée\nRésultats"},
+        {"label": "Anything else?", "label_fr": "", "kind": "short_text"}])
+    with app.app_context():
+        choice_id, text_id = db.session.execute(select(EventQuestion.id).order_by(EventQuestion.position,
+                                                                                  EventQuestion.id)).scalars()
+    assert register(client, "symposium-1", **{f"q_{choice_id}": ["Privacy", "Outcomes"],
+                                              f"q_{text_id}": "Privacy"}).status_code == 302
+    with app.app_context():
+        registration_id = db.session.execute(select(Registration.id)).scalar_one()
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/attendees/{registration_id}"
+    french = client.get(path, headers={"Accept-Language": "fr-CA"}).get_data(as_text=True)
+    assert "<dt>Quels ateliers?</dt><dd>Vie privée, Résultats</dd>" in french
+    # No French label written: the English one; free text is shown as typed, even when it
+    # happens to read like an option of another question.
+    assert "<dt>Anything else?</dt><dd>Privacy</dd>" in french
+    english = client.get(path, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<dt>Which workshops?</dt><dd>Privacy, Outcomes</dd>" in english
+    questions = client.get(f"/admin/events/{event_id}/questions", headers={"Accept-Language": "fr-CA"})
+    assert "<td>Vie privée, Résultats</td>" in questions.get_data(as_text=True)
