@@ -16,7 +16,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -108,6 +108,24 @@ class NotCheckable(DomainError):
 class UnknownSector(DomainError):
     message = _l("Choose your sector from the list.")
     status = 400
+
+
+class EndsBeforeItStarts(DomainError):
+    message = _l("The event must end after it starts.")
+    status = 400
+    field = "ends_at"
+
+
+class AlreadyOver(DomainError):
+    message = _l("This end is already past: no one could register. Enter when the event will end.")
+    status = 400
+    field = "ends_at"
+
+
+class ClosesBeforeItOpens(DomainError):
+    message = _l("Registration must close after it opens.")
+    status = 400
+    field = "registration_closes_at"
 
 
 class FormChanged(DomainError):
@@ -456,17 +474,22 @@ EVENT_FIELDS = (
 )
 
 
-def _check_dates(values: dict[str, Any]) -> None:
+def _check_dates(values: dict[str, Any], *, new_end: bool) -> None:
+    """The event ends after it starts and registration closes after it opens. An end being
+    set (a new event, or a changed end) must be still to come: an event that is already
+    over could never take a registration. An old event can still be corrected."""
     if values["ends_at"] <= values["starts_at"]:
-        raise DomainError(_l("The event must end after it starts."))
+        raise EndsBeforeItStarts()
+    if new_end and values["ends_at"] <= now():
+        raise AlreadyOver()
     opens, closes = values.get("registration_opens_at"), values.get("registration_closes_at")
     if opens is not None and closes is not None and closes <= opens:
-        raise DomainError(_l("Registration must close after it opens."))
+        raise ClosesBeforeItOpens()
 
 
 def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:
     """A new event, in draft until an organizer publishes it."""
-    _check_dates(values)
+    _check_dates(values, new_end=True)
     if db.session.execute(select(Event.id).where(Event.slug == values["slug"])).first():
         raise SlugTaken()
     event = Event(status=EventStatus.DRAFT.value, **{k: values[k] for k in EVENT_FIELDS if k in values})
@@ -575,7 +598,8 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
     if event.status == EventStatus.CANCELLED:
         raise EventNotEditable()
     merged = {k: getattr(event, k) for k in EVENT_FIELDS} | values
-    _check_dates(merged)
+    # The form keeps whole minutes: an end it sends back unchanged may differ by the seconds.
+    _check_dates(merged, new_end=abs(merged["ends_at"] - event.ends_at) >= timedelta(minutes=1))
     counts = confirmed_by_sector(event.id)
     if merged["capacity"] < event.capacity and merged["capacity"] < sum(counts.values()):
         raise CapacityBelowConfirmed()

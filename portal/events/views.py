@@ -283,8 +283,10 @@ def admin_edit(event_id: int):
         except DomainError as error:
             db.session.rollback()
             # The message goes beside the field it is about.
-            target = {services.SlugTaken: form.slug, services.CapacityBelowConfirmed: form.capacity,
-                      services.SectorOverCap: form.sector_cap_percent}.get(type(error), form.title)
+            named = getattr(error, "field", None)
+            target = form[named] if named in form else {
+                services.SlugTaken: form.slug, services.CapacityBelowConfirmed: form.capacity,
+                services.SectorOverCap: form.sector_cap_percent}.get(type(error), form.title)
             target.errors = list(target.errors) + [str(error.message)]
             status = error.status
         else:

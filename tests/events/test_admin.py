@@ -72,7 +72,9 @@ def test_event_form_errors_answer_400(client, auth, organizer):
     assert "Use lowercase letters" in body and "America/Toronto" in body
     ends_first = client.post("/admin/events/new", data={**EVENT_FORM, "csrf_token": token,
                                                         "ends_at": "2027-05-11T08:00"})
-    assert ends_first.status_code == 400 and "must end after it starts" in ends_first.get_data(as_text=True)
+    body = ends_first.get_data(as_text=True)
+    assert ends_first.status_code == 400 and "must end after it starts" in body
+    assert 'id="ends_at-error"' in body  # beside the field it is about
 
 
 def test_questions_are_added_and_removed(app, client, auth, organizer, make_event):
@@ -350,7 +352,9 @@ def test_registration_must_close_after_it_opens(client, auth, organizer):
     response = client.post("/admin/events/new", data={
         **EVENT_FORM, "csrf_token": token, "registration_opens_at": "2027-05-01T09:00",
         "registration_closes_at": "2027-04-01T09:00"})
-    assert response.status_code == 400 and "Registration must close after it opens" in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and "Registration must close after it opens" in body
+    assert 'id="registration_closes_at-error"' in body
 
 
 def test_a_chair_sees_no_attendee_or_needs_page(app, client, auth, make, make_event):
@@ -482,3 +486,31 @@ def test_organizers_reading_french_see_questions_and_answers_in_french(app, clie
     assert "<dt>Which workshops?</dt><dd>Privacy, Outcomes</dd>" in english
     questions = client.get(f"/admin/events/{event_id}/questions", headers={"Accept-Language": "fr-CA"})
     assert "<td>Vie privée, Résultats</td>" in questions.get_data(as_text=True)
+
+
+def test_an_event_already_over_is_refused_but_an_old_event_can_be_corrected(app, client, auth, organizer,
+                                                                          make_event):
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    over = client.post("/admin/events/new", data={**EVENT_FORM, "csrf_token": token,
+                                                  "starts_at": "2019-05-12T08:30", "ends_at": "2019-05-12T16:30"})
+    body = over.get_data(as_text=True)
+    assert over.status_code == 400 and 'id="ends_at-error"' in body and "already past" in body
+    with app.app_context():
+        assert db.session.execute(select(Event)).first() is None
+
+    from datetime import timedelta
+
+    event_id = make_event(starts_in=-timedelta(days=10))
+    path = f"/admin/events/{event_id}/edit"
+    page = client.get(path).get_data(as_text=True)
+    old_form = {name: re.search(rf'name="{name}"[^>]*value="([^"]*)"', page).group(1)
+                for name in ("title", "slug", "starts_at", "ends_at", "timezone", "capacity", "reminder_days",
+                             "retention_days")}
+    fixed = client.post(path, data={**old_form, "csrf_token": csrf_token(client, path), "title": "Fixed typo"})
+    assert fixed.status_code == 302
+    moved = client.post(path, data={**old_form, "csrf_token": csrf_token(client, path),
+                                    "ends_at": old_form["starts_at"][:11] + "23:00"})
+    assert moved.status_code == 400 and "already past" in moved.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Event, event_id).title == "Fixed typo"
