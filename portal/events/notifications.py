@@ -76,14 +76,59 @@ def prepare_seat_material() -> SeatMaterial:
     return SeatMaterial(new_raw_token(), new_raw_token())
 
 
+def zone_transitions(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, timedelta, timedelta]]:
+    """Each change of the zone's UTC offset between `start` and `end` (aware): the instant
+    (UTC), the offset before and the offset after. Found day by day, then to the second."""
+    def offset(moment: datetime) -> timedelta:
+        return moment.astimezone(zone).utcoffset() or timedelta(0)
+
+    changes = []
+    day = timedelta(days=1)
+    moment = start
+    while moment < end:
+        before, after = offset(moment), offset(moment + day)
+        if before != after:
+            low, high = moment, moment + day  # offset(low) == before, offset(high) == after
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == before else (low, middle)
+            changes.append((high.replace(microsecond=0), before, after))
+        moment += day
+    return changes
+
+
 @lru_cache(maxsize=64)
 def _vtimezone(tzid: str, year: int) -> bytes:
     """The VTIMEZONE block for an event starting in `year`: the same for every registration,
-    so it is built and serialized once per zone and year."""
-    # Only the years around the event: a full 1970-2038 zone is much longer.
-    return icalendar.Timezone.from_tzinfo(
-        ZoneInfo(tzid), tzid=tzid, first_date=date(year - 1, 1, 1), last_date=date(year + 2, 1, 1)
-    ).to_ical()
+    so it is built and serialized once per zone and year.
+
+    Built from the zone's own transitions rather than icalendar's Timezone.from_tzinfo, which
+    writes the spring onset as 03:00 beside TZOFFSETFROM -0500 (an hour late; RFC 5545
+    3.6.5 wants the onset's local time in the offset in force before it, 02:00), and
+    calendars that go by the VTIMEZONE (Outlook) then place times near the change wrongly.
+    Only the years around the event: a full 1970-2038 zone is much longer.
+    """
+    zone = ZoneInfo(tzid)
+    start = datetime(year - 1, 1, 1, tzinfo=zone).astimezone(ZoneInfo("UTC"))
+    end = datetime(year + 2, 1, 1, tzinfo=zone).astimezone(ZoneInfo("UTC"))
+    timezone = icalendar.Timezone()
+    timezone.add("tzid", tzid)
+
+    def observance(onset_utc: datetime, before: timedelta, after: timedelta) -> None:
+        local = onset_utc.astimezone(zone)
+        kind = icalendar.TimezoneDaylight if local.dst() else icalendar.TimezoneStandard
+        component = kind()
+        component.add("dtstart", (onset_utc + before).replace(tzinfo=None))
+        component.add("tzname", local.tzname())
+        component.add("tzoffsetfrom", before)
+        component.add("tzoffsetto", after)
+        timezone.add_component(component)
+
+    first = start.astimezone(zone).utcoffset() or timedelta(0)
+    observance(start, first, first)  # what is in force when the block begins
+    for onset, before, after in zone_transitions(zone, start, end):
+        observance(onset, before, after)
+    return timezone.to_ical()
 
 
 def calendar_file(event: Event, language: str = "en") -> bytes:
