@@ -224,7 +224,7 @@ def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict
     )
     path = path_for("events.manage", token=material.manage_raw)
     attachments = [
-        Attachment(f"{event.slug[:60]}.ics", "text/calendar; method=PUBLISH",
+        Attachment(f"{event.slug[:60]}.ics", "text/calendar; charset=utf-8; method=PUBLISH",
                    calendar_file(event, registration.person.language if registration.person else "en")),
         Attachment("check-in-code.svg", "image/svg+xml", material.check_in_raw.encode("ascii"),
                    generated=QR_CODE),
