@@ -13,7 +13,9 @@ from wtforms.fields.choices import SelectChoice
 from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import audit_page_view, current_language, request_origin, submit_form, user_agent
+from portal.core.web import (
+    audit_page_view, current_language, request_origin, speak_the_language_of, submit_form, user_agent,
+)
 from portal.extensions import db, limiter
 from portal.guidelines import bp, services, storage
 from portal.guidelines.forms import (
@@ -110,6 +112,7 @@ def confirm_request(token: str):
         if not form.validate_on_submit():
             abort(400)
         copy_request = services.confirm_copy_request(token, origin=request_origin(), user_agent=user_agent())
+        speak_the_language_of(copy_request.person)
         guideline = copy_request.guideline
         released = guideline.status == GuidelineStatus.RELEASED
         db.session.commit()
@@ -117,6 +120,7 @@ def confirm_request(token: str):
                                language=current_language())
     # A GET only shows the button: mail scanners follow links and must not confirm.
     copy_request = services.copy_request_for_token(token)
+    speak_the_language_of(copy_request.person)
     return render_template("guidelines/confirm.html", guideline=copy_request.guideline, form=form,
                            confirmed=copy_request.status == "confirmed", language=current_language())
 
@@ -139,6 +143,7 @@ def download_link(token: str):
     """The page a notice's personal link opens: the editions to download."""
     access = services.open_download_link(token)
     db.session.rollback()  # only looking: the use is counted when a file is downloaded
+    speak_the_language_of(access.person)
     return render_template("guidelines/link.html", guideline=access.guideline, token=token,
                            language=current_language())
 

@@ -119,6 +119,7 @@ def check_email(slug: str):
 @bp.route("/lists/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str):
     subscription = services.confirmation_for(token)
+    speak_the_language_of(subscription.person)
     form = ConfirmForm()
     if form.validate_on_submit():
         subscription = services.confirm_subscription(token)

@@ -10,7 +10,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import current_language, request_origin, user_agent
+from portal.core.web import current_language, request_origin, speak_the_language_of, user_agent
 from portal.extensions import db, limiter
 from portal.people import bp
 from portal.people.forms import (
@@ -60,6 +60,13 @@ def my_data_sent():
 
 
 
+def _my_data_person(token: str) -> Person:
+    """The person whose data link this is; the pages speak their language, as the email did."""
+    person = person_for_my_data(token)
+    speak_the_language_of(person)
+    return person
+
+
 def _my_data_page(person: Person, token: str, *, details_form=None, erasure_form=None, status=200):
     if details_form is None:
         details_form = DetailsForm(formdata=None, shown_in=current_language())
@@ -88,7 +95,7 @@ def _my_data_page(person: Person, token: str, *, details_form=None, erasure_form
 
 @bp.route("/my-data/<token>")
 def my_data_view(token: str):
-    person = person_for_my_data(token)
+    person = _my_data_person(token)
     return _my_data_page(person, token)
 
 
@@ -101,19 +108,19 @@ def _download(body: str, mimetype: str, filename: str) -> Response:
 
 @bp.route("/my-data/<token>/export.json")
 def my_data_json(token: str):
-    person = person_for_my_data(token)
+    person = _my_data_person(token)
     return _download(export_json(person), "application/json", "my-data.json")
 
 
 @bp.route("/my-data/<token>/export.csv")
 def my_data_csv(token: str):
-    person = person_for_my_data(token)
+    person = _my_data_person(token)
     return _download(export_csv(person), "text/csv", "my-data.csv")
 
 
 @bp.route("/my-data/<token>/details", methods=["POST"])
 def my_data_details(token: str):
-    person = person_for_my_data(token)
+    person = _my_data_person(token)
     form = DetailsForm(shown_in=current_language())
     if form.validate_on_submit():
         sector = None
@@ -142,7 +149,7 @@ def my_data_details(token: str):
 
 @bp.route("/my-data/<token>/withdraw", methods=["POST"])
 def my_data_withdraw(token: str):
-    person = person_for_my_data(token)
+    person = _my_data_person(token)
     # Each consent has its own prefixed form on the page; find the one that was posted.
     prefix = next((k.removesuffix("-purpose") for k in request.form if k.endswith("-purpose")), "")
     form = WithdrawConsentForm(prefix=prefix if prefix.startswith("withdraw-") and len(prefix) < 20 else "")
@@ -162,7 +169,7 @@ def my_data_withdraw(token: str):
 
 @bp.route("/my-data/<token>/erasure", methods=["POST"])
 def my_data_erasure(token: str):
-    person = person_for_my_data(token)
+    person = _my_data_person(token)
     form = ErasureRequestForm()
     if not form.validate_on_submit():
         return _my_data_page(person, token, erasure_form=form, status=400)

@@ -173,7 +173,9 @@ def test_request_confirm_release_download(app, client, smtp_server):
 
     # Following the link (as a mail scanner would) changes nothing; the button confirms.
     page = client.get(confirm_path)
-    assert page.status_code == 200 and "Confirm my request" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "Confirmer ma demande" in page.get_data(as_text=True)
+    # In French, as she asked, though this browser prefers English.
+    assert '<html lang="fr">' in page.get_data(as_text=True)
     with app.app_context():
         assert db.session.execute(select(CopyRequest)).scalar_one().status == "pending"
     response = client.post(confirm_path, data={"csrf_token": csrf_token(client, confirm_path)})
@@ -195,8 +197,8 @@ def test_request_confirm_release_download(app, client, smtp_server):
         assert notice.to_address.endswith("<amelie@example.ca>")
         assert "(FR)" in notice.subject
     link = _link_from(notice.body_text, r"/guidelines/link/[\w-]+")
-    landing = client.get(link)
-    assert landing.status_code == 200
+    landing = client.get(link, headers={"Accept-Language": "en-CA"})
+    assert landing.status_code == 200 and '<html lang="fr">' in landing.get_data(as_text=True)
     response = fetch(client, link + "/fr")
     assert response.status_code == 200
     assert response.data.startswith(b"%PDF-")

@@ -164,3 +164,12 @@ def test_unknown_or_group_lists_are_404(app, client):
                  "/lists/symposium-announcements/archive/abc", "/lists/a%00b/subscribe", "/lists/a%00b/archive"):
         assert client.get(path).status_code == 404, path
     assert client.get("/lists/confirm/" + "z" * 43).status_code == 404
+
+
+def test_the_confirmation_page_speaks_the_subscribers_language(app, client, public_list):
+    assert _subscribe(client, "abonne@example.ca", language="fr").status_code == 302
+    link = re.search(r"http://portal\.test(/lists/confirm/\S+)", outbox(app)[0].body_text).group(1)
+    english_browser = {"Accept-Language": "en-CA"}
+    assert '<html lang="fr">' in client.get(link, headers=english_browser).get_data(as_text=True)
+    confirmed = client.post(link, data={"csrf_token": csrf_token(client, link)}, headers=english_browser)
+    assert confirmed.status_code == 200 and '<html lang="fr">' in confirmed.get_data(as_text=True)

@@ -108,3 +108,12 @@ def test_refusing_with_a_junk_reason_is_a_400(app, client, auth, organizer, make
         response = client.post(path + "/refuse", data={"csrf_token": token, "reason": reason})
         assert response.status_code == 400, reason
         assert "There is a problem" in response.get_data(as_text=True)
+
+
+def test_the_my_data_pages_speak_the_persons_language(app, client, make):
+    person = make.person("lecteur@example.ca", name="Lecteur", language="fr")
+    client.post("/my-data", data={"email": "lecteur@example.ca", "csrf_token": csrf_token(client, "/my-data")})
+    with app.app_context():
+        path = link_from_outbox(person.id)
+    page = client.get(path, headers={"Accept-Language": "en-CA"}).get_data(as_text=True)
+    assert '<html lang="fr">' in page
