@@ -82,6 +82,7 @@ class PortalForm(FlaskForm):
         valid = super().validate(extra_validators)
         for field in self:  # the portal's forms have no nested forms (FieldList, FormField)
             if field.errors:
+                field.errors = [_named_if_generic(field, message) for message in field.errors]
                 continue
             if has_control_characters(field.data):
                 field.errors = [*field.errors, str(CONTROL_CHARACTERS_MESSAGE)]
@@ -94,3 +95,16 @@ class PortalForm(FlaskForm):
                                                  first=EARLIEST_YEAR, last=LATEST_YEAR)]
                 valid = False
         return valid
+
+
+#: DataRequired's and InputRequired's own message (WTForms translates it with its catalogue).
+WTFORMS_REQUIRED = "This field is required."
+
+
+def _named_if_generic(field, message: str) -> str:
+    """WTForms' "This field is required." names no field: in the error summary, a list of
+    several reads the same and a screen-reader user cannot tell them apart (WCAG 3.3.1,
+    2.4.4). Say which field, in the page's language."""
+    if message in (field.gettext(WTFORMS_REQUIRED), WTFORMS_REQUIRED):
+        return _("“%(label)s” is required.", label=field.label.text)
+    return message

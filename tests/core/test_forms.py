@@ -108,3 +108,25 @@ def test_a_wall_time_the_clocks_skip_is_refused_and_one_they_show_twice_is_taken
         with app.test_request_context(method="POST", data=MultiDict({"zone": zone, "moment": moment})):
             form = _Meeting()
             assert form.validate() is valid, (zone, form.errors)
+
+
+def test_a_missing_answer_names_its_field_in_english_and_in_french(app):
+    form, valid = _form(app, title="")
+    assert not valid and form.errors == {"title": ["\u201cTitle\u201d is required."]}
+    from werkzeug.datastructures import MultiDict
+
+    with app.test_request_context(method="POST", data=MultiDict({"title": ""}), headers={"Accept-Language": "fr"}):
+        form = _Note()
+        assert not form.validate()
+        assert form.errors == {"title": ["Le champ \u00ab Title \u00bb est obligatoire."]}
+
+
+def test_the_error_summary_of_an_empty_form_tells_its_fields_apart(client):
+    from tests.conftest import csrf_token
+
+    page = client.post("/my-data", data={"csrf_token": csrf_token(client, "/my-data")}).get_data(as_text=True)
+    summary = page.split('class="error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert "\u201cYour email address\u201d is required." in summary
+    french = client.post("/lists/symposium-announcements/subscribe", headers={"Accept-Language": "fr"},
+                         data={"csrf_token": csrf_token(client, "/lists/symposium-announcements/subscribe")})
+    assert "Ce champ est requis" not in french.get_data(as_text=True)

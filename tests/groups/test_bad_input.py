@@ -35,7 +35,7 @@ def test_application_form_with_junk(client, groups):
     page = f"/groups/{info.slug}/apply"
     good = {"name": "A", "email": "a@example.ca", "why": "Because.", "consent": "y"}
     cases = [
-        ({}, "This field is required"),
+        ({}, "\u201cFull name\u201d is required."),
         ({**good, "email": "not an email"}, "valid email"),
         ({**good, "email": LONG + "@example.ca"}, None),
         ({**good, "name": LONG}, None),
