@@ -24,7 +24,9 @@ document.addEventListener("DOMContentLoaded", function () {
         if (html === null || sent !== latest) { return; }
         var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-results]");
         var current = document.querySelector("[data-live-results]");
-        if (fresh && current) { current.replaceWith(fresh); }
+        // The region itself stays: screen readers announce changes inside a live region
+        // they know, not a new one put in its place.
+        if (fresh && current) { current.replaceChildren.apply(current, Array.from(fresh.childNodes)); }
         window.history.replaceState(null, "", url);
       }).catch(function () {
         // Offline or the server is restarting: the Search button still works.
