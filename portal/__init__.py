@@ -141,6 +141,7 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_request_hooks(app: Flask) -> None:
     from portal.core.db import want_write_transaction
+    from portal.core.permissions import reads_mail
     from portal.core.security import apply_security_headers
 
     @app.before_request
@@ -165,6 +166,7 @@ def _register_request_hooks(app: Flask) -> None:
             "org_contact": app.config["PORTAL_ORG_CONTACT"],
             "org_address": app.config["PORTAL_ORG_ADDRESS"],
             "has_endpoint": lambda name: name in app.view_functions,
+            "reads_mail": reads_mail,
         }
 
     from portal.core.formatting import register_filters

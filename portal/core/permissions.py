@@ -42,5 +42,14 @@ def _is_admin(account) -> bool:
     return bool(getattr(account, "is_admin", False))
 
 
+def reads_mail(account) -> bool:
+    """Admins; and every organizer while the portal keeps mail in its local mailbox (no
+    MAIL_SERVER: a demo or a trial, where the Mail page is where messages arrive). Once mail
+    really goes out, the outbox holds every person's messages, whatever the event or group,
+    and only admins read it."""
+    return _is_admin(account) or (_is_organizer(account) and not current_app.config.get("MAIL_SERVER"))
+
+
 organizer_required = _require(_is_organizer)
 admin_required = _require(_is_admin)
+mail_reader_required = _require(reads_mail)

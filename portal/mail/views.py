@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from email.header import decode_header, make_header
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.core.permissions import organizer_required
+from portal.core.logging import mask_secrets
+from portal.core.permissions import mail_reader_required
 from portal.core.web import request_origin
 from portal.extensions import db
 from portal.mail import bp
@@ -33,6 +34,17 @@ def decoded_header(value: str | None) -> str:
         return value or ""
 
 
+@bp.app_template_filter("keys_hidden")
+def keys_hidden(text: str | None) -> str:
+    """A message's text with the recipient's own keys masked (manage, unsubscribe, my-data and
+    download links, check-in codes): whoever reads the outbox must not be able to act as the
+    recipient. In the local mailbox (no MAIL_SERVER) this page is where messages arrive, so
+    their links stay usable there."""
+    if not text or not current_app.config.get("MAIL_SERVER"):
+        return text or ""
+    return mask_secrets(text)
+
+
 def _load(message_id: int) -> OutboxMessage:
     """The message, or the 404 page (ids past the database's integer range included)."""
     if not 0 < message_id < 2**63:
@@ -41,7 +53,7 @@ def _load(message_id: int) -> OutboxMessage:
 
 
 @bp.route("/admin/mail")
-@organizer_required
+@mail_reader_required
 def admin_outbox():
     form = OutboxFilterForm(request.args)
     if request.args and not form.validate():
@@ -61,7 +73,7 @@ def admin_outbox():
 
 
 @bp.route("/admin/mail/retry", methods=["POST"])
-@organizer_required
+@mail_reader_required
 def admin_retry_failed():
     if not RetryFailedForm().validate_on_submit():
         abort(400)  # only a missing CSRF token gets here, and CSRFProtect answers that first
@@ -73,7 +85,7 @@ def admin_retry_failed():
 
 
 @bp.route("/admin/mail/<int:message_id>")
-@organizer_required
+@mail_reader_required
 def admin_message(message_id: int):
     message = _load(message_id)
     return render_template(
@@ -83,10 +95,10 @@ def admin_message(message_id: int):
 
 
 @bp.route("/admin/mail/<int:message_id>/html")
-@organizer_required
+@mail_reader_required
 def admin_message_html(message_id: int):
     message = _load(message_id)
-    response = Response(message.body_html or "", mimetype="text/html")
+    response = Response(keys_hidden(message.body_html), mimetype="text/html")
     response.headers["Content-Security-Policy"] = HTML_PREVIEW_POLICY
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -94,7 +106,7 @@ def admin_message_html(message_id: int):
 
 
 @bp.route("/admin/mail/<int:message_id>/retry", methods=["POST"])
-@organizer_required
+@mail_reader_required
 def admin_retry_message(message_id: int):
     message = _load(message_id)
     form = RetryMessageForm()

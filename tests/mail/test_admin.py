@@ -28,11 +28,11 @@ def _count(page: str, state: str) -> int:
 
 
 def test_the_page_shows_counts_by_state_and_retry_puts_failed_mail_back(
-    app, client, auth, organizer, outbox, smtp_server
+    app, client, auth, admin, outbox, smtp_server
 ):
     ids = outbox.queue(count=5)
     _fail(app, ids[:2])
-    auth.login(organizer)
+    auth.login(admin)
 
     page = client.get("/admin/mail").get_data(as_text=True)
     assert _count(page, "queued") == 3 and _count(page, "failed") == 2 and _count(page, "sent") == 0
@@ -169,3 +169,35 @@ def test_accented_names_are_shown_as_the_recipient_sees_them(app, client, auth, 
     page = client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
     assert "Éloïse Côté &lt;eloise@example.ca&gt;" in page
     assert "=?utf-8?" not in page
+
+
+def test_once_mail_really_goes_out_only_admins_read_it_and_never_the_recipients_keys(
+    app, client, auth, organizer, admin, outbox, smtp_server
+):
+    # A manage link and a check-in code, as a confirmation carries them.
+    key = "QBxV" + "k" * 39
+    [message_id] = outbox.queue("alice@example.ca", paragraphs=[
+        f"Manage: http://portal.test/events/manage/{key}", f"Check-in code: {key[::-1]}"])
+    auth.login(organizer)  # runs no event of Alice's, and mail now goes to a real server
+    for path in ("/admin/mail", f"/admin/mail/{message_id}", f"/admin/mail/{message_id}/html"):
+        assert client.get(path).status_code == 403, path
+    assert 'href="/admin/mail"' not in client.get("/admin/").get_data(as_text=True)
+    auth.logout()
+
+    auth.login(admin)
+    page = client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
+    html = client.get(f"/admin/mail/{message_id}/html").get_data(as_text=True)
+    for shown in (page, html):
+        assert "alice@example.ca" in page and "/events/manage/QBxV…" in shown
+        assert key not in shown and key[::-1] not in shown
+    assert 'href="/admin/mail"' in client.get("/admin/").get_data(as_text=True)
+    # The message itself is untouched: the recipient gets working links.
+    assert key in outbox.row(message_id).body_text
+
+
+def test_in_the_local_mailbox_every_organizer_reads_mail_with_working_links(app, client, auth, organizer, outbox):
+    key = "QBxV" + "k" * 39
+    [message_id] = outbox.queue("alice@example.ca", paragraphs=[f"Manage: http://portal.test/events/manage/{key}"])
+    assert not app.config.get("MAIL_SERVER")
+    auth.login(organizer)
+    assert key in client.get(f"/admin/mail/{message_id}").get_data(as_text=True)

@@ -98,8 +98,8 @@ def test_temporary_failure_then_250_delivers_exactly_once(app, smtp_server, outb
     assert outbox.row(message_id).state == OutboxState.SENT
 
 
-def test_permanent_failure_is_failed_and_its_reply_shown_to_organizers(
-    app, smtp_server, outbox, client, auth, organizer
+def test_permanent_failure_is_failed_and_its_reply_shown_to_admins(
+    app, smtp_server, outbox, client, auth, admin
 ):
     [message_id] = outbox.queue("nobody@example.ca")
     smtp_server.reply_next_with("550 5.1.1 No such mailbox here")
@@ -109,7 +109,7 @@ def test_permanent_failure_is_failed_and_its_reply_shown_to_organizers(
     assert report.failed == 1 and smtp_server.messages == []
     row = outbox.row(message_id)
     assert row.state == OutboxState.FAILED and row.last_error == "550 5.1.1 No such mailbox here"
-    auth.login(organizer)
+    auth.login(admin)
     page = client.get("/admin/mail").get_data(as_text=True)
     assert "550 5.1.1 No such mailbox here" in page
     detail = client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
