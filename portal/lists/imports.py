@@ -338,9 +338,17 @@ def import_subscribers(
 # --- background imports ---------------------------------------------------------------
 
 
+class MembersOnlyList(DomainError):
+    message = _l("A working group's list follows the group's members: add people to the group instead.")
+    status = 409
+
+
 def create_import_job(mailing_list: MailingList, text: str, *, filename: str, ask_unconfirmed: bool,
                       actor=None) -> ImportJob:
-    """Keep an uploaded CSV as a pending job (checked and imported by `process_import_job`)."""
+    """Keep an uploaded CSV as a pending job (checked and imported by `process_import_job`).
+    Only public lists take imports: a group's list is exactly its members (MembersOnlyList)."""
+    if not mailing_list.is_public:
+        raise MembersOnlyList()
     job = ImportJob(list_id=mailing_list.id, account_id=getattr(actor, "id", None), filename=filename[:200],
                     content=text, ask_unconfirmed=ask_unconfirmed, total_rows=count_rows(text),
                     status=ImportStatus.PENDING.value, report={})

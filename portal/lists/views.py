@@ -322,6 +322,8 @@ def admin_import(list_id: int):
     from portal.lists.jobs import process_import_job
 
     mailing_list = db.get_or_404(MailingList, list_id)
+    if not mailing_list.is_public:
+        abort(404)  # a group's list is its members (groups area); create_import_job refuses too
     form = ImportForm()
     status = 200
     if form.validate_on_submit():

@@ -142,3 +142,31 @@ def test_cli_reports_bad_rows_and_exits_1(app, runner, public_list, tmp_path):
     assert "line 3: invalid address: nope" in result.output
     result = runner.invoke(args=["import-subscribers", "no-such-list", str(path)])
     assert result.exit_code != 0 and "could not find" in result.output.lower()
+
+
+def test_a_groups_list_takes_no_import_it_is_the_groups_members(app, client, auth, organizer):
+    from portal.groups.models import WorkingGroup
+    from portal.lists.imports import MembersOnlyList, create_import_job
+    from portal.lists.models import MailingList, Subscription
+    from tests.groups.conftest import GroupFactories
+
+    group = GroupFactories(app).group()
+    with app.app_context():
+        list_id = db.session.get(WorkingGroup, group.id).mailing_list_id
+    auth.login(organizer)
+    path = f"/admin/lists/{list_id}/import"
+    assert client.get(path).status_code == 404
+    outsider = b"email,name,consent_date,consent_source\nzed@outsider.example,Zed,2026-11-01,paper form\n"
+    token = csrf_token(client, f"/admin/lists/{list_id}")
+    response = client.post(path, data={"file": (io.BytesIO(outsider), "x.csv"), "csrf_token": token},
+                           content_type="multipart/form-data")
+    assert response.status_code == 404
+    assert 'href="/admin/lists/%d/import"' % list_id not in client.get(f"/admin/lists/{list_id}").get_data(as_text=True)
+    with app.app_context():
+        import pytest
+
+        with pytest.raises(MembersOnlyList):
+            create_import_job(db.session.get(MailingList, list_id), outsider.decode(), filename="x.csv",
+                              ask_unconfirmed=False)
+        assert db.session.execute(select(func.count()).select_from(Subscription)
+                                  .where(Subscription.list_id == list_id)).scalar_one() == 0
