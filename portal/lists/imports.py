@@ -221,7 +221,7 @@ def import_subscribers(
     checked by `parse_rows` (the background job checks them before taking the write lock).
     """
     from portal.lists.notifications import notify_confirmation_requested
-    from portal.lists.services import CONFIRMATION_VALID_FOR, _derive_unsubscribe_token
+    from portal.lists.services import CONFIRM_PURPOSE, CONFIRMATION_VALID_FOR, _derive_unsubscribe_token
 
     if parsed is not None:
         rows, report = parsed
@@ -325,7 +325,7 @@ def import_subscribers(
             subscription = by_person[person_id]
             subscription.requested_wording = (
                 f"Imported from {source_label} without evidence of consent; asked to confirm.")
-            raw = issue_token("lists.confirm", person_id=person_id, subject_id=subscription.id,
+            raw = issue_token(CONFIRM_PURPOSE, person_id=person_id, subject_id=subscription.id,
                               valid_for=CONFIRMATION_VALID_FOR)
             db.session.flush()
             notify_confirmation_requested(subscription, raw)

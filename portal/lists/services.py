@@ -31,7 +31,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError, InvalidToken, NotFound
 from portal.core.spreadsheets import CSV_BOM, csv_row
-from portal.core.tokens import hash_token, issue_token, resolve_token
+from portal.core.tokens import hash_token, issue_token, resolve_token, revoke_tokens
 from portal.extensions import db
 from portal.lists.models import (
     ListKind,
@@ -47,6 +47,8 @@ from portal.people.services import find_person, get_or_create_person, record_con
 
 #: How long a confirmation link works.
 CONFIRMATION_VALID_FOR = timedelta(days=7)
+#: What a confirmation link may do: confirm one pending subscription.
+CONFIRM_PURPOSE = "lists.confirm"
 #: How long a preference-centre link works.
 PREFERENCES_VALID_FOR = timedelta(days=7)
 #: Confirmation emails per address per hour (each request sends a fresh link).
@@ -439,7 +441,7 @@ def request_subscription(
     subscription.requested_ip = ip[:64]
     subscription.requested_user_agent = user_agent[:300]
     subscription.requested_language = language
-    raw = issue_token("lists.confirm", person_id=person.id, subject_id=subscription.id,
+    raw = issue_token(CONFIRM_PURPOSE, person_id=person.id, subject_id=subscription.id,
                       valid_for=CONFIRMATION_VALID_FOR)
     db.session.flush()
     notify_confirmation_requested(subscription, raw)
@@ -476,7 +478,7 @@ def subscribe_with_consent(mailing_list: MailingList, person: Person, *, source:
 
 def confirmation_for(raw_token: str | None) -> Subscription:
     """The subscription a confirmation link is for, without changing anything (GET)."""
-    token = resolve_token("lists.confirm", raw_token)
+    token = resolve_token(CONFIRM_PURPOSE, raw_token)
     subscription = db.session.get(Subscription, token.subject_id) if token.subject_id else None
     if subscription is None or subscription.person_id != token.person_id:
         raise InvalidToken()
@@ -488,11 +490,15 @@ def confirm_subscription(raw_token: str | None) -> Subscription:
 
     Writes the express consent row (wording and version shown on the form, source, method
     "double opt-in", IP, user agent and language of the request). Confirming twice is
-    harmless. An expired or unknown link raises `InvalidToken`.
+    harmless. An expired or unknown link raises `InvalidToken`, and so does the link of a
+    request the person has since withdrawn (unsubscribing revokes it): an old email must not
+    put back on the list someone who left.
     """
     subscription = confirmation_for(raw_token)
     if subscription.status == SubscriptionStatus.ACTIVE:
         return subscription
+    if subscription.status != SubscriptionStatus.PENDING:
+        raise InvalidToken()
     subscription.status = SubscriptionStatus.ACTIVE.value
     subscription.confirmed_at = now()
     subscription.unsubscribed_at = None
@@ -521,6 +527,8 @@ def unsubscribe(subscription: Subscription, method: str, *, source: str = "", ip
         return False
     subscription.status = SubscriptionStatus.UNSUBSCRIBED.value
     subscription.unsubscribed_at = now()
+    # A confirmation link still in their mailbox (or anyone's copy of it) must not undo this.
+    revoke_tokens(CONFIRM_PURPOSE, subject_id=subscription.id)
     latest = db.session.execute(
         select(ConsentRecord.kind).where(ConsentRecord.person_id == subscription.person_id,
                                          ConsentRecord.purpose == subscription.mailing_list.consent_purpose)

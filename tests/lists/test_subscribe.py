@@ -173,3 +173,27 @@ def test_the_confirmation_page_speaks_the_subscribers_language(app, client, publ
     assert '<html lang="fr">' in client.get(link, headers=english_browser).get_data(as_text=True)
     confirmed = client.post(link, data={"csrf_token": csrf_token(client, link)}, headers=english_browser)
     assert confirmed.status_code == 200 and '<html lang="fr">' in confirmed.get_data(as_text=True)
+
+
+def test_an_old_confirmation_link_cannot_undo_an_unsubscribe(app, client, public_list):
+    from portal.lists.models import Subscription
+    from portal.lists.services import unsubscribe
+
+    _subscribe(client, "eve@example.ca")
+    link = re.search(r"http://portal\.test(/lists/confirm/\S+)", outbox(app)[0].body_text).group(1)
+    token = csrf_token(client, link)
+    assert client.post(link, data={"csrf_token": token}).status_code == 200
+    assert client.post(link, data={"csrf_token": token}).status_code == 200  # twice is harmless
+    with app.app_context():
+        unsubscribe(db.session.get(Subscription, _subscription(app, "eve@example.ca").id), "one-click unsubscribe")
+        db.session.commit()
+    ledger = _consents(app, "eve@example.ca")
+    assert client.get(link).status_code == 404
+    assert client.post(link, data={"csrf_token": token}).status_code == 404
+    assert _subscription(app, "eve@example.ca").status == "unsubscribed"
+    assert _consents(app, "eve@example.ca") == ledger  # no "double opt-in" written for her
+    # Asking again is how she comes back: a fresh link.
+    _subscribe(client, "eve@example.ca")
+    fresh = re.search(r"http://portal\.test(/lists/confirm/\S+)", outbox(app)[-1].body_text).group(1)
+    assert fresh != link and client.post(fresh, data={"csrf_token": token}).status_code == 200
+    assert _subscription(app, "eve@example.ca").status == "active"
