@@ -8,7 +8,6 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
-    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
@@ -110,4 +109,5 @@ class SubscriberFilterForm(PortalForm):
         SelectChoice("pending", _l("Waiting for confirmation")), SelectChoice("unsubscribed", _l("Unsubscribed")),
     ], validators=[Optional()])
     q = StringField(_l("Email or name contains"), validators=[Optional(), Length(max=100)])
-    page = HiddenField()
+    # Paging links only; a page past the database's integer range would fail the query.
+    page = IntegerField(validators=[Optional(), NumberRange(min=1, max=100_000)])

@@ -274,7 +274,8 @@ def admin_subscribers(list_id: int):
     if filters.q.data and not filters.q.errors:
         needle = f"%{filters.q.data.strip().casefold()}%"
         query = query.where(or_(Person.email.like(needle), Person.name.ilike(needle)))
-    page = db.paginate(query, per_page=50, error_out=False, max_per_page=50)
+    page = db.paginate(query, page=1 if filters.page.errors else filters.page.data or 1,
+                       per_page=50, error_out=False, max_per_page=50)
     return render_template("lists/admin/subscribers.html", mailing_list=mailing_list, page=page,
                            filters=filters, counts=services.count_subscribers(mailing_list))
 
