@@ -56,6 +56,11 @@ class GuidelineNotAvailable(DomainError):
     status = 404
 
 
+class GuidelineWithdrawn(DomainError):
+    message = _l("This guideline was withdrawn, so there is nothing to send. Your request was not confirmed.")
+    status = 410
+
+
 class CannotSchedule(DomainError):
     message = _l("This guideline cannot be scheduled.")
     status = 409
@@ -275,11 +280,14 @@ def _find_request(guideline_id: int, person_id: int) -> CopyRequest | None:
 
 
 def copy_request_for_token(raw: str | None) -> CopyRequest:
-    """The request a confirmation link is for, or `InvalidToken`."""
+    """The request a confirmation link is for, or `InvalidToken`; `GuidelineWithdrawn` when
+    there is nothing left to confirm (confirm_copy_request checks again under the lock)."""
     token = resolve_token(notifications.CONFIRM_PURPOSE, raw)
     copy_request = db.session.get(CopyRequest, token.subject_id) if token.subject_id else None
     if copy_request is None or copy_request.person_id != token.person_id:
         raise InvalidToken()
+    if copy_request.guideline.status == GuidelineStatus.WITHDRAWN:
+        raise GuidelineWithdrawn()
     return copy_request
 
 
@@ -295,6 +303,9 @@ def confirm_copy_request(raw: str | None, *, origin: str = "", user_agent: str =
         select(Guideline).where(Guideline.id == copy_request.guideline_id).with_for_update()
     ).scalar_one()
     db.session.refresh(copy_request)
+    if guideline.status == GuidelineStatus.WITHDRAWN:
+        # Nothing will ever be released: confirming would promise a copy that never comes.
+        raise GuidelineWithdrawn()
     if copy_request.status == CopyRequestStatus.PENDING:
         copy_request.status = CopyRequestStatus.CONFIRMED.value
         copy_request.confirmed_at = now()

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
+from portal.core.clock import now
 from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
@@ -115,9 +116,11 @@ def confirm_request(token: str):
         speak_the_language_of(copy_request.person)
         guideline = copy_request.guideline
         released = guideline.status == GuidelineStatus.RELEASED
+        # A release time already past (the job is about to run) is not a plan to announce.
+        planned = guideline.release_at if guideline.release_at and guideline.release_at > now() else None
         db.session.commit()
         return render_template("guidelines/confirmed.html", guideline=guideline, released=released,
-                               language=current_language())
+                               planned=planned, language=current_language())
     # A GET only shows the button: mail scanners follow links and must not confirm.
     copy_request = services.copy_request_for_token(token)
     speak_the_language_of(copy_request.person)

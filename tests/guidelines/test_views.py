@@ -393,3 +393,42 @@ def test_a_released_revision_takes_its_predecessors_place_on_the_public_page(app
     assert page.count("Earlier versions") == 1  # a guideline never revised has none
     assert f"/guidelines/{other}/download/en" in page
     assert Fetched(client.get(f"/guidelines/{first}/download/en")).status_code == 200  # still downloadable
+
+
+def test_confirming_a_request_for_a_withdrawn_guideline_says_so_and_promises_nothing(app, client):
+    from portal.guidelines.services import withdraw_guideline
+
+    start = now()
+    clock.set_now(start)
+    gid = _new_guideline(app, release_at=start + timedelta(hours=1))
+    client.post(f"/guidelines/{gid}/request", data={
+        "csrf_token": csrf_token(client, f"/guidelines/{gid}/request"), "name": "Quinn", "email": "quinn@example.ca",
+        "organization": "", "language": "en", "list_opt_in": "y"})
+    with app.app_context():
+        body = db.session.execute(select(OutboxMessage.body_text).where(
+            OutboxMessage.purpose == "guidelines.request_confirmation")).scalar_one()
+        withdraw_guideline(db.session.get(Guideline, gid))
+        db.session.commit()
+    confirm_path = _link_from(body, r"/guidelines/confirm/[\w-]+")
+    page = client.get(confirm_path)
+    assert page.status_code == 410 and "was withdrawn" in page.get_data(as_text=True)
+    posted = client.post(confirm_path, data={"csrf_token": csrf_token(client, "/guidelines/")})
+    assert posted.status_code == 410 and "as soon as it is released" not in posted.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(select(CopyRequest)).scalar_one().status == "pending"
+        assert db.session.execute(select(ConsentRecord)).first() is None
+
+
+def test_a_release_time_already_past_is_not_announced_as_the_plan(app, client):
+    start = now()
+    clock.set_now(start)
+    gid = _new_guideline(app, release_at=start + timedelta(hours=1))
+    client.post(f"/guidelines/{gid}/request", data={
+        "csrf_token": csrf_token(client, f"/guidelines/{gid}/request"), "name": "Late", "email": "late@example.ca",
+        "organization": "", "language": "en"})
+    with app.app_context():
+        body = db.session.execute(select(OutboxMessage.body_text)).scalars().first()
+    confirm_path = _link_from(body, r"/guidelines/confirm/[\w-]+")
+    clock.set_now(start + timedelta(hours=1, minutes=5))  # the release job has not run yet
+    page = client.post(confirm_path, data={"csrf_token": csrf_token(client, "/guidelines/")}).get_data(as_text=True)
+    assert "as soon as it is released." in page and "planned for" not in page
