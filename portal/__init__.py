@@ -169,6 +169,18 @@ def _register_request_hooks(app: Flask) -> None:
             "reads_mail": reads_mail,
         }
 
+    from flask import before_render_template
+    from wtforms import Form
+
+    def _mark_pages_with_errors(_sender, template, context, **_extra) -> None:
+        # base.html starts the <title> with "Error:" when any form on the page has errors, so
+        # a screen-reader user hears at once that the page came back with problems (WCAG
+        # 2.4.2, 3.3.1), whichever template and however many forms.
+        context.setdefault("page_has_errors", any(isinstance(value, Form) and value.errors
+                                                  for value in context.values()))
+
+    before_render_template.connect(_mark_pages_with_errors, app, weak=False)  # a closure: keep it alive
+
     from portal.core.formatting import register_filters
 
     register_filters(app)

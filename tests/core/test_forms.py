@@ -130,3 +130,18 @@ def test_the_error_summary_of_an_empty_form_tells_its_fields_apart(client):
     french = client.post("/lists/symposium-announcements/subscribe", headers={"Accept-Language": "fr"},
                          data={"csrf_token": csrf_token(client, "/lists/symposium-announcements/subscribe")})
     assert "Ce champ est requis" not in french.get_data(as_text=True)
+
+
+def test_a_page_that_comes_back_with_errors_says_so_first_in_its_title(client):
+    from tests.conftest import csrf_token
+
+    def title(response) -> str:
+        return response.get_data(as_text=True).split("<title>", 1)[1].split("</title>", 1)[0]
+
+    assert not title(client.get("/my-data")).startswith("Error:")
+    for path in ("/my-data", "/login"):
+        response = client.post(path, data={"csrf_token": csrf_token(client, "/my-data")})
+        assert response.status_code == 400 and title(response).startswith("Error: "), path
+    french = client.post("/login", headers={"Accept-Language": "fr"},
+                         data={"csrf_token": csrf_token(client, "/login")})
+    assert title(french).startswith("Erreur : ")
