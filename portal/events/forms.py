@@ -26,16 +26,7 @@ from portal.core.forms import PortalForm, ShownByClocksIn
 from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
 from portal.events.services import ANNOUNCEMENTS_WORDING, QuestionShape
-from portal.people.services import InvalidEmail, normalize_email
-
-
-def an_email_address(form, field) -> None:
-    """The address passes the same rule the services apply (people.services.normalize_email)."""
-    if field.data:
-        try:
-            normalize_email(field.data)
-        except InvalidEmail as error:
-            raise ValidationError(str(error.message)) from None
+from portal.people.forms import an_email_address
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -16,12 +16,12 @@ from wtforms import (
     URLField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.forms import PortalForm
 from portal.groups.models import MemberRole
-from portal.people.services import InvalidEmail, normalize_email
+from portal.people.forms import an_email_address
 
 
 def role_choices() -> list[SelectChoice]:
@@ -35,15 +35,8 @@ def role_choices() -> list[SelectChoice]:
     return [SelectChoice(role.value, labels[role]) for role in MemberRole]
 
 
-def valid_email(form, field) -> None:
-    try:
-        normalize_email(field.data)
-    except InvalidEmail as error:
-        raise ValidationError(str(error.message)) from error
-
-
 def _email_field(label=None):
-    return EmailField(label or _l("Email address"), validators=[DataRequired(), Length(max=320), valid_email])
+    return EmailField(label or _l("Email address"), validators=[DataRequired(), Length(max=320), an_email_address])
 
 
 class MultiCheckboxField(SelectMultipleField):

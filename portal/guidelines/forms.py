@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from portal.core.formatting import portal_zone_place
 from portal.core.forms import PortalForm, ShownByClocksIn
+from portal.people.forms import an_email_address
 
 
 LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
@@ -27,7 +28,7 @@ def _optional_int(value):
 class RequestCopyForm(PortalForm):
     name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)],
                        render_kw={"autocomplete": "name"})
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=320)],
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=320), an_email_address],
                        render_kw={"autocomplete": "email"})
     organization = StringField(_l("Organization"), validators=[Optional(), Length(max=200)],
                                render_kw={"autocomplete": "organization"})

@@ -21,6 +21,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.formatting import portal_zone_place
 from portal.core.forms import PortalForm, ShownByClocksIn
+from portal.people.forms import an_email_address
 
 
 LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
@@ -34,7 +35,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class SubscribeForm(PortalForm):
-    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=320)],
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=320), an_email_address],
                        render_kw={"autocomplete": "email"})
     name = StringField(_l("Your name"), validators=[Optional(), Length(max=200)],
                        render_kw={"autocomplete": "name"})
@@ -49,7 +50,7 @@ class ConfirmForm(PortalForm):
 
 
 class PreferencesRequestForm(PortalForm):
-    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=320)],
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=320), an_email_address],
                        render_kw={"autocomplete": "email"})
 
 

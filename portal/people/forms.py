@@ -10,17 +10,21 @@ from portal.core.forms import PortalForm
 from portal.people.services import InvalidEmail, list_sectors, normalize_email
 
 
-class MyDataRequestForm(PortalForm):
-    """Ask for a link to one's data: the address is the only thing collected."""
-
-    email = EmailField(_l("Your email address"), validators=[DataRequired(), Length(max=320)],
-                       render_kw={"autocomplete": "email"})
-
-    def validate_email(self, field) -> None:
+def an_email_address(form, field) -> None:
+    """Validator: the address passes the rule the services apply (normalize_email), so a form
+    reports a bad address together with its other errors, not in a second round."""
+    if field.data:
         try:
             normalize_email(field.data)
         except InvalidEmail as error:
-            raise ValidationError(str(error.message)) from error
+            raise ValidationError(str(error.message)) from None
+
+
+class MyDataRequestForm(PortalForm):
+    """Ask for a link to one's data: the address is the only thing collected."""
+
+    email = EmailField(_l("Your email address"), validators=[DataRequired(), Length(max=320), an_email_address],
+                       render_kw={"autocomplete": "email"})
 
 
 class DetailsForm(PortalForm):

@@ -153,6 +153,14 @@ def test_junk_on_the_subscribe_form_is_a_400_with_a_message(client, public_list)
         assert "There is a problem" in response.get_data(as_text=True), case
 
 
+def test_every_error_of_the_subscribe_form_is_reported_at_once(client, public_list):
+    response = client.post(SUBSCRIBE, data={"email": "pas-une-adresse", "language": "fr",
+                                            "csrf_token": csrf_token(client, SUBSCRIBE)})
+    summary = response.get_data(as_text=True).split('class="error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert response.status_code == 400
+    assert 'href="#email"' in summary and 'href="#consent"' in summary
+
+
 def test_unknown_or_group_lists_are_404(app, client):
     from portal.lists.services import ensure_group_list
 
