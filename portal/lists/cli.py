@@ -19,7 +19,7 @@ from portal.lists import bp
               help="Send a confirmation request to rows without consent evidence (default), or leave them out.")
 def import_subscribers_command(list_slug: str, csv_file: Path, ask_unconfirmed: bool) -> None:
     """Import subscribers from a CSV file into a list, all or nothing, and print the report."""
-    from portal.lists.imports import decode_upload, import_subscribers
+    from portal.lists.imports import decode_upload, import_subscribers, row_problem
     from portal.lists.services import get_list_by_slug
 
     started = time.perf_counter()
@@ -36,8 +36,8 @@ def import_subscribers_command(list_slug: str, csv_file: Path, ask_unconfirmed: 
         else:
             db.session.commit()
     click.echo(report.summary())
-    for line, reason in report.invalid:
-        click.echo(f"  line {line}: {reason}")
+    for line, code, value in report.invalid:
+        click.echo(f"  line {line}: {row_problem(code, value)}")
     for label, lines in (("without consent evidence", report.without_evidence),
                          ("already there", report.already_there),
                          ("previously unsubscribed", report.previously_unsubscribed)):

@@ -61,6 +61,28 @@ class ImportRow:
         return self.consent_at is not None and bool(self.consent_source)
 
 
+#: Why a row is refused. The report keeps the code and the row's value (kept in the job as
+#: data), and each page words it in its reader's language (`row_problem`).
+ROW_PROBLEMS = {
+    "address": _l("invalid address: %(value)s"),
+    "name": _l("name longer than 200 characters"),
+    "language": _l("language must be en or fr: %(value)s"),
+    "consent_date": _l("consent_date is not a past date: %(value)s"),
+    "consent_kind": _l("consent_kind must be express or implied: %(value)s"),
+    "consent_source": _l("consent_source longer than 100 characters"),
+    "consent_wording": _l("consent_wording longer than 5000 characters"),
+}
+
+
+def row_problem(code: str, value: str = "") -> str:
+    """A refused row's reason, in the current language; a reason kept as text by an older
+    version of the portal is shown as it is."""
+    wording = ROW_PROBLEMS.get(code)
+    if wording is None:
+        return code
+    return str(wording) % {"value": value} if "%(value)s" in str(wording) else str(wording)
+
+
 @dataclass
 class ImportReport:
     """What happened to each row; line numbers count the header as line 1."""
@@ -68,7 +90,8 @@ class ImportReport:
     total: int = 0
     imported: list[int] = field(default_factory=list)
     already_there: list[int] = field(default_factory=list)
-    invalid: list[tuple[int, str]] = field(default_factory=list)
+    #: (line, problem code, the row's value): see ROW_PROBLEMS.
+    invalid: list[tuple[int, str, str]] = field(default_factory=list)
     without_evidence: list[int] = field(default_factory=list)
     confirmation_requested: list[int] = field(default_factory=list)
     previously_unsubscribed: list[int] = field(default_factory=list)
@@ -165,34 +188,34 @@ def parse_rows(text: str, report: ImportReport,
                     raise EmailNotValidError("empty")
                 email = validate_email(raw_email, check_deliverability=False).normalized.casefold()
             except EmailNotValidError:
-                report.invalid.append((line, f"invalid address: {raw_email[:80]}"))
+                report.invalid.append((line, "address", raw_email[:80]))
                 continue
             name = cell(values, "name")
             if len(name) > 200:
-                report.invalid.append((line, "name longer than 200 characters"))
+                report.invalid.append((line, "name", ""))
                 continue
             language = cell(values, "language").lower() or "en"
             if language not in ("en", "fr"):
-                report.invalid.append((line, f"language must be en or fr: {language[:20]}"))
+                report.invalid.append((line, "language", language[:20]))
                 continue
             consent_at = None
             raw_date = cell(values, "consent_date")
             if raw_date:
                 consent_at = _parse_date(raw_date)
                 if consent_at is None or consent_at > moment:
-                    report.invalid.append((line, f"consent_date is not a past date: {raw_date[:40]}"))
+                    report.invalid.append((line, "consent_date", raw_date[:40]))
                     continue
             kind = cell(values, "consent_kind").lower() or "express"
             if kind not in ("express", "implied"):
-                report.invalid.append((line, f"consent_kind must be express or implied: {kind[:20]}"))
+                report.invalid.append((line, "consent_kind", kind[:20]))
                 continue
             source = cell(values, "consent_source")
             if len(source) > 100:
-                report.invalid.append((line, "consent_source longer than 100 characters"))
+                report.invalid.append((line, "consent_source", ""))
                 continue
             wording = cell(values, "consent_wording")
             if len(wording) > 5000:
-                report.invalid.append((line, "consent_wording longer than 5000 characters"))
+                report.invalid.append((line, "consent_wording", ""))
                 continue
             rows.append(ImportRow(line, email, name, language, consent_at, source, wording, kind))
     except csv.Error as error:

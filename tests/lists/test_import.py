@@ -65,8 +65,9 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(app, public_list)
         report = import_subscribers(db.session.get(MailingList, public_list), bad)
         db.session.commit()
     assert report.rejected
-    assert [line for line, _ in report.invalid] == [8, 9, 10]
-    assert "invalid address" in report.invalid[0][1]
+    assert [line for line, _, _ in report.invalid] == [8, 9, 10]
+    assert report.invalid[1:] == [(9, "language", "de"), (10, "consent_date", "2999-01-01")]
+    assert report.invalid[0][1:] == ("address", "not-an-address")
     assert _count(app, Subscription) == 0 and _count(app, Person) == people_before
     assert outbox(app) == []
 
@@ -170,3 +171,16 @@ def test_a_groups_list_takes_no_import_it_is_the_groups_members(app, client, aut
                               ask_unconfirmed=False)
         assert db.session.execute(select(func.count()).select_from(Subscription)
                                   .where(Subscription.list_id == list_id)).scalar_one() == 0
+
+
+def test_the_import_report_speaks_the_organizers_language(app, client, auth, organizer, public_list):
+    auth.login(organizer)
+    path = f"/admin/lists/{public_list}/import"
+    french = {"Accept-Language": "fr"}
+    bad = b"email,name,language\nbad-address,X,en\nok@example.ca,Ok,de\n"
+    response = client.post(path, headers=french, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(bad), "x.csv"), "csrf_token": csrf_token(client, path)})
+    page = client.get(response.location, headers=french).get_data(as_text=True)
+    assert "Ligne 2 : adresse non valide : bad-address" in page
+    assert "Ligne 3 : la langue doit être en ou fr : de" in page
+    assert "invalid address" not in page
