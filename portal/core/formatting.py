@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 import nh3
 from flask import Flask, current_app
-from flask_babel import format_date, format_datetime, format_time, get_locale, get_timezone
+from flask_babel import (
+    format_date, format_datetime, format_decimal, format_percent, format_time, get_locale, get_timezone,
+)
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -80,6 +82,9 @@ def localized(obj: Any, name: str) -> Any:
 
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters["localized"] = localized
+    # Numbers as the page's language writes them (French: "15,0", "30 %").
+    app.jinja_env.globals["format_decimal"] = format_decimal
+    app.jinja_env.globals["format_percent"] = format_percent
     app.jinja_env.globals["portal_zone_place"] = portal_zone_place
     app.jinja_env.globals["time_range"] = time_range
     app.jinja_env.filters["markdown"] = render_markdown

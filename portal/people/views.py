@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, select
@@ -176,7 +177,7 @@ def my_data_erasure(token: str):
     privacy_request = request_erasure(person, origin=request_origin())
     db.session.commit()
     flash(_("We received your request to erase your data. We will answer by %(date)s.",
-            date=privacy_request.due_at.date().isoformat()), "success")
+            date=format_date(privacy_request.due_at, "long")), "success")
     return redirect(url_for("people.my_data_view", token=token))
 
 

@@ -514,3 +514,16 @@ def test_an_event_already_over_is_refused_but_an_old_event_can_be_corrected(app,
     assert moved.status_code == 400 and "already past" in moved.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Event, event_id).title == "Fixed typo"
+
+
+def test_organizer_pages_in_french_show_french_names_and_french_numbers(app, client, auth, organizer, make_event):
+    event_id = make_event(sector_cap_percent=30, capacity=250, title_fr="Collaborer pour la sécurité")
+    auth.login(organizer)
+    french = {"Accept-Language": "fr"}
+    dashboard = client.get(f"/admin/events/{event_id}", headers=french).get_data(as_text=True)
+    assert "<h1>Collaborer pour la sécurité</h1>" in dashboard
+    assert "30\xa0% (75 places)" in dashboard and "30%" not in dashboard
+    check_in = client.get(f"/admin/events/{event_id}/check-in", headers=french).get_data(as_text=True)
+    assert "Collaborer pour la sécurité" in check_in and "Symposium 1" not in check_in
+    english = client.get(f"/admin/events/{event_id}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<h1>Symposium 1</h1>" in english and "30% (75 seats)" in english

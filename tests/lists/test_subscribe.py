@@ -159,6 +159,10 @@ def test_every_error_of_the_subscribe_form_is_reported_at_once(client, public_li
     summary = response.get_data(as_text=True).split('class="error-summary"', 1)[1].split("</ul>", 1)[0]
     assert response.status_code == 400
     assert 'href="#email"' in summary and 'href="#consent"' in summary
+    wrong_language = client.post(SUBSCRIBE, data={"email": "ok@example.ca", "language": "de", "consent": "y",
+                                                  "csrf_token": csrf_token(client, SUBSCRIBE)})
+    radios = re.findall(r'<input[^>]*name="language"[^>]*>', wrong_language.get_data(as_text=True))
+    assert len(radios) == 2 and all('aria-invalid="true"' in radio for radio in radios)
 
 
 def test_unknown_or_group_lists_are_404(app, client):

@@ -201,3 +201,10 @@ def test_in_the_local_mailbox_every_organizer_reads_mail_with_working_links(app,
     assert not app.config.get("MAIL_SERVER")
     auth.login(organizer)
     assert key in client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
+
+
+def test_the_message_headers_are_named_in_the_readers_language(app, client, auth, organizer, outbox):
+    [message_id] = outbox.queue("alice@example.ca")
+    auth.login(organizer)
+    page = client.get(f"/admin/mail/{message_id}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "<dt>De</dt>" in page and "<dt>À</dt>" in page and "<dt>Objet</dt>" in page
