@@ -9,6 +9,17 @@ document.addEventListener("DOMContentLoaded", function () {
     var invalid = document.querySelector("[aria-invalid=true]");
     if (invalid) { invalid.focus(); }
   }
+  // What the last action did ("Ada Lovelace is checked in.") sits in a live region from the
+  // start, and screen readers announce changes, not what a page opens with: once the page
+  // is read, take the messages out and put them back in one go (nothing moves on screen).
+  var flashes = document.querySelector(".flashes[role=status]");
+  if (flashes) {
+    window.setTimeout(function () {
+      var messages = Array.from(flashes.childNodes);
+      flashes.replaceChildren();
+      flashes.append.apply(flashes, messages);
+    }, 300);
+  }
   // Buttons that ask before doing something destructive; with data-confirm-if="name=value",
   // only when the form's field `name` holds that value (e.g. a status select on "cancelled").
   document.querySelectorAll("[data-confirm]").forEach(function (button) {

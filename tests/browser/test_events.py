@@ -115,10 +115,23 @@ def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server
     page.goto(f"/admin/events/{event_id}/attendees")
     expect(page.get_by_role("link", name="Grace Hopper")).to_be_visible()
     assert_accessible(page, "attendee list")
+    # What a screen reader would be told: text added to a live region after the page loaded.
+    page.add_init_script("""
+      window.announced = [];
+      new MutationObserver(function (changes) {
+        changes.forEach(function (change) {
+          // Not what the page was parsed with: only what changed once it was loaded.
+          if (document.readyState !== "loading" && change.target.closest && change.target.closest("[role=status]")) {
+            change.addedNodes.forEach(function (node) { window.announced.push(node.textContent); });
+          }
+        });
+      }).observe(document, {childList: true, subtree: true});
+    """)
     page.goto(f"/admin/events/{event_id}/check-in")
     page.get_by_role("searchbox", name="Name, email or organization").fill("grace")  # results as you type
     page.get_by_role("button", name="Check in Grace Hopper").click()
     expect(page.get_by_text("Grace Hopper is checked in.")).to_be_visible()
+    page.wait_for_function("window.announced.some(text => text.includes('Grace Hopper is checked in.'))")
     # The desk goes on with the next person: focus is back in the search box, not at the top.
     expect(page.get_by_role("searchbox", name="Name, email or organization")).to_be_focused()
     assert_accessible(page, "check-in page")
