@@ -131,31 +131,17 @@ def ensure_list(group: WorkingGroup):
 
 
 def _subscribe(membership: Membership) -> None:
-    """Put an active member on the group's list, carrying the consent evidence we hold
-    (the wording they ticked, with its IP and browser) into the lists area's ledger row."""
-    mailing_list = ensure_list(membership.group)
-    if mailing_list is None:
-        return
-    from portal.people.models import ConsentRecord
-
-    evidence = db.session.execute(
-        select(ConsentRecord)
-        .where(ConsentRecord.person_id == membership.person_id,
-               ConsentRecord.purpose == consent_purpose(membership.group),
-               ConsentRecord.kind != ConsentKind.WITHDRAWN.value)
-        .order_by(ConsentRecord.created_at.desc(), ConsentRecord.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    extra = {}
-    if evidence is not None and evidence.wording:
-        extra = {"wording": evidence.wording, "wording_version": evidence.wording_version or MEMBER_MAIL_CONSENT_VERSION,
-                 "ip": evidence.ip, "user_agent": evidence.user_agent}
-    _lists_services().add_group_subscriber(mailing_list, membership.person, **extra)
-
-
-def _unsubscribe(membership: Membership) -> None:
+    """Put an active member on the group's list; the list's mail rests on the consent the way
+    into the group recorded (add_group_subscriber)."""
     mailing_list = ensure_list(membership.group)
     if mailing_list is not None:
-        _lists_services().remove_group_subscriber(mailing_list, membership.person)
+        _lists_services().add_group_subscriber(mailing_list, membership.person)
+
+
+def _unsubscribe(membership: Membership, reason: str) -> None:
+    mailing_list = ensure_list(membership.group)
+    if mailing_list is not None:
+        _lists_services().remove_group_subscriber(mailing_list, membership.person, reason=reason)
 
 
 def sync_group_list(group: WorkingGroup) -> int:
@@ -446,7 +432,7 @@ def decide_application(
         membership.status = MembershipStatus.DECLINED.value
         membership.decided_at = now()
         db.session.flush()
-        _unsubscribe(membership)
+        _unsubscribe(membership, "application declined")
         record_audit("groups.membership.declined", actor=actor, subject=f"membership:{membership.id}",
                      origin=origin, group=membership.group.slug)
         notifications.notify_application_declined(membership)
@@ -621,7 +607,7 @@ def remove_member(membership: Membership, *, actor: OrganizerAccount | None, ori
     membership.status = MembershipStatus.LEFT.value
     membership.left_at = now()
     db.session.flush()
-    _unsubscribe(membership)
+    _unsubscribe(membership, "left the group" if by_member else "removed from the group")
     revoke_tokens(MEMBER_TOKEN_PURPOSE, subject_id=membership.id)
     record_audit(
         "groups.membership.left" if by_member else "groups.membership.removed",

@@ -43,7 +43,7 @@ from portal.lists.models import (
 )
 from portal.mail.services import mail_domain
 from portal.people.models import ConsentKind, ConsentRecord, Person
-from portal.people.services import find_person, get_or_create_person, record_consent
+from portal.people.services import find_person, get_or_create_person, has_consent, record_consent
 
 #: How long a confirmation link works.
 CONFIRMATION_VALID_FOR = timedelta(days=7)
@@ -313,21 +313,16 @@ def ensure_group_list(slug: str, name_en: str, name_fr: str) -> MailingList:
     return mailing_list
 
 
-def add_group_subscriber(
-    mailing_list: MailingList,
-    person: Person,
-    *,
-    wording: str = "",
-    wording_version: str = GROUP_WORDING_VERSION,
-    ip: str = "",
-    user_agent: str = "",
-) -> Subscription:
+def add_group_subscriber(mailing_list: MailingList, person: Person) -> Subscription:
     """Subscribe a working group's new member to its list, active at once.
 
-    Membership is the basis: the member asked to join (the application form says members
-    receive the group's mail), so an express consent row with source "groups.membership" is
-    written. Pass the application's wording/IP/user agent when there is one. Idempotent for
-    an active subscriber; a former subscriber (who left the group) is re-activated.
+    The way into the group recorded the consent its mail rests on: the application's
+    express consent (the wording ticked, with IP and browser), or implied consent when an
+    organizer added them (an existing non-business relationship, two years). Writing
+    another row here would overwrite that evidence, and an implied consent turned express
+    would never lapse. Only a member with no live consent on record (older data,
+    `sync_group_list`) gets one: implied, by membership. Idempotent for an active
+    subscriber; a former subscriber (who left the group) is re-activated.
     """
     subscription = db.session.execute(
         select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.person_id == person.id)
@@ -340,18 +335,20 @@ def add_group_subscriber(
     subscription.status = SubscriptionStatus.ACTIVE.value
     subscription.confirmed_at = now()
     subscription.unsubscribed_at = None
-    record_consent(
-        person, purpose=mailing_list.consent_purpose, kind=ConsentKind.EXPRESS,
-        wording=wording or f"Members of “{mailing_list.name_en}” receive the group's mail.",
-        wording_version=wording_version, source="groups.membership", method="group membership",
-        ip=ip, user_agent=user_agent, language=person.language or "en",
-    )
+    if not has_consent(person.id, mailing_list.consent_purpose):
+        record_consent(
+            person, purpose=mailing_list.consent_purpose, kind=ConsentKind.IMPLIED, implied_from="transaction",
+            wording=f"Membership of “{mailing_list.name_en}” (existing non-business relationship).",
+            wording_version=GROUP_WORDING_VERSION, source="groups.membership", method="group membership",
+            language=person.language or "en",
+        )
     db.session.flush()
     return subscription
 
 
-def remove_group_subscriber(mailing_list: MailingList, person: Person) -> None:
-    """Take a member who left the group off its list at once (a withdrawal in the ledger).
+def remove_group_subscriber(mailing_list: MailingList, person: Person, *, reason: str = "left the group") -> None:
+    """Take someone who is no longer a member off the group's list at once (a withdrawal in
+    the ledger, whose method is `reason`: "left the group", "removed from the group"...).
 
     Does nothing if they are not subscribed.
     """
@@ -359,7 +356,7 @@ def remove_group_subscriber(mailing_list: MailingList, person: Person) -> None:
         select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.person_id == person.id)
     ).scalar_one_or_none()
     if subscription is not None:
-        unsubscribe(subscription, method="left the group", source="groups.membership")
+        unsubscribe(subscription, method=reason, source="groups.membership")
 
 
 def list_posts(mailing_list: MailingList) -> list[ListPost]:

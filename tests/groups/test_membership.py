@@ -146,6 +146,14 @@ def test_leaving_and_removal_unsubscribe_at_once(app, client, auth, organizer, g
     with app.app_context():
         actions = set(db.session.execute(select(AuditEntry.action)).scalars())
     assert {"groups.membership.left", "groups.membership.removed"} <= actions
+    # The ledger says which it was.
+    from portal.people.models import ConsentRecord, Person
+
+    with app.app_context():
+        methods = dict(db.session.execute(
+            select(Person.email, ConsentRecord.method).join(Person, Person.id == ConsentRecord.person_id)
+            .where(ConsentRecord.kind == "withdrawn")).all())
+    assert methods == {"leaver@example.ca": "left the group", "removed@example.ca": "removed from the group"}
 
 
 def test_rejoining_after_leaving_subscribes_again(app, client, auth, organizer, groups):
@@ -332,3 +340,46 @@ def test_unsubscribing_from_the_group_list_ends_the_membership(app, client, grou
         assert db.session.execute(select(Membership).where(
             Membership.group_id == group.id, Membership.status == "active")).first() is None
     assert stayer
+
+
+def _ledger(app, email: str) -> list[tuple[str, str]]:
+    from portal.people.models import ConsentRecord, Person
+
+    with app.app_context():
+        return [(r.kind, r.source) for r in db.session.execute(
+            select(ConsentRecord).join(Person, Person.id == ConsentRecord.person_id)
+            .where(Person.email == email).order_by(ConsentRecord.id)).scalars()]
+
+
+def test_a_member_added_by_an_organizer_rests_on_implied_consent_that_lapses(app, client, auth, organizer, groups):
+    from datetime import timedelta
+
+    from portal.core import clock
+    from portal.lists.models import MailingList
+    from portal.lists.services import recipients
+
+    info = groups.group()
+    auth.login(organizer)
+    page = f"/admin/groups/{info.slug}/members/new"
+    client.post(page, data={"email": "ivan@example.ca", "name": "Ivan", "role": "member",
+                            "csrf_token": csrf_token(client, page)})
+    # One row, the one the way in recorded: implied, with its expiry. Nothing turns it express.
+    assert _ledger(app, "ivan@example.ca") == [("implied", f"groups.admin.add:{info.slug}")]
+    with app.app_context():
+        from portal.groups.models import WorkingGroup
+
+        mailing_list = db.session.get(MailingList, db.session.get(WorkingGroup, info.id).mailing_list_id)
+        assert [s.person.email for s in recipients(mailing_list)] == ["ivan@example.ca"]
+        clock.advance(timedelta(days=2 * 365 + 2))
+        assert recipients(mailing_list) == []  # two years on, the group's mail stops
+
+
+def test_an_approved_applicant_rests_on_the_express_consent_they_gave(app, client, auth, groups):
+    info = groups.group()
+    _apply(client, info.slug)
+    membership = _membership(app, "alex@example.ca")
+    auth.login(groups.chair(info))
+    client.post(f"/admin/groups/{info.slug}/memberships/{membership.id}/decision",
+                data={"decision": "approve", "csrf_token": csrf_token(client, f"/admin/groups/{info.slug}")})
+    kinds = [kind for kind, _source in _ledger(app, "alex@example.ca")]
+    assert kinds == ["express"]

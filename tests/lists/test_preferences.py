@@ -106,8 +106,9 @@ def test_group_lists_from_the_groups_area(app):
         add_group_subscriber(group, member)  # re-joined
         assert [s.status for s in db.session.execute(select(Subscription)).scalars()] == ["active"]
         kinds = [(r.kind, r.source) for r in db.session.execute(select(ConsentRecord).order_by(ConsentRecord.id)).scalars()]
-        assert kinds == [("express", "groups.membership"), ("withdrawn", "groups.membership"),
-                         ("express", "groups.membership")]
+        # No consent recorded by a way into the group: membership alone is implied consent.
+        assert kinds == [("implied", "groups.membership"), ("withdrawn", "groups.membership"),
+                         ("implied", "groups.membership")]
         save_public_list(None, slug="public-one", name_en="Public one")
         try:
             ensure_group_list("public-one", "x", "y")
