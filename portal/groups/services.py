@@ -617,6 +617,27 @@ def remove_member(membership: Membership, *, actor: OrganizerAccount | None, ori
     return membership
 
 
+def end_memberships_of(person: Person) -> int:
+    """Before `person` is erased: each of their applications, invitations and memberships
+    ends (LEFT), they leave each group's list and their members' links stop working. An
+    erased placeholder must not stay a member whom chairs list and other members see.
+    Returns how many ended."""
+    memberships = db.session.execute(
+        select(Membership).where(
+            Membership.person_id == person.id,
+            Membership.status.in_([MembershipStatus.APPLIED.value, MembershipStatus.INVITED.value,
+                                   MembershipStatus.ACTIVE.value]),
+        ).with_for_update()
+    ).scalars().all()
+    for membership in memberships:
+        membership.status = MembershipStatus.LEFT.value
+        membership.left_at = now()
+        db.session.flush()
+        _unsubscribe(membership, "erased at their request")
+        revoke_tokens(MEMBER_TOKEN_PURPOSE, subject_id=membership.id)
+    return len(memberships)
+
+
 def leave_by_unsubscribing(mailing_list: Any, person: Person, *, origin: str = "") -> Membership | None:
     """End the active membership of someone who unsubscribed from the group's list.
 

@@ -364,6 +364,29 @@ def _sweep(table: Table, needles: list[tuple[str, str]], where=None) -> int:
     return changed
 
 
+def _leave_groups_and_lists(person: Person) -> None:
+    """An erased person is in no working group and on no list: a placeholder left active
+    would be listed to chairs and members, counted and exported (to no one's use, since
+    nothing is sent to it). The groups and lists areas do it their way, when installed; the
+    sweep below then removes their address from what that writes."""
+    try:
+        from portal.groups.services import end_memberships_of
+    except ImportError:
+        pass
+    else:
+        end_memberships_of(person)
+    try:
+        from portal.lists.models import Subscription, SubscriptionStatus
+        from portal.lists.services import unsubscribe
+    except ImportError:
+        return
+    for subscription in db.session.execute(
+        select(Subscription).where(Subscription.person_id == person.id,
+                                   Subscription.status != SubscriptionStatus.UNSUBSCRIBED.value)
+    ).scalars().all():
+        unsubscribe(subscription, "erased at their request", source="people.erasure")
+
+
 def erase_person(person: Person, actor: Any = None, reason: str = "", *, origin: str = "") -> Person:
     """Remove or anonymize `person` everywhere, in the caller's transaction.
 
@@ -377,6 +400,7 @@ def erase_person(person: Person, actor: Any = None, reason: str = "", *, origin:
       deleted and unsent ones are withheld;
     - the consent ledger keeps only purpose, kind and date;
     - the person's links (access tokens) are deleted;
+    - they are on no list and in no working group (applications and invitations included);
     - no text or JSON column anywhere (audit entries, login attempts included) still holds
       their address, and no row of theirs or audit entry holds their name.
     Raises AlreadyErased for a person erased before. Writes one audit entry.
@@ -387,6 +411,7 @@ def erase_person(person: Person, actor: Any = None, reason: str = "", *, origin:
     ).one()
     if locked.erased_at is not None or person.erased_at is not None:
         raise AlreadyErased()
+    _leave_groups_and_lists(person)
     moment = now()
     old_email = person.email
     old_name = (person.name or "").strip()

@@ -158,3 +158,43 @@ def test_erasing_a_registrant_keeps_event_counts_and_sector_statistics(app, make
         other = db.session.execute(select(Registration).where(Registration.person_id != carla.id)).scalar_one()
         assert other.accessibility_needs == "Dev Okonkwo needs step-free access"
         assert scan_for("Okonkwo")
+
+
+def test_an_erased_person_is_in_no_group_and_on_no_list(app):
+    """Through the groups and lists areas' own services: nobody sees, counts or exports the
+    placeholder as a member or a subscriber, and the chair's other members stay."""
+    from portal.groups.models import Membership, WorkingGroup
+    from portal.groups.services import create_group
+    from portal.lists.models import Subscription
+    from portal.lists.services import recipients, save_public_list, subscribe_with_consent
+    from portal.people.models import ConsentKind
+    from portal.people.services import get_or_create_person, record_consent
+    from tests.groups.conftest import GroupFactories
+
+    factories = GroupFactories(app)
+    info = factories.group()
+    factories.member(info, "alice.member@example.ca", name="Alice Member")
+    factories.member(info, "bob.member@example.ca", name="Bob Member")
+    with app.app_context():
+        news = save_public_list(None, slug="news", name_en="News")
+        alice = db.session.execute(select(Person).where(Person.email == "alice.member@example.ca")).scalar_one()
+        record_consent(alice, purpose=news.consent_purpose, kind=ConsentKind.EXPRESS, source="test", method="test")
+        subscribe_with_consent(news, alice, source="test")
+        applicant = get_or_create_person("alice.applicant@example.ca", name="Alice Applicant")
+        db.session.flush()
+        db.session.add(Membership(group_id=info.id, person_id=applicant.id, status="applied"))
+        db.session.commit()
+
+        erase_person(alice, actor=None, reason="asked")
+        erase_person(db.session.get(Person, applicant.id), actor=None, reason="asked")
+        db.session.commit()
+
+        group = db.session.get(WorkingGroup, info.id)
+        statuses = {m.person_id: m.status for m in db.session.execute(select(Membership)).scalars()}
+        assert statuses[alice.id] == "left" and statuses[applicant.id] == "left"
+        group_list = db.session.get(type(news), group.mailing_list_id)
+        assert [s.person.email for s in recipients(group_list)] == ["bob.member@example.ca"]
+        assert [s.status for s in db.session.execute(
+            select(Subscription).where(Subscription.person_id == alice.id)).scalars()] == ["unsubscribed"] * 2
+        assert recipients(db.session.get(type(news), news.id)) == []
+        assert scan_for("alice.member") == [] and scan_for("Alice Member") == []
