@@ -43,11 +43,10 @@ def _is_admin(account) -> bool:
 
 
 def reads_mail(account) -> bool:
-    """Admins; and every organizer while the portal keeps mail in its local mailbox (no
-    MAIL_SERVER: a demo or a trial, where the Mail page is where messages arrive). Once mail
-    really goes out, the outbox holds every person's messages, whatever the event or group,
-    and only admins read it."""
-    return _is_admin(account) or (_is_organizer(account) and not current_app.config.get("MAIL_SERVER"))
+    """Admins only: the outbox holds every person's messages, whatever the event or group,
+    with the links that act as them (manage, my data, invitations); an organizer runs only
+    their own events and groups."""
+    return _is_admin(account)
 
 
 organizer_required = _require(_is_organizer)
