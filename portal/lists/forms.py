@@ -71,7 +71,7 @@ class ListForm(PortalForm):
     announce_only = BooleanField(_l("Announcements only (replies are not sent to the list)"), default=True)
     retention_months = IntegerField(
         _l("Months to keep an unsubscribed person's subscription"), default=24,
-        validators=[DataRequired(), NumberRange(min=1, max=240, message=_l("Choose from 1 to 240 months."))],
+        validators=[DataRequired(), NumberRange(min=2, max=240, message=_l("Choose from 2 to 240 months: an unsubscribe link must keep working at least 60 days."))],
     )
 
 

@@ -16,21 +16,27 @@ from sqlalchemy import select
 
 from portal.core.db import delete_by_ids
 from portal.extensions import db
-from portal.lists.models import MailingList, Subscription, SubscriptionStatus
+from portal.lists.models import ListKind, MailingList, Subscription, SubscriptionStatus
 
 #: A list's `retention_months` counts months of 30 days, as the groups area does.
 MONTH = timedelta(days=30)
+#: The unsubscribe link of the last message keeps working at least this long (CASL: 60
+#: days); it needs the subscription row, so no retention period deletes it sooner.
+UNSUBSCRIBE_LINK_KEPT = timedelta(days=60)
 
 
 def _ended_subscriptions() -> list[tuple[int, datetime]]:
-    """(subscription id, moment it falls due) for every unsubscribed subscription."""
+    """(subscription id, moment it falls due) for every unsubscribed subscription of a public
+    list. A working group's list follows the groups area's rule (groups.retention: with the
+    membership, and not before the same 60 days)."""
     rows = db.session.execute(
         select(Subscription.id, Subscription.unsubscribed_at, MailingList.retention_months)
         .join(MailingList, MailingList.id == Subscription.list_id)
         .where(Subscription.status == SubscriptionStatus.UNSUBSCRIBED.value,
-               Subscription.unsubscribed_at.is_not(None))
+               Subscription.unsubscribed_at.is_not(None),
+               MailingList.kind == ListKind.PUBLIC.value)
     ).all()
-    return [(sid, ended + MONTH * months) for sid, ended, months in rows]
+    return [(sid, ended + max(MONTH * months, UNSUBSCRIBE_LINK_KEPT)) for sid, ended, months in rows]
 
 
 def purge_due(moment: datetime) -> int:

@@ -22,7 +22,7 @@ def test_create_and_edit_a_list_and_junk(app, client, auth, organizer):
     assert client.post("/admin/lists/new", data=good).status_code == 409  # slug taken
     for junk in ({"slug": "Bad Slug!"}, {"slug": ""}, {"slug": "unsubscribe"}, {"slug": "x" * 100},
                  {"name_en": ""}, {"name_en": "n" * 300}, {"description_en": "d" * 6000},
-                 {"name_en": "nul\x00"}, {"slug": "nul\x00"}, {"retention_months": "0"},
+                 {"name_en": "nul\x00"}, {"slug": "nul\x00"}, {"retention_months": "0"}, {"retention_months": "1"},
                  {"retention_months": "abc"}, {"retention_months": "99999999999"}, {"retention_months": ""}):
         response = client.post("/admin/lists/new", data={**good, "slug": "other", **junk})
         assert response.status_code in (400, 409), junk

@@ -60,3 +60,34 @@ def test_unsubscribed_people_are_purged_after_the_lists_period_once(app, client,
         assert kinds[-1] == "withdrawn"
     # A pending one is left to the people area's own rule (30 days after it was asked for).
     assert _subscription_ids(app) == {recent, active, pending}
+
+
+def test_no_period_breaks_an_unsubscribe_link_within_60_days_nor_touches_a_groups_list(app, public_list):
+    from portal.groups.models import WorkingGroup
+    from portal.lists.models import MailingList
+    from portal.lists.retention import purge_due
+    from tests.groups.conftest import GroupFactories
+
+    info = GroupFactories(app).group()
+    start = now()
+    clock.set_now(start)
+    with app.app_context():
+        db.session.get(MailingList, public_list).retention_months = 1  # set before the form's floor of 2
+        group_list_id = db.session.get(WorkingGroup, info.id).mailing_list_id
+        db.session.get(MailingList, group_list_id).retention_months = 1
+        db.session.commit()
+    public, _, token = add_subscriber(app, public_list, "jordan@example.ca", status="unsubscribed")
+    grouped, _, _ = add_subscriber(app, group_list_id, "bob@example.ca", status="unsubscribed")
+
+    clock.set_now(start + timedelta(days=45))
+    with app.app_context():
+        assert purge_due(now()) == 0
+        db.session.commit()
+    assert {public, grouped} <= _subscription_ids(app)
+    assert app.test_client().get(f"/lists/unsubscribe/{token}").status_code == 200  # still works
+
+    clock.set_now(start + timedelta(days=61))
+    with app.app_context():
+        assert purge_due(now()) == 1  # the public list's row; the group's is the groups area's
+        db.session.commit()
+    assert public not in _subscription_ids(app) and grouped in _subscription_ids(app)
