@@ -2,11 +2,13 @@
 
 Two written rules: accessibility and dietary answers (possibly health information) are
 cleared 30 days after the event ends; `retention_days` after the end every registration of
-the event is anonymized: detached from the person, answers cleared, links revoked. Counts by
-sector and status survive for reporting.
+the event is anonymized: detached from the person, answers cleared, links revoked, and its
+messages in the outbox emptied and untied from the person. Counts by sector and status
+survive for reporting.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
@@ -35,6 +37,7 @@ def purge_due(moment: datetime) -> int:
             ).rowcount
             event.needs_purged_at = moment
         if event.ends_at + timedelta(days=event.retention_days) <= moment:
+            _forget_their_messages(event)
             ids = select(Registration.id).where(Registration.event_id == event.id)
             db.session.execute(
                 update(AccessToken).where(AccessToken.purpose.in_(("events.manage", "events.check_in")),
@@ -48,6 +51,36 @@ def purge_due(moment: datetime) -> int:
             event.personal_data_purged_at = moment
     db.session.flush()
     return changed
+
+
+#: Every events message's key names its registration: "events.reminder:registration:12",
+#: "events.message:<batch>:registration:12", "events.cancelled:registration:12:<when>".
+_REGISTRATION_IN_KEY = re.compile(r":registration:(\d+)(?::|$)")
+
+
+def _forget_their_messages(event: Event) -> None:
+    """The event's messages go with its registrations: emptied and untied from the person
+    (mail.retention.empty_messages). Otherwise the outbox row's person and the registration
+    named in its key would lead back from the anonymous seat to who held it."""
+    from portal.mail.models import OutboxMessage
+    from portal.mail.retention import empty_messages
+
+    held = dict(db.session.execute(
+        select(Registration.id, Registration.person_id)
+        .where(Registration.event_id == event.id, Registration.person_id.is_not(None))
+    ).all())
+    people = sorted(set(held.values()))
+    about: list[int] = []
+    for start in range(0, len(people), 500):
+        for message_id, key in db.session.execute(
+            select(OutboxMessage.id, OutboxMessage.idempotency_key).where(
+                OutboxMessage.person_id.in_(people[start:start + 500]),
+                OutboxMessage.idempotency_key.like("events.%"))
+        ).all():
+            named = _REGISTRATION_IN_KEY.search(key)
+            if named and int(named.group(1)) in held:
+                about.append(message_id)
+    empty_messages(about, detach=True)
 
 
 def forecast(moment: datetime) -> list:

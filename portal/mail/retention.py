@@ -56,17 +56,31 @@ def purge_due(moment: datetime) -> int:
     cutoff = moment - timedelta(days=retention_days())
     due = select(OutboxMessage.id).where(_still_holding(), _done_at() <= cutoff)
     ids = list(db.session.execute(due).scalars())
+    empty_messages(ids)
+    return len(ids)
+
+
+def empty_messages(ids: list[int], *, detach: bool = False) -> None:
+    """Blank these messages' address, subject, text, headers and last reply and delete their
+    attachments; the rows and their keys stay (nothing is queued twice). `detach` also
+    unties them from the person (another area's record of them was just anonymized, and the
+    row must not lead back) and withholds any not yet sent. Flushes; the caller commits."""
     outbox = OutboxMessage.__table__
     attachments = OutboxAttachment.__table__
+    values = dict(to_address="", subject="", body_text="", body_html="", headers={}, last_error="")
+    if detach:
+        values["person_id"] = None
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         db.session.execute(attachments.delete().where(attachments.c.message_id.in_(chunk)))
-        db.session.execute(outbox.update().where(outbox.c.id.in_(chunk)).values(
-            to_address="", subject="", body_text="", body_html="", headers={}, last_error="",
-        ))
+        db.session.execute(outbox.update().where(outbox.c.id.in_(chunk)).values(**values))
+        if detach:
+            db.session.execute(outbox.update().where(
+                outbox.c.id.in_(chunk),
+                outbox.c.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]),
+            ).values(state=OutboxState.WITHHELD.value))
     db.session.flush()
     db.session.expire_all()  # Core writes: no stale outbox objects for the rest of the transaction
-    return len(ids)
 
 
 def forecast(moment: datetime) -> list:

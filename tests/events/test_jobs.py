@@ -106,3 +106,22 @@ def test_organizers_see_when_the_events_rules_fall_due(app, client, auth, organi
     html = client.get("/admin/privacy/retention").get_data(as_text=True)
     assert "Accessibility and dietary answers are cleared." in html and "Registrations are anonymized" in html
     assert "retention_days" not in html  # the rules, not the code's notes
+
+
+def test_an_anonymized_seat_cannot_be_traced_back_through_its_messages(app_context, make_event):
+    """The outbox keeps each message's row and key (nothing is sent twice), but once the
+    registration is anonymized, its messages no longer name or point to the person; the
+    same person's messages about another event stay as they are."""
+    event_id, later_id = make_event(capacity=5, retention_days=30), make_event(capacity=5, starts_in=timedelta(days=400))
+    event, later = db.session.get(Event, event_id), db.session.get(Event, later_id)
+    gone = _register(event, 1)
+    _register(later, 1)  # the same person, at an event still ahead
+    db.session.commit()
+    purge_due(event.ends_at + timedelta(days=31))
+    db.session.commit()
+    messages = db.session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars().all()
+    about_gone = [m for m in messages if m.idempotency_key.endswith(f":registration:{gone.id}")]
+    assert about_gone and all(m.person_id is None and m.to_address == "" and m.body_text == "" and not m.attachments
+                              for m in about_gone)
+    others = [m for m in messages if m not in about_gone]
+    assert others and all(m.person_id is not None and "r1@example.ca" in m.to_address for m in others)
