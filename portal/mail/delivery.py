@@ -264,6 +264,23 @@ def mailbox_directory(app: Flask | None = None) -> Path:
     return Path((app or current_app).instance_path) / "mailbox"
 
 
+def forget_mailbox_copies(row_ids: list[int]) -> int:
+    """Delete the local mailbox's copies of these messages (when they were emptied or their
+    person erased, the .eml must not keep what the row no longer holds). Returns how many
+    files went. Not undone by a rollback: the copy is only the local mailbox's."""
+    directory = mailbox_directory()
+    if not directory.is_dir():
+        return 0
+    gone = 0
+    for row_id in row_ids:
+        try:
+            (directory / f"{row_id:010d}.eml").unlink()
+            gone += 1
+        except FileNotFoundError:
+            pass
+    return gone
+
+
 # --------------------------------------------------------------------------- rate limit
 
 

@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from portal.extensions import db
+from portal.mail.delivery import forget_mailbox_copies
 from portal.mail.models import OutboxAttachment, OutboxMessage, OutboxState
 
 DEFAULT_RETENTION_DAYS = 90
@@ -81,6 +82,7 @@ def empty_messages(ids: list[int], *, detach: bool = False) -> None:
             ).values(state=OutboxState.WITHHELD.value))
     db.session.flush()
     db.session.expire_all()  # Core writes: no stale outbox objects for the rest of the transaction
+    forget_mailbox_copies(ids)
 
 
 def forecast(moment: datetime) -> list:

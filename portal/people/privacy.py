@@ -430,7 +430,10 @@ def erase_person(person: Person, actor: Any = None, reason: str = "", *, origin:
     from portal.core.tokens import AccessToken
     from portal.mail.models import OutboxAttachment, OutboxMessage, OutboxState
 
+    from portal.mail.delivery import forget_mailbox_copies
+
     outbox = OutboxMessage.__table__
+    forget_mailbox_copies(list(db.session.execute(select(outbox.c.id).where(outbox.c.person_id == person.id)).scalars()))
     db.session.execute(
         OutboxAttachment.__table__.delete().where(
             OutboxAttachment.__table__.c.message_id.in_(

@@ -97,3 +97,23 @@ def test_organizers_see_when_messages_are_emptied(app, outbox, client, auth, org
     assert "90 days after it was sent" in html
     assert f"{(T0 + 90 * DAY).date().isoformat()}: 2" in html
     assert f"{(T0 + 92 * DAY).date().isoformat()}: 1" in html
+
+
+def test_the_local_mailbox_copy_goes_with_the_message(app, outbox):
+    """With no MAIL_SERVER the sender writes instance/mailbox/<row>.eml: emptying the row by
+    the rule, or erasing its person, deletes that copy too."""
+    from portal.mail.delivery import deliver_due, mailbox_directory
+    from portal.people.privacy import erase_person
+
+    clock.set_now(T0)
+    kept, erased = outbox.queue("kept@example.ca")[0], outbox.queue("erased@example.ca")[0]
+    with app.app_context():
+        deliver_due()
+        directory = mailbox_directory()
+        assert {p.name for p in directory.glob("*.eml")} == {f"{kept:010d}.eml", f"{erased:010d}.eml"}
+        erase_person(db.session.execute(select(Person).where(Person.email == "erased@example.ca")).scalar_one())
+        db.session.commit()
+        assert {p.name for p in directory.glob("*.eml")} == {f"{kept:010d}.eml"}
+    assert _purge(app, T0 + 91 * DAY) == 1
+    with app.app_context():
+        assert list(mailbox_directory().glob("*.eml")) == []
