@@ -25,6 +25,7 @@ from sqlalchemy.sql.schema import Column
 from portal.core.audit import AuditEntry, record_audit, scrub_audit_entries
 from portal.core.clock import now
 from portal.core.errors import DomainError
+from portal.core.spreadsheets import CSV_BOM, csv_row
 from portal.extensions import db
 from portal.people.models import ConsentRecord, Person
 
@@ -256,23 +257,23 @@ def export_csv(person: Person) -> str:
     keeps tables with different columns together; filter on `table` to see one of them.
     """
     buffer = io.StringIO()
+    buffer.write(CSV_BOM)  # a spreadsheet then reads the accents as UTF-8
     writer = csv.writer(buffer)
     writer.writerow(["table", "label", "row", "column", "value"])
     for section in collect_personal_data(person):
-        for number, row in enumerate(section.rows, start=1):
-            for column in section.columns:
-                value = _plain(row[column])
+        for number, (row, references) in enumerate(zip(section.rows, section.references), start=1):
+            # The JSON export's "refers_to" (which event, group, list or guideline a row is
+            # about), as one more cell per row, so the CSV says as much.
+            cells = [*((column, row[column]) for column in section.columns),
+                     *((("refers_to", references),) if references else ())]
+            for column, raw in cells:
+                value = _plain(raw)
                 if isinstance(value, (dict, list)):
                     value = json.dumps(value, ensure_ascii=False)
                 elif value is None:
                     value = ""
-                writer.writerow([section.table, section.label, number, column, _csv_safe(str(value))])
+                writer.writerow(csv_row([section.table, section.label, number, column, str(value)]))
     return buffer.getvalue()
-
-
-def _csv_safe(value: str) -> str:
-    # A cell starting with = + - @ is run as a formula by spreadsheets (CSV injection).
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def count_personal_rows(person_id: int) -> dict[str, int]:

@@ -43,8 +43,13 @@ def test_export_holds_every_record_of_the_person_and_nobody_elses(app, two_peopl
         message = tables["outbox_message"]["rows"][0]
         assert message["subject"] and message["state"] == "queued"
 
-        rows = list(csv.reader(io.StringIO(export_csv(person))))
+        exported = export_csv(person)
+        assert exported.startswith("\ufeff")  # a spreadsheet reads the accents as UTF-8
+        rows = list(csv.reader(io.StringIO(exported.removeprefix("\ufeff"))))
         assert rows[0] == ["table", "label", "row", "column", "value"]
+        # What a row is about (the event, group, list or guideline), as in the JSON.
+        referring = {table for table, section in tables.items() if any("refers_to" in r for r in section["rows"])}
+        assert referring and {r[0] for r in rows if r[3] == "refers_to"} == referring
         assert ["person", "Your details", "1", "email", alice.email] in rows
         assert {r[0] for r in rows[1:]} == set(tables)
         flat = "\n".join(",".join(r) for r in rows)
@@ -54,6 +59,6 @@ def test_export_holds_every_record_of_the_person_and_nobody_elses(app, two_peopl
 def test_csv_cells_cannot_run_as_formulas(app, make):
     person = make.person(name="=HYPERLINK(\"http://evil\")")
     with app.app_context():
-        rows = list(csv.reader(io.StringIO(export_csv(db.session.get(Person, person.id)))))
+        rows = list(csv.reader(io.StringIO(export_csv(db.session.get(Person, person.id)).removeprefix("\ufeff"))))
         names = [r[4] for r in rows if r[3] == "name"]
         assert names == ["'=HYPERLINK(\"http://evil\")"]
