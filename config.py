@@ -68,7 +68,9 @@ class Config:
     MAIL_BATCH_SIZE = _int("MAIL_BATCH_SIZE", 200)
     MAIL_RECONNECT_EVERY = _int("MAIL_RECONNECT_EVERY", 1000)
     MAIL_LEASE_SECONDS = _int("MAIL_LEASE_SECONDS", 300)
-    MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
+    # With the backoff (1, 2, 4 ... minutes, at most 6 hours apart): about four days of a
+    # relay answering "try later" before a message is given up, as mail servers do.
+    MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 24)
     MAIL_TIMEOUT_SECONDS = _float("MAIL_TIMEOUT_SECONDS", 30.0)
     MAIL_DELIVER_IN_PROCESS = _flag("MAIL_DELIVER_IN_PROCESS")
     # Days after a message is sent (or queued, if it never went) before its address and

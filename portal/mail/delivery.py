@@ -8,11 +8,17 @@ The guarantees, and how they are kept:
 * **Never doubled.** Claims are exclusive: PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite one
   writer at a time (`BEGIN IMMEDIATE`). A row is marked sent, in its own commit, right after
   the server's 250 for that row and before the next message goes out, and only if the claim
-  is still ours (`WHERE id = ? AND claimed_by = me`). So a crash can re-send at most the one
-  message in flight on each connection.
+  is still ours (`WHERE id = ? AND claimed_by = me`). However slow the server, a claim never
+  runs out while its sender is still going: before each message at least half the lease
+  is left (the sender renews it on the rows still its own), and a lease is at least ten SMTP
+  timeouts (`sending_lease`). So a crash can re-send at most the one message in flight on
+  each connection.
 * **Retried sensibly.** Connection refused, timeouts, disconnects during DATA and 4xx
   replies are temporary: the row waits with exponential backoff and jitter, up to
-  MAIL_MAX_ATTEMPTS. 5xx replies are permanent: failed, with the server's reply kept.
+  MAIL_MAX_ATTEMPTS (24: about four days of "try later"). A server that cannot be reached,
+  hangs, drops the connection or says 421 ends the pass after that one row, so a dead relay
+  costs one attempt per pass, not one per message. 5xx replies are permanent: failed, with
+  the server's reply kept.
 * **Consent re-checked.** List mail whose recipient is no longer an active subscriber of
   that list is withheld, checked right before each group of messages goes out.
 
@@ -76,6 +82,12 @@ class PermanentFailure(Exception):
 
 class TransportUnavailable(TemporaryFailure):
     """No connection could be opened at all: stop this pass instead of failing every row."""
+
+
+class ServerUnwell(TemporaryFailure):
+    """The connection timed out or dropped mid-message, or the server said 421 (closing):
+    this row is retried later, and the pass stops rather than spend a timeout and an
+    attempt on every other row while the server is like this."""
 
 
 @dataclass
@@ -182,7 +194,7 @@ class SmtpTransport:
                 # cannot duplicate the message (servers close idle connections routinely).
                 self._drop()
                 if fresh:
-                    raise TemporaryFailure(str(error)) from error
+                    raise ServerUnwell(str(error)) from error
         raise TemporaryFailure("connection dropped")  # pragma: no cover - loop always returns
 
     def _transaction(self, connection: smtplib.SMTP, message: WireMessage, data: bytes) -> str:
@@ -209,7 +221,7 @@ class SmtpTransport:
         except (smtplib.SMTPServerDisconnected, OSError) as error:
             # The server may or may not have the message: it stays in flight, retried later.
             self._drop()
-            raise TemporaryFailure(f"connection dropped during DATA: {error}") from error
+            raise ServerUnwell(f"connection dropped during DATA: {error}") from error
         if code != 250:
             self._reset(connection)
             raise _failure(code, reply)
@@ -234,6 +246,8 @@ def _reply(code: int, reply: bytes | str) -> str:
 
 def _failure(code: int, reply: bytes | str) -> Exception:
     message = _reply(code, reply)
+    if code == 421:  # "service not available, closing": about the server, not this message
+        return ServerUnwell(message)
     return PermanentFailure(message) if code >= 500 else TemporaryFailure(message)
 
 
@@ -580,6 +594,28 @@ class OutboxStore:
     def mark_withheld(self, row: ClaimedRow, reason: str) -> None:
         self._mark(row.id, state=OutboxState.WITHHELD.value, last_error=reason)
 
+    def extend(self, rows: Sequence[ClaimedRow]) -> tuple[list[ClaimedRow], datetime]:
+        """Renew the lease on these rows, as far as they are still ours (guarded by
+        `claimed_by`); returns the rows kept and the new end. A row another sender took over
+        after our lease ran out is dropped here, so it is never sent by both."""
+        lease_until = clock.now() + self.lease
+        ids = [r.id for r in rows]
+
+        def work() -> set[int]:
+            kept: set[int] = set()
+            for start in range(0, len(ids), 500):
+                kept.update(self.connection.execute(
+                    update(_outbox)
+                    .where(_outbox.c.id.in_(ids[start:start + 500]), _outbox.c.claimed_by == self.sender,
+                           _outbox.c.state == OutboxState.SENDING.value)
+                    .values(lease_until=lease_until)
+                    .returning(_outbox.c.id)
+                ).scalars())
+            return kept
+
+        kept = self._write(work) if ids else set()
+        return [r for r in rows if r.id in kept], lease_until
+
     def release(self, rows: Sequence[ClaimedRow]) -> int:
         """Give unattempted claims back, due at once, for this or another sender."""
         if not rows:
@@ -638,12 +674,21 @@ class _Shared:
                 self._taken -= count
 
 
+def sending_lease(config: Any) -> timedelta:
+    """How long a claim lasts: MAIL_LEASE_SECONDS, but never under ten SMTP timeouts, so one
+    message (connect, MAIL, RCPT, DATA, each bounded by MAIL_TIMEOUT_SECONDS) always goes
+    out well within the half-lease left before it."""
+    configured = timedelta(seconds=int(config.get("MAIL_LEASE_SECONDS") or 300))
+    timeout = timedelta(seconds=float(config.get("MAIL_TIMEOUT_SECONDS") or 30))
+    return max(configured, 10 * timeout)
+
+
 def _batch_size(config: Any) -> int:
     size = max(1, int(config.get("MAIL_BATCH_SIZE") or 200))
     rate = float(config.get("MAIL_RATE_PER_SECOND") or 0)
     if rate > 0:
         # A batch must go out well within its lease, or another sender would claim it too.
-        size = min(size, max(1, int(rate * int(config.get("MAIL_LEASE_SECONDS") or 300) / 2)))
+        size = min(size, max(1, int(rate * sending_lease(config).total_seconds() / 2)))
     return size
 
 
@@ -656,11 +701,13 @@ def _run_sender(shared: _Shared) -> None:
     else:
         transport = MailboxTransport(mailbox_directory(shared.app))
         to_mailbox = True
-    lease = timedelta(seconds=int(config.get("MAIL_LEASE_SECONDS") or 300))
+    lease = sending_lease(config)
     store = OutboxStore(db.engine.connect(), sender_identity(), lease,
-                        max(1, int(config.get("MAIL_MAX_ATTEMPTS") or 8)))
-    # Stop early enough to mark the last message before another sender may take the batch.
-    margin = min(timedelta(seconds=30), lease / 5)
+                        max(1, int(config.get("MAIL_MAX_ATTEMPTS") or 24)))
+    # Before each message at least half the lease is left (renewed when less is), and one
+    # message takes at most a few SMTP timeouts, which sending_lease keeps well under half:
+    # so no row's lease runs out while we send it, and no other sender can take it then.
+    renew_when_left = lease / 2
     batch_size = _batch_size(config)
     report = shared.report
     try:
@@ -673,8 +720,9 @@ def _run_sender(shared: _Shared) -> None:
             if not rows:
                 break
             pending = list(rows)
+            lost: set[int] = set()  # rows whose claim passed to another sender
             while pending:
-                if shared.stopping() or clock.now() >= lease_until - margin:
+                if shared.stopping():
                     break
                 chunk, pending = pending[:CONSENT_CHUNK], pending[CONSENT_CHUNK:]
                 allowed = store.still_subscribed(chunk)
@@ -682,6 +730,16 @@ def _run_sender(shared: _Shared) -> None:
                     if shared.stopping():
                         pending = chunk[index:] + pending
                         break
+                    if clock.now() >= lease_until - renew_when_left:
+                        # A slow server: keep the claim on what is left, or learn it is gone.
+                        left = chunk[index:] + pending
+                        kept, lease_until = store.extend(left)
+                        ours = {r.id for r in kept}
+                        lost.update(r.id for r in left if r.id not in ours)
+                        pending = [r for r in pending if r.id in ours]
+                    if row.id in lost:
+                        log.warning("outbox row %s passed to another sender before it went out", row.id)
+                        continue
                     if row.person_id is None or (row.list_id is not None and row.id not in allowed):
                         store.mark_withheld(row, "The recipient is no longer subscribed to this list."
                                             if row.person_id is not None else "The recipient was erased.")
@@ -694,11 +752,11 @@ def _run_sender(shared: _Shared) -> None:
                             transport.send(row.message, data, row_id=row.id)
                         else:
                             transport.send(row.message, data)
-                    except TransportUnavailable as error:
+                    except (TransportUnavailable, ServerUnwell) as error:
                         report.add(store.mark_temporary(row, str(error)))
                         report.add("released", store.release(chunk[index + 1:] + pending))
                         report.unreachable = True
-                        shared.halt.set()  # the server is down: end this pass for all threads
+                        shared.halt.set()  # the server is down or hanging: end this pass for all threads
                         return
                     except TemporaryFailure as error:
                         report.add(store.mark_temporary(row, str(error)))

@@ -497,3 +497,62 @@ def test_mail_to_an_erased_person_is_withheld(app, smtp_server, outbox):
     row = outbox.row(erased)
     assert row.state == OutboxState.WITHHELD and row.last_error == "The recipient was erased."
     assert outbox.row(kept).state == OutboxState.SENT
+
+
+def test_a_hanging_server_ends_the_pass_after_one_message(app, smtp_server, outbox):
+    """Each message would wait out the timeout and lose an attempt: one does, and the rest
+    go back, unattempted, for the next pass (as when the server refuses connections)."""
+    import asyncio
+
+    async def hangs(server, session, envelope):
+        await asyncio.sleep(3)
+        return "250 too late"
+
+    smtp_server.handler.handle_DATA = hangs
+    app.config["MAIL_TIMEOUT_SECONDS"] = 0.5
+    clock.set_now(clock.now())
+    ids = outbox.queue(count=4)
+    report = deliver(app)
+    assert report.unreachable and report.retried == 1 and report.released == 3
+    rows = [outbox.row(message_id) for message_id in ids]
+    assert sorted((r.state, r.attempts) for r in rows) == [("queued", 0)] * 3 + [("retry", 1)]
+
+
+def test_a_slow_server_never_gets_a_message_twice_from_two_senders(app, smtp_server, outbox):
+    """Each message takes the server 100 s (of the portal's clock): the first sender's
+    300 s claim would run out part-way. It renews its claim as it goes, so a second sender
+    started meanwhile finds nothing to take, and every message goes out once."""
+    import threading
+
+    accept = smtp_server.handler.handle_DATA
+
+    async def slow(server, session, envelope):
+        import asyncio
+
+        clock.advance(timedelta(seconds=100))
+        await asyncio.sleep(0.2)  # and slow enough in real time for the second sender to start
+        return await accept(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = slow
+    app.config.update(MAIL_LEASE_SECONDS=300, MAIL_TIMEOUT_SECONDS=30)
+    clock.set_now(clock.now())
+    ids = outbox.queue(count=8)
+    first = threading.Thread(target=deliver, args=(app,))
+    first.start()
+    smtp_server.wait_for(4)  # 400 s on: past the first claim's end
+    second = deliver(app)
+    first.join(timeout=60)
+    assert not first.is_alive()
+    assert second.sent == 0
+    received = [str(m["To"]) for m in smtp_server.messages]
+    assert len(received) == len(set(received)) == 8
+    assert {outbox.row(message_id).state for message_id in ids} == {OutboxState.SENT}
+
+
+def test_a_relay_saying_try_later_is_retried_for_days_not_hours(app):
+    from portal.mail.delivery import RETRY_BASE, RETRY_CAP
+
+    attempts = app.config["MAIL_MAX_ATTEMPTS"]
+    # The least the backoff (jitter at most -20 %) adds up to before the last attempt.
+    span = sum((min(RETRY_CAP, RETRY_BASE * 2 ** (n - 1)) * 0.8 for n in range(1, attempts)), timedelta())
+    assert span >= timedelta(days=3)
