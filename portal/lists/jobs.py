@@ -16,8 +16,14 @@ from portal.core.db import writing
 from portal.extensions import db
 from portal.lists.models import ImportJob, ImportStatus, ListPost, PostStatus
 
-#: A running import belongs to its worker for this long; then another may take it over.
-IMPORT_LEASE = timedelta(minutes=30)
+#: A running import belongs to its worker for this long past its last sign of life (each
+#: 5,000 rows checked, and the start of the import itself); then the list-imports job takes
+#: it over. So a web worker restarted mid-import strands it for two minutes, not more.
+IMPORT_LEASE = timedelta(minutes=2)
+
+
+class ImportTakenOver(Exception):
+    """This worker's lease ran out and another took the import over: stop, change nothing."""
 
 
 def send_due_posts() -> int:
@@ -61,13 +67,16 @@ def process_import_job(job_id: int) -> bool:
     """
     from portal.lists.imports import ImportRefused, ImportReport, import_subscribers, parse_rows
 
+    # The lease's end is also this worker's mark on the job: every renewal and the import
+    # itself go ahead only while it is still the one we set.
+    held = now() + IMPORT_LEASE
     with writing():
         claimed = db.session.execute(
             update(ImportJob).where(
                 ImportJob.id == job_id,
                 or_(ImportJob.status == ImportStatus.PENDING.value,
                     (ImportJob.status == ImportStatus.RUNNING.value) & (ImportJob.lease_until < now())),
-            ).values(status=ImportStatus.RUNNING.value, lease_until=now() + IMPORT_LEASE, processed_rows=0)
+            ).values(status=ImportStatus.RUNNING.value, lease_until=held, processed_rows=0)
             .execution_options(synchronize_session=False)
         ).rowcount == 1
         db.session.commit()
@@ -79,19 +88,37 @@ def process_import_job(job_id: int) -> bool:
     ask, filename = job.ask_unconfirmed, job.filename
     db.session.rollback()
 
-    def progress(rows: int) -> None:
-        # A short transaction of its own, so the organizer's page sees it.
-        with db.engine.begin() as connection:
-            connection.execute(update(ImportJob).where(ImportJob.id == job_id).values(processed_rows=rows))
+    def renew(values: dict) -> None:
+        nonlocal held
+        renewed = now() + IMPORT_LEASE
+        with db.engine.begin() as connection:  # a short transaction of its own: the page sees it
+            if connection.execute(
+                update(ImportJob).where(ImportJob.id == job_id, ImportJob.lease_until == held,
+                                        ImportJob.status == ImportStatus.RUNNING.value)
+                .values(lease_until=renewed, **values)
+            ).rowcount != 1:
+                raise ImportTakenOver()
+        held = renewed
 
     failure = ""
     report = ImportReport()
     try:
         # Checking rows takes no database lock, so progress commits meanwhile.
-        rows = parse_rows(text, report, progress)
+        rows = parse_rows(text, report, lambda checked: renew({"processed_rows": checked}))
     except ImportRefused as error:
         failure = str(error.message)
+    except ImportTakenOver:
+        return False
     with writing():
+        # Still ours? This also locks the job row until the import commits, so no one can
+        # take it over while it runs, however long it takes.
+        if db.session.execute(
+            update(ImportJob).where(ImportJob.id == job_id, ImportJob.lease_until == held,
+                                    ImportJob.status == ImportStatus.RUNNING.value)
+            .values(lease_until=now() + IMPORT_LEASE).execution_options(synchronize_session=False)
+        ).rowcount != 1:
+            db.session.rollback()
+            return False
         try:
             if failure:
                 raise ImportRefused(failure)
