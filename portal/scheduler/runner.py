@@ -142,6 +142,10 @@ class SchedulerLock:
     def still_held(self) -> bool:
         return True
 
+    def holder(self) -> str:
+        """Who holds the lock, for the standby's log line ("pid 21566"); "" if unknown."""
+        return ""
+
     def release(self) -> None:
         raise NotImplementedError
 
@@ -150,7 +154,9 @@ class PostgresAdvisoryLock(SchedulerLock):
     """A session-level advisory lock on a dedicated connection (not from the app's pool)."""
 
     def __init__(self, url) -> None:
-        self.engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        # The session's name says which process holds the lock (pg_stat_activity), for standbys.
+        self.engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                                    connect_args={"application_name": f"portal scheduler pid {os.getpid()}"})
         self.connection = None
 
     def try_acquire(self) -> bool:
@@ -174,6 +180,17 @@ class PostgresAdvisoryLock(SchedulerLock):
             return True
         except Exception:
             return False
+
+    def holder(self) -> str:
+        try:
+            with self.engine.connect() as connection:
+                name = connection.execute(text(
+                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE l.locktype = 'advisory' AND l.granted"
+                    " AND a.application_name LIKE 'portal scheduler pid %' LIMIT 1")).scalar()
+        except Exception:
+            return ""
+        return (name or "").removeprefix("portal scheduler ")
 
     def release(self) -> None:
         if self.connection is not None:
@@ -204,6 +221,13 @@ class FileLock(SchedulerLock):
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
         return True
+
+    def holder(self) -> str:
+        try:
+            written = self.path.read_text().strip()
+        except OSError:
+            return ""
+        return f"pid {written}" if written.isdigit() else ""
 
     def release(self) -> None:
         if self.fd is not None:
@@ -236,8 +260,8 @@ def run_scheduler(app: Flask, stop: threading.Event | None = None) -> None:
     while not stop.is_set():
         if not lock.try_acquire():
             if not said_standby:
-                log.info("scheduler standby: another scheduler is active (pid %s); waiting to take over",
-                         os.getpid())
+                log.info("scheduler standby (pid %s): another scheduler is active (%s); waiting to take over",
+                         os.getpid(), lock.holder() or "holder unknown")
                 said_standby = True
             stop.wait(poll)
             continue

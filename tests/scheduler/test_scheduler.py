@@ -105,6 +105,9 @@ def test_two_schedulers_one_release_standby_takes_over(app, start_scheduler):
     first.wait_for_log("scheduler active")
     second = start_scheduler("second")
     second.wait_for_log("scheduler standby")
+    # It names the active one, not itself, so an operator looks at the right process.
+    assert (f"scheduler standby (pid {second.process.pid}): another scheduler is active "
+            f"(pid {first.process.pid})") in second.log()
 
     _wait_released(app, gid)
     assert _notice_counts(app, gid) == (1000, 1000, GuidelineStatus.RELEASED)
