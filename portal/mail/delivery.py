@@ -9,10 +9,10 @@ The guarantees, and how they are kept:
   writer at a time (`BEGIN IMMEDIATE`). A row is marked sent, in its own commit, right after
   the server's 250 for that row and before the next message goes out, and only if the claim
   is still ours (`WHERE id = ? AND claimed_by = me`). However slow the server, a claim never
-  runs out while its sender is still going: before each message at least half the lease
-  is left (the sender renews it on the rows still its own), and a lease is at least ten SMTP
-  timeouts (`sending_lease`). So a crash can re-send at most the one message in flight on
-  each connection.
+  runs out while its sender is still going: before each message nearly the whole lease is
+  left (the sender renews it on the rows still its own every RENEW_EVERY), and a lease is at
+  least twenty SMTP timeouts, more than one message's exchange can take (`sending_lease`).
+  So a crash can re-send at most the one message in flight on each connection.
 * **Retried sensibly.** Connection refused, timeouts, disconnects during DATA and 4xx
   replies are temporary: the row waits with exponential backoff and jitter, up to
   MAIL_MAX_ATTEMPTS (24: about four days of "try later"). A server that cannot be reached,
@@ -210,6 +210,11 @@ class SmtpTransport:
                 code, reply = connection.rcpt(recipient)
         except (smtplib.SMTPServerDisconnected, OSError) as error:
             raise _DroppedBeforeData(f"connection dropped: {error}") from error
+        if code == 421:
+            # The server is closing this connection (idle too long, or its limit of messages
+            # per connection): nothing was handed over, so it is a drop before DATA; only a
+            # fresh connection answering 421 says the server itself is unwell.
+            raise _DroppedBeforeData(_reply(code, reply))
         if code not in (250, 251):
             self._reset(connection)
             raise _failure(code, reply)
@@ -674,13 +679,21 @@ class _Shared:
                 self._taken -= count
 
 
+#: A sender renews its claim before the next message once this long has passed since it
+#: was made or last renewed: never for a fast server (a batch takes well under this), and
+#: at most one UPDATE per this long for a slow one.
+RENEW_EVERY = timedelta(seconds=10)
+
+
 def sending_lease(config: Any) -> timedelta:
-    """How long a claim lasts: MAIL_LEASE_SECONDS, but never under ten SMTP timeouts, so one
-    message (connect, MAIL, RCPT, DATA, each bounded by MAIL_TIMEOUT_SECONDS) always goes
-    out well within the half-lease left before it."""
+    """How long a claim lasts: MAIL_LEASE_SECONDS, but never under twenty SMTP timeouts plus
+    RENEW_EVERY. Each read of one message's exchange waits at most MAIL_TIMEOUT_SECONDS, and
+    there are about a dozen at worst (a dropped connection, then connect, greeting, EHLO,
+    STARTTLS, EHLO, AUTH, MAIL, RCPT, DATA, the end of data, QUIT), so a message always goes
+    out within the lease left before it."""
     configured = timedelta(seconds=int(config.get("MAIL_LEASE_SECONDS") or 300))
     timeout = timedelta(seconds=float(config.get("MAIL_TIMEOUT_SECONDS") or 30))
-    return max(configured, 10 * timeout)
+    return max(configured, 20 * timeout + RENEW_EVERY)
 
 
 def _batch_size(config: Any) -> int:
@@ -704,10 +717,11 @@ def _run_sender(shared: _Shared) -> None:
     lease = sending_lease(config)
     store = OutboxStore(db.engine.connect(), sender_identity(), lease,
                         max(1, int(config.get("MAIL_MAX_ATTEMPTS") or 24)))
-    # Before each message at least half the lease is left (renewed when less is), and one
-    # message takes at most a few SMTP timeouts, which sending_lease keeps well under half:
+    # Before each message nearly the whole lease is left: it is renewed once RENEW_EVERY has
+    # passed since the claim or the last renewal. One message takes at most about a dozen
+    # SMTP timeouts (a reconnect with TLS and AUTH included), and sending_lease is twenty:
     # so no row's lease runs out while we send it, and no other sender can take it then.
-    renew_when_left = lease / 2
+    renew_when_left = lease - RENEW_EVERY
     batch_size = _batch_size(config)
     report = shared.report
     try:

@@ -182,12 +182,16 @@ class PostgresAdvisoryLock(SchedulerLock):
             return False
 
     def holder(self) -> str:
+        # pg_locks shows a bigint advisory key as its high and low 32 bits (classid, objid).
+        high, low = (ADVISORY_LOCK_KEY >> 32) & 0xFFFFFFFF, ADVISORY_LOCK_KEY & 0xFFFFFFFF
         try:
             with self.engine.connect() as connection:
                 name = connection.execute(text(
                     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                    " WHERE l.locktype = 'advisory' AND l.granted"
-                    " AND a.application_name LIKE 'portal scheduler pid %' LIMIT 1")).scalar()
+                    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+                    " AND l.classid::bigint = :high AND l.objid::bigint = :low"
+                    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    " LIMIT 1"), {"high": high, "low": low}).scalar()
         except Exception:
             return ""
         return (name or "").removeprefix("portal scheduler ")

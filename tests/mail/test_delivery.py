@@ -556,3 +556,59 @@ def test_a_relay_saying_try_later_is_retried_for_days_not_hours(app):
     # The least the backoff (jitter at most -20 %) adds up to before the last attempt.
     span = sum((min(RETRY_CAP, RETRY_BASE * 2 ** (n - 1)) * 0.8 for n in range(1, attempts)), timedelta())
     assert span >= timedelta(days=3)
+
+
+def test_a_message_slower_than_half_the_claim_still_goes_out_once(app, smtp_server, outbox):
+    """The worst single message (a dropped connection, a reconnect with TLS and AUTH, each
+    reply just under the timeout) can take a long while: the claim is renewed before it and
+    outlasts it, so a second sender meanwhile takes nothing."""
+    import asyncio
+    import threading
+
+    accept = smtp_server.handler.handle_DATA
+    durations = [130, 175]  # seconds of the portal's clock each of the first two takes
+    second_may_run = threading.Event()
+    calls: list[int] = []
+
+    async def slow(server, session, envelope):
+        index = len(calls)
+        calls.append(index)
+        if index < len(durations):
+            clock.advance(timedelta(seconds=durations[index]))
+        if index == 1:
+            second_may_run.set()  # the first sender is mid-message, 305 s after its claim
+            await asyncio.sleep(1.5)
+        return await accept(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = slow
+    app.config.update(MAIL_LEASE_SECONDS=300, MAIL_TIMEOUT_SECONDS=30)
+    clock.set_now(clock.now())
+    outbox.queue(count=4)
+    first = threading.Thread(target=deliver, args=(app,))
+    first.start()
+    assert second_may_run.wait(10)
+    assert deliver(app).sent == 0
+    first.join(timeout=30)
+    received = [str(m["To"]) for m in smtp_server.messages]
+    assert len(received) == len(set(received)) == 4
+
+
+def test_a_server_closing_a_reused_connection_with_421_costs_nothing(app, smtp_server, outbox):
+    """Servers answer the next command on a connection idle too long (or past their messages
+    per connection) with 421 and close it. Nothing was handed over: the message goes at once
+    on a fresh connection, and the pass goes on."""
+    seen: list[str] = []
+
+    async def handle_MAIL(server, session, envelope, address, options):
+        seen.append(address)
+        if len(seen) == 2:  # the second MAIL, on the reused connection
+            return "421 4.4.2 mail.example Error: timeout exceeded"
+        envelope.mail_from = address
+        return "250 OK"
+
+    smtp_server.handler.handle_MAIL = handle_MAIL
+    clock.set_now(clock.now())
+    ids = outbox.queue(count=4)
+    report = deliver(app)
+    assert report.sent == 4 and report.retried == 0 and not report.unreachable
+    assert {outbox.row(message_id).attempts for message_id in ids} == {1}
