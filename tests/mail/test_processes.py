@@ -63,8 +63,11 @@ def test_a_sender_killed_mid_drain_loses_nothing_after_its_lease_expires(app, sm
     # While the dead sender's lease runs, a new sender leaves its rows alone...
     out = sender.run(PORTAL_FAKE_NOW=(start + timedelta(seconds=10)).isoformat())
     assert {row.id for row in outbox.rows() if row.state == OutboxState.SENDING} == {r.id for r in stranded}
-    # ...and once it has expired, takes them over.
-    out = sender.run(PORTAL_FAKE_NOW=(start + timedelta(seconds=301)).isoformat())
+    # ...and once it has expired, takes them over (a lease is at least twenty SMTP timeouts).
+    from portal.mail.delivery import sending_lease
+
+    lease = sending_lease({"MAIL_LEASE_SECONDS": 300, "MAIL_TIMEOUT_SECONDS": 30})
+    out = sender.run(PORTAL_FAKE_NOW=(start + lease + timedelta(seconds=1)).isoformat())
     assert out.startswith("sent: ")
 
     assert all(row.state == OutboxState.SENT for row in outbox.rows())
