@@ -14,13 +14,14 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, event, insert, text
+from sqlalchemy import Table, bindparam, delete, event, func, insert, text
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -62,6 +63,27 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+#: Accented letters, and the plain letter searching and sorting treat each as: "émilie"
+#: finds "Émilie Ouellet", who sorts among the E's, on both databases (SQLite's lower()
+#: folds only A-Z, and a C-collated PostgreSQL sorts É after Z).
+_ACCENTED = "àâäáãåÀÂÄÁÃÅéèêëÉÈÊËíìîïÍÌÎÏóòôöõÓÒÔÖÕúùûüÚÙÛÜçÇñÑÿŸ"
+_PLAIN = "".join(unicodedata.normalize("NFKD", letter)[0].lower() for letter in _ACCENTED)
+_UNACCENT = str.maketrans(_ACCENTED, _PLAIN)
+
+
+def fold(value: str | None) -> str | None:
+    """Text as searches and sorts compare it: lower case, accents off."""
+    return None if value is None else value.lower().translate(_UNACCENT)
+
+
+def folded(column: Any) -> Any:
+    """SQL for `fold(column)` on the current database: the same result as `fold`."""
+    if is_sqlite(db.engine):
+        return func.portal_fold(column)  # registered on every SQLite connection (configure_engine)
+    # Accented capitals are in _ACCENTED too, so whatever lower() does to them, they fold.
+    return func.translate(func.lower(column), _ACCENTED, _PLAIN)
+
+
 def configure_engine(engine: Engine) -> None:
     if not is_sqlite(engine):
         return
@@ -71,6 +93,7 @@ def configure_engine(engine: Engine) -> None:
         # Let SQLAlchemy, not pysqlite, say when a transaction begins.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        dbapi_connection.create_function("portal_fold", 1, fold, deterministic=True)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         if engine.url.database not in (None, "", ":memory:"):

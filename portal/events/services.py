@@ -30,7 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal.auth.models import OrganizerAccount, Role
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.db import insert_row
+from portal.core.db import fold, folded, insert_row
 from portal.core.kept import forget, kept
 from portal.core.spreadsheets import CSV_BOM, csv_row, xlsx_row
 from portal.core.errors import Busy, DomainError, InvalidToken, NotFound
@@ -727,11 +727,11 @@ def remove_question(question: EventQuestion, *, actor: Any = None, origin: str =
 # --- organizers: attendees ------------------------------------------------------------
 
 SORTS = {
-    "registered": (Registration.id,),
-    "name": (func.lower(Person.name), Registration.id),
-    "organization": (func.lower(Person.organization), Registration.id),
-    "sector": (Sector.position, Registration.id),
-    "status": (Registration.status, Registration.waitlist_position, Registration.id),
+    "registered": lambda: (Registration.id,),
+    "name": lambda: (folded(Person.name), Registration.id),
+    "organization": lambda: (folded(Person.organization), Registration.id),
+    "sector": lambda: (Sector.position, Registration.id),
+    "status": lambda: (Registration.status, Registration.waitlist_position, Registration.id),
 }
 
 
@@ -765,15 +765,15 @@ def attendee_query(event: Event, filters: AttendeeFilter):
     if filters.sector:
         query = query.where(Sector.slug == filters.sector)
     if filters.community:
-        query = query.where(func.lower(Person.community) == filters.community.strip().lower())
+        query = query.where(folded(Person.community) == fold(filters.community.strip()))
     if filters.search.strip():
-        pattern = f"%{_escape_like(filters.search.strip().lower())}%"
+        pattern = f"%{_escape_like(fold(filters.search.strip()))}%"
         query = query.where(or_(
-            func.lower(Person.name).like(pattern, escape="\\"),
+            folded(Person.name).like(pattern, escape="\\"),
             Person.email.like(pattern, escape="\\"),
-            func.lower(Person.organization).like(pattern, escape="\\"),
+            folded(Person.organization).like(pattern, escape="\\"),
         ))
-    order = SORTS.get(filters.sort, SORTS["registered"])
+    order = SORTS.get(filters.sort, SORTS["registered"])()
     if filters.descending:
         order = tuple(column.desc() for column in order)
     return query.order_by(*order)
@@ -790,11 +790,12 @@ def attendee_page(event: Event, filters: AttendeeFilter, page: int, per_page: in
 
 
 def communities(event: Event) -> list[str]:
-    return [c for (c,) in db.session.execute(
+    """The communities the event's registrants gave, in the order a reader expects."""
+    return sorted([c for (c,) in db.session.execute(
         select(Person.community).join(Registration, Registration.person_id == Person.id)
         .where(Registration.event_id == event.id, Person.community != "")
-        .distinct().order_by(Person.community)
-    ).all()]
+        .distinct()
+    ).all()], key=fold)
 
 
 # --- exports --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from portal.core.audit import record_audit
+from portal.core.db import fold, folded
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
 from portal.core.web import (
@@ -272,8 +273,8 @@ def admin_subscribers(list_id: int):
     if filters.status.data and not filters.status.errors:
         query = query.where(Subscription.status == filters.status.data)
     if filters.q.data and not filters.q.errors:
-        needle = f"%{filters.q.data.strip().casefold()}%"
-        query = query.where(or_(Person.email.like(needle), Person.name.ilike(needle)))
+        needle = f"%{fold(filters.q.data.strip())}%"
+        query = query.where(or_(Person.email.like(needle), folded(Person.name).like(needle)))
     page = db.paginate(query, page=1 if filters.page.errors else filters.page.data or 1,
                        per_page=50, error_out=False, max_per_page=50)
     return render_template("lists/admin/subscribers.html", mailing_list=mailing_list, page=page,

@@ -527,3 +527,30 @@ def test_organizer_pages_in_french_show_french_names_and_french_numbers(app, cli
     assert "Collaborer pour la sécurité" in check_in and "Symposium 1" not in check_in
     english = client.get(f"/admin/events/{event_id}", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "<h1>Symposium 1</h1>" in english and "30% (75 seats)" in english
+
+
+def test_accented_names_are_found_filtered_and_sorted_as_a_reader_expects(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=10)
+    for email, name, community in (("zoe@example.ca", "Zoé Tremblay", "Sudbury"),
+                                   ("emilie@example.ca", "Émilie Ouellet", "Île-Perrot"),
+                                   ("elise@example.ca", "élise Côté", "Timmins"),
+                                   ("adam@example.ca", "Adam Smith", "Toronto")):
+        assert register(client, "symposium-1", email=email, name=name, community=community).status_code == 302
+    auth.login(organizer)
+    base = f"/admin/events/{event_id}/attendees"
+
+    def names(query: str) -> list[str]:
+        page = client.get(base + query).get_data(as_text=True)
+        return re.findall(r'<a href="/admin/events/\d+/attendees/\d+">([^<]+)</a>', page)
+
+    assert names("?q=Émilie") == ["Émilie Ouellet"]
+    assert names("?q=emilie") == ["Émilie Ouellet"]  # without the accent, as people type
+    assert names("?q=ÉLISE") == ["élise Côté"]
+    assert names("?q=cote") == ["élise Côté"]
+    assert names("?community=Île-Perrot") == ["Émilie Ouellet"]
+    assert names("?sort=name") == ["Adam Smith", "élise Côté", "Émilie Ouellet", "Zoé Tremblay"]
+    check_in = client.get(f"/admin/events/{event_id}/check-in?q=Émilie").get_data(as_text=True)
+    assert "Émilie Ouellet" in check_in and "Zoé" not in check_in
+    options = re.findall(r'<option value="([^"]*)"', client.get(base).get_data(as_text=True))
+    assert [o for o in options if o in ("Île-Perrot", "Sudbury", "Timmins", "Toronto")] == [
+        "Île-Perrot", "Sudbury", "Timmins", "Toronto"]
