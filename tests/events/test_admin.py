@@ -302,6 +302,21 @@ def test_organizer_emails_confirmed_or_waitlisted_attendees(app, client, auth, o
     assert nobody.status_code == 400
 
 
+def test_a_message_to_attendees_keeps_its_paragraphs_and_lines_in_html(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=5)
+    register(client, "symposium-1", email="a@example.ca")
+    auth.login(organizer)
+    body = "Dear colleagues,\r\n\r\nParking is in lot B.\r\n\r\n1. Arrive by 8:30\r\n2. Bring <ID>"
+    client.post(f"/admin/events/{event_id}/message", data={
+        "csrf_token": csrf_token(client, f"/admin/events/{event_id}/message"), "recipients": ["confirmed"],
+        "subject": "Practical details", "body": body})
+    with app.app_context():
+        html = db.session.execute(select(OutboxMessage.body_html).where(
+            OutboxMessage.purpose == "events.message")).scalar_one()
+    assert '<p class="message">Dear colleagues,</p><p class="message">Parking is in lot B.</p>' in html
+    assert '<p class="message">1. Arrive by 8:30<br>2. Bring &lt;ID&gt;</p>' in html
+
+
 def test_organizer_sees_needs_and_edits_them(app, client, auth, organizer, make_event):
     event_id = make_event()
     register(client, "symposium-1", email="a@example.ca", accessibility_needs="ASL interpreter")
