@@ -569,3 +569,18 @@ def test_accented_names_are_found_filtered_and_sorted_as_a_reader_expects(app, c
     options = re.findall(r'<option value="([^"]*)"', client.get(base).get_data(as_text=True))
     assert [o for o in options if o in ("Île-Perrot", "Sudbury", "Timmins", "Toronto")] == [
         "Île-Perrot", "Sudbury", "Timmins", "Toronto"]
+
+
+def test_a_registration_the_organizers_cancel_is_said_to_be_theirs(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=5)
+    register(client, "symposium-1", email="chris@example.ca", name="Chris Wong")
+    with app.app_context():
+        registration_id = db.session.execute(select(Registration.id)).scalar_one()
+    auth.login(organizer)
+    page = f"/admin/events/{event_id}/attendees/{registration_id}"
+    assert client.post(page + "/cancel", data={"csrf_token": csrf_token(client, page)}).status_code == 302
+    with app.app_context():
+        text = db.session.execute(select(OutboxMessage.body_text).where(
+            OutboxMessage.purpose == "events.cancelled")).scalar_one()
+    assert "The organizers cancelled your registration" in text and "Thank you for freeing" not in text
+    assert app.config["PORTAL_ORG_CONTACT"] in text
