@@ -80,8 +80,17 @@ def localized(obj: Any, name: str) -> Any:
     return in_language(obj, name, current_language())
 
 
+def format_day_and_time(value: datetime | None) -> str:
+    """A day and a time to the minute, in the portal's zone ("Saturday, December 5, 2026,
+    9:00 AM"): Babel's "full" date-time would add seconds and the zone's long name."""
+    if value is None:
+        return ""
+    return f"{format_date(value, 'full')}, {format_time(value, 'short')}"
+
+
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters["localized"] = localized
+    app.jinja_env.filters["day_and_time"] = format_day_and_time
     # Numbers as the page's language writes them (French: "15,0", "30 %").
     app.jinja_env.globals["format_decimal"] = format_decimal
     app.jinja_env.globals["format_percent"] = format_percent

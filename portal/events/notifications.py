@@ -243,12 +243,15 @@ def notify_registration_confirmed(registration: Registration, material: SeatMate
     )
 
 
-def notify_waitlisted(registration: Registration, place: int, manage_raw: str | None = None) -> None:
+def notify_waitlisted(registration: Registration, place: int, manage_raw: str | None = None, *,
+                      sector_seats: int | None = None) -> None:
+    """`sector_seats`: the person's sector holds this many seats, its capped share, while
+    other seats are left (the message says why they wait, not that the room is full)."""
     path = manage_path(registration, manage_raw)
     queue_email(
         key=f"events.waitlisted:registration:{registration.id}", to=registration.person,
         template="events/waitlisted", purpose="events.waitlisted",
-        context=_seat_context(registration.event),
+        context={**_seat_context(registration.event), "sector_seats": sector_seats},
         personal={"manage_path": path, "waitlist_place": str(place)}, repeatable=False,
     )
 

@@ -300,6 +300,8 @@ class RegistrationOutcome:
     created: bool
     #: Place in line (1 = next) when waitlisted.
     place: int | None = None
+    #: Waitlisted although seats were left: their sector holds its capped share.
+    sector_full: bool = False
 
 
 def find_sector_id(slug: str) -> int:
@@ -372,11 +374,13 @@ def register_for_event(
         checked_in_by_id=None, reminder_sent_at=None, created_at=moment,
     )
     place = None
+    sector_full = False
     if not _has_room(event, counts, sector_id):
         last_ticket, waiting = db.session.execute(_WAITLIST_TAIL, {"event_id": event.id}).one()
         values.update(status=RegistrationStatus.WAITLISTED.value, confirmed_at=None,
                       waitlist_position=(last_ticket or 0) + 1)
         place = waiting + 1
+        sector_full = sum(counts.values()) < event.capacity
     registration = insert_row(Registration, values)
     # Known already: attached as loaded, so nothing is written or read back for them.
     set_committed_value(registration, "event", event)
@@ -394,8 +398,9 @@ def register_for_event(
     if registration.status == RegistrationStatus.CONFIRMED:
         notifications.notify_registration_confirmed(registration, material)
     else:
-        notifications.notify_waitlisted(registration, place or 0, material.manage_raw)
-    return RegistrationOutcome(registration, created=True, place=place)
+        notifications.notify_waitlisted(registration, place or 0, material.manage_raw,
+                                        sector_seats=event.seat_cap_per_sector if sector_full else None)
+    return RegistrationOutcome(registration, created=True, place=place, sector_full=sector_full)
 
 
 def _subscribe_to_announcements(person: Person, slug: str) -> None:

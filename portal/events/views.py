@@ -130,7 +130,7 @@ def _send_registration(slug: str, door: services.RegistrationDoor, *, again: boo
         return _registration_form_page(slug, form, error.status)
     # Read what the page needs before the commit expires it (no second transaction).
     kind = outcome.registration.status if outcome.created else "duplicate"
-    session[OUTCOME_KEY] = {"event": slug, "kind": kind, "place": outcome.place}
+    session[OUTCOME_KEY] = {"event": slug, "kind": kind, "place": outcome.place, "sector_full": outcome.sector_full}
     db.session.commit()
     return redirect(url_for("events.registered", slug=slug))
 
@@ -147,7 +147,7 @@ def registered(slug: str):
         return redirect(url_for("events.detail", slug=event.slug))
     templates = {"confirmed": "events/confirmed.html", "waitlisted": "events/waitlisted.html"}
     return render_template(templates.get(outcome.get("kind"), "events/check_email.html"),
-                           event=event, place=outcome.get("place"))
+                           event=event, place=outcome.get("place"), sector_full=bool(outcome.get("sector_full")))
 
 
 def _manage_context(registration: Registration, **extra):

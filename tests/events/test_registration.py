@@ -133,6 +133,40 @@ def test_sector_cap_sends_the_over_cap_sector_to_the_waitlist(app, client, make_
     assert statuses == [("confirmed", None), ("confirmed", None), ("waitlisted", 1), ("confirmed", None)]
 
 
+def test_someone_waitlisted_by_the_sector_cap_is_told_why_not_that_the_room_is_full(app, client, make_event):
+    make_event(capacity=10, sector_cap_percent=20)  # 2 seats per sector
+    page = client.get("/events/symposium-1").get_data(as_text=True)
+    assert "no sector holds more than 2 seats" in page  # said before anyone registers
+    for n in range(2):
+        register(client, "symposium-1", email=f"police{n}@example.ca", sector="police")
+    third = register(client, "symposium-1", email="police2@example.ca", sector="police")
+    told = client.get(third.location).get_data(as_text=True)
+    assert "You are number 1 on the waitlist" in told and "Seats are left, but" in told
+    (waitlisted,) = _outbox(app, "events.waitlisted")
+    assert "no sector holds more than 2 seats" in waitlisted.body_text
+    assert "All seats are taken" not in waitlisted.body_text
+    # When the room itself is full, the message says so, as before.
+    make_event(capacity=1, slug="small")
+    register(client, "small", email="first@example.ca", sector="housing")
+    full = register(client, "small", email="second@example.ca", sector="education")
+    assert "Seats are left" not in client.get(full.location).get_data(as_text=True)
+    assert "All seats are taken" in _outbox(app, "events.waitlisted")[-1].body_text
+
+
+def test_the_event_page_says_when_registration_opens_and_when_it_closed(app, client, make_event):
+    from datetime import timedelta
+
+    from portal.core.clock import now
+
+    make_event(registration_opens_at=now() + timedelta(days=3))
+    make_event(slug="past-window", registration_opens_at=now() - timedelta(days=9),
+               registration_closes_at=now() - timedelta(days=2))
+    opens = client.get("/events/symposium-1").get_data(as_text=True)
+    assert re.search(r"Registration opens \w+day, \w+ \d+, \d{4}, \d+:\d\d\W[AP]M\.", opens), opens
+    closed = client.get("/events/past-window").get_data(as_text=True)
+    assert re.search(r"Registration closed \w+day, \w+ \d+, \d{4}, \d+:\d\d\W[AP]M\.", closed)
+
+
 def test_the_french_form_lists_the_sectors_in_french(client, make_event):
     make_event()
     page = client.get("/events/symposium-1/register", headers={"Accept-Language": "fr-CA"}).get_data(as_text=True)
@@ -203,7 +237,7 @@ def test_closed_window_refuses_registration(client, make_event):
     from portal.core.clock import now
 
     make_event(registration_closes_at=now() - timedelta(hours=1))
-    assert "Registration is not open" in client.get("/events/symposium-1").get_data(as_text=True)
+    assert "Registration closed " in client.get("/events/symposium-1").get_data(as_text=True)
     from tests.conftest import csrf_token
 
     response = client.post("/events/symposium-1/register",
