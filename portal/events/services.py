@@ -722,7 +722,8 @@ def update_question(question: EventQuestion, *, label: str, kind: QuestionKind, 
 
 def remove_question(question: EventQuestion, *, actor: Any = None, origin: str = "") -> None:
     """Existing answers stay in registrations (shown in exports by their question id)."""
-    record_audit("events.question.removed", actor=actor, subject=f"event:{question.event_id}", origin=origin)
+    record_audit("events.question.removed", actor=actor, subject=f"event:{question.event_id}", origin=origin,
+                 question=f"q{question.id}: {question.label}")
     event_id = question.event_id
     db.session.delete(question)
     db.session.flush()
@@ -805,12 +806,26 @@ def communities(event: Event) -> list[str]:
 
 # --- exports --------------------------------------------------------------------------
 
+def removed_question_ids(event: Event) -> list[str]:
+    """Ids of questions removed from the form that people had already answered: their
+    answers stay, and exports keep a column for each (read answer by answer, so memory
+    stays flat)."""
+    current = {str(question.id) for question in event.questions}
+    removed: set[str] = set()
+    for (answers,) in db.session.execute(
+        select(Registration.answers).where(Registration.event_id == event.id).execution_options(yield_per=1000)
+    ):
+        removed.update(key for key in (answers or {}) if key not in current)
+    return sorted(removed, key=lambda key: (len(key), key))
+
+
 def export_header(event: Event) -> list[str]:
     return [
         "registration_id", "status", "waitlist_ticket", "name", "email", "organization",
         "sector", "community", "job_title", "accessibility_needs", "dietary_needs",
         "registered_at", "checked_in_at",
-    ] + [f"q{question.id}: {question.label}" for question in event.questions]
+    ] + [f"q{question.id}: {question.label}" for question in event.questions] + [
+        f"q{key}: (removed question)" for key in removed_question_ids(event)]
 
 
 def _answer_text(value: Any) -> str:
@@ -824,7 +839,9 @@ def _answer_text(value: Any) -> str:
 def export_rows(event: Event) -> Iterator[list[Any]]:
     """Every registration as a row, read in batches so memory stays flat."""
     zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
-    question_ids = [str(question.id) for question in event.questions]
+    question_ids = [str(question.id) for question in event.questions] + removed_question_ids(event)
+    # An unticked box is stored as no answer at all; in the sheet it reads "no".
+    checkboxes = {str(question.id) for question in event.questions if question.kind == QuestionKind.CHECKBOX}
     query = attendee_query(event, AttendeeFilter()).execution_options(yield_per=500)
     for registration in db.session.execute(query).scalars():
         person, sector = registration.person, registration.sector
@@ -837,7 +854,8 @@ def export_rows(event: Event) -> Iterator[list[Any]]:
             registration.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
             registration.checked_in_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
             if registration.checked_in_at else "",
-        ] + [_answer_text((registration.answers or {}).get(qid)) for qid in question_ids]
+        ] + [_answer_text((registration.answers or {}).get(qid, False if qid in checkboxes else None))
+             for qid in question_ids]
         yield row
 
 

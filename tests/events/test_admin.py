@@ -584,3 +584,31 @@ def test_a_registration_the_organizers_cancel_is_said_to_be_theirs(app, client, 
             OutboxMessage.purpose == "events.cancelled")).scalar_one()
     assert "The organizers cancelled your registration" in text and "Thank you for freeing" not in text
     assert app.config["PORTAL_ORG_CONTACT"] in text
+
+
+def test_answers_to_a_removed_question_stay_in_exports_and_an_unticked_box_reads_no(app, client, auth, organizer,
+                                                                                    make_event):
+    event_id = make_event(questions=[
+        {"label": "Your role at a situation table", "kind": "short_text"},
+        {"label": "Photos are fine", "kind": "checkbox"}])
+    with app.app_context():
+        role_id, photos_id = db.session.execute(
+            select(EventQuestion.id).order_by(EventQuestion.position, EventQuestion.id)).scalars()
+    register(client, "symposium-1", email="a@example.ca", **{f"q_{role_id}": "Coordonnatrice", f"q_{photos_id}": "y"})
+    register(client, "symposium-1", email="b@example.ca", **{f"q_{role_id}": "Chair"})
+    auth.login(organizer)
+    questions = f"/admin/events/{event_id}/questions"
+    removed = client.post(f"{questions}/{role_id}/delete", data={"csrf_token": csrf_token(client, questions)})
+    assert removed.status_code == 302
+    rows = list(csv.reader(io.StringIO(
+        client.get(f"/admin/events/{event_id}/attendees.csv").get_data(as_text=True).removeprefix("\ufeff"))))
+    header = rows[0]
+    role_column = header.index(f"q{role_id}: (removed question)")
+    photos_column = header.index(f"q{photos_id}: Photos are fine")
+    by_email = {row[header.index("email")]: row for row in rows[1:]}
+    assert by_email["a@example.ca"][role_column] == "Coordonnatrice" and by_email["a@example.ca"][photos_column] == "yes"
+    assert by_email["b@example.ca"][role_column] == "Chair" and by_email["b@example.ca"][photos_column] == "no"
+    with app.app_context():
+        registration_id = db.session.execute(select(Registration.id).order_by(Registration.id)).scalars().first()
+    page = client.get(f"/admin/events/{event_id}/attendees/{registration_id}").get_data(as_text=True)
+    assert f"<dt>Removed question (q{role_id})</dt><dd>Coordonnatrice</dd>" in page
