@@ -100,6 +100,15 @@ class SectorOverCap(DomainError):
     status = 409
 
 
+class FewerSeatsThanSectorHolds(SectorOverCap):
+    """The share is unchanged, but fewer seats would leave a sector over it."""
+
+    message = _l("One sector already holds more seats than its share of this many seats would allow. "
+                 "Keep more seats, or cancel registrations first.")
+    status = 409
+    field = "capacity"
+
+
 class NotCheckable(DomainError):
     message = _l("Only confirmed attendees can be checked in.")
     status = 409
@@ -612,6 +621,9 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
     new_cap = seats_per_sector(merged["sector_cap_percent"], merged["capacity"])
     if (new_cap is not None and (old_cap is None or new_cap < old_cap)
             and max(counts.values(), default=0) > new_cap):
+        # Say it beside what the organizer changed: the share, or only the seats.
+        if merged["sector_cap_percent"] == event.sector_cap_percent:
+            raise FewerSeatsThanSectorHolds()
         raise SectorOverCap()
     if merged["slug"] != event.slug and db.session.execute(
         select(Event.id).where(Event.slug == merged["slug"], Event.id != event.id)

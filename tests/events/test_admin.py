@@ -612,3 +612,29 @@ def test_answers_to_a_removed_question_stay_in_exports_and_an_unticked_box_reads
         registration_id = db.session.execute(select(Registration.id).order_by(Registration.id)).scalars().first()
     page = client.get(f"/admin/events/{event_id}/attendees/{registration_id}").get_data(as_text=True)
     assert f"<dt>Removed question (q{role_id})</dt><dd>Coordonnatrice</dd>" in page
+
+
+def test_fewer_seats_than_a_sector_holds_is_refused_beside_the_seats(app, client, auth, organizer, make_event):
+    from portal.events import services
+
+    event_id = make_event(capacity=20, sector_cap_percent=30)  # 6 seats per sector
+    for n in range(6):
+        register(client, "symposium-1", email=f"p{n}@example.ca", sector="police")
+    with app.app_context():
+        event = db.session.get(Event, event_id)
+        try:
+            services.update_event(event, actor=None, capacity=19)  # 30% of 19 is 5: police hold 6
+        except services.SectorOverCap as error:
+            refused = error
+        else:
+            refused = None
+        db.session.rollback()
+        assert isinstance(refused, services.FewerSeatsThanSectorHolds) and refused.field == "capacity"
+        try:
+            services.update_event(db.session.get(Event, event_id), actor=None, sector_cap_percent=20)
+        except services.SectorOverCap as error:
+            assert not isinstance(error, services.FewerSeatsThanSectorHolds)  # the share changed: beside it
+        else:
+            raise AssertionError("a tighter share was accepted")
+        db.session.rollback()
+        assert db.session.get(Event, event_id).capacity == 20
