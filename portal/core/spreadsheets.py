@@ -7,6 +7,7 @@ written typed as text, so it is never a formula and keeps its exact value, quote
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 #: Excel reads a CSV as UTF-8 (accents intact) only when it begins with this mark.
@@ -35,5 +36,7 @@ def xlsx_row(sheet, values: Iterable[Any]) -> list[Any]:
         cell = WriteOnlyCell(sheet, value=value)
         if isinstance(value, str):
             cell.data_type = "s"
+        elif isinstance(value, datetime):
+            cell.number_format = "yyyy-mm-dd hh:mm"  # shown as the CSV writes it, sortable as a date
         row.append(cell)
     return row

@@ -848,6 +848,14 @@ def _answer_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _local_minute(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def _as_text(value: Any) -> Any:
+    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else value
+
+
 def export_rows(event: Event) -> Iterator[list[Any]]:
     """Every registration as a row, read in batches so memory stays flat."""
     zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
@@ -863,9 +871,10 @@ def export_rows(event: Event) -> Iterator[list[Any]]:
             person.organization if person else "", sector.name_en if sector else "",
             person.community if person else "", person.job_title if person else "",
             registration.accessibility_needs, registration.dietary_needs,
-            registration.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-            registration.checked_in_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-            if registration.checked_in_at else "",
+            # Local times to the minute, as values: the CSV writes them as text, the XLSX as
+            # dates a spreadsheet can sort and compute with.
+            _local_minute(registration.created_at, zone),
+            _local_minute(registration.checked_in_at, zone) if registration.checked_in_at else "",
         ] + [_answer_text((registration.answers or {}).get(qid, False if qid in checkboxes else None))
              for qid in question_ids]
         yield row
@@ -880,7 +889,7 @@ def export_csv_chunks(event: Event) -> Iterator[str]:
     writer.writerow(csv_row(export_header(event)))
     count = 0
     for row in export_rows(event):
-        writer.writerow(csv_row(row))
+        writer.writerow(csv_row([_as_text(value) for value in row]))
         count += 1
         if count % 200 == 0:
             yield buffer.getvalue()

@@ -240,6 +240,13 @@ def test_exports_neutralize_formulas_and_the_cli_writes_the_same_csv(app, client
     # Typed as text, the cell is never a formula, so it keeps its exact value, quote-free.
     assert sheet["D2"].value == "=HYPERLINK(\"http://x\")" and sheet["D2"].data_type == "s"
     assert sheet["F2"].value == "+1 Org" and sheet["A2"].data_type == "n"
+    # Registered at: a real date in the sheet (sortable), the same minute as the CSV's text.
+    from datetime import datetime
+
+    registered = sheet.cell(row=2, column=header.index("registered_at") + 1)
+    assert isinstance(registered.value, datetime) and registered.number_format == "yyyy-mm-dd hh:mm"
+    assert registered.value.strftime("%Y-%m-%d %H:%M") == first[header.index("registered_at")]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", first[header.index("registered_at")])
     result = runner.invoke(args=["export-registrations", "symposium-1"])
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes.decode("utf-8-sig").splitlines()[0].startswith("registration_id,status")
