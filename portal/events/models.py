@@ -113,6 +113,9 @@ class Event(Timestamped, db.Model):
     #: Goes up whenever a question is added, changed or removed: a registration checked
     #: against an older form is refused (see services.registration_door).
     questions_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: Goes up whenever the event's time or place changes: the SEQUENCE of its calendar
+    #: files, so a calendar replaces the entry it has with the new one.
+    schedule_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     questions: Mapped[list["EventQuestion"]] = relationship(
         back_populates="event", cascade="all, delete-orphan",

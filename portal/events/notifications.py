@@ -143,14 +143,15 @@ def calendar_file(event: Event, language: str = "en") -> bytes:
     return _calendar_for(
         event.id, in_language(event, "title", language), in_language(event, "summary", language),
         event.venue_name, event.venue_address,
-        event.starts_at, event.ends_at, event.timezone,
+        event.starts_at, event.ends_at, event.timezone, event.schedule_version or 0,
         mail_domain(), now().date(),
     )
 
 
 @lru_cache(maxsize=32)
 def _calendar_for(event_id: int, title: str, summary: str, venue_name: str, venue_address: str,
-                  starts_at: datetime, ends_at: datetime, timezone: str, domain: str, _day: date) -> bytes:
+                  starts_at: datetime, ends_at: datetime, timezone: str, sequence: int, domain: str,
+                  _day: date) -> bytes:
     zone = ZoneInfo(timezone)
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Community Safety Portal//events//EN")
@@ -158,6 +159,7 @@ def _calendar_for(event_id: int, title: str, summary: str, venue_name: str, venu
     calendar.add("method", "PUBLISH")
     entry = icalendar.Event()
     entry.add("uid", f"event-{event_id}@{domain}")
+    entry.add("sequence", sequence)  # higher than before once the time or place changed
     entry.add("dtstamp", now())
     entry.add("dtstart", starts_at.astimezone(zone))
     entry.add("dtend", ends_at.astimezone(zone))
@@ -288,6 +290,23 @@ def notify_registration_cancelled(registration: Registration) -> None:
         key=f"events.cancelled:registration:{registration.id}:{registration.cancelled_at.isoformat()}",
         to=registration.person, template="events/cancelled", purpose="events.cancelled",
         context=_base_context(registration, path_for("events.detail", slug=registration.event.slug)),
+    )
+
+
+def notify_event_changed(registration: Registration) -> None:
+    """The event's time or place changed: say so, with the new details and, to those who hold
+    a seat, a calendar file that replaces the entry (same UID, higher SEQUENCE)."""
+    if registration.person is None:
+        return
+    event = registration.event
+    attachments = []
+    if registration.status == "confirmed":
+        attachments.append(Attachment(f"{event.slug[:60]}.ics", "text/calendar; charset=utf-8; method=PUBLISH",
+                                      calendar_file(event, registration.person.language or "en")))
+    queue_email(
+        key=f"events.changed:registration:{registration.id}:{event.schedule_version}", to=registration.person,
+        template="events/changed", purpose="events.changed",
+        context=_base_context(registration, manage_path(registration)), attachments=attachments,
     )
 
 

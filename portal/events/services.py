@@ -488,6 +488,18 @@ EVENT_FIELDS = (
 )
 
 
+#: What registrants are told about when it changes (and their calendars updated).
+SCHEDULE_FIELDS = ("starts_at", "ends_at", "timezone", "venue_name", "venue_address")
+
+
+def _changed(new: Any, old: Any) -> bool:
+    """Whether an organizer changed this value; times count to the minute, as the form keeps
+    them (an event stored with seconds is not 'moved' by saving its form unchanged)."""
+    if isinstance(new, datetime) and isinstance(old, datetime):
+        return abs(new - old) >= timedelta(minutes=1)
+    return new != old
+
+
 def _check_dates(values: dict[str, Any], *, new_end: bool) -> None:
     """The event ends after it starts and registration closes after it opens. An end being
     set (a new event, or a changed end) must be still to come: an event that is already
@@ -613,7 +625,7 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
         raise EventNotEditable()
     merged = {k: getattr(event, k) for k in EVENT_FIELDS} | values
     # The form keeps whole minutes: an end it sends back unchanged may differ by the seconds.
-    _check_dates(merged, new_end=abs(merged["ends_at"] - event.ends_at) >= timedelta(minutes=1))
+    _check_dates(merged, new_end=_changed(merged["ends_at"], event.ends_at))
     counts = confirmed_by_sector(event.id)
     if merged["capacity"] < event.capacity and merged["capacity"] < sum(counts.values()):
         raise CapacityBelowConfirmed()
@@ -629,12 +641,25 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
         select(Event.id).where(Event.slug == merged["slug"], Event.id != event.id)
     ).first():
         raise SlugTaken()
+    moved = any(key in values and _changed(values[key], getattr(event, key)) for key in SCHEDULE_FIELDS)
     for key in EVENT_FIELDS:
         if key in values:
             setattr(event, key, values[key])
+    if moved:
+        event.schedule_version = (event.schedule_version or 0) + 1
     db.session.flush()
     record_audit("events.event.updated", actor=actor, subject=f"event:{event.id}", origin=origin)
-    return promote_from_waitlist(event)
+    promoted = promote_from_waitlist(event)
+    if moved and event.status in (EventStatus.PUBLISHED, EventStatus.CLOSED):
+        # Everyone holding a seat or a place in line hears of the new time or place at once
+        # (the people just promoted included: their promotion already has the new details).
+        for registration in db.session.execute(
+            select(Registration).where(Registration.event_id == event.id,
+                                       Registration.status.in_(RegistrationStatus.active()))
+        ).scalars():
+            if registration not in promoted:
+                notifications.notify_event_changed(registration)
+    return promoted
 
 
 def set_event_status(event: Event, status: EventStatus, *, actor: Any, origin: str = "") -> int:

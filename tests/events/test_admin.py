@@ -645,3 +645,40 @@ def test_fewer_seats_than_a_sector_holds_is_refused_beside_the_seats(app, client
             raise AssertionError("a tighter share was accepted")
         db.session.rollback()
         assert db.session.get(Event, event_id).capacity == 20
+
+
+def test_moving_an_event_tells_everyone_registered_and_updates_their_calendars(app, client, auth, organizer):
+    import icalendar
+
+    from portal.mail.models import OutboxAttachment
+
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    client.post("/admin/events/new", data={**EVENT_FORM, "capacity": "1", "csrf_token": token})
+    with app.app_context():
+        event_id = db.session.execute(select(Event.id)).scalar_one()
+    edit = f"/admin/events/{event_id}/edit"
+    client.post(f"/admin/events/{event_id}/status", data={"csrf_token": token, "status": "published"})
+    register(client, "cswb-2027", email="seat@example.ca")
+    register(client, "cswb-2027", email="line@example.ca")
+    # Saving the form unchanged, or changing only the title, tells no one.
+    assert client.post(edit, data={**EVENT_FORM, "capacity": "1", "csrf_token": token}).status_code == 302
+    client.post(edit, data={**EVENT_FORM, "capacity": "1", "title": "A new title", "csrf_token": token})
+    assert _purposes(app).count("events.changed") == 0
+
+    moved = client.post(edit, data={**EVENT_FORM, "capacity": "1", "title": "A new title", "csrf_token": token,
+                                    "starts_at": "2027-05-19T08:30", "ends_at": "2027-05-19T16:30",
+                                    "venue_name": "Ottawa Conference Centre"})
+    assert moved.status_code == 302
+    with app.app_context():
+        changed = {m.to_address: m for m in db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "events.changed")).scalars()}
+        assert len(changed) == 2
+        (seat,) = [m for address, m in changed.items() if "seat@" in address]
+        (line,) = [m for address, m in changed.items() if "line@" in address]
+        assert "Ottawa Conference Centre" in seat.body_text and "May 19, 2027" in seat.body_text
+        assert "/events/manage/" in line.body_text and line.attachments == []
+        (ics,) = db.session.execute(select(OutboxAttachment).where(OutboxAttachment.message_id == seat.id)).scalars()
+        (entry,) = icalendar.Calendar.from_ical(ics.content).walk("VEVENT")
+        assert entry.decoded("dtstart").day == 19 and int(entry["sequence"]) == 1
+        assert str(entry["uid"]).startswith(f"event-{event_id}@")  # the same entry, replaced
