@@ -321,11 +321,18 @@ def notify_event_cancelled(registration: Registration) -> None:
 
 
 def notify_reminder(registration: Registration) -> None:
+    """A few days before: what, when, where, and a check-in code (with its QR code) for the
+    door, so someone who lost the confirmation still has one. The confirmation's code keeps
+    working (only hashes are kept, so this is a second code for the same seat)."""
     path = manage_path(registration)
+    check_in_raw = new_raw_token()
+    _store_tokens(registration, (CHECK_IN_PURPOSE, check_in_raw, _check_in_lifetime(registration.event)))
     queue_email(
         key=f"events.reminder:registration:{registration.id}", to=registration.person,
         template="events/reminder", purpose="events.reminder",
-        context=_base_context(registration, path),
+        context={**_base_context(registration, path), "check_in_code": check_in_raw},
+        attachments=[Attachment("check-in-code.svg", "image/svg+xml", check_in_raw.encode("ascii"),
+                                generated=QR_CODE)],
     )
 
 

@@ -125,3 +125,23 @@ def test_an_anonymized_seat_cannot_be_traced_back_through_its_messages(app_conte
                               for m in about_gone)
     others = [m for m in messages if m not in about_gone]
     assert others and all(m.person_id is not None and "r1@example.ca" in m.to_address for m in others)
+
+
+def test_the_reminder_carries_a_check_in_code_that_works_at_the_door(app_context, make_event):
+    """Someone who lost the confirmation still has a code to show: the reminder's own, for
+    the same seat; the confirmation's keeps working."""
+    from portal.mail.models import OutboxAttachment
+
+    start = clock.now()
+    clock.set_now(start)
+    event = db.session.get(Event, make_event(capacity=2, reminder_days=2, starts_in=timedelta(days=10)))
+    registration = _register(event, 1)
+    db.session.commit()
+    clock.set_now(start + timedelta(days=8, hours=1))
+    assert send_due_reminders() == 1
+    reminder = db.session.execute(select(OutboxMessage).where(OutboxMessage.purpose == "events.reminder")).scalar_one()
+    (qr,) = db.session.execute(select(OutboxAttachment).where(OutboxAttachment.message_id == reminder.id)).scalars()
+    code = qr.content.decode("ascii")
+    assert code in reminder.body_text and code in reminder.body_html
+    checked, first_time = services.check_in_by_code(event, code, actor=None)
+    assert checked.id == registration.id and first_time and checked.checked_in_at is not None
