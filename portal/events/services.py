@@ -614,12 +614,23 @@ def remove_event_organizer(event: Event, account_id: int, *, actor: Any, origin:
                  account=account.email if account else str(account_id))
 
 
-def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -> list[Registration]:
+@dataclass
+class EventUpdate:
+    """What saving an event's details did besides saving them."""
+
+    #: People promoted from the waitlist by more seats or a looser sector share.
+    promoted: list[Registration]
+    #: People emailed the new time or place (0 when neither changed).
+    told_of_move: int = 0
+
+
+def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -> EventUpdate:
     """Change an event's details. More seats (or a looser sector cap) promote from the
     waitlist at once. Fewer seats never take a confirmed seat away: going below the number of
     confirmed attendees raises CapacityBelowConfirmed, and a tighter sector cap (or fewer seats
     under a cap) that one sector already exceeds raises SectorOverCap, so confirmed <= capacity
-    and the cap hold at every moment. Returns who was promoted."""
+    and the cap hold at every moment. A new time or place is emailed to everyone registered.
+    Returns who was promoted and how many were told of a move."""
     event = lock_event(event.id)
     if event.status == EventStatus.CANCELLED:
         raise EventNotEditable()
@@ -650,16 +661,18 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
     db.session.flush()
     record_audit("events.event.updated", actor=actor, subject=f"event:{event.id}", origin=origin)
     promoted = promote_from_waitlist(event)
+    told = 0
     if moved and event.status in (EventStatus.PUBLISHED, EventStatus.CLOSED):
         # Everyone holding a seat or a place in line hears of the new time or place at once
-        # (the people just promoted included: their promotion already has the new details).
+        # (not the people just promoted: their promotion already has the new details).
         for registration in db.session.execute(
             select(Registration).where(Registration.event_id == event.id,
                                        Registration.status.in_(RegistrationStatus.active()))
         ).scalars():
             if registration not in promoted:
                 notifications.notify_event_changed(registration)
-    return promoted
+                told += 1
+    return EventUpdate(promoted, told)
 
 
 def set_event_status(event: Event, status: EventStatus, *, actor: Any, origin: str = "") -> int:

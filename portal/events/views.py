@@ -279,7 +279,7 @@ def admin_edit(event_id: int):
     status = 200
     if form.validate_on_submit():
         try:
-            promoted = services.update_event(event, actor=_actor(), origin=request_origin(), **form.values())
+            update = services.update_event(event, actor=_actor(), origin=request_origin(), **form.values())
         except DomainError as error:
             db.session.rollback()
             # The message goes beside the field it is about.
@@ -291,9 +291,15 @@ def admin_edit(event_id: int):
             status = error.status
         else:
             db.session.commit()
-            flash(_("Event saved.") + (" " + ngettext("%(num)d person was promoted from the waitlist.",
-                                                "%(num)d people were promoted from the waitlist.", len(promoted))
-                                       if promoted else ""), "success")
+            said = [_("Event saved.")]
+            if update.promoted:
+                said.append(ngettext("%(num)d person was promoted from the waitlist.",
+                                     "%(num)d people were promoted from the waitlist.", len(update.promoted)))
+            if update.told_of_move:
+                said.append(ngettext("%(num)d person registered was emailed the new time or place.",
+                                     "%(num)d people registered were emailed the new time or place.",
+                                     update.told_of_move))
+            flash(" ".join(said), "success")
             return redirect(url_for("events.admin_dashboard", event_id=event.id))
     elif request.method == "POST":
         status = 400

@@ -670,6 +670,8 @@ def test_moving_an_event_tells_everyone_registered_and_updates_their_calendars(a
                                     "starts_at": "2027-05-19T08:30", "ends_at": "2027-05-19T16:30",
                                     "venue_name": "Ottawa Conference Centre"})
     assert moved.status_code == 302
+    said = client.get(f"/admin/events/{event_id}").get_data(as_text=True)
+    assert "2 people registered were emailed the new time or place." in said
     with app.app_context():
         changed = {m.to_address: m for m in db.session.execute(
             select(OutboxMessage).where(OutboxMessage.purpose == "events.changed")).scalars()}
