@@ -212,6 +212,18 @@ def _base_context(registration: Registration, path: str) -> dict:
     }
 
 
+def _calendar_attachment(registration: Registration) -> Attachment:
+    """The event's calendar file, in the registrant's language (built once per version)."""
+    event = registration.event
+    return Attachment(f"{event.slug[:60]}.ics", "text/calendar; charset=utf-8; method=PUBLISH",
+                      calendar_file(event, (registration.person.language if registration.person else "") or "en"))
+
+
+def _check_in_attachment(check_in_raw: str) -> Attachment:
+    """The check-in code as a QR picture, drawn by the sender (portal/mail/attachments.py)."""
+    return Attachment("check-in-code.svg", "image/svg+xml", check_in_raw.encode("ascii"), generated=QR_CODE)
+
+
 def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict, list[Attachment]]:
     """Store the material's tokens for this registration; the person's own values for the
     mail (beside `_seat_context`) and its attachments.
@@ -225,12 +237,7 @@ def _seat_mail(registration: Registration, material: SeatMaterial) -> tuple[dict
         (CHECK_IN_PURPOSE, material.check_in_raw, _check_in_lifetime(event)),
     )
     path = path_for("events.manage", token=material.manage_raw)
-    attachments = [
-        Attachment(f"{event.slug[:60]}.ics", "text/calendar; charset=utf-8; method=PUBLISH",
-                   calendar_file(event, registration.person.language if registration.person else "en")),
-        Attachment("check-in-code.svg", "image/svg+xml", material.check_in_raw.encode("ascii"),
-                   generated=QR_CODE),
-    ]
+    attachments = [_calendar_attachment(registration), _check_in_attachment(material.check_in_raw)]
     return {"manage_path": path, "check_in_code": material.check_in_raw}, attachments
 
 
@@ -299,10 +306,7 @@ def notify_event_changed(registration: Registration) -> None:
     if registration.person is None:
         return
     event = registration.event
-    attachments = []
-    if registration.status == "confirmed":
-        attachments.append(Attachment(f"{event.slug[:60]}.ics", "text/calendar; charset=utf-8; method=PUBLISH",
-                                      calendar_file(event, registration.person.language or "en")))
+    attachments = [_calendar_attachment(registration)] if registration.status == "confirmed" else []
     queue_email(
         key=f"events.changed:registration:{registration.id}:{event.schedule_version}", to=registration.person,
         template="events/changed", purpose="events.changed",
@@ -331,8 +335,7 @@ def notify_reminder(registration: Registration) -> None:
         key=f"events.reminder:registration:{registration.id}", to=registration.person,
         template="events/reminder", purpose="events.reminder",
         context={**_base_context(registration, path), "check_in_code": check_in_raw},
-        attachments=[Attachment("check-in-code.svg", "image/svg+xml", check_in_raw.encode("ascii"),
-                                generated=QR_CODE)],
+        attachments=[_check_in_attachment(check_in_raw)],
     )
 
 
