@@ -9,6 +9,8 @@ class DomainError(Exception):
 
     message = _l("That could not be done.")
     status = 400
+    #: The form field the message belongs beside, when the refusal is about one.
+    field: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:

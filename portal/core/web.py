@@ -115,8 +115,7 @@ def submit_form(form: Any, action: Callable[[], Any], *, error_field: str,
     except DomainError as error:
         db.session.rollback()
         # An error may name the field it is about (DomainError.field); else `error_field`.
-        named = getattr(error, "field", None)
-        field = form[named] if named and named in form else form[error_field]
+        field = form[error.field] if error.field and error.field in form else form[error_field]
         field.errors = list(field.errors) + [str(error.message)]
         return error.status
     # Built before the commit, which expires what the service returned.

@@ -81,6 +81,7 @@ class RegistrationNotActive(DomainError):
 class SlugTaken(DomainError):
     message = _l("Another event already uses this web address. Choose a different one.")
     status = 409
+    field = "slug"
 
 
 class EventNotEditable(DomainError):
@@ -92,12 +93,14 @@ class CapacityBelowConfirmed(DomainError):
     message = _l("More people already hold a seat than this. Cancel registrations first, or keep "
                  "at least as many seats as there are confirmed attendees.")
     status = 409
+    field = "capacity"
 
 
 class SectorOverCap(DomainError):
     message = _l("One sector already holds more seats than this share would allow. Choose a larger "
                  "share, or cancel registrations first.")
     status = 409
+    field = "sector_cap_percent"
 
 
 class FewerSeatsThanSectorHolds(SectorOverCap):

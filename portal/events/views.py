@@ -282,11 +282,8 @@ def admin_edit(event_id: int):
             update = services.update_event(event, actor=_actor(), origin=request_origin(), **form.values())
         except DomainError as error:
             db.session.rollback()
-            # The message goes beside the field it is about.
-            named = getattr(error, "field", None)
-            target = form[named] if named in form else {
-                services.SlugTaken: form.slug, services.CapacityBelowConfirmed: form.capacity,
-                services.SectorOverCap: form.sector_cap_percent}.get(type(error), form.title)
+            # The message goes beside the field it is about (DomainError.field).
+            target = form[error.field] if error.field in form else form.title
             target.errors = list(target.errors) + [str(error.message)]
             status = error.status
         else:
