@@ -684,3 +684,37 @@ def test_moving_an_event_tells_everyone_registered_and_updates_their_calendars(a
         (entry,) = icalendar.Calendar.from_ical(ics.content).walk("VEVENT")
         assert entry.decoded("dtstart").day == 19 and int(entry["sequence"]) == 1
         assert str(entry["uid"]).startswith(f"event-{event_id}@")  # the same entry, replaced
+
+
+def test_the_move_notice_arrives_with_a_calendar_file_that_replaces_the_entry(app, client, auth, organizer,
+                                                                              smtp_server):
+    """As received at a real SMTP server: the notice, and an .ics with the new start, the
+    same UID as the confirmation's and a higher SEQUENCE."""
+    import icalendar
+
+    from portal.mail.delivery import deliver_due
+
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    client.post("/admin/events/new", data={**EVENT_FORM, "capacity": "5", "csrf_token": token})
+    with app.app_context():
+        event_id = db.session.execute(select(Event.id)).scalar_one()
+    client.post(f"/admin/events/{event_id}/status", data={"csrf_token": token, "status": "published"})
+    register(client, "cswb-2027", email="seat@example.ca")
+    client.post(f"/admin/events/{event_id}/edit", data={**EVENT_FORM, "capacity": "5", "csrf_token": token,
+                                                        "starts_at": "2027-05-19T08:30", "ends_at": "2027-05-19T16:30"})
+    with app.app_context():
+        deliver_due()
+    confirmation, notice = smtp_server.to("seat@example.ca")
+
+    def calendar_entry(message):
+        (part,) = [p for p in message.iter_attachments() if p.get_filename() == "cswb-2027.ics"]
+        assert part.get_content_type() == "text/calendar" and part.get_param("charset") == "utf-8"
+        (entry,) = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")
+        return entry
+
+    before, after = calendar_entry(confirmation), calendar_entry(notice)
+    assert notice["Subject"].startswith("New time or place:")
+    assert str(before["uid"]) == str(after["uid"])
+    assert int(after.get("sequence", 0)) > int(before.get("sequence", 0))
+    assert (before.decoded("dtstart").day, after.decoded("dtstart").day) == (12, 19)
