@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from email.utils import parseaddr
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -152,11 +153,33 @@ def calendar_file(event: Event, language: str = "en") -> bytes:
 def _calendar_for(event_id: int, title: str, summary: str, venue_name: str, venue_address: str,
                   starts_at: datetime, ends_at: datetime, timezone: str, sequence: int, domain: str,
                   _day: date) -> bytes:
+    entry = _calendar_entry(event_id, title, venue_name, venue_address, starts_at, ends_at, timezone,
+                            sequence, domain)
+    if summary:
+        entry.add("description", summary)
+    return _calendar_with(entry, "PUBLISH", timezone, starts_at.year)
+
+
+def cancellation_calendar_file(event: Event, language: str, attendee_address: str) -> bytes:
+    """The iCalendar cancellation (RFC 5546 CANCEL) of the entry `calendar_file` made: same
+    UID, SEQUENCE not lower, STATUS:CANCELLED, so a calendar that holds the entry drops it or
+    marks it cancelled. CANCEL names its organizer (the portal's sender) and the attendee it
+    removes (the recipient), so this one is per person; it goes only to the person's own inbox.
+    """
+    sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+    entry = _calendar_entry(
+        event.id, in_language(event, "title", language), event.venue_name, event.venue_address,
+        event.starts_at, event.ends_at, event.timezone, event.schedule_version or 0, mail_domain())
+    entry.add("status", "CANCELLED")
+    if sender:
+        entry.add("organizer", f"mailto:{sender}")
+    entry.add("attendee", f"mailto:{attendee_address}")
+    return _calendar_with(entry, "CANCEL", event.timezone, event.starts_at.year)
+
+
+def _calendar_entry(event_id: int, title: str, venue_name: str, venue_address: str, starts_at: datetime,
+                    ends_at: datetime, timezone: str, sequence: int, domain: str) -> icalendar.Event:
     zone = ZoneInfo(timezone)
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//Community Safety Portal//events//EN")
-    calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
     entry = icalendar.Event()
     entry.add("uid", f"event-{event_id}@{domain}")
     entry.add("sequence", sequence)  # higher than before once the time or place changed
@@ -167,14 +190,20 @@ def _calendar_for(event_id: int, title: str, summary: str, venue_name: str, venu
     location = ", ".join(part for part in (venue_name, venue_address) if part)
     if location:
         entry.add("location", location)
-    if summary:
-        entry.add("description", summary)
+    return entry
+
+
+def _calendar_with(entry: icalendar.Event, method: str, timezone: str, year: int) -> bytes:
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Community Safety Portal//events//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", method)
     calendar.add_component(entry)
     body = calendar.to_ical()
     # The VTIMEZONE goes before the VEVENT, as add_component(timezone) then (entry) would put
     # it. Folded lines start with a space, so this finds the component's own first line.
     at = body.index(b"\r\nBEGIN:VEVENT\r\n") + 2
-    return body[:at] + _vtimezone(timezone, starts_at.year) + body[at:]
+    return body[:at] + _vtimezone(timezone, year) + body[at:]
 
 
 @dataclass(frozen=True)
@@ -290,13 +319,25 @@ def notify_manage_link(registration: Registration) -> None:
     )
 
 
-def notify_registration_cancelled(registration: Registration) -> None:
+def _cancellation_attachment(registration: Registration) -> Attachment:
+    """The calendar file that takes the event out of the person's calendar again."""
+    person = registration.person
+    event = registration.event
+    return Attachment(f"{event.slug[:60]}.ics", "text/calendar; charset=utf-8; method=CANCEL",
+                      cancellation_calendar_file(event, person.language or "en", person.email))
+
+
+def notify_registration_cancelled(registration: Registration, *, held_seat: bool = False) -> None:
+    """Their registration is cancelled (by them or by the organizers). `held_seat`: they had
+    the confirmation's calendar file, so a cancellation of that entry comes along."""
     if registration.person is None:
         return
     queue_email(
         key=f"events.cancelled:registration:{registration.id}:{registration.cancelled_at.isoformat()}",
         to=registration.person, template="events/cancelled", purpose="events.cancelled",
-        context=_base_context(registration, path_for("events.detail", slug=registration.event.slug)),
+        context={**_base_context(registration, path_for("events.detail", slug=registration.event.slug)),
+                 "calendar_attached": held_seat},
+        attachments=[_cancellation_attachment(registration)] if held_seat else None,
     )
 
 
@@ -314,13 +355,16 @@ def notify_event_changed(registration: Registration) -> None:
     )
 
 
-def notify_event_cancelled(registration: Registration) -> None:
+def notify_event_cancelled(registration: Registration, *, held_seat: bool = False) -> None:
+    """The event is cancelled; to those who held a seat (and so the calendar file), with the
+    cancellation of that calendar entry."""
     if registration.person is None:
         return
     queue_email(
         key=f"events.event_cancelled:registration:{registration.id}", to=registration.person,
         template="events/event_cancelled", purpose="events.event_cancelled",
-        context=_base_context(registration, ""),
+        context={**_base_context(registration, ""), "calendar_attached": held_seat},
+        attachments=[_cancellation_attachment(registration)] if held_seat else None,
     )
 
 

@@ -461,7 +461,7 @@ def cancel_registration(
     if actor is not None:
         record_audit("events.registration.cancelled", actor=actor,
                      subject=f"registration:{registration.id}", origin=origin)
-    notifications.notify_registration_cancelled(registration)
+    notifications.notify_registration_cancelled(registration, held_seat=held_seat)
     return promote_from_waitlist(event) if held_seat else []
 
 
@@ -692,13 +692,16 @@ def set_event_status(event: Event, status: EventStatus, *, actor: Any, origin: s
                                        Registration.status.in_(RegistrationStatus.active()))
         ).scalars().all()
         moment = now()
+        seat_holders = {r.id for r in active if r.status == RegistrationStatus.CONFIRMED}
+        # The cancellation's calendar entry outranks every calendar file sent before it.
+        event.schedule_version = (event.schedule_version or 0) + 1
         for registration in active:
             registration.status = RegistrationStatus.CANCELLED.value
             registration.cancelled_at = moment
             registration.cancelled_by = "event"
         db.session.flush()
         for registration in active:
-            notifications.notify_event_cancelled(registration)
+            notifications.notify_event_cancelled(registration, held_seat=registration.id in seat_holders)
             told += 1
     db.session.flush()
     record_audit(f"events.event.{status.value}", actor=actor, subject=f"event:{event.id}",

@@ -132,6 +132,42 @@ def test_cancelling_an_event_emails_every_registrant(app, client, auth, organize
     assert "This event was cancelled and can no longer be changed." in body and 'name="status"' not in body
 
 
+def test_cancelling_an_event_takes_it_out_of_seat_holders_calendars(app, client, auth, organizer, make_event):
+    """Seat holders got a calendar file; the cancellation carries its CANCEL (same UID, higher
+    SEQUENCE, STATUS:CANCELLED). The waitlisted never had one and get none."""
+    import icalendar
+
+    from portal.mail.models import OutboxAttachment
+
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="seat@example.ca")
+    register(client, "symposium-1", email="line@example.ca")
+    with app.app_context():
+        (published,) = [a for a in db.session.execute(select(OutboxAttachment)).scalars()
+                        if a.filename.endswith(".ics")]
+        (before,) = icalendar.Calendar.from_ical(published.content).walk("VEVENT")
+    auth.login(organizer)
+    token = csrf_token(client, f"/admin/events/{event_id}")
+    client.post(f"/admin/events/{event_id}/status", data={"csrf_token": token, "status": "cancelled"})
+    with app.app_context():
+        notices = {m.to_address: m for m in db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "events.event_cancelled")).scalars()}
+        (seat,) = [m for address, m in notices.items() if "seat@" in address]
+        (line,) = [m for address, m in notices.items() if "line@" in address]
+        assert line.attachments == [] and "calendar" not in line.body_text
+        assert "The attached calendar file takes the event out of your calendar." in seat.body_text
+        (ics,) = seat.attachments
+        assert ics.content_type == "text/calendar; charset=utf-8; method=CANCEL"
+    calendar = icalendar.Calendar.from_ical(ics.content)
+    assert str(calendar["method"]) == "CANCEL"
+    (entry,) = calendar.walk("VEVENT")
+    assert str(entry["uid"]) == str(before["uid"]) and str(entry["status"]) == "CANCELLED"
+    assert int(entry["sequence"]) > int(before.get("sequence", 0))
+    assert str(entry["attendee"]) == "mailto:seat@example.ca"
+    assert str(entry["organizer"]).startswith("mailto:") and "@" in str(entry["organizer"])
+    assert entry.decoded("dtstart") == before.decoded("dtstart")
+
+
 def _bulk_registrations(app, event_id: int, count: int) -> None:
     """Insert `count` people and registrations in two executemany statements."""
     with app.app_context():

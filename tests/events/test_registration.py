@@ -273,6 +273,39 @@ def test_manage_link_updates_needs_and_cancel_promotes_the_next_person(app, clie
     assert len(_outbox(app, "events.promoted")) == 1
 
 
+def test_cancelling_a_seat_sends_the_calendar_cancellation_through_smtp(app, client, make_event, smtp_server):
+    """As received: the cancellation notice carries a CANCEL of the confirmation's entry
+    (same UID, STATUS:CANCELLED), in the registrant's language."""
+    import icalendar
+
+    from portal.mail.delivery import deliver_due
+    from tests.conftest import csrf_token
+
+    make_event(capacity=1)
+    register(client, "symposium-1", email="first@example.ca")
+    with app.app_context():
+        deliver_due()
+    (confirmation,) = smtp_server.to("first@example.ca")
+    link = manage_link(confirmation.get_body(("plain",)).get_content())
+    client.post(link + "/cancel", data={"csrf_token": csrf_token(client, link)})
+    with app.app_context():
+        deliver_due()
+    _, notice = smtp_server.to("first@example.ca")
+
+    def calendar(message):
+        (part,) = [p for p in message.iter_attachments() if p.get_filename().endswith(".ics")]
+        return part, icalendar.Calendar.from_ical(part.get_payload(decode=True))
+
+    _, published = calendar(confirmation)
+    part, cancelled = calendar(notice)
+    assert part.get_content_type() == "text/calendar" and part.get_param("method") == "CANCEL"
+    (before,), (after,) = published.walk("VEVENT"), cancelled.walk("VEVENT")
+    assert str(cancelled["method"]) == "CANCEL" and str(after["status"]) == "CANCELLED"
+    assert str(after["uid"]) == str(before["uid"])
+    assert int(after.get("sequence", 0)) >= int(before.get("sequence", 0))
+    assert "takes the event out of your calendar" in notice.get_body(("plain",)).get_content()
+
+
 def test_unknown_manage_tokens_are_the_same_404(client, make_event):
     make_event()
     for token in ["x", "A" * 43, "é" * 10, "A" * 500]:
