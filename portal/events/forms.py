@@ -298,3 +298,15 @@ class MessageForm(PortalForm):
         validators=[DataRequired(_l("Choose who should receive the message."))])
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=20000)])
+    # Not Optional(): an empty one must still be checked against the other (both or neither;
+    # half a French version would mix the languages in one email).
+    subject_fr = StringField(_l("Subject in French"), validators=[Length(max=200)])
+    body_fr = TextAreaField(_l("Message in French"), validators=[Length(max=20000)])
+
+    def validate_subject_fr(self, field) -> None:
+        if (self.body_fr.data or "").strip() and not (field.data or "").strip():
+            raise ValidationError(_l("Give the French subject too, or leave the French message empty."))
+
+    def validate_body_fr(self, field) -> None:
+        if (self.subject_fr.data or "").strip() and not (field.data or "").strip():
+            raise ValidationError(_l("Give the French message too, or leave the French subject empty."))

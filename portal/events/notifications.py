@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import icalendar
 from flask import current_app
+from flask_babel import force_locale, gettext
 from sqlalchemy import insert, select
 
 from portal.core.clock import now
@@ -18,7 +20,7 @@ from portal.events.models import Event, Registration
 from portal.extensions import db
 from portal.mail.attachments import QR_CODE
 from portal.mail.models import OutboxMessage
-from portal.mail.services import Attachment, mail_domain, queue_email
+from portal.mail.services import Attachment, mail_domain, queue_email, render_email
 
 MANAGE_PURPOSE = "events.manage"
 CHECK_IN_PURPOSE = "events.check_in"
@@ -381,6 +383,19 @@ def notify_reminder(registration: Registration) -> None:
         context={**_base_context(registration, path), "check_in_code": check_in_raw},
         attachments=[_check_in_attachment(check_in_raw)],
     )
+
+
+def attendee_message_preview(event: Event, language: str, subject: str, body: str) -> tuple[str, str]:
+    """An organizer's message as a person reading `language` gets it (subject, text), with
+    stand-ins for their name and manage link."""
+    with force_locale(language):
+        stand_in = SimpleNamespace(name=gettext("[their name]"))
+    manage = path_for("events.manage", token="THEIR-OWN-LINK")
+    subject, text, _html = render_email(
+        "events/message", language, event=event, registration=None, recipient=stand_in,
+        manage_path=manage, event_path=path_for("events.detail", slug=event.slug), waitlist_place=None,
+        message_subject=subject, message_body=body)
+    return subject, text
 
 
 def notify_attendee_message(registration: Registration, batch: str, subject: str, body: str) -> None:

@@ -1025,22 +1025,75 @@ def registrations_per_day(event: Event) -> list[tuple[str, int]]:
 # --- messages to attendees ------------------------------------------------------------
 
 
-def message_attendees(event: Event, *, statuses: Iterable[str], subject: str, body: str,
-                      actor: Any, origin: str = "") -> int:
-    """Queue an organizer's message to every confirmed and/or waitlisted registrant."""
+@dataclass(frozen=True)
+class AttendeeMessage:
+    """What an organizer writes to attendees: English, and French for those who read the
+    portal in French (they get the English where no French was written)."""
+
+    subject: str
+    body: str
+    subject_fr: str = ""
+    body_fr: str = ""
+
+    def in_language(self, language: str) -> tuple[str, str]:
+        if language == "fr" and self.subject_fr.strip() and self.body_fr.strip():
+            return self.subject_fr.strip(), self.body_fr.strip()
+        return self.subject.strip(), self.body.strip()
+
+
+class NoRecipientsChosen(DomainError):
+    message = _l("Choose who should receive the message.")
+    field = "recipients"
+
+
+def _message_recipients(event: Event, statuses: Iterable[str]) -> list[str]:
     wanted = [s for s in statuses if s in RegistrationStatus.active()]
     if not wanted:
-        raise DomainError(_l("Choose who should receive the message."))
+        raise NoRecipientsChosen()
+    return wanted
+
+
+def message_audience(event: Event, statuses: Iterable[str]) -> dict[str, int]:
+    """How many people a message to `statuses` reaches, by the language they read ("en",
+    "fr"), as the organizer sees before sending."""
+    wanted = _message_recipients(event, statuses)
+    rows = db.session.execute(
+        select(Person.language, func.count())
+        .join(Registration, Registration.person_id == Person.id)
+        .where(Registration.event_id == event.id, Registration.status.in_(wanted))
+        .group_by(Person.language)
+    ).all()
+    audience = {"en": 0, "fr": 0}
+    for language, count in rows:
+        audience["fr" if language == "fr" else "en"] += count
+    return audience
+
+
+def preview_attendee_message(event: Event, message: AttendeeMessage, language: str) -> tuple[str, str]:
+    """The subject and text a person reading `language` would receive, with a stand-in for
+    their name and manage link; nothing is queued."""
+    subject, body = message.in_language(language)
+    return notifications.attendee_message_preview(event, language, subject, body)
+
+
+def message_attendees(event: Event, *, statuses: Iterable[str], message: AttendeeMessage,
+                      actor: Any, origin: str = "") -> int:
+    """Queue an organizer's message to every confirmed and/or waitlisted registrant, each in
+    the language they read the portal in."""
+    wanted = _message_recipients(event, statuses)
     batch = secrets.token_hex(8)
     registrations = db.session.execute(
         select(Registration).where(Registration.event_id == event.id, Registration.status.in_(wanted),
                                    Registration.person_id.is_not(None))
+        .options(joinedload(Registration.person))
         .order_by(Registration.id)
     ).scalars().all()
     for registration in registrations:
-        notifications.notify_attendee_message(registration, batch, subject.strip(), body.strip())
+        subject, body = message.in_language(registration.person.language or "en")
+        notifications.notify_attendee_message(registration, batch, subject, body)
     record_audit("events.attendees.messaged", actor=actor, subject=f"event:{event.id}",
-                 origin=origin, statuses=wanted, count=len(registrations))
+                 origin=origin, statuses=wanted, count=len(registrations),
+                 in_french=bool(message.subject_fr.strip() and message.body_fr.strip()))
     return len(registrations)
 
 

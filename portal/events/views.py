@@ -631,18 +631,29 @@ def admin_message(event_id: int):
     event = _admin_event(event_id)
     form = MessageForm()
     status = 200
+    previews = audience = None
     if form.validate_on_submit():
+        message = services.AttendeeMessage(form.subject.data, form.body.data, form.subject_fr.data or "",
+                                           form.body_fr.data or "")
         try:
-            count = services.message_attendees(event, statuses=form.recipients.data, subject=form.subject.data,
-                                               body=form.body.data, actor=_actor(), origin=request_origin())
+            if request.form.get("action") == "preview":
+                audience = services.message_audience(event, form.recipients.data)
+                previews = {language: services.preview_attendee_message(event, message, language)
+                            for language in ("en", "fr")}
+            else:
+                count = services.message_attendees(event, statuses=form.recipients.data, message=message,
+                                                   actor=_actor(), origin=request_origin())
         except DomainError as error:
             db.session.rollback()
             form.recipients.errors = list(form.recipients.errors) + [str(error.message)]
             status = error.status
         else:
-            db.session.commit()
-            flash(_("Your message is queued for %(n)d people.", n=count), "success")
-            return redirect(url_for("events.admin_dashboard", event_id=event.id))
+            if previews is None:
+                db.session.commit()
+                flash(ngettext("Your message is queued for %(num)d person.",
+                              "Your message is queued for %(num)d people.", count), "success")
+                return redirect(url_for("events.admin_dashboard", event_id=event.id))
     elif request.method == "POST":
         status = 400
-    return render_template("events/admin/message.html", event=event, form=form), status
+    return render_template("events/admin/message.html", event=event, form=form, previews=previews,
+                           audience=audience), status

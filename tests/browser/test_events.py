@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from portal.events.models import Event
 from portal.extensions import db
 from tests.browser.accessibility import assert_accessible
+from tests.conftest import csrf_token
 from tests.events.conftest import EventFactory
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -185,3 +186,40 @@ def test_an_organizer_writes_the_event_in_french_and_a_french_reader_sees_it(app
     page.goto("/events/cswb/register")
     expect(page.get_by_role("radio", name="Vie privée")).to_be_visible()
     expect(page.get_by_role("group", name=re.compile("Quel atelier"))).to_be_visible()
+
+
+def test_an_organizer_previews_a_message_in_both_languages_then_queues_it(app, page, live_server, organizer):
+    from sqlalchemy import select
+
+    from portal.mail.models import OutboxMessage
+
+    event_id = EventFactory(app)(slug="cswb", title="Collaborating for Community Safety")
+    registrant = app.test_client()
+    registrant.post("/events/cswb/register", headers={"Accept-Language": "fr-CA"}, data={
+        "csrf_token": csrf_token(registrant, "/events/cswb/register"), "name": "Émilie Tremblay",
+        "email": "emilie@example.ca", "organization": "CISSS", "sector": "police",
+        "community": "Gatineau", "privacy": "y"})
+    page.goto("/login")
+    page.get_by_label("Email").fill(organizer.email)
+    page.get_by_label("Password").fill(organizer.password)
+    page.get_by_label("Password").press("Enter")
+    page.goto(f"/admin/events/{event_id}/message")
+    page.get_by_label("Confirmed attendees").check()
+    page.get_by_label("Subject", exact=True).fill("Parking")
+    page.get_by_label("Message", exact=True).fill("Use lot B.")
+    page.get_by_label("Message in French").fill("Utilisez le stationnement B.")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#subject_fr-error")).to_contain_text("Give the French subject too")
+    page.get_by_label("Subject in French").fill("Stationnement")
+    page.get_by_role("button", name="Preview").press("Enter")
+    preview = page.get_by_role("region", name="Preview")
+    expect(preview).to_contain_text("This message would go to 1 person.")
+    expect(preview.locator("pre[lang=fr]")).to_contain_text("Utilisez le stationnement B.")
+    assert_accessible(page, "attendee message preview")
+    with app.app_context():
+        assert db.session.execute(select(OutboxMessage).where(OutboxMessage.purpose == "events.message")).first() is None
+    page.get_by_role("button", name="Queue the message").click()
+    expect(page.get_by_text("Your message is queued for 1 person.")).to_be_visible()
+    with app.app_context():
+        (sent,) = db.session.execute(select(OutboxMessage).where(OutboxMessage.purpose == "events.message")).scalars()
+        assert sent.subject == "Stationnement" and "emilie@example.ca" in sent.to_address

@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.people.models import Person, Sector
 from tests.conftest import csrf_token
-from tests.events.conftest import register
+from tests.events.conftest import form_data, register
 
 
 def _audit_actions(app) -> list[str]:
@@ -343,6 +343,58 @@ def test_organizer_emails_confirmed_or_waitlisted_attendees(app, client, auth, o
     nobody = client.post(f"/admin/events/{event_id}/message", data={
         "csrf_token": token, "subject": "x", "body": "y"})
     assert nobody.status_code == 400
+
+
+def test_a_message_goes_to_each_attendee_in_their_language(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=5)
+    register(client, "symposium-1", email="en@example.ca")
+    client.post("/events/symposium-1/register", headers={"Accept-Language": "fr-CA"},
+                data=form_data(client, "symposium-1", email="fr@example.ca"))
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/message"
+    token = csrf_token(client, path)
+    message = {"csrf_token": token, "recipients": ["confirmed"], "subject": "Parking", "body": "Use lot B.",
+               "subject_fr": "Stationnement", "body_fr": "Utilisez le stationnement B."}
+    half = client.post(path, data={**message, "subject_fr": ""})
+    assert half.status_code == 400
+    assert re.search(r'id="subject_fr-error"[^>]*>.*Give the French subject too', half.get_data(as_text=True), re.S)
+    assert _purposes(app).count("events.message") == 0
+
+    assert client.post(path, data={**message, "action": "send"}).status_code == 302
+    with app.app_context():
+        sent = {m.to_address.split("<")[-1].rstrip(">"): m for m in db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "events.message")).scalars()}
+    assert sent["en@example.ca"].subject == "Parking" and "Use lot B." in sent["en@example.ca"].body_text
+    french = sent["fr@example.ca"]
+    assert french.subject == "Stationnement" and "Utilisez le stationnement B." in french.body_text
+    assert "Bonjour" in french.body_text and "Use lot B." not in french.body_text
+
+    # Without a French version, French readers get the English one (in the French wrapper).
+    client.post(path, data={**message, "subject_fr": "", "body_fr": "", "subject": "Lunch", "body": "At noon."})
+    with app.app_context():
+        (lunch,) = db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.subject == "Lunch", OutboxMessage.to_address.contains("fr@"))).scalars()
+        assert "At noon." in lunch.body_text and "Bonjour" in lunch.body_text
+
+
+def test_previewing_a_message_shows_both_languages_and_queues_nothing(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="en@example.ca")
+    client.post("/events/symposium-1/register", headers={"Accept-Language": "fr-CA"},
+                data=form_data(client, "symposium-1", email="fr@example.ca"))  # waitlisted
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/message"
+    page = client.post(path, data={
+        "csrf_token": csrf_token(client, path), "recipients": ["confirmed", "waitlisted"], "action": "preview",
+        "subject": "Parking", "body": "Use lot B.", "subject_fr": "Stationnement", "body_fr": "Lot B."})
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<title>Preview: Email attendees" in body
+    assert "This message would go to 2 people." in body and "In English: 1. In French: 1." in body
+    assert "Hello [their name]," in body and "Bonjour [nom de la personne]," in body
+    assert "Use lot B." in body and "Lot B." in body and "/events/manage/THEIR-OWN-LINK" in body
+    assert 'value="Stationnement"' in body  # the form keeps what was written
+    assert _purposes(app).count("events.message") == 0
+    assert "events.attendees.messaged" not in _audit_actions(app)
 
 
 def test_a_message_to_attendees_keeps_its_paragraphs_and_lines_in_html(app, client, auth, organizer, make_event):
