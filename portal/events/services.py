@@ -1011,6 +1011,57 @@ def sector_mix(event: Event) -> list[tuple[Sector, int, int]]:
             for sector in sectors]
 
 
+@dataclass
+class AnswerTally:
+    """How the people holding a seat or a place in line answered one question: per option
+    (the stored English option; an answer to an option since removed keeps its own row),
+    or, for text, how many wrote something."""
+
+    question: EventQuestion
+    #: (option, confirmed, waitlisted), in the question's order; empty for text questions.
+    options: list[tuple[str, int, int]]
+    #: How many gave any answer (confirmed, waitlisted).
+    answered: tuple[int, int]
+
+
+def answer_tallies(event: Event) -> list[AnswerTally]:
+    """Each question's answers, counted for the dashboard (workshops, meals, materials to
+    plan); one query for the answers, whatever the number of questions."""
+    questions = sorted(event.questions, key=lambda q: (q.position, q.id))
+    if not questions:
+        return []
+    counts: dict[int, Counter[tuple[str, str]]] = {q.id: Counter() for q in questions}
+    answered: dict[int, Counter[str]] = {q.id: Counter() for q in questions}
+    for status, answers in db.session.execute(
+        select(Registration.status, Registration.answers)
+        .where(Registration.event_id == event.id, Registration.status.in_(RegistrationStatus.active()))
+    ):
+        for question in questions:
+            answer = (answers or {}).get(str(question.id))
+            if answer in (None, "", [], False):
+                continue
+            answered[question.id][status] += 1
+            given = answer if isinstance(answer, list) else [answer]
+            for option in given:
+                counts[question.id][(str(option) if question.kind != QuestionKind.CHECKBOX else "yes", status)] += 1
+    tallies = []
+    for question in questions:
+        if question.kind in (QuestionKind.SHORT_TEXT, QuestionKind.LONG_TEXT):
+            options: list[str] = []
+        elif question.kind == QuestionKind.CHECKBOX:
+            options = ["yes"]
+        else:
+            options = list(question.choices)
+            options += sorted({option for option, _status in counts[question.id]} - set(options))
+        tallies.append(AnswerTally(
+            question,
+            [(option, counts[question.id][(option, "confirmed")], counts[question.id][(option, "waitlisted")])
+             for option in options],
+            (answered[question.id]["confirmed"], answered[question.id]["waitlisted"]),
+        ))
+    return tallies
+
+
 def registrations_per_day(event: Event) -> list[tuple[str, int]]:
     """New registrations per local day (every status), oldest first."""
     zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])

@@ -437,7 +437,8 @@ def _dashboard_page(event: Event, status: int = 200):
     status_form = StatusForm(formdata=None, status=event.status)
     return render_template(
         "events/admin/dashboard.html", event=event, seats=services.seat_counts(event), mix=mix,
-        per_day=per_day, status_form=status_form,
+        per_day=per_day, status_form=status_form, tallies=services.answer_tallies(event),
+        checked_in=sum(checked for _sector, checked, _total in services.check_in_counts(event)),
         sector_chart=bar_chart([(sector.name(current_language()), confirmed) for sector, confirmed, _w in mix],
                                title_id="sector-chart-title"),
         day_chart=bar_chart([(day[5:], count) for day, count in per_day], title_id="day-chart-title"),

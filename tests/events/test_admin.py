@@ -6,7 +6,7 @@ import io
 import re
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from portal.core.audit import AuditEntry
 from portal.events.models import Event, EventQuestion, Registration
@@ -324,6 +324,42 @@ def test_dashboard_shows_charts_with_tables_and_no_inline_styles(client, auth, o
     assert body.count("<svg") == 2 and "style=" not in body
     assert re.search(r"Police</th><td>1</td><td>0</td>", body)
     assert "Seats left:</strong> 4" in body and "40% (2 seats)" in body
+
+
+def test_dashboard_counts_answers_and_check_ins(app, client, auth, organizer, make_event):
+    """Organizers plan workshops and meals from the answers: each option's count among seat
+    holders and the waitlist, in the reader's language, and how many have checked in."""
+    event_id = make_event(capacity=2, questions=[
+        {"label": "Which workshop?", "kind": "single_choice", "choices_text": "Privacy\nOutcomes",
+         "label_fr": "Quel atelier?", "choices_fr_text": "Vie privée\nRésultats"},
+        {"label": "Materials", "kind": "multiple_choice", "choices_text": "Print\nBraille"},
+        {"label": "Need parking", "kind": "checkbox"},
+        {"label": "Anything else?", "kind": "long_text"}])
+    with app.app_context():
+        ids = list(db.session.execute(select(EventQuestion.id).order_by(EventQuestion.position)).scalars())
+    workshop, materials, parking, anything = (f"q_{i}" for i in ids)
+    register(client, "symposium-1", email="a@example.ca", **{workshop: "Privacy", materials: ["Print", "Braille"],
+                                                             parking: "y", anything: "Quiet room"})
+    register(client, "symposium-1", email="b@example.ca", **{workshop: "Privacy", materials: ["Print"]})
+    register(client, "symposium-1", email="c@example.ca", **{workshop: "Outcomes"})  # waitlisted
+    with app.app_context():
+        db.session.execute(Registration.__table__.update().where(Registration.status == "confirmed")
+                           .where(Registration.id == db.session.execute(select(func.min(Registration.id))).scalar())
+                           .values(checked_in_at=func.now()))
+        db.session.commit()
+    auth.login(organizer)
+    body = client.get(f"/admin/events/{event_id}").get_data(as_text=True)
+    assert "Checked in:</strong> 1 / 2" in body
+    assert re.search(r"<caption>Which workshop\?</caption>.*?Privacy</th><td>2</td><td>0</td>.*?"
+                     r"Outcomes</th><td>0</td><td>1</td>", body, re.S)
+    assert re.search(r"<caption>Materials</caption>.*?Print</th><td>2</td><td>0</td>.*?"
+                     r"Braille</th><td>1</td><td>0</td>.*?Answered</th><td>2</td><td>0</td>", body, re.S)
+    assert re.search(r"<caption>Need parking</caption>.*?Ticked</th><td>1</td><td>0</td>", body, re.S)
+    assert re.search(r"<caption>Anything else\?</caption>.*?Answered</th><td>1</td><td>0</td>", body, re.S)
+    assert "Quiet room" not in body  # counts, not what people wrote
+    french = client.get(f"/admin/events/{event_id}", headers={"Accept-Language": "fr-CA"}).get_data(as_text=True)
+    assert re.search(r"<caption>Quel atelier\?</caption>.*?Vie privée</th><td>2</td>", french, re.S)
+    assert "Ont répondu" in french and "Présences enregistrées :</strong> 1 / 2" in french
 
 
 def test_organizer_emails_confirmed_or_waitlisted_attendees(app, client, auth, organizer, make_event):
