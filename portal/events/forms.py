@@ -79,15 +79,17 @@ class RegistrationForm(PortalForm):
         return result
 
 
-def registration_form(questions: tuple[QuestionShape, ...], sectors, **kwargs) -> RegistrationForm:
+def registration_form(questions: tuple[QuestionShape, ...], sectors, *,
+                      base: type[RegistrationForm] = RegistrationForm, **kwargs) -> RegistrationForm:
     """The form with one field per question (`services.question_shapes`), in the organizer's
     order and the page's language."""
     language = current_language()
-    form = _form_class(_asked_in(questions, language))(**kwargs)
+    form = _form_class(_asked_in(questions, language), base)(**kwargs)
     # The page asks the event's questions before the privacy agreement; the error summary
     # lists errors in field order, so the fields take the page's order.
-    for name in ("privacy", "announcements"):
-        form._fields.move_to_end(name)
+    for name in ("privacy", "announcements", "language"):
+        if name in form:
+            form._fields.move_to_end(name)
     form.sector.choices = [SelectChoice("", str(_l("Choose your sector")))] + [
         SelectChoice(sector.slug, sector.name(language)) for sector in sectors
     ]
@@ -107,12 +109,38 @@ def _asked_in(questions: tuple[QuestionShape, ...], language: str) -> tuple[tupl
     return tuple(asked)
 
 
+class AddedRegistrationForm(RegistrationForm):
+    """The registration form as an organizer fills it in for someone (by phone, a speaker).
+    No announcements opt-in: express consent is the person's own to give. The privacy
+    agreement is the organizer's word that the person was told and agreed."""
+
+    announcements = None
+    privacy = BooleanField(
+        _l("They were told how their information is used (the privacy notice) and agreed to it"),
+        validators=[DataRequired(_l("Tell them about the privacy notice and get their agreement first."))])
+    language = SelectField(_l("Language of their emails"), choices=[SelectChoice("en", "English", render_kw={"lang": "en"}),
+                                    SelectChoice("fr", "Français", render_kw={"lang": "fr"})],
+                           default="en", validate_choice=True)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # These are someone else's details: the browser must not offer the organizer's own
+        # (WCAG 1.3.5's input purposes are about the user).
+        for name in ("name", "email", "organization", "job_title"):
+            self[name].render_kw = {**(self[name].render_kw or {}), "autocomplete": "off"}
+
+
+def added_registration_form(questions: tuple[QuestionShape, ...], sectors, **kwargs) -> AddedRegistrationForm:
+    """`registration_form` for an organizer adding someone."""
+    return registration_form(questions, sectors, base=AddedRegistrationForm, **kwargs)
+
+
 @lru_cache(maxsize=128)
-def _form_class(questions: tuple[tuple, ...]) -> type[RegistrationForm]:
+def _form_class(questions: tuple[tuple, ...], base: type[RegistrationForm] = RegistrationForm) -> type[RegistrationForm]:
     """One form class per version of an event's questions: building a WTForms class (and its
     first sorting of fields) on every request was a few percent of a registration."""
 
-    class EventRegistrationForm(RegistrationForm):
+    class EventRegistrationForm(base):
         pass
 
     question_fields: list[tuple[str, int]] = []

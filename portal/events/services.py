@@ -73,6 +73,21 @@ class RegistrationClosed(DomainError):
     status = 409
 
 
+class NotTakingRegistrations(DomainError):
+    """An organizer adding someone: the event is a draft, cancelled or over."""
+
+    message = _l("People can be added only to a published or closed event that has not ended.")
+    status = 409
+
+
+class AlreadyRegistered(DomainError):
+    """An organizer adding someone whose address already holds a seat or a place in line."""
+
+    message = _l("This address already holds a registration for this event: find it in the attendee list.")
+    status = 409
+    field = "email"
+
+
 class RegistrationNotActive(DomainError):
     message = _l("This registration has already been cancelled.")
     status = 409
@@ -333,7 +348,7 @@ def active_registration(event_id: int, person_id: int) -> Registration | None:
 
 def register_for_event(
     event_id: int, details: RegistrationDetails, material: notifications.SeatMaterial | None = None,
-    *, form_version: int | None = None,
+    *, form_version: int | None = None, added_by: Any = None, origin: str = "",
 ) -> RegistrationOutcome:
     """Give the person a seat, or a place on the waitlist, and queue the email that says so.
 
@@ -344,7 +359,12 @@ def register_for_event(
     `material` (from `prepare_seat_material`, drawn before the transaction) keeps drawing
     the tokens out of the seat lock. `form_version`, the event's `questions_version` the
     answers were checked against, refuses answers to questions that have since changed.
-    Raises RegistrationClosed, FormChanged, UnknownSector, InvalidEmail, NotFound, Busy.
+    `added_by`, an organizer registering someone (by phone, a speaker): the registration
+    window does not apply (the event must still be published or closed and not over), the
+    seat rules do; an address already registered is refused (AlreadyRegistered) rather than
+    sent a manage link, and the addition is audited.
+    Raises RegistrationClosed, FormChanged, UnknownSector, InvalidEmail, NotFound, Busy,
+    NotTakingRegistrations, AlreadyRegistered.
     """
     address = normalize_email(details.email)
     if material is None:
@@ -364,13 +384,18 @@ def register_for_event(
             fill_blanks(person, **about)
 
     event = lock_event(event_id)
-    if not event.registration_is_open(now()):
+    if added_by is not None:
+        if event.status not in (EventStatus.PUBLISHED, EventStatus.CLOSED) or now() >= event.ends_at:
+            raise NotTakingRegistrations()
+    elif not event.registration_is_open(now()):
         raise RegistrationClosed()
     if form_version is not None and event.questions_version != form_version:
         raise FormChanged()
     # Someone added by this very transaction cannot hold a registration yet.
     existing = None if created else active_registration(event.id, person.id)
     if existing is not None:
+        if added_by is not None:
+            raise AlreadyRegistered()
         # Change nothing a stranger typed; only the owner of the address hears about it.
         notifications.notify_manage_link(existing)
         return RegistrationOutcome(existing, created=False, place=waitlist_place(existing))
@@ -407,6 +432,9 @@ def register_for_event(
         )
         _subscribe_to_announcements(person, event.slug)
 
+    if added_by is not None:
+        record_audit("events.registration.added", actor=added_by, subject=f"registration:{registration.id}",
+                     origin=origin, status=registration.status)
     if registration.status == RegistrationStatus.CONFIRMED:
         notifications.notify_registration_confirmed(registration, material)
     else:

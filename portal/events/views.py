@@ -44,6 +44,7 @@ from portal.events.forms import (
     QuestionForm,
     ScanForm,
     StatusForm,
+    added_registration_form,
     registration_form,
 )
 from portal.events.models import Event, EventQuestion, EventStatus, QuestionKind, Registration, RegistrationStatus
@@ -481,6 +482,40 @@ def admin_attendees(event_id: int):
     places = services.waitlist_places(event, rows)
     return render_template("events/admin/attendees.html", event=event, form=form, rows=rows, total=total,
                            page=page, pages=pages, args=args, places=places)
+
+
+@bp.route("/admin/events/<int:event_id>/attendees/new", methods=["GET", "POST"])
+@organizer_required
+def admin_add_registration(event_id: int):
+    """An organizer registers someone (by phone, a speaker); the seat rules still apply."""
+    event = _admin_event(event_id)
+    form = added_registration_form(services.question_shapes(event.questions), list_sectors(),
+                                   language=current_language())
+    status = 200
+    if form.validate_on_submit():
+        details = services.RegistrationDetails(
+            email=form.email.data, name=form.name.data, organization=form.organization.data,
+            sector_slug=form.sector.data, community=form.community.data, job_title=form.job_title.data or "",
+            accessibility_needs=form.accessibility_needs.data or "", dietary_needs=form.dietary_needs.data or "",
+            answers=form.answers(), language=form.language.data)
+        try:
+            outcome = services.register_for_event(event.id, details, form_version=event.questions_version,
+                                                  added_by=_actor(), origin=request_origin())
+        except DomainError as error:
+            db.session.rollback()
+            target = form[error.field] if error.field in form else form.email
+            target.errors = list(target.errors) + [str(error.message)]
+            status = error.status
+        else:
+            registration_id, name, place = outcome.registration.id, outcome.registration.person.name, outcome.place
+            db.session.commit()
+            flash(_("%(name)s is registered and was emailed a confirmation.", name=name) if place is None else
+                  _("%(name)s is on the waitlist, number %(place)d in line, and was emailed so.", name=name, place=place),
+                  "success")
+            return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
+    elif request.method == "POST":
+        status = 400
+    return render_template("events/admin/add_registration.html", event=event, form=form), status
 
 
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>", methods=["GET", "POST"])

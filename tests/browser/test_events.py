@@ -223,3 +223,28 @@ def test_an_organizer_previews_a_message_in_both_languages_then_queues_it(app, p
     with app.app_context():
         (sent,) = db.session.execute(select(OutboxMessage).where(OutboxMessage.purpose == "events.message")).scalars()
         assert sent.subject == "Stationnement" and "emilie@example.ca" in sent.to_address
+
+
+def test_an_organizer_adds_a_registration_by_keyboard(app, page, live_server, organizer):
+    event_id = EventFactory(app)(slug="cswb", title="Collaborating for Community Safety")
+    page.goto("/login")
+    page.get_by_label("Email").fill(organizer.email)
+    page.get_by_label("Password").fill(organizer.password)
+    page.get_by_label("Password").press("Enter")
+    page.goto(f"/admin/events/{event_id}/attendees")
+    page.get_by_role("link", name="Add a registration").click()
+    page.get_by_role("button", name="Add the registration").press("Enter")
+    expect(page.locator(".error-summary")).to_be_focused()
+    expect(page.get_by_label(re.compile("They were told how their information is used"))).to_have_attribute(
+        "aria-invalid", "true")
+    assert_accessible(page, "add-a-registration form with errors")
+    page.get_by_label("Full name").fill("Émilie Tremblay")
+    page.get_by_label("Email", exact=True).fill("emilie@example.ca")
+    page.get_by_label("Organization").fill("CISSS de l'Outaouais")
+    page.get_by_label("Sector").select_option(label="Health care")
+    page.get_by_label("Community you work in").fill("Gatineau")
+    page.get_by_label("Language of their emails").select_option("fr")
+    page.get_by_label(re.compile("They were told how their information is used")).check()
+    page.get_by_role("button", name="Add the registration").press("Enter")
+    expect(page.get_by_text("Émilie Tremblay is registered and was emailed a confirmation.")).to_be_visible()
+    assert_accessible(page, "the added registration")

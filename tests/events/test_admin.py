@@ -359,7 +359,7 @@ def test_dashboard_counts_answers_and_check_ins(app, client, auth, organizer, ma
     assert "Quiet room" not in body  # counts, not what people wrote
     french = client.get(f"/admin/events/{event_id}", headers={"Accept-Language": "fr-CA"}).get_data(as_text=True)
     assert re.search(r"<caption>Quel atelier\?</caption>.*?Vie privée</th><td>2</td>", french, re.S)
-    assert "Ont répondu" in french and "Présences enregistrées :</strong> 1 / 2" in french
+    assert "Ont répondu" in french and "Arrivées enregistrées :</strong> 1 / 2" in french
 
 
 def test_organizer_emails_confirmed_or_waitlisted_attendees(app, client, auth, organizer, make_event):
