@@ -6,11 +6,13 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import SelectField
 from wtforms.validators import ValidationError
 
 #: C0 control characters (tab, line feed and carriage return excepted) and DEL.
@@ -36,6 +38,22 @@ def has_control_characters(value: Any) -> bool:
     return False
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def zone_named(name: object) -> ZoneInfo | None:
+    """The IANA zone called `name`, or None. Only names of zones are tried: ZoneInfo("America")
+    opens a directory (IsADirectoryError) and a very long name fails in the file system."""
+    if not isinstance(name, str) or name not in _zone_names():
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
 def exists_locally(moment: datetime, zone: ZoneInfo) -> bool:
     """Whether the zone's clocks ever show this wall time (not one skipped when they go forward)."""
     return moment.replace(tzinfo=zone).astimezone(UTC).astimezone(zone).replace(tzinfo=None) == moment
@@ -55,9 +73,8 @@ class ShownByClocksIn:
         moment = field.data
         if not isinstance(moment, datetime) or not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
             return  # empty, or PortalForm refuses the year
-        try:
-            zone = ZoneInfo(self.zone_of(form) if self.zone_of else current_app.config["PORTAL_TIMEZONE"])
-        except (KeyError, ValueError, TypeError):
+        zone = zone_named(self.zone_of(form) if self.zone_of else current_app.config["PORTAL_TIMEZONE"])
+        if zone is None:
             return  # the zone field reports its own error
         if not exists_locally(moment.replace(second=0, microsecond=0), zone):
             raise ValidationError(_l("The clocks skip this time (they go forward an hour then). Choose another time."))
@@ -84,6 +101,10 @@ class PortalForm(FlaskForm):
             if field.errors:
                 field.errors = [_named_if_generic(field, message) for message in field.errors]
                 continue
+            if isinstance(field, SelectField) and isinstance(field.data, str) and looks_blank(field.data):
+                # Optional() passes a choice of only spaces as "nothing chosen" and drops the
+                # choice check's error: make it nothing chosen, not a value no option has.
+                field.data = ""
             if has_control_characters(field.data):
                 field.errors = [*field.errors, str(CONTROL_CHARACTERS_MESSAGE)]
                 valid = False

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
@@ -22,7 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.core.forms import PortalForm, ShownByClocksIn
+from portal.core.forms import PortalForm, ShownByClocksIn, zone_named
 from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
 from portal.events.services import ANNOUNCEMENTS_WORDING, QuestionShape
@@ -61,12 +61,6 @@ class RegistrationForm(PortalForm):
     announcements = BooleanField(ANNOUNCEMENTS_WORDING, default=False)
 
     question_fields: list[tuple[str, int]] = []
-
-    def validate_email(self, field) -> None:
-        # The outbox cannot address internationalized mailboxes yet (no SMTPUTF8); say so
-        # instead of failing later.
-        if field.data and not field.data.isascii():
-            raise ValidationError(_l("Enter an email address using only unaccented letters, like name@example.ca."))
 
     def answers(self) -> dict[str, object]:
         """The event's questions' answers by question id (empty ones left out)."""
@@ -184,9 +178,7 @@ class ActionForm(PortalForm):
 
 
 def _zone_validator(form, field) -> None:
-    try:
-        ZoneInfo(field.data)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    if zone_named(field.data) is None:
         raise ValidationError(_l("Enter a time zone name like America/Toronto."))
 
 

@@ -114,6 +114,7 @@ def add_edition(
     if edition is None:
         edition = GuidelineEdition(guideline=guideline, language=language)
         db.session.add(edition)
+    storage.replaced_in_this_transaction(edition.stored_name, stored.stored_name)
     edition.stored_name = stored.stored_name
     edition.original_name = stored.original_name
     edition.sha256 = stored.sha256

@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from portal.core.errors import DomainError
 
@@ -101,3 +103,30 @@ def remove(stored_name: str) -> None:
         path_of(stored_name).unlink()
     except FileNotFoundError:
         pass
+
+
+#: session.info key: files to delete once the transaction ends, by how it ends.
+_FILES_AFTER = "portal_guideline_files"
+
+
+def replaced_in_this_transaction(old_name: str | None, new_name: str) -> None:
+    """A file takes the place of another in the session's transaction: the old one is
+    deleted if it commits, the new one if it rolls back, so neither stays on disk unused."""
+    from portal.extensions import db
+
+    pending = db.session().info.setdefault(_FILES_AFTER, {"commit": [], "rollback": []})
+    if old_name:
+        pending["commit"].append(path_of(old_name))
+    pending["rollback"].append(path_of(new_name))
+
+
+@event.listens_for(Session, "after_commit")
+def _delete_replaced_files(session: Session) -> None:
+    for path in session.info.pop(_FILES_AFTER, {}).get("commit", ()):
+        path.unlink(missing_ok=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _delete_unused_uploads(session: Session) -> None:
+    for path in session.info.pop(_FILES_AFTER, {}).get("rollback", ()):
+        path.unlink(missing_ok=True)

@@ -20,18 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError
+from portal.core.forms import EARLIEST_YEAR, LATEST_YEAR, has_control_characters
 from portal.core.tokens import hash_token, issue_token
 from portal.extensions import db
 from portal.lists.models import ImportJob, ImportStatus, MailingList, Subscription, SubscriptionStatus
 from portal.people.models import ConsentKind, ConsentRecord, Person
-from portal.people.services import IMPLIED_AFTER_TRANSACTION
+from portal.people.services import IMPLIED_AFTER_TRANSACTION, InvalidEmail, normalize_email
 
 #: Files with more rows than this are imported in the background.
 INLINE_ROW_LIMIT = 2000
@@ -71,6 +71,7 @@ ROW_PROBLEMS = {
     "consent_kind": _l("consent_kind must be express or implied: %(value)s"),
     "consent_source": _l("consent_source longer than 100 characters"),
     "consent_wording": _l("consent_wording longer than 5000 characters"),
+    "control": _l("invisible control characters in the %(value)s column"),
 }
 
 
@@ -144,11 +145,14 @@ def _parse_date(raw: str) -> datetime | None:
     raw = raw.strip()
     try:
         if len(raw) == 10:
-            return datetime.combine(datetime.strptime(raw, "%Y-%m-%d").date(), time(12), tzinfo=UTC)
-        value = datetime.fromisoformat(raw)
-    except ValueError:
+            value = datetime.combine(datetime.strptime(raw, "%Y-%m-%d").date(), time(12), tzinfo=UTC)
+        else:
+            value = datetime.fromisoformat(raw)
+        if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            return None  # a typo; near year 1 or 9999, moving to UTC overflows
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def parse_rows(text: str, report: ImportReport,
@@ -184,11 +188,16 @@ def parse_rows(text: str, report: ImportReport,
                 raise ImportRefused(_l("The file has too many rows (at most 200,000)."))
             raw_email = cell(values, "email")
             try:
-                if not raw_email or len(raw_email) > 320:
-                    raise EmailNotValidError("empty")
-                email = validate_email(raw_email, check_deliverability=False).normalized.casefold()
-            except EmailNotValidError:
+                # The rule every form applies: an address the outbox can send to.
+                email = normalize_email(raw_email)
+            except InvalidEmail:
                 report.invalid.append((line, "address", raw_email[:80]))
+                continue
+            # What no form field may hold (PortalForm), an imported cell may not either.
+            garbled = next((column for column in ("name", "consent_source", "consent_wording")
+                            if has_control_characters(cell(values, column))), None)
+            if garbled:
+                report.invalid.append((line, "control", garbled))
                 continue
             name = cell(values, "name")
             if len(name) > 200:

@@ -54,12 +54,23 @@ class InvalidEmail(DomainError):
     message = _l("Enter a valid email address, like name@example.ca.")
 
 
+class AccentedEmail(InvalidEmail):
+    """The outbox cannot address internationalized mailboxes (no SMTPUTF8; an accented
+    domain would need IDNA): refused where it is typed, not when the mail fails to go."""
+
+    message = _l("Enter an email address using only unaccented letters, like name@example.ca.")
+
+
 def normalize_email(raw: str | None) -> str:
-    """Trim, validate and case-fold an address; raise `InvalidEmail` if it is not one."""
+    """Trim, validate and case-fold an address; raise `InvalidEmail` if it is not one, or
+    `AccentedEmail` if it holds anything but ASCII."""
     candidate = (raw or "").strip()
     if not candidate or len(candidate) > 320:
         raise InvalidEmail()
-    return _normalized_address(candidate)
+    address = _normalized_address(candidate)  # an address at all first: then say what is wrong with it
+    if not address.isascii():
+        raise AccentedEmail()
+    return address
 
 
 @lru_cache(maxsize=256)

@@ -128,6 +128,10 @@ def test_organizer_urls_and_forms_refuse_junk(client, auth, organizer, setup):
         (f"{base}/attendees/99999999999/cancel", {}, 404),
         ("/admin/events/new", {"slug": UNICODE, "title": UNICODE, "capacity": "1e9",
                                "sector_cap_percent": "150", "reminder_days": "x"}, 400),
+        # A folder of the zone database, not a zone: ZoneInfo("America") opens a directory.
+        ("/admin/events/new", {"timezone": "America", "starts_at": "2027-05-12T08:30"}, 400),
+        (f"{base}/edit", {"timezone": "Etc", "starts_at": "2027-05-12T08:30"}, 400),
+        (f"{base}/edit", {"timezone": "x" * 10000, "starts_at": "2027-05-12T08:30"}, 400),
     ]
     for path, data, expected in posts:
         response = client.post(path, data={"csrf_token": token, **data})

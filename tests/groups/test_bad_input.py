@@ -47,9 +47,15 @@ def test_application_form_with_junk(client, groups):
         ({**good, "consent": ""}, "Tick the box"),
         ({**good, "name": "A\x00"}, "invisible control characters"),
         ({**good, "why": "Because\x00."}, "invisible control characters"),
+        ({**good, "email": "andré@example.ca"}, "only unaccented letters"),
+        ({**good, "email": "δοκιμή@example.com"}, "only unaccented letters"),
     ]
     for data, message in cases:
         _assert_4xx(_post(client, page, data), data, message)
+    # A choice of only spaces is no choice (Optional() lets it through as empty), not a 500.
+    for blank in (" ", "\t", "\u00a0"):
+        response = _post(client, page, {**good, "email": f"blank{ord(blank)}@example.ca", "sector": blank})
+        assert response.status_code == 302, (blank, response.status_code)
 
 
 def test_member_link_and_terms_forms_with_junk(client, groups):

@@ -111,6 +111,30 @@ def test_organizer_creates_uploads_and_schedules_in_toronto_time(app, client, au
     assert "Information Sharing" in public and "Request a copy" in public
 
 
+def test_replacing_a_pdf_deletes_the_file_it_replaced(app, client, auth, organizer, pdf_bytes):
+    """Only files an edition names stay under instance/guidelines; a replaced one goes once
+    the replacement is committed, and an upload whose transaction fails leaves nothing."""
+    from portal.guidelines import services as guideline_services
+
+    gid = _new_guideline(app)
+    folder = Path(app.instance_path) / "guidelines"
+    auth.login(organizer)
+    for version in (b"1", b"2", b"3"):
+        assert _upload(client, gid, pdf_bytes + version, "Guide.pdf").status_code == 302
+    with app.app_context():
+        guideline = db.session.get(Guideline, gid)
+        english = guideline.edition("en").stored_name
+        kept = sorted(edition.stored_name for edition in guideline.editions)
+    assert sorted(p.name for p in folder.iterdir()) == kept
+    assert (folder / english).read_bytes() == pdf_bytes + b"3"
+
+    with app.app_context():
+        guideline_services.add_edition(db.session.get(Guideline, gid), "en", io.BytesIO(pdf_bytes), "Other.pdf")
+        assert len(list(folder.iterdir())) == len(kept) + 1  # written, not yet committed
+        db.session.rollback()
+    assert sorted(p.name for p in folder.iterdir()) == kept
+
+
 @pytest.mark.parametrize(
     ("content", "filename", "message"),
     [

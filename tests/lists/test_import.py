@@ -72,6 +72,27 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(app, public_list)
     assert outbox(app) == []
 
 
+def test_rows_the_outbox_could_not_send_to_or_forms_would_refuse_are_reported(app, public_list):
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList, Subscription
+
+    bad = ("email,name,language,consent_date,consent_source\n"
+           "ｃ３０@example.com,Full Width,en,2024-01-01,form\n"
+           "andré@example.ca,André,fr,2024-01-01,form\n"
+           "c9@example.com,C,en,0001-01-01T00:00+01:00,form\n"
+           "c10@example.com,C,en,9999-12-31T23:59-01:00,form\n"
+           "c11@example.com,\"A\x01\x0bB\x1b[31m\",en,2024-01-01,form\n"
+           "c12@example.com,C,en,2024-01-01,\"web\x00form\"\n")
+    with app.app_context():
+        report = import_subscribers(db.session.get(MailingList, public_list), bad)
+        db.session.commit()
+    assert report.rejected
+    assert [(line, code) for line, code, _ in report.invalid] == [
+        (2, "address"), (3, "address"), (4, "consent_date"), (5, "consent_date"), (6, "control"), (7, "control")]
+    assert report.invalid[4][2] == "name" and report.invalid[5][2] == "consent_source"
+    assert _count(app, Subscription) == 0
+
+
 def test_import_page_shows_the_report_and_junk_files_are_400(app, client, auth, organizer, public_list):
     auth.login(organizer)
     path = f"/admin/lists/{public_list}/import"

@@ -153,6 +153,17 @@ def test_junk_on_the_subscribe_form_is_a_400_with_a_message(client, public_list)
         assert "There is a problem" in response.get_data(as_text=True), case
 
 
+def test_addresses_the_outbox_cannot_send_to_are_refused_beside_the_field(app, client, public_list):
+    """No SMTPUTF8 here: an accented mailbox or domain is refused where it is typed, not a
+    500 when its confirmation is queued (nor a list post that fails for everyone later)."""
+    for address in ("andré@example.ca", "ｃ３１@example.com", "c32@bücher.example"):
+        response = _subscribe(client, address)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 400, address
+        assert re.search(r'id="email-error"[^>]*>.*only unaccented letters', body, re.S), address
+    assert outbox(app) == []
+
+
 def test_every_error_of_the_subscribe_form_is_reported_at_once(client, public_list):
     response = client.post(SUBSCRIBE, data={"email": "pas-une-adresse", "language": "fr",
                                             "csrf_token": csrf_token(client, SUBSCRIBE)})

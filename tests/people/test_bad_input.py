@@ -69,6 +69,11 @@ def test_correcting_details_with_junk_is_a_400(app, client, link):
         assert "There is a problem" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.execute(db.select(Person.name).where(Person.email == "junk@example.ca")).scalar_one() == "Jun K"
+    # A sector of only spaces is no sector chosen, not a 500.
+    response = client.post(link + "/details", data={"name": "Jun K", "organization": "", "sector": " ",
+                                                     "community": "", "job_title": "", "language": "en",
+                                                     "csrf_token": token})
+    assert response.status_code == 302
 
 
 WITHDRAW_JUNK = [
