@@ -430,14 +430,18 @@ def release_recipients(guideline: Guideline) -> dict[int, str]:
     """Who gets a notice: person id -> reason ("request", "list" or "revision").
 
     Confirmed requesters, active subscribers of the "Guideline releases" list, and for a
-    revision everyone told about an earlier version; a person in several groups counts once
-    (a requester's notice is transactional). Erased people are left out.
+    revision everyone who asked for a copy of an earlier version (told because they asked,
+    or of a revision of what they asked for); a person in several groups counts once (a
+    requester's notice is transactional). Someone told of an earlier version only as a
+    list subscriber hears of the revision through the list or not at all: having left it,
+    they gave no consent for more (CASL). Erased people are left out.
     """
     recipients: dict[int, str] = {}
     earlier = _earlier_versions(guideline)
     if earlier:
         for person_id in db.session.execute(
-            select(ReleaseNotice.person_id).where(ReleaseNotice.guideline_id.in_(earlier))
+            select(ReleaseNotice.person_id).where(ReleaseNotice.guideline_id.in_(earlier),
+                                                  ReleaseNotice.reason.in_(("request", "revision")))
         ).scalars():
             recipients[person_id] = "revision"
     for person_id in _release_list_subscriptions():

@@ -110,15 +110,22 @@ def test_a_late_release_happens_when_the_job_runs_again(app_context):
     assert len(_notices(guideline.id)) == 2
 
 
-def test_a_revision_notifies_everyone_told_about_the_earlier_version(app_context):
+def test_a_revision_notifies_who_asked_for_an_earlier_version_and_the_list_as_it_is_now(app_context):
     start = now()
     clock.set_now(start)
     first = create_guideline(release_at=start + timedelta(minutes=1), title="Guide", version="1.0")
     early = add_people(3, "early")
     confirmed_requests(first.id, early)
+    listed = add_people(2, "listed")  # told of 1.0 only as subscribers of "Guideline releases"
+    subscribe(listed)
     db.session.commit()
     clock.set_now(start + timedelta(minutes=2))
     assert release_due_guidelines() == 1
+    from portal.lists.models import Subscription
+
+    # One of them leaves the list (one-click unsubscribe) before 2.0 comes out: no notice.
+    db.session.execute(Subscription.__table__.update().where(Subscription.person_id == listed[0])
+                       .values(status="unsubscribed"))
 
     second = create_guideline(release_at=start + timedelta(days=10), title="Guide", version="2.0",
                               revision_of_id=first.id)
@@ -128,11 +135,12 @@ def test_a_revision_notifies_everyone_told_about_the_earlier_version(app_context
     clock.set_now(start + timedelta(days=10, seconds=5))
     assert release_due_guidelines() == 1
     notices = _notices(second.id)
-    assert sorted(n.person_id for n in notices) == sorted(early + newcomer)
+    assert sorted(n.person_id for n in notices) == sorted(early + newcomer + listed[1:])
     reasons = dict(db.session.execute(
         select(ReleaseNotice.person_id, ReleaseNotice.reason).where(ReleaseNotice.guideline_id == second.id)
     ).all())
-    assert reasons[early[1]] == "revision" and reasons[early[0]] == "request"
+    assert reasons[early[1]] == "revision" and reasons[early[0]] == "request" and reasons[listed[1]] == "list"
+    assert next(n for n in notices if n.person_id == listed[1]).category == "list"  # with its unsubscribe
     assert "new version (2.0)" in next(n for n in notices if n.person_id == early[1]).body_text
 
 
