@@ -42,13 +42,26 @@ class RequestCopyForm(PortalForm):
     )
 
     def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        # Checked here, not inline: Optional() would stop an inline check on an empty field.
-        if self.accessible_format.data and not (self.format_details.data or "").strip():
-            self.format_details.errors = [*self.format_details.errors,
-                                          _l("Tell us which format you need, for example large print or plain text.")]
-            valid = False
-        return valid
+        return _format_named(self, super().validate(extra_validators))
+
+
+def _format_named(form, valid: bool) -> bool:
+    # Checked after the fields, not inline: Optional() would stop an inline check on an empty field.
+    if form.accessible_format.data and not (form.format_details.data or "").strip():
+        form.format_details.errors = [*form.format_details.errors,
+                                      _l("Tell us which format you need, for example large print or plain text.")]
+        return False
+    return valid
+
+
+class FormatForm(PortalForm):
+    """The accessible format of a request, changed from the requester's own emailed link."""
+
+    accessible_format = BooleanField(_l("I need this guideline in an accessible alternate format"))
+    format_details = StringField(_l("Which format do you need?"), validators=[Optional(), Length(max=300)])
+
+    def validate(self, extra_validators=None) -> bool:
+        return _format_named(self, super().validate(extra_validators))
 
 
 class GuidelineForm(PortalForm):

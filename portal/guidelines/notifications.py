@@ -8,14 +8,15 @@ from datetime import timedelta
 from email.utils import formataddr
 
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from portal.core.clock import now
 from portal.core.tokens import issue_token
 from portal.extensions import db
-from portal.guidelines.models import CopyRequest, Guideline
-from portal.mail.models import MessageCategory
+from portal.guidelines.models import CopyRequest, Guideline, GuidelineStatus
+from portal.mail.models import MessageCategory, OutboxMessage
 from portal.mail.services import queue_email
 from portal.people.models import Person
 
@@ -59,6 +60,25 @@ def notify_copy_request_confirmation(copy_request: CopyRequest) -> None:
             "guideline": copy_request.guideline,
             "confirm_path": path_for("guidelines.confirm_request", token=raw),
         },
+    )
+
+
+def notify_request_stands(copy_request: CopyRequest) -> None:
+    """Someone asked again for a copy already confirmed: tell the owner of the address that
+    the request stands, with their link (the confirmation link) to ask for an accessible
+    format. At most one such message per request and hour: the form is open to anyone."""
+    key = f"guidelines.request_stands:{copy_request.id}:{now().strftime('%Y%m%d%H')}"
+    if db.session.execute(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).first():
+        return
+    raw = issue_token(CONFIRM_PURPOSE, person_id=copy_request.person_id, subject_id=copy_request.id,
+                      valid_for=CONFIRM_VALID_FOR)
+    guideline = copy_request.guideline
+    queue_email(
+        key=key, to=copy_request.person, template="guidelines/request_stands",
+        purpose="guidelines.request_stands",
+        context={"guideline": guideline, "request_path": path_for("guidelines.confirm_request", token=raw),
+                 "released": guideline.status == GuidelineStatus.RELEASED,
+                 "accessible_format": copy_request.accessible_format},
     )
 
 
@@ -180,8 +200,8 @@ def queue_release_notices_bulk(guideline: Guideline, recipients: list[NoticeReci
             "created_at": moment,
         })
         unsubscribe_url = list_context.unsubscribe_url if list_context else ""
-        body_text = text.replace(_NAME, person.name or "").replace(_TOKEN, raw).replace(_UNSUBSCRIBE, unsubscribe_url)
-        body_html = (html.replace(_NAME, str(escape(person.name or ""))).replace(_TOKEN, raw)
+        body_text = text.replace(_NAME, person.name or person.email).replace(_TOKEN, raw).replace(_UNSUBSCRIBE, unsubscribe_url)
+        body_html = (html.replace(_NAME, str(escape(person.name or person.email))).replace(_TOKEN, raw)
                      .replace(_UNSUBSCRIBE, str(escape(unsubscribe_url))))
         headers = {"Auto-Submitted": "auto-generated"}
         sender = config["MAIL_DEFAULT_SENDER"]
@@ -207,7 +227,7 @@ def queue_release_notices_bulk(guideline: Guideline, recipients: list[NoticeReci
             "from_address": sender,
             "reply_to": config.get("MAIL_REPLY_TO") or "",
             "language": language,
-            "subject": subject.replace(_NAME, person.name or "")[:400],
+            "subject": subject.replace(_NAME, person.name or person.email)[:400],
             "body_text": body_text,
             "body_html": body_html,
             "message_id": message_id_for(key),

@@ -241,7 +241,9 @@ def request_copy(
 
     Nothing else happens until the person confirms from the email: not the copy, and not the
     list opt-in. Asking again while pending sends a fresh confirmation; a confirmed request is
-    left as it is (the form is open to anyone, so it must not change a confirmed request).
+    left as it is (the form is open to anyone, so it must not change a confirmed request):
+    its owner is emailed (at most once an hour) that it stands, with their link to ask for
+    an accessible format there (`set_accessible_format`).
     """
     if guideline.status not in (GuidelineStatus.SCHEDULED, GuidelineStatus.RELEASED):
         raise GuidelineNotAvailable()
@@ -262,6 +264,7 @@ def request_copy(
             copy_request = _find_request(guideline.id, person.id)
             assert copy_request is not None
     if copy_request.status == CopyRequestStatus.CONFIRMED:
+        notifications.notify_request_stands(copy_request)
         return copy_request
     copy_request.language = language
     copy_request.accessible_format = accessible_format
@@ -271,6 +274,20 @@ def request_copy(
     record_audit("guidelines.request.received", subject=f"copy_request:{copy_request.id}", origin=origin,
                  guideline=guideline.id, accessible_format=accessible_format)
     notifications.notify_copy_request_confirmation(copy_request)
+    return copy_request
+
+
+def set_accessible_format(copy_request: CopyRequest, *, accessible_format: bool, format_details: str,
+                          origin: str = "") -> CopyRequest:
+    """Change the accessible format a request asks for, from the requester's own emailed link
+    (organizers see it in the requests list, accessible formats first)."""
+    if copy_request.guideline.status == GuidelineStatus.WITHDRAWN:
+        raise GuidelineWithdrawn()
+    copy_request.accessible_format = accessible_format
+    copy_request.format_details = format_details.strip()[:300] if accessible_format else ""
+    db.session.flush()
+    record_audit("guidelines.request.format_changed", subject=f"copy_request:{copy_request.id}", origin=origin,
+                 accessible_format=accessible_format)
     return copy_request
 
 

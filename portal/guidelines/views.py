@@ -21,6 +21,7 @@ from portal.extensions import db, limiter
 from portal.guidelines import bp, services, storage
 from portal.guidelines.forms import (
     ConfirmForm,
+    FormatForm,
     EditionForm,
     GuidelineForm,
     RequestCopyForm,
@@ -69,8 +70,14 @@ def _sector_choices(language: str, blank: str) -> list[SelectChoice]:
     return [SelectChoice("", blank)] + [SelectChoice(str(s.id), s.name(language)) for s in list_sectors()]
 
 
+def _request_address_key() -> str:
+    # Per address typed, whatever IP it comes from: the form emails that address.
+    return "guidelines-request:" + (request.form.get("email") or "").strip().casefold()[:320]
+
+
 @bp.route("/guidelines/<int:guideline_id>/request", methods=["GET", "POST"])
 @limiter.limit("20/minute;100/hour", methods=["POST"])
+@limiter.limit("6/hour", key_func=_request_address_key, methods=["POST"])
 def request_copy(guideline_id: int):
     guideline = services.public_guideline(guideline_id)
     language = current_language()
@@ -124,8 +131,30 @@ def confirm_request(token: str):
     # A GET only shows the button: mail scanners follow links and must not confirm.
     copy_request = services.copy_request_for_token(token)
     speak_the_language_of(copy_request.person)
-    return render_template("guidelines/confirm.html", guideline=copy_request.guideline, form=form,
-                           confirmed=copy_request.status == "confirmed", language=current_language())
+    return _confirm_page(copy_request, token, form, FormatForm(obj=copy_request))
+
+
+def _confirm_page(copy_request, token: str, form, format_form, status: int = 200):
+    return render_template("guidelines/confirm.html", guideline=copy_request.guideline, form=form, token=token,
+                           confirmed=copy_request.status == "confirmed", format_form=format_form,
+                           copy_request=copy_request, language=current_language()), status
+
+
+@bp.route("/guidelines/confirm/<token>/format", methods=["POST"])
+def request_format(token: str):
+    """The requester (their emailed link proves the address) asks for an accessible format,
+    or changes or drops the one they asked for."""
+    copy_request = services.copy_request_for_token(token)
+    speak_the_language_of(copy_request.person)
+    format_form = FormatForm()
+    if not format_form.validate_on_submit():
+        return _confirm_page(copy_request, token, ConfirmForm(), format_form, 400)
+    services.set_accessible_format(copy_request, accessible_format=format_form.accessible_format.data,
+                                   format_details=format_form.format_details.data or "", origin=request_origin())
+    db.session.commit()
+    flash(_("Your request is updated: the organizers will send the format you asked for.")
+          if format_form.accessible_format.data else _("Your request is updated: no alternate format."), "success")
+    return redirect(url_for("guidelines.confirm_request", token=token))
 
 
 @bp.route("/guidelines/<int:guideline_id>/download/<language>")

@@ -219,7 +219,7 @@ def queue_email(
     config = current_app.config
     context = dict(context or {})
     if personal is not None:
-        personal = dict(personal, recipient_name=to.name or "")
+        personal = dict(personal, recipient_name=to.name or to.email)  # "Hello ," reads broken
         if list_context is not None:
             personal["unsubscribe_url"] = list_context.unsubscribe_url
         subject, body_text, body_html = render_merged_email(template, to.language or "en", context, personal)

@@ -13,6 +13,7 @@ from portal.guidelines import services
 from portal.guidelines.jobs import release_due_guidelines
 from portal.guidelines.models import CopyRequest, Guideline, GuidelineStatus, ReleaseNotice
 from portal.mail.models import OutboxMessage
+from portal.people.models import Person
 from tests.guidelines.conftest import add_people, confirmed_requests, create_guideline, subscribe
 
 
@@ -246,3 +247,21 @@ def test_withdrawing_after_release_holds_back_notices_not_yet_sent(app_context):
     entry = db.session.execute(
         select(AuditEntry).where(AuditEntry.action == "guidelines.guideline.withdrawn")).scalar_one()
     assert entry.detail["notices_withheld"] == 3
+
+
+def test_someone_who_gave_no_name_is_greeted_by_their_address_not_an_empty_hello(app_context):
+    start = now()
+    clock.set_now(start)
+    guideline = create_guideline(release_at=start + timedelta(minutes=1))
+    (nameless,) = add_people(1, "nameless")
+    (french,) = add_people(1, "sansnom", language="fr")
+    db.session.execute(Person.__table__.update().where(Person.id.in_([nameless, french])).values(name=""))
+    confirmed_requests(guideline.id, [nameless])
+    subscribe(french)
+    db.session.commit()
+    clock.set_now(start + timedelta(minutes=2))
+    release_due_guidelines()
+    notices = {n.person_id: n for n in _notices(guideline.id)}
+    assert "Hello nameless0@example.ca," in notices[nameless].body_text
+    assert "Bonjour sansnom0@example.ca," in notices[french].body_text
+    assert "Hello ," not in notices[nameless].body_html and "Bonjour ," not in notices[french].body_html

@@ -265,6 +265,56 @@ def test_request_after_release_sends_the_copy_once_confirmed(app, client):
         assert db.session.execute(select(ConsentRecord)).first() is None  # the opt-in was left unticked
 
 
+def test_asking_again_after_confirming_keeps_the_request_and_offers_its_owner_the_format(app, client, auth,
+                                                                                       organizer):
+    """The form is open to anyone, so it never changes a confirmed request; its owner is
+    emailed (once an hour at most) a link where they ask for an accessible format (AODA)."""
+    gid = _new_guideline(app, release_at=now() + timedelta(days=3))
+    form = {"name": "Rita", "email": "rita@example.ca", "language": "en"}
+    client.post(f"/guidelines/{gid}/request", data={**form, "csrf_token": csrf_token(client, "/guidelines/")})
+    with app.app_context():
+        body = db.session.execute(select(OutboxMessage.body_text)).scalar_one()
+    client.post(_link_from(body, r"/guidelines/confirm/[\w-]+"), data={"csrf_token": csrf_token(client, "/guidelines/")})
+
+    again = {**form, "accessible_format": "y", "format_details": "Large print, 18pt"}
+    for _ in range(2):
+        response = client.post(f"/guidelines/{gid}/request",
+                               data={**again, "csrf_token": csrf_token(client, "/guidelines/")})
+        assert response.status_code == 302
+    assert "We sent a message about your request" in client.get(response.location).get_data(as_text=True)
+    with app.app_context():
+        request_row = db.session.execute(select(CopyRequest)).scalar_one()
+        assert request_row.status == "confirmed" and not request_row.accessible_format  # a stranger could have typed it
+        (stands,) = db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.purpose == "guidelines.request_stands")).scalars()  # one, not two
+        assert "already confirmed" in stands.body_text
+    link = _link_from(stands.body_text, r"/guidelines/confirm/[\w-]+")
+    page = client.get(link).get_data(as_text=True)
+    assert "You have not asked for an alternate format." in page and 'name="format_details"' in page
+    token = csrf_token(client, link)
+    missing = client.post(link + "/format", data={"csrf_token": token, "accessible_format": "y"})
+    assert missing.status_code == 400 and 'id="format_details-error"' in missing.get_data(as_text=True)
+    saved = client.post(link + "/format", data={"csrf_token": token, "accessible_format": "y",
+                                                "format_details": "Large print, 18pt"})
+    assert saved.status_code == 302
+    assert "You asked for: Large print, 18pt." in client.get(link).get_data(as_text=True)
+    auth.login(organizer)
+    admin = client.get(f"/admin/guidelines/{gid}").get_data(as_text=True)
+    assert "1 person asked for an accessible format" in admin and "Large print, 18pt" in admin
+
+
+def test_the_request_form_emails_one_address_at_most_six_times_an_hour(app, client):
+    gid = _new_guideline(app, release_at=now() + timedelta(days=3))
+    statuses = []
+    for n in range(7):
+        statuses.append(client.post(f"/guidelines/{gid}/request", data={
+            "csrf_token": csrf_token(client, "/guidelines/"), "name": "Victim", "email": "victim@example.org",
+            "language": "en"}, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}).status_code)
+    assert statuses == [302] * 6 + [429]
+    with app.app_context():
+        assert len(db.session.execute(select(OutboxMessage)).all()) == 6
+
+
 def test_public_download_is_an_attachment_and_counted(app, client):
     gid = _new_guideline(app, status=GuidelineStatus.RELEASED, release_at=now() - timedelta(days=1))
     page = client.get("/guidelines/").get_data(as_text=True)
