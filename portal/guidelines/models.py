@@ -124,6 +124,10 @@ class CopyRequest(Timestamped, db.Model):
     format_details: Mapped[str] = mapped_column(String(300), default="", info={"personal": True})
     #: They ticked the opt-in to the "Guideline releases" list (acted on when they confirm).
     list_opt_in: Mapped[bool] = mapped_column(default=False)
+    #: The opt-in's label as the page showed it, and that page's language: what the consent
+    #: ledger records when they confirm (CASL: the wording the person actually saw).
+    opt_in_wording: Mapped[str] = mapped_column(Text, default="", server_default="")
+    opt_in_language: Mapped[str] = mapped_column(String(5), default="", server_default="")
     #: pending until they confirm from the email, then confirmed.
     status: Mapped[str] = mapped_column(String(12), default=CopyRequestStatus.PENDING.value)
     #: When they confirmed.

@@ -235,9 +235,14 @@ def request_copy(
     accessible_format: bool = False,
     format_details: str = "",
     list_opt_in: bool = False,
+    opt_in_wording: str = "",
+    shown_in: str = "",
     origin: str = "",
 ) -> CopyRequest:
     """Record a request for a copy and queue the confirmation email (double opt-in).
+
+    `opt_in_wording` and `shown_in`: the list opt-in's label as the page showed it and the
+    page's language, recorded as the consent's wording when the person confirms.
 
     Nothing else happens until the person confirms from the email: not the copy, and not the
     list opt-in. Asking again while pending sends a fresh confirmation; a confirmed request is
@@ -270,6 +275,8 @@ def request_copy(
     copy_request.accessible_format = accessible_format
     copy_request.format_details = (format_details or "").strip()[:300] if accessible_format else ""
     copy_request.list_opt_in = list_opt_in
+    copy_request.opt_in_wording = (opt_in_wording or OPT_IN_WORDING) if list_opt_in else ""
+    copy_request.opt_in_language = (shown_in if shown_in in LANGUAGES else language) if list_opt_in else ""
     db.session.flush()
     record_audit("guidelines.request.received", subject=f"copy_request:{copy_request.id}", origin=origin,
                  guideline=guideline.id, accessible_format=accessible_format)
@@ -343,17 +350,20 @@ def confirm_copy_request(raw: str | None, *, origin: str = "", user_agent: str =
 def _opt_in_to_release_list(person: Person, copy_request: CopyRequest, *, origin: str, user_agent: str) -> None:
     """Record the express consent the person gave (proven by their confirmation), and ask
     the lists area to subscribe them if it offers `request_subscription`."""
+    # The wording the person saw beside the box (requests from before it was kept: ours).
+    wording = copy_request.opt_in_wording or OPT_IN_WORDING
+    shown_in = copy_request.opt_in_language or copy_request.language
     record_consent(
         person,
         purpose=RELEASES_CONSENT_PURPOSE,
         kind=ConsentKind.EXPRESS,
-        wording=OPT_IN_WORDING,
+        wording=wording,
         wording_version=OPT_IN_WORDING_VERSION,
         source=f"guidelines.request_copy:guideline:{copy_request.guideline_id}",
         method="double opt-in",
         ip=origin,
         user_agent=user_agent,
-        language=copy_request.language,
+        language=shown_in,
     )
     try:
         request_subscription = importlib.import_module("portal.lists.services").request_subscription
@@ -372,7 +382,7 @@ def _opt_in_to_release_list(person: Person, copy_request: CopyRequest, *, origin
     try:
         with db.session.begin_nested():
             request_subscription(mailing_list, person.email, person.name, copy_request.language,
-                                 OPT_IN_WORDING, OPT_IN_WORDING_VERSION, origin, user_agent)
+                                 wording, OPT_IN_WORDING_VERSION, origin, user_agent, shown_in=shown_in)
     except DomainError as error:
         log.info("list subscription for copy request %s not requested: %s", copy_request.id, error)
 

@@ -97,6 +97,8 @@ def request_copy(guideline_id: int):
             accessible_format=form.accessible_format.data,
             format_details=form.format_details.data or "",
             list_opt_in=form.list_opt_in.data,
+            opt_in_wording=str(form.list_opt_in.label.text),  # as the page showed it
+            shown_in=language,
             origin=request_origin(),
         )
 

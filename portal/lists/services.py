@@ -393,8 +393,13 @@ def request_subscription(
     wording_version: str,
     ip: str,
     user_agent: str,
+    *,
+    shown_in: str = "",
 ) -> None:
     """Someone asked to join a public list: double opt-in.
+
+    `language` is the one they want messages in; `shown_in`, the language of the page whose
+    `wording` they agreed to (recorded with the consent when they confirm).
 
     Keeps (or creates) a pending subscription and queues ONE confirmation email with a fresh
     link valid `CONFIRMATION_VALID_FOR`; nothing else is sent until they confirm. An active
@@ -437,7 +442,8 @@ def request_subscription(
     subscription.requested_wording_version = wording_version[:40]
     subscription.requested_ip = ip[:64]
     subscription.requested_user_agent = user_agent[:300]
-    subscription.requested_language = language
+    # The language the wording was in, which the consent row records beside it.
+    subscription.requested_language = shown_in if shown_in in ("en", "fr") else language
     raw = issue_token(CONFIRM_PURPOSE, person_id=person.id, subject_id=subscription.id,
                       valid_for=CONFIRMATION_VALID_FOR)
     db.session.flush()

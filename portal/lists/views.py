@@ -94,7 +94,7 @@ def subscribe(slug: str):
         try:
             services.request_subscription(
                 mailing_list, form.email.data, form.name.data or "", form.language.data,
-                wording, services.SUBSCRIBE_WORDING_VERSION, request_origin(), user_agent(),
+                wording, services.SUBSCRIBE_WORDING_VERSION, request_origin(), user_agent(), shown_in=language,
             )
         except DomainError as error:
             db.session.rollback()

@@ -1,6 +1,7 @@
 """Guideline pages through the real app: uploads, scheduling, requests, downloads, junk."""
 from __future__ import annotations
 
+import html
 import io
 import re
 from datetime import UTC, datetime, timedelta
@@ -209,7 +210,12 @@ def test_request_confirm_release_download(app, client, smtp_server):
         assert request_row.status == "confirmed"
         consent = db.session.execute(select(ConsentRecord)).scalar_one()
         assert consent.purpose == "list:guideline-releases" and consent.kind == "express"
-        assert consent.method == "double opt-in" and consent.wording
+        assert consent.method == "double opt-in"
+        # What the page showed beside the box, in the page's language (English here), though
+        # she wants her copy in French.
+        assert consent.wording == ('Yes, also send me news of future guideline releases by email (the '
+                                   '"Guideline releases" list). I can unsubscribe at any time.')
+        assert consent.language == "en"
 
     # Organizers see the accessible-format request highlighted.
     clock.set_now(start + timedelta(hours=1, seconds=1))
@@ -243,6 +249,26 @@ def test_request_confirm_release_download(app, client, smtp_server):
 def release_due_guidelines_in(app) -> int:
     with app.app_context():
         return release_due_guidelines()
+
+
+def test_the_consent_recorded_is_the_opt_in_as_a_french_page_showed_it(app, client):
+    gid = _new_guideline(app, release_at=now() + timedelta(days=3))
+    french = {"Accept-Language": "fr-CA"}
+    page = client.get(f"/guidelines/{gid}/request", headers=french).get_data(as_text=True)
+    label = re.search(r'<label for="list_opt_in"[^>]*>(.*?)(?: <span class="optional">.*?</span>)?</label>',
+                      page, re.S).group(1).strip()
+    assert label.startswith("Oui")
+    client.post(f"/guidelines/{gid}/request", headers=french, data={
+        "csrf_token": csrf_token(client, "/guidelines/"), "name": "Luc", "email": "luc@example.ca",
+        "language": "en", "list_opt_in": "y"})
+    with app.app_context():
+        body = db.session.execute(select(OutboxMessage.body_text)).scalar_one()
+    confirm = _link_from(body, r"/guidelines/confirm/[\w-]+")
+    client.post(confirm, data={"csrf_token": csrf_token(client, "/guidelines/")})
+    with app.app_context():
+        consent = db.session.execute(select(ConsentRecord)).scalar_one()
+        assert consent.language == "fr"
+        assert html.escape(consent.wording, quote=True).replace("&#x27;", "&#39;") == label
 
 
 def test_request_after_release_sends_the_copy_once_confirmed(app, client):

@@ -82,6 +82,21 @@ def test_double_opt_in_sends_only_a_confirmation_then_records_consent_on_confirm
     assert len(_consents(app, "new.person@example.ca")) == 1
 
 
+def test_the_consent_records_the_language_of_the_wording_shown_not_of_the_messages(app, client, public_list):
+    """On the French page, asking for English messages: the ledger keeps the French wording
+    the person agreed to, marked French."""
+    french = {"Accept-Language": "fr-CA"}
+    client.post(SUBSCRIBE, headers=french, data={
+        "email": "amelie@example.ca", "name": "Amélie", "language": "en", "consent": "y",
+        "csrf_token": csrf_token(client, SUBSCRIBE)})
+    [message] = outbox(app)
+    link = re.search(r"http://portal\.test(/lists/confirm/\S+)", message.body_text).group(1)
+    client.post(link, data={"csrf_token": csrf_token(client, link)})
+    [consent] = _consents(app, "amelie@example.ca")
+    wording, language = consent[3], consent[7]
+    assert language == "fr" and wording.startswith("Oui")
+
+
 def test_the_page_says_the_same_for_known_and_unknown_addresses(app, client, public_list):
     add_subscriber(app, public_list, "already@example.ca")
     known = _subscribe(client, "already@example.ca")
