@@ -711,14 +711,18 @@ def update_preferences(
     wording: str,
     ip: str = "",
     user_agent: str = "",
+    shown_in: str = "",
 ) -> dict[str, int]:
     """Apply the preference centre: language, and which lists the person wants.
 
     A newly ticked public list becomes active at once with an express consent row (the link
-    came to their mailbox, which is the same proof a confirmation gives); an unticked active
-    list is a withdrawal. Group lists can be left here (withdrawal is always allowed) but not
-    joined. Returns counts of lists joined and left.
+    came to their mailbox, which is the same proof a confirmation gives; `wording` as the
+    page showed it, in `shown_in`); an unticked active list is a withdrawal. A subscription
+    still waiting for its confirmation is left alone unless ticked: its box is never ticked
+    for the person, so an untouched box is no decision. Group lists can be left here
+    (withdrawal is always allowed) but not joined. Returns counts of lists joined and left.
     """
+    shown_in = shown_in if shown_in in ("en", "fr") else (person.language or "en")
     if language in ("en", "fr"):
         person.language = language
     joined = left = 0
@@ -733,9 +737,9 @@ def update_preferences(
             record_consent(person, purpose=line.mailing_list.consent_purpose, kind=ConsentKind.EXPRESS,
                            wording=wording, wording_version=PREFERENCES_WORDING_VERSION,
                            source="lists.preferences", method="preference centre (emailed link)",
-                           ip=ip, user_agent=user_agent, language=person.language or "en")
+                           ip=ip, user_agent=user_agent, language=shown_in)
             joined += 1
-        elif not wanted and line.subscription is not None and line.subscription.status != SubscriptionStatus.UNSUBSCRIBED:
+        elif not wanted and line.subscription is not None and line.subscription.status == SubscriptionStatus.ACTIVE:
             unsubscribe(line.subscription, method="preference centre", source="lists.preferences",
                         ip=ip, user_agent=user_agent)
             left += 1

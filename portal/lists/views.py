@@ -16,6 +16,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
@@ -200,10 +201,12 @@ def preferences(token: str):
         result = services.update_preferences(
             person, language=form.language.data, wanted_list_ids=set(form.lists.data or []),
             wording=services.preferences_wording(language), ip=request_origin(), user_agent=user_agent(),
+            shown_in=language,
         )
         db.session.commit()
-        flash(_("Your choices are saved (%(joined)s joined, %(left)s left).",
-                joined=result["joined"], left=result["left"]), "success")
+        with force_locale(person.language or "en"):  # the next page speaks the language just chosen
+            flash(_("Your choices are saved (%(joined)s joined, %(left)s left).",
+                    joined=result["joined"], left=result["left"]), "success")
         return redirect(url_for("lists.preferences", token=token))
     if request.method == "POST":
         status = 400

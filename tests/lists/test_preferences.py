@@ -62,6 +62,29 @@ def test_preferences_change_language_and_lists_with_ledger_rows(app, client, pub
             select(ConsentRecord).where(ConsentRecord.person_id == person_id).order_by(ConsentRecord.id)).scalars()]
         assert sorted(ledger[1:]) == [("list:guideline-releases", "express", "preference centre (emailed link)"),
                                       ("list:symposium-announcements", "withdrawn", "preference centre")]
+    # The page after saving speaks the language just chosen, its message included.
+    assert "Vos choix sont enregistrés" in client.get(link).get_data(as_text=True)
+
+
+def test_saving_preferences_leaves_a_subscription_awaiting_confirmation_alone(app, client, public_list):
+    from portal.lists.models import Subscription
+
+    other = _second_list(app)
+    _, person_id, _ = add_subscriber(app, public_list, "olga@example.ca")
+    with app.app_context():
+        db.session.add(Subscription(list_id=other, person_id=person_id, status="pending",
+                                    unsubscribe_salt="salt-olga", unsubscribe_token_hash="h" * 64))
+        db.session.commit()
+    client.post("/lists/preferences", data={"email": "olga@example.ca",
+                                            "csrf_token": csrf_token(client, "/lists/preferences")})
+    link = _link(app)
+    assert "Waiting for your confirmation" in client.get(link).get_data(as_text=True)
+    # Only the language changes; the waiting list's box was never ticked for her.
+    client.post(link, data={"language": "fr", "lists": [str(public_list)], "csrf_token": csrf_token(client, link)})
+    with app.app_context():
+        statuses = {s.list_id: s.status for s in db.session.execute(
+            select(Subscription).where(Subscription.person_id == person_id)).scalars()}
+    assert statuses == {public_list: "active", other: "pending"}
 
 
 def test_preferences_junk_and_bad_tokens(app, client, public_list):
