@@ -40,7 +40,8 @@ def import_subscribers_command(list_slug: str, csv_file: Path, ask_unconfirmed: 
         click.echo(f"  line {line}: {row_problem(code, value)}")
     for label, lines in (("without consent evidence", report.without_evidence),
                          ("already there", report.already_there),
-                         ("previously unsubscribed", report.previously_unsubscribed)):
+                         ("previously unsubscribed", report.previously_unsubscribed),
+                         ("implied consent already expired", report.consent_expired)):
         if lines:
             shown = ", ".join(str(n) for n in lines[:50]) + (" …" if len(lines) > 50 else "")
             click.echo(f"  {label}: lines {shown}")

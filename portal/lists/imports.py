@@ -96,6 +96,8 @@ class ImportReport:
     without_evidence: list[int] = field(default_factory=list)
     confirmation_requested: list[int] = field(default_factory=list)
     previously_unsubscribed: list[int] = field(default_factory=list)
+    #: Implied consent whose two years (CASL) had run out before the import: no consent.
+    consent_expired: list[int] = field(default_factory=list)
 
     @property
     def rejected(self) -> bool:
@@ -110,6 +112,7 @@ class ImportReport:
             "without_evidence": self.without_evidence,
             "confirmation_requested": self.confirmation_requested,
             "previously_unsubscribed": self.previously_unsubscribed,
+            "consent_expired": self.consent_expired,
         }
 
     def summary(self) -> str:
@@ -119,7 +122,8 @@ class ImportReport:
         return (f"{self.total} rows: {len(self.imported)} imported, {len(self.already_there)} already there, "
                 f"{len(self.without_evidence)} without consent evidence "
                 f"({len(self.confirmation_requested)} asked to confirm), "
-                f"{len(self.previously_unsubscribed)} previously unsubscribed (left out).")
+                f"{len(self.previously_unsubscribed)} previously unsubscribed (left out), "
+                f"{len(self.consent_expired)} with implied consent already expired (left out).")
 
 
 def decode_upload(data: bytes) -> str:
@@ -310,6 +314,11 @@ def import_subscribers(
         if existing.get(person_id) == SubscriptionStatus.UNSUBSCRIBED:
             # They withdrew here; an old list elsewhere is no new consent.
             report.previously_unsubscribed.append(row.line)
+            continue
+        if row.has_evidence and row.consent_kind == "implied" and row.consent_at + IMPLIED_AFTER_TRANSACTION <= moment:
+            # Consent that has lapsed is none: not a subscriber, and not someone to email
+            # asking for consent either (that request would itself be a message needing it).
+            report.consent_expired.append(row.line)
             continue
         if not row.has_evidence:
             report.without_evidence.append(row.line)

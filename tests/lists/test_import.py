@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from portal.core.clock import now
 from portal.extensions import db
 from tests.conftest import csrf_token
 from tests.lists.conftest import add_subscriber, outbox
@@ -91,6 +93,27 @@ def test_rows_the_outbox_could_not_send_to_or_forms_would_refuse_are_reported(ap
         (2, "address"), (3, "address"), (4, "consent_date"), (5, "consent_date"), (6, "control"), (7, "control")]
     assert report.invalid[4][2] == "name" and report.invalid[5][2] == "consent_source"
     assert _count(app, Subscription) == 0
+
+
+def test_implied_consent_already_expired_is_no_consent_and_is_left_out(app, client, auth, organizer, public_list):
+    """CASL's implied consent lasts two years from the transaction: a row whose two years have
+    run out is reported and left out, not counted as imported then never mailed."""
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList, Subscription
+
+    rows = ("email,name,language,consent_date,consent_source,consent_kind\n"
+            "old.implied@example.org,Old,en,2022-01-15,Business card 2022,implied\n"
+            "fresh.implied@example.org,Fresh,en,{recent},Symposium,implied\n"
+            "old.express@example.org,Express,en,2019-05-01,Web form,express\n")
+    recent = (now() - timedelta(days=100)).date().isoformat()
+    with app.app_context():
+        report = import_subscribers(db.session.get(MailingList, public_list), rows.format(recent=recent))
+        db.session.commit()
+        active = set(db.session.execute(select(Subscription.person_id).where(
+            Subscription.status == "active")).scalars())
+    assert report.imported == [3, 4] and report.consent_expired == [2]
+    assert "1 with implied consent already expired (left out)" in report.summary()
+    assert len(active) == 2 and outbox(app) == []
 
 
 def test_import_page_shows_the_report_and_junk_files_are_400(app, client, auth, organizer, public_list):
