@@ -17,6 +17,8 @@ ERROR_TEXT = {
     403: (_l("Not allowed"), _l("You do not have permission to see this page.")),
     404: (_l("Page not found"), _l("We could not find that page. It may have moved, or the link may have expired.")),
     405: (_l("Not allowed"), _l("That action is not available here.")),
+    409: (_l("Not possible now"), _l("That cannot be done in the state things are in now.")),
+    410: (_l("No longer available"), _l("What this link was for has been withdrawn and is no longer available.")),
     413: (_l("File too large"), _l("What you sent is larger than the portal accepts.")),
     429: (_l("Too many requests"), _l("You have tried that too often. Please wait a little and try again.")),
     500: (_l("Something went wrong"), _l("An error on our side stopped this page. It has been logged; please try again later.")),

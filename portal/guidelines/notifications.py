@@ -82,6 +82,15 @@ def notify_request_stands(copy_request: CopyRequest) -> None:
     )
 
 
+def notify_request_withdrawn(copy_request: CopyRequest) -> None:
+    """The guideline they asked for (and confirmed) was withdrawn before its release."""
+    queue_email(
+        key=f"guidelines.request_withdrawn:{copy_request.id}", to=copy_request.person,
+        template="guidelines/request_withdrawn", purpose="guidelines.request_withdrawn",
+        context={"guideline": copy_request.guideline},
+    )
+
+
 def list_context_for(subscription):
     """The List-* headers for a subscriber's notice, built by the lists area."""
     try:

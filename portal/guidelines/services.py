@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError, InvalidToken, NotFound
-from portal.core.tokens import AccessToken, resolve_token, revoke_tokens
+from portal.core.tokens import AccessToken, hash_token, resolve_token, revoke_tokens
 from portal.extensions import db
 from portal.guidelines import notifications, storage
 from portal.guidelines.models import (
@@ -58,6 +58,11 @@ class GuidelineNotAvailable(DomainError):
 
 class GuidelineWithdrawn(DomainError):
     message = _l("This guideline was withdrawn, so there is nothing to send. Your request was not confirmed.")
+    status = 410
+
+
+class LinkToWithdrawnGuideline(DomainError):
+    message = _l("This guideline was withdrawn by the working group, so its download links no longer work.")
     status = 410
 
 
@@ -161,6 +166,7 @@ def withdraw_guideline(guideline: Guideline, *, actor: Any = None, origin: str =
     """
     if guideline.status == GuidelineStatus.WITHDRAWN:
         raise DomainError(_l("This guideline is already withdrawn."))
+    was_scheduled = guideline.status == GuidelineStatus.SCHEDULED
     guideline.status = GuidelineStatus.WITHDRAWN.value
     revoked = revoke_tokens(notifications.DOWNLOAD_PURPOSE, subject_id=guideline.id)
     withheld = db.session.execute(
@@ -173,9 +179,20 @@ def withdraw_guideline(guideline: Guideline, *, actor: Any = None, origin: str =
         .values(state=OutboxState.WITHHELD.value, last_error="guideline withdrawn", lease_until=None)
         .execution_options(synchronize_session=False)
     ).rowcount or 0
+    told = 0
+    if was_scheduled:
+        # They confirmed and wait for a copy that will never come: say so (about their request).
+        for copy_request in db.session.execute(
+            select(CopyRequest).where(CopyRequest.guideline_id == guideline.id,
+                                      CopyRequest.status == CopyRequestStatus.CONFIRMED.value,
+                                      CopyRequest.notified_at.is_(None))
+        ).scalars():
+            if copy_request.person is not None and copy_request.person.erased_at is None:
+                notifications.notify_request_withdrawn(copy_request)
+                told += 1
     db.session.flush()
     record_audit("guidelines.guideline.withdrawn", actor=actor, subject=f"guideline:{guideline.id}",
-                 origin=origin, links_revoked=revoked, notices_withheld=withheld)
+                 origin=origin, links_revoked=revoked, notices_withheld=withheld, requesters_told=told)
     return guideline
 
 
@@ -558,8 +575,21 @@ class LinkAccess:
 def open_download_link(raw: str | None) -> LinkAccess:
     """The guideline a personal link gives access to (counts the use); `InvalidToken` for an
     unknown, expired or revoked link, or a guideline no longer released."""
-    token = resolve_token(notifications.DOWNLOAD_PURPOSE, raw)
+    try:
+        token = resolve_token(notifications.DOWNLOAD_PURPOSE, raw)
+    except InvalidToken:
+        # Withdrawal revokes the links; someone holding a real one is told why it stopped.
+        if raw and len(raw) <= 200 and db.session.execute(
+            select(AccessToken.id).join(Guideline, Guideline.id == AccessToken.subject_id)
+            .where(AccessToken.token_hash == hash_token(raw),
+                   AccessToken.purpose == notifications.DOWNLOAD_PURPOSE,
+                   Guideline.status == GuidelineStatus.WITHDRAWN.value)
+        ).first():
+            raise LinkToWithdrawnGuideline() from None
+        raise
     guideline = db.session.get(Guideline, token.subject_id) if token.subject_id else None
+    if guideline is not None and guideline.status == GuidelineStatus.WITHDRAWN:
+        raise LinkToWithdrawnGuideline()
     if guideline is None or guideline.status != GuidelineStatus.RELEASED:
         raise InvalidToken()
     person = db.session.get(Person, token.person_id) if token.person_id else None

@@ -159,10 +159,17 @@ def _parse_date(raw: str) -> datetime | None:
         return None
 
 
+def _delimiter(text: str) -> str:
+    """Commas, or semicolons when the header row uses them and no comma (Excel saves "CSV"
+    with semicolons where the decimal mark is a comma, as in French)."""
+    header = text.split("\n", 1)[0]
+    return ";" if ";" in header and "," not in header else ","
+
+
 def parse_rows(text: str, report: ImportReport,
                progress: Callable[[int], None] | None = None) -> list[ImportRow]:
     """Check every row; invalid ones go to `report.invalid` with their line number."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = next(reader)
     except StopIteration:

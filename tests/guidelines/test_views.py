@@ -389,9 +389,30 @@ def test_expired_revoked_or_unknown_links_get_a_clear_page_never_the_file(app, c
     response = client.post(f"/admin/guidelines/{gid}/withdraw",
                            data={"csrf_token": csrf_token(client, f"/admin/guidelines/{gid}")})
     assert response.status_code == 302
-    response = fetch(client, link + "/en")
-    assert response.status_code == 404 and not response.data.startswith(b"%PDF")
+    for path in (link, link + "/en"):  # the holder of a real link is told why it stopped
+        response = fetch(client, path)
+        assert response.status_code == 410 and not response.data.startswith(b"%PDF")
+        assert "was withdrawn by the working group" in response.get_data(as_text=True)
+    assert fetch(client, "/guidelines/link/not-a-token/en").status_code == 404  # nothing for a made-up one
     assert fetch(client, f"/guidelines/{gid}/download/en").status_code == 404
+
+
+def test_withdrawing_a_scheduled_guideline_tells_who_confirmed_a_request(app, client, auth, organizer):
+    gid = _new_guideline(app, release_at=now() + timedelta(days=3))
+    with app.app_context():
+        from portal.people.services import get_or_create_person
+
+        waiting = get_or_create_person("waiting@example.ca", name="Wanda")
+        unsure = get_or_create_person("unsure@example.ca", name="Uma")
+        db.session.add_all([CopyRequest(guideline_id=gid, person_id=waiting.id, status="confirmed"),
+                            CopyRequest(guideline_id=gid, person_id=unsure.id, status="pending")])
+        db.session.commit()
+    auth.login(organizer)
+    client.post(f"/admin/guidelines/{gid}/withdraw", data={"csrf_token": csrf_token(client, f"/admin/guidelines/{gid}")})
+    with app.app_context():
+        (told,) = db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.purpose == "guidelines.request_withdrawn")).scalars()
+        assert "waiting@example.ca" in told.to_address and "withdrawn it before its release" in told.body_text
 
 
 def test_admin_pages_show_requests_progress_and_suppressed_sector_counts(app, client, auth, organizer):
@@ -501,6 +522,8 @@ def test_confirming_a_request_for_a_withdrawn_guideline_says_so_and_promises_not
     start = now()
     clock.set_now(start)
     gid = _new_guideline(app, release_at=start + timedelta(hours=1))
+    planned = client.get(f"/guidelines/{gid}/request").get_data(as_text=True)
+    assert re.search(r"Release planned for \w+day, \w+ \d+, \d{4}, \d+:\d\d\s[AP]M \(Toronto time\)\.", planned)
     client.post(f"/guidelines/{gid}/request", data={
         "csrf_token": csrf_token(client, f"/guidelines/{gid}/request"), "name": "Quinn", "email": "quinn@example.ca",
         "organization": "", "language": "en", "list_opt_in": "y"})
@@ -512,6 +535,7 @@ def test_confirming_a_request_for_a_withdrawn_guideline_says_so_and_promises_not
     confirm_path = _link_from(body, r"/guidelines/confirm/[\w-]+")
     page = client.get(confirm_path)
     assert page.status_code == 410 and "was withdrawn" in page.get_data(as_text=True)
+    assert "<title>No longer available" in page.get_data(as_text=True)  # not "Bad request"
     posted = client.post(confirm_path, data={"csrf_token": csrf_token(client, "/guidelines/")})
     assert posted.status_code == 410 and "as soon as it is released" not in posted.get_data(as_text=True)
     with app.app_context():

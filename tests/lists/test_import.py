@@ -116,6 +116,18 @@ def test_implied_consent_already_expired_is_no_consent_and_is_left_out(app, clie
     assert len(active) == 2 and outbox(app) == []
 
 
+def test_a_file_saved_with_semicolons_by_a_french_excel_is_read(app, public_list):
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList
+
+    text = ("email;name;language;consent_date;consent_source\n"
+            "anais@example.ca;Anaïs Roy;fr;2025-05-01;Formulaire, symposium 2025\n")
+    with app.app_context():
+        report = import_subscribers(db.session.get(MailingList, public_list), text)
+        db.session.commit()
+    assert report.imported == [2] and not report.invalid
+
+
 def test_import_page_shows_the_report_and_junk_files_are_400(app, client, auth, organizer, public_list):
     auth.login(organizer)
     path = f"/admin/lists/{public_list}/import"
