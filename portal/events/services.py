@@ -80,6 +80,16 @@ class NotTakingRegistrations(DomainError):
     status = 409
 
 
+class NotWaiting(DomainError):
+    message = _l("This person is not on the waitlist.")
+    status = 409
+
+
+class NoSeatFree(DomainError):
+    message = _l("Every seat is taken: free one first (cancel a registration or add seats).")
+    status = 409
+
+
 class AlreadyRegistered(DomainError):
     """An organizer adding someone whose address already holds a seat or a place in line."""
 
@@ -491,6 +501,35 @@ def cancel_registration(
                      subject=f"registration:{registration.id}", origin=origin)
     notifications.notify_registration_cancelled(registration, held_seat=held_seat)
     return promote_from_waitlist(event) if held_seat else []
+
+
+def give_seat_by_hand(registration: Registration, *, actor: Any, origin: str = "") -> Registration:
+    """An organizer gives a waitlisted person a free seat, even beyond their sector's capped
+    share (pretix's "assign from the waiting list by hand"): the waitlist fills free seats
+    by itself, so a seat stays free only while everyone waiting is held back by the cap.
+    Never beyond capacity; the person is emailed as when promoted, and it is audited.
+    Raises NotWaiting, NoSeatFree, NotTakingRegistrations."""
+    event = lock_event(registration.event_id)
+    registration = db.session.execute(
+        select(Registration).where(Registration.id == registration.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    if registration.status != RegistrationStatus.WAITLISTED:
+        raise NotWaiting()
+    if event.status not in (EventStatus.PUBLISHED, EventStatus.CLOSED) or now() >= event.ends_at:
+        raise NotTakingRegistrations()
+    counts = confirmed_by_sector(event.id)
+    if sum(counts.values()) >= event.capacity:
+        raise NoSeatFree()
+    moment = now()
+    registration.status = RegistrationStatus.CONFIRMED.value
+    registration.confirmed_at = moment
+    registration.promoted_at = moment
+    db.session.flush()
+    record_audit("events.registration.given_seat", actor=actor, subject=f"registration:{registration.id}",
+                 origin=origin, beyond_sector_share=not _has_room(event, counts, registration.sector_id))
+    notifications.notify_promoted(registration)
+    return registration
 
 
 def update_needs(

@@ -549,7 +549,8 @@ def admin_registration(event_id: int, registration_id: int):
                      origin=request_origin())
         db.session.commit()
     return render_template("events/admin/registration.html", event=event, registration=registration,
-                           form=form, cancel_form=CancelForm(),
+                           form=form, cancel_form=CancelForm(), seat_form=ActionForm(),
+                           seats=services.seat_counts(event) if registration.status == "waitlisted" else None,
                            place=services.waitlist_place(registration)), status
 
 
@@ -569,6 +570,27 @@ def admin_registration_cancel(event_id: int, registration_id: int):
         db.session.commit()
         flash(_("Registration cancelled.") + (" " + _("%(n)d promoted from the waitlist.", n=len(promoted))
                                                  if promoted else ""), "success")
+    return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
+
+
+@bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/seat", methods=["POST"])
+@organizer_required
+def admin_give_seat(event_id: int, registration_id: int):
+    event = _admin_event(event_id)
+    registration = _get_or_404(Registration, registration_id)
+    if registration.event_id != event.id:
+        abort(404)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.give_seat_by_hand(registration, actor=_actor(), origin=request_origin())
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        db.session.commit()
+        flash(_("They have a seat now and were emailed their confirmation."), "success")
     return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
 
 

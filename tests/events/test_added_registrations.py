@@ -89,3 +89,47 @@ def test_no_one_is_added_to_a_draft_or_finished_event(app, client, auth, organiz
         assert "only to a published or closed event that has not ended" in refused.get_data(as_text=True)
     with app.app_context():
         assert db.session.execute(select(Registration)).first() is None
+
+
+def test_an_organizer_gives_a_seat_held_back_by_the_sector_cap(app, client, auth, organizer, make_event):
+    """Seats stay free while everyone waiting belongs to a sector at its share: an organizer
+    may give one of them a seat beyond it, never beyond capacity."""
+    event_id = make_event(capacity=4, sector_cap_percent=25)  # one seat per sector
+    register(client, "symposium-1", email="p1@example.ca", sector="police")
+    register(client, "symposium-1", email="p2@example.ca", sector="police")  # capped: waits
+    with app.app_context():
+        waiting = db.session.execute(select(Registration).where(Registration.status == "waitlisted")).scalar_one()
+        waiting_id = waiting.id
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/attendees/{waiting_id}"
+    page = client.get(path).get_data(as_text=True)
+    assert "3 seats are free but held back by the sector cap" in page and "Give them a seat" in page
+    token = csrf_token(client, path)
+    given = client.post(path + "/seat", data={"csrf_token": token})
+    assert given.status_code == 302
+    assert "They have a seat now and were emailed their confirmation." in client.get(path).get_data(as_text=True)
+    with app.app_context():
+        registration = db.session.get(Registration, waiting_id)
+        assert registration.status == "confirmed" and registration.promoted_at is not None
+        (promotion,) = db.session.execute(select(OutboxMessage).where(OutboxMessage.purpose == "events.promoted")).scalars()
+        assert "p2@example.ca" in promotion.to_address
+        (entry,) = db.session.execute(select(AuditEntry).where(AuditEntry.action == "events.registration.given_seat")).scalars()
+        assert entry.detail.get("beyond_sector_share") is True
+    again = client.post(path + "/seat", data={"csrf_token": token})
+    assert again.status_code == 302 and "not on the waitlist" in client.get(path).get_data(as_text=True)
+
+
+def test_no_seat_is_given_by_hand_beyond_capacity(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="seat@example.ca")
+    register(client, "symposium-1", email="line@example.ca")
+    with app.app_context():
+        waiting_id = db.session.execute(select(Registration.id).where(Registration.status == "waitlisted")).scalar_one()
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/attendees/{waiting_id}"
+    page = client.get(path).get_data(as_text=True)
+    assert "Every seat is taken." in page and "Give them a seat" not in page
+    client.post(path + "/seat", data={"csrf_token": csrf_token(client, path)})
+    assert "Every seat is taken: free one first" in client.get(path).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Registration, waiting_id).status == "waitlisted"

@@ -28,6 +28,7 @@ def _event_pages(event_id: int, registration_id: int) -> list[tuple[str, str, di
         ("POST", f"{base}/status", {"status": "cancelled"}),
         ("POST", f"{base}/message", {"recipients": "confirmed", "subject": "Hi", "body": "Hello"}),
         ("GET", f"{base}/attendees/new", {}),
+        ("POST", f"{base}/attendees/{registration_id}/seat", {}),
         ("POST", f"{base}/attendees/new", {"name": "Intruder", "email": "intruder@example.ca", "organization": "X",
                                            "sector": "police", "community": "X", "language": "en", "privacy": "y"}),
     ]
