@@ -225,6 +225,15 @@ def _admin_event(event_id: int) -> Event:
     return event
 
 
+def _admin_registration(event_id: int, registration_id: int) -> tuple[Event, Registration]:
+    """A registration of an event the account runs (`_admin_event`); 404 for one of another event."""
+    event = _admin_event(event_id)
+    registration = _get_or_404(Registration, registration_id)
+    if registration.event_id != event.id:
+        abort(404)
+    return event, registration
+
+
 def _refuse(message: str, code: int = 400):
     db.session.rollback()
     return render_error(code, message=message)
@@ -521,10 +530,7 @@ def admin_add_registration(event_id: int):
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>", methods=["GET", "POST"])
 @organizer_required
 def admin_registration(event_id: int, registration_id: int):
-    event = _admin_event(event_id)
-    registration = _get_or_404(Registration, registration_id)
-    if registration.event_id != event.id:
-        abort(404)
+    event, registration = _admin_registration(event_id, registration_id)
     form = NeedsForm(obj=registration if request.method == "GET" else None)
     status = 200
     if form.validate_on_submit():
@@ -557,10 +563,7 @@ def admin_registration(event_id: int, registration_id: int):
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/cancel", methods=["POST"])
 @organizer_required
 def admin_registration_cancel(event_id: int, registration_id: int):
-    event = _admin_event(event_id)
-    registration = _get_or_404(Registration, registration_id)
-    if registration.event_id != event.id:
-        abort(404)
+    event, registration = _admin_registration(event_id, registration_id)
     try:
         promoted = services.cancel_registration(registration, by="organizer", actor=_actor(), origin=request_origin())
     except DomainError as error:
@@ -576,13 +579,7 @@ def admin_registration_cancel(event_id: int, registration_id: int):
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/seat", methods=["POST"])
 @organizer_required
 def admin_give_seat(event_id: int, registration_id: int):
-    event = _admin_event(event_id)
-    registration = _get_or_404(Registration, registration_id)
-    if registration.event_id != event.id:
-        abort(404)
-    form = ActionForm()
-    if not form.validate_on_submit():
-        abort(400)
+    event, registration = _admin_registration(event_id, registration_id)
     try:
         services.give_seat_by_hand(registration, actor=_actor(), origin=request_origin())
     except DomainError as error:
@@ -642,11 +639,8 @@ def admin_check_in(event_id: int):
 @bp.route("/admin/events/<int:event_id>/check-in/<int:registration_id>", methods=["POST"])
 @organizer_required
 def admin_check_in_post(event_id: int, registration_id: int):
-    event = _admin_event(event_id)
-    registration = _get_or_404(Registration, registration_id)
+    event, registration = _admin_registration(event_id, registration_id)
     back = url_for("events.admin_check_in", event_id=event.id, q=request.args.get("q", "")[:200] or None)
-    if registration.event_id != event.id:
-        abort(404)
     try:
         changed = services.check_in(registration, actor=_actor(), origin=request_origin())
     except DomainError as error:
