@@ -156,6 +156,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def _shown(value: Any) -> Any:
     # Binary content is described, never shown; everything else stays a Python value so the
     # page can format times in the reader's zone (the JSON and CSV make it plain text).
@@ -217,6 +221,24 @@ def collect_personal_data(person: Person) -> list[ExportSection]:
     return sections
 
 
+def _answers_by_question(answers: Any) -> Any:
+    """A registration's answers are kept by question id; the person reads them by question:
+    "Which workshop? (q12)". A question since removed keeps its id alone."""
+    questions = db.metadata.tables.get("event_question")
+    if not isinstance(answers, dict) or not answers or questions is None:
+        return answers
+    ids = [int(key) for key in answers if str(key).isdigit()]
+    labels = dict(db.session.execute(
+        select(questions.c.id, questions.c.label).where(questions.c.id.in_(ids))
+    ).tuples().all()) if ids else {}
+    return {(f"{labels[int(key)]} (q{key})" if str(key).isdigit() and int(key) in labels else f"q{key}"): answer
+            for key, answer in answers.items()}
+
+
+#: Columns whose stored form a person could not read, and how to show them.
+_READABLE = {("registration", "answers"): _answers_by_question}
+
+
 def _section(table: Table, rows: Iterable[Any], *, others: bool = False) -> ExportSection:
     columns = [
         c.name for c in table.columns
@@ -225,7 +247,8 @@ def _section(table: Table, rows: Iterable[Any], *, others: bool = False) -> Expo
     label = TABLE_LABELS.get(table.name) or table.name.replace("_", " ").capitalize()
     section = ExportSection(table=table.name, label=str(label), columns=columns)
     for row in rows:
-        section.rows.append({name: _shown(getattr(row, name)) for name in columns})
+        section.rows.append({name: _shown(_READABLE.get((table.name, name), _same)(getattr(row, name)))
+                             for name in columns})
         section.references.append(_reference_labels(table, row))
     return section
 

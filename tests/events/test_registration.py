@@ -488,3 +488,20 @@ def test_questions_are_asked_in_french_and_answers_kept_as_the_english_option(ap
     assert response.status_code == 302
     with app.app_context():
         assert db.session.execute(select(Registration)).scalar_one().answers == {str(question_id): "Outcomes"}
+
+
+def test_my_data_shows_answers_by_question_not_by_id(app, client, make_event):
+    import json
+
+    from portal.events.models import EventQuestion
+    from portal.people.privacy import export_csv, export_json
+
+    make_event(questions=[{"label": "Which workshop?", "kind": "single_choice", "choices_text": "Privacy\nOutcomes"}])
+    with app.app_context():
+        question_id = db.session.execute(select(EventQuestion.id)).scalar_one()
+    register(client, "symposium-1", email="ada@example.ca", **{f"q_{question_id}": "Outcomes"})
+    with app.app_context():
+        person = db.session.execute(select(Person).where(Person.email == "ada@example.ca")).scalar_one()
+        (row,) = json.loads(export_json(person))["tables"]["registration"]["rows"]
+        assert row["answers"] == {f"Which workshop? (q{question_id})": "Outcomes"}
+        assert f"Which workshop? (q{question_id})" in export_csv(person)
