@@ -385,7 +385,8 @@ def notify_reminder(registration: Registration) -> None:
     )
 
 
-def attendee_message_preview(event: Event, language: str, subject: str, body: str) -> tuple[str, str]:
+def attendee_message_preview(event: Event, language: str, subject: str, body: str,
+                             written_in: str = "") -> tuple[str, str]:
     """An organizer's message as a person reading `language` gets it (subject, text), with
     stand-ins for their name and manage link."""
     with force_locale(language):
@@ -394,15 +395,20 @@ def attendee_message_preview(event: Event, language: str, subject: str, body: st
     subject, text, _html = render_email(
         "events/message", language, event=event, registration=None, recipient=stand_in,
         manage_path=manage, event_path=path_for("events.detail", slug=event.slug), waitlist_place=None,
-        message_subject=subject, message_body=body)
+        message_subject=subject, message_body=body, message_language=written_in or language)
     return subject, text
 
 
-def notify_attendee_message(registration: Registration, batch: str, subject: str, body: str) -> None:
-    """An organizer's message about the event (transactional: facts about their registration)."""
+def notify_attendee_message(registration: Registration, batch: str, subject: str, body: str,
+                            written_in: str = "") -> None:
+    """An organizer's message about the event (transactional: facts about their registration).
+    `written_in`: the language of the organizer's words (English for a French reader when
+    no French was written), marked on them in the HTML for screen readers."""
     path = manage_path(registration)
     queue_email(
         key=f"events.message:{batch}:registration:{registration.id}", to=registration.person,
         template="events/message", purpose="events.message",
-        context=_base_context(registration, path) | {"message_subject": subject, "message_body": body},
+        context=_base_context(registration, path) | {
+            "message_subject": subject, "message_body": body,
+            "message_language": written_in or registration.person.language or "en"},
     )

@@ -1153,10 +1153,11 @@ class AttendeeMessage:
     subject_fr: str = ""
     body_fr: str = ""
 
-    def in_language(self, language: str) -> tuple[str, str]:
+    def in_language(self, language: str) -> tuple[str, str, str]:
+        """(subject, body, the language they are written in) for a reader of `language`."""
         if language == "fr" and self.subject_fr.strip() and self.body_fr.strip():
-            return self.subject_fr.strip(), self.body_fr.strip()
-        return self.subject.strip(), self.body.strip()
+            return self.subject_fr.strip(), self.body_fr.strip(), "fr"
+        return self.subject.strip(), self.body.strip(), "en"
 
 
 class NoRecipientsChosen(DomainError):
@@ -1187,11 +1188,12 @@ def message_audience(event: Event, statuses: Iterable[str]) -> dict[str, int]:
     return audience
 
 
-def preview_attendee_message(event: Event, message: AttendeeMessage, language: str) -> tuple[str, str]:
+def preview_attendee_message(event: Event, message: AttendeeMessage, language: str) -> tuple[str, str, str]:
     """The subject and text a person reading `language` would receive, with a stand-in for
-    their name and manage link; nothing is queued."""
-    subject, body = message.in_language(language)
-    return notifications.attendee_message_preview(event, language, subject, body)
+    their name and manage link, and the language the organizer's words are in (English
+    where no French was written); nothing is queued."""
+    subject, body, written_in = message.in_language(language)
+    return (*notifications.attendee_message_preview(event, language, subject, body, written_in), written_in)
 
 
 def message_attendees(event: Event, *, statuses: Iterable[str], message: AttendeeMessage,
@@ -1207,8 +1209,8 @@ def message_attendees(event: Event, *, statuses: Iterable[str], message: Attende
         .order_by(Registration.id)
     ).scalars().all()
     for registration in registrations:
-        subject, body = message.in_language(registration.person.language or "en")
-        notifications.notify_attendee_message(registration, batch, subject, body)
+        subject, body, written_in = message.in_language(registration.person.language or "en")
+        notifications.notify_attendee_message(registration, batch, subject, body, written_in)
     record_audit("events.attendees.messaged", actor=actor, subject=f"event:{event.id}",
                  origin=origin, statuses=wanted, count=len(registrations),
                  in_french=bool(message.subject_fr.strip() and message.body_fr.strip()))

@@ -122,11 +122,17 @@ def replaced_in_this_transaction(old_name: str | None, new_name: str) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _delete_replaced_files(session: Session) -> None:
+    # Savepoints (begin_nested) commit and roll back too: only the outermost transaction
+    # decides whether a file is in use.
+    if session.in_nested_transaction():
+        return
     for path in session.info.pop(_FILES_AFTER, {}).get("commit", ()):
         path.unlink(missing_ok=True)
 
 
 @event.listens_for(Session, "after_rollback")
 def _delete_unused_uploads(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     for path in session.info.pop(_FILES_AFTER, {}).get("rollback", ()):
         path.unlink(missing_ok=True)

@@ -317,7 +317,6 @@ def import_subscribers(
         if row.email in seen or existing.get(person_id) in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING):
             report.already_there.append(row.line)
             continue
-        seen.add(row.email)
         if existing.get(person_id) == SubscriptionStatus.UNSUBSCRIBED:
             # They withdrew here; an old list elsewhere is no new consent.
             report.previously_unsubscribed.append(row.line)
@@ -325,8 +324,10 @@ def import_subscribers(
         if row.has_evidence and row.consent_kind == "implied" and row.consent_at + IMPLIED_AFTER_TRANSACTION <= moment:
             # Consent that has lapsed is none: not a subscriber, and not someone to email
             # asking for consent either (that request would itself be a message needing it).
+            # Not "seen": a later row for the address may bring consent that holds.
             report.consent_expired.append(row.line)
             continue
+        seen.add(row.email)
         if not row.has_evidence:
             report.without_evidence.append(row.line)
             if not ask_unconfirmed:

@@ -68,7 +68,9 @@ def normalize_email(raw: str | None) -> str:
     if not candidate or len(candidate) > 320:
         raise InvalidEmail()
     address = _normalized_address(candidate)  # an address at all first: then say what is wrong with it
-    if not address.isascii():
+    # What was typed, not the normalized form: casefolding turns "straße" into "strasse" and
+    # a ligature or the Kelvin sign into letters, which would send the mail to someone else.
+    if not candidate.isascii():
         raise AccentedEmail()
     return address
 

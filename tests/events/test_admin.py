@@ -411,6 +411,9 @@ def test_a_message_goes_to_each_attendee_in_their_language(app, client, auth, or
         (lunch,) = db.session.execute(select(OutboxMessage).where(
             OutboxMessage.subject == "Lunch", OutboxMessage.to_address.contains("fr@"))).scalars()
         assert "At noon." in lunch.body_text and "Bonjour" in lunch.body_text
+        # The English words inside the French email are marked English (WCAG 3.1.2).
+        assert '<div lang="en"><p class="message">At noon.</p></div>' in lunch.body_html
+        assert '<div lang="fr"><p class="message">Utilisez le stationnement B.</p></div>' in french.body_html
 
 
 def test_previewing_a_message_shows_both_languages_and_queues_nothing(app, client, auth, organizer, make_event):

@@ -505,3 +505,14 @@ def test_my_data_shows_answers_by_question_not_by_id(app, client, make_event):
         (row,) = json.loads(export_json(person))["tables"]["registration"]["rows"]
         assert row["answers"] == {f"Which workshop? (q{question_id})": "Outcomes"}
         assert f"Which workshop? (q{question_id})" in export_csv(person)
+
+
+def test_an_address_that_folds_to_someone_elses_is_refused_not_rewritten(app, client, make_event):
+    """Casefolding turns "straße" into "strasse": that person's confirmation, manage link and
+    check-in code must not go to another mailbox."""
+    make_event()
+    response = register(client, "symposium-1", email="straße@example.ca")
+    assert response.status_code == 400 and "only unaccented letters" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(select(OutboxMessage)).first() is None
+        assert db.session.execute(select(Person).where(Person.email == "strasse@example.ca")).first() is None

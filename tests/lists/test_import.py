@@ -115,6 +115,15 @@ def test_implied_consent_already_expired_is_no_consent_and_is_left_out(app, clie
     assert "1 with implied consent already expired (left out)" in report.summary()
     assert len(active) == 2 and outbox(app) == []
 
+    # The same address again, now with consent that holds: imported, not "already there".
+    again = ("email,name,language,consent_date,consent_source,consent_kind\n"
+             "twice@example.org,Twice,en,2022-01-15,Business card 2022,implied\n"
+             f"twice@example.org,Twice,en,{recent},Symposium,express\n")
+    with app.app_context():
+        report = import_subscribers(db.session.get(MailingList, public_list), again)
+        db.session.commit()
+    assert report.consent_expired == [2] and report.imported == [3] and report.already_there == []
+
 
 def test_a_file_saved_with_semicolons_by_a_french_excel_is_read(app, public_list):
     from portal.lists.imports import import_subscribers
