@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 from types import SimpleNamespace
@@ -141,25 +141,32 @@ def calendar_file(event: Event, language: str = "en") -> bytes:
     It is the same for everyone registered in a language: one UID per event, so a calendar that already has
     it replaces the entry when a later file carries new times. Nothing personal goes in it
     (calendars get shared and synced; the manage link stays in the message). So it is built
-    once per version of the event's details (and day, for its DTSTAMP) and then reused.
+    once per version of the event's details and then reused, but for its DTSTAMP, the moment
+    this file is made: with an equal SEQUENCE, calendars keep the entry with the later
+    DTSTAMP (RFC 5546 2.1.5), so a confirmation after a cancellation must carry a later one.
     """
-    return _calendar_for(
+    body = _calendar_for(
         event.id, in_language(event, "title", language), in_language(event, "summary", language),
         event.venue_name, event.venue_address,
-        event.starts_at, event.ends_at, event.timezone, event.schedule_version or 0,
-        mail_domain(), now().date(),
+        event.starts_at, event.ends_at, event.timezone, event.schedule_version or 0, mail_domain(),
     )
+    return body.replace(_STAMP_PLACEHOLDER, f"DTSTAMP:{now().astimezone(UTC):%Y%m%dT%H%M%SZ}".encode())
+
+
+#: The DTSTAMP line of a cached calendar file, replaced by the moment of each copy.
+_STAMP_PLACEHOLDER = b"DTSTAMP:20000101T000000Z"
 
 
 @lru_cache(maxsize=32)
 def _calendar_for(event_id: int, title: str, summary: str, venue_name: str, venue_address: str,
-                  starts_at: datetime, ends_at: datetime, timezone: str, sequence: int, domain: str,
-                  _day: date) -> bytes:
+                  starts_at: datetime, ends_at: datetime, timezone: str, sequence: int, domain: str) -> bytes:
     entry = _calendar_entry(event_id, title, venue_name, venue_address, starts_at, ends_at, timezone,
-                            sequence, domain)
+                            sequence, domain, stamp=datetime(2000, 1, 1, tzinfo=UTC))
     if summary:
         entry.add("description", summary)
-    return _calendar_with(entry, "PUBLISH", timezone, starts_at.year)
+    body = _calendar_with(entry, "PUBLISH", timezone, starts_at.year)
+    assert _STAMP_PLACEHOLDER in body
+    return body
 
 
 def cancellation_calendar_file(event: Event, language: str, attendee_address: str) -> bytes:
@@ -180,12 +187,13 @@ def cancellation_calendar_file(event: Event, language: str, attendee_address: st
 
 
 def _calendar_entry(event_id: int, title: str, venue_name: str, venue_address: str, starts_at: datetime,
-                    ends_at: datetime, timezone: str, sequence: int, domain: str) -> icalendar.Event:
+                    ends_at: datetime, timezone: str, sequence: int, domain: str,
+                    stamp: datetime | None = None) -> icalendar.Event:
     zone = ZoneInfo(timezone)
     entry = icalendar.Event()
     entry.add("uid", f"event-{event_id}@{domain}")
     entry.add("sequence", sequence)  # higher than before once the time or place changed
-    entry.add("dtstamp", now())
+    entry.add("dtstamp", stamp or now())
     entry.add("dtstart", starts_at.astimezone(zone))
     entry.add("dtend", ends_at.astimezone(zone))
     entry.add("summary", title)

@@ -43,3 +43,41 @@ def test_toronto_springs_forward_at_two_and_falls_back_at_two():
     first = _observances("America/Toronto", 2027)[0]
     assert (first.name, first["DTSTART"].dt, first["TZOFFSETTO"].td) == (
         "STANDARD", datetime(2026, 1, 1, 0, 0), timedelta(hours=-5))
+
+
+def test_each_copy_is_stamped_when_made_so_a_later_confirmation_outranks_a_cancellation(app, client, make_event):
+    """With an equal SEQUENCE calendars keep the copy with the later DTSTAMP (RFC 5546
+    2.1.5): registering again after cancelling must not carry the morning's stamp."""
+    from sqlalchemy import select
+
+    from portal.core import clock
+    from portal.extensions import db
+    from portal.mail.models import OutboxAttachment, OutboxMessage
+    from tests.conftest import csrf_token
+    from tests.events.conftest import manage_link, register
+
+    def entry(purpose: str):
+        with app.app_context():
+            message = db.session.execute(select(OutboxMessage).where(OutboxMessage.purpose == purpose)
+                                         .order_by(OutboxMessage.id.desc())).scalars().first()
+            (ics,) = [a for a in db.session.execute(select(OutboxAttachment).where(
+                OutboxAttachment.message_id == message.id)).scalars() if a.filename.endswith(".ics")]
+            (found,) = icalendar.Calendar.from_ical(ics.content).walk("VEVENT")
+            return found, message.body_text
+
+    make_event()
+    start = clock.now()
+    clock.set_now(start)
+    register(client, "symposium-1", email="ada@example.ca")
+    first, body = entry("events.confirmation")
+    clock.set_now(start + timedelta(minutes=5))
+    link = manage_link(body)
+    client.post(link + "/cancel", data={"csrf_token": csrf_token(client, link)})
+    cancelled, _ = entry("events.cancelled")
+    clock.set_now(start + timedelta(minutes=10))
+    register(client, "symposium-1", email="ada@example.ca")
+    again, _ = entry("events.confirmation")
+    clock.reset()
+    assert str(again["uid"]) == str(cancelled["uid"]) == str(first["uid"])
+    assert int(again["sequence"]) == int(cancelled["sequence"])
+    assert first.decoded("dtstamp") < cancelled.decoded("dtstamp") < again.decoded("dtstamp")
