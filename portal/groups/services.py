@@ -764,6 +764,14 @@ def can_post(group: WorkingGroup) -> bool:
     return services is not None and all(hasattr(services, n) for n in ("save_post", "send_post_now", "send_post_test"))
 
 
+def post_recipient_count(group: WorkingGroup) -> int:
+    """How many a post to the group's list would reach now (its active members with live
+    consent), for the chair to see before sending."""
+    services = _lists_services()
+    mailing_list = ensure_list(group) if services is not None else None
+    return len(services.recipients(mailing_list)) if mailing_list is not None else 0
+
+
 def save_group_post(group: WorkingGroup, *, subject: str, body: str, author: Any, draft_id: int | None = None):
     """Save a message to the group's list as a draft (reusing the draft being edited).
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -561,8 +562,10 @@ def admin_post(group: WorkingGroup):
                     flash(_("A test was sent to %(email)s.", email=current_user.email), "success")
                     preview = form.body.data
                 else:
-                    flash(_("The message was sent to %(count)d members.", count=count), "success")
+                    flash(ngettext("The message was sent to %(num)d member.", "The message was sent to %(num)d members.",
+                                   count), "success")
                     return redirect(url_for("groups.admin_group", slug=group.slug))
     elif request.method == "POST":
         status = 400
-    return render_template("groups/admin/post.html", group=group, form=form, preview=preview), status
+    return render_template("groups/admin/post.html", group=group, form=form, preview=preview,
+                           recipients=services.post_recipient_count(group)), status

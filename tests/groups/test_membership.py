@@ -266,9 +266,13 @@ def test_chair_posts_to_the_group_list(app, client, auth, groups):
     preview = client.post(page, data={"subject": "Meeting", "body": "See you **Tuesday**.", "action": "preview",
                                       "csrf_token": csrf_token(client, page)})
     assert preview.status_code == 200 and "<strong>Tuesday</strong>" in preview.get_data(as_text=True)
+    # Before sending, the chair sees how many it reaches, and the button asks first.
+    assert "It would reach 2 members now." in preview.get_data(as_text=True)
+    assert 'data-confirm="Send this message to 2 members now?"' in preview.get_data(as_text=True)
     response = client.post(page, data={"subject": "Meeting", "body": "See you **Tuesday**.", "action": "send",
                                        "csrf_token": csrf_token(client, page)})
     assert response.status_code == 302
+    assert "The message was sent to 2 members." in client.get(response.location).get_data(as_text=True)
     with app.app_context():
         rows = db.session.execute(select(OutboxMessage).where(OutboxMessage.category == "list")).scalars().all()
         assert sorted(r.to_address.split("<")[-1].rstrip(">") for r in rows) == ["one@example.ca", "two@example.ca"]
