@@ -116,17 +116,35 @@ class AddedRegistrationForm(RegistrationForm):
                                     SelectChoice("fr", "Français", render_kw={"lang": "fr"})],
                            default="en", validate_choice=True)
 
+    #: The public form speaks to the registrant ("Enter your full name."); this one to the
+    #: organizer about someone else.
+    _ABOUT_THEM = {
+        "name": (_l("Full name"), _l("Enter their full name.")),
+        "email": (_l("Email"), _l("Enter their email address.")),
+        "organization": (_l("Organization"), _l("Enter their organization.")),
+        "sector": (_l("Sector"), _l("Choose their sector.")),
+        "community": (_l("Community they work in"), _l("Enter the community they work in.")),
+    }
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # These are someone else's details: the browser must not offer the organizer's own
         # (WCAG 1.3.5's input purposes are about the user).
         for name in ("name", "email", "organization", "job_title"):
             self[name].render_kw = {**(self[name].render_kw or {}), "autocomplete": "off"}
+        for name, (label, required) in self._ABOUT_THEM.items():
+            field = self[name]
+            field.label.text = label
+            # A new list for this form: the validators themselves are shared with the class.
+            field.validators = [DataRequired(required) if isinstance(v, DataRequired) else v
+                                for v in field.validators]
 
 
 def added_registration_form(questions: tuple[QuestionShape, ...], sectors, **kwargs) -> AddedRegistrationForm:
     """`registration_form` for an organizer adding someone."""
-    return registration_form(questions, sectors, base=AddedRegistrationForm, **kwargs)
+    form = registration_form(questions, sectors, base=AddedRegistrationForm, **kwargs)
+    form.sector.choices[0] = SelectChoice("", str(_l("Choose their sector")))
+    return form
 
 
 @lru_cache(maxsize=128)

@@ -339,6 +339,8 @@ class RegistrationOutcome:
     place: int | None = None
     #: Waitlisted although seats were left: their sector holds its capped share.
     sector_full: bool = False
+    #: The address was new to the portal (else the details saved for it were kept).
+    new_person: bool = True
 
 
 def find_sector_id(slug: str) -> int:
@@ -450,7 +452,7 @@ def register_for_event(
     else:
         notifications.notify_waitlisted(registration, place or 0, material.manage_raw,
                                         sector_seats=event.seat_cap_per_sector if sector_full else None)
-    return RegistrationOutcome(registration, created=True, place=place, sector_full=sector_full)
+    return RegistrationOutcome(registration, created=True, place=place, sector_full=sector_full, new_person=created)
 
 
 def _subscribe_to_announcements(person: Person, slug: str) -> None:

@@ -512,15 +512,21 @@ def admin_add_registration(event_id: int):
                                                   added_by=_actor(), origin=request_origin())
         except DomainError as error:
             db.session.rollback()
-            target = form[error.field] if error.field in form else form.email
-            target.errors = list(target.errors) + [str(error.message)]
+            if error.field in form:
+                form[error.field].errors = list(form[error.field].errors) + [str(error.message)]
+            else:  # about the event, not a field (a draft or finished event, changed questions)
+                form.form_errors.append(str(error.message))
             status = error.status
         else:
             registration_id, name, place = outcome.registration.id, outcome.registration.person.name, outcome.place
             db.session.commit()
-            flash(_("%(name)s is registered and was emailed a confirmation.", name=name) if place is None else
-                  _("%(name)s is on the waitlist, number %(place)d in line, and was emailed so.", name=name, place=place),
-                  "success")
+            said = (_("%(name)s is registered and was emailed a confirmation.", name=name) if place is None else
+                    _("%(name)s is on the waitlist, number %(place)d in line, and was emailed so.", name=name,
+                      place=place))
+            if not outcome.new_person:  # a stranger's typing never changes someone's saved details
+                said += " " + _("The portal already knew this address: the name, details and email language "
+                                "saved for it were kept.")
+            flash(said, "success")
             return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
     elif request.method == "POST":
         status = 400

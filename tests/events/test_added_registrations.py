@@ -86,7 +86,9 @@ def test_no_one_is_added_to_a_draft_or_finished_event(app, client, auth, organiz
     for event_id in (draft, over):
         refused = _add(client, event_id)
         assert refused.status_code == 409
-        assert "only to a published or closed event that has not ended" in refused.get_data(as_text=True)
+        body = refused.get_data(as_text=True)
+        assert "only to a published or closed event that has not ended" in body
+        assert 'id="email-error"' not in body  # about the event, in the summary, not beside a field
     with app.app_context():
         assert db.session.execute(select(Registration)).first() is None
 
@@ -133,3 +135,22 @@ def test_no_seat_is_given_by_hand_beyond_capacity(app, client, auth, organizer, 
     assert "Every seat is taken: free one first" in client.get(path).get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Registration, waiting_id).status == "waitlisted"
+
+
+def test_adding_someone_the_portal_knows_keeps_their_saved_details_and_says_so(app, client, auth, organizer,
+                                                                              make_event):
+    make_event(slug="earlier")
+    event_id = make_event(capacity=5)
+    register(client, "earlier", email="emilie@example.ca", name="Émilie Tremblay")  # saved in English
+    auth.login(organizer)
+    form = client.get(f"/admin/events/{event_id}/attendees/new").get_data(as_text=True)
+    assert "Enter their" not in form and "Community they work in" in form and "Choose their sector" in form
+    missing = _add(client, event_id, name="")
+    assert "Enter their full name." in missing.get_data(as_text=True)
+    added = _add(client, event_id, name="E. Tremblay", language="fr")
+    page = client.get(added.headers["Location"]).get_data(as_text=True)
+    assert "Émilie Tremblay is registered" in page
+    assert "already knew this address: the name, details and email language saved for it were kept." in page
+    with app.app_context():
+        person = db.session.execute(select(Person).where(Person.email == "emilie@example.ca")).scalar_one()
+        assert (person.name, person.language) == ("Émilie Tremblay", "en")
