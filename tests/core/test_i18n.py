@@ -56,3 +56,23 @@ def test_every_marked_string_has_a_french_translation():
     translated = {m.id if isinstance(m.id, str) else m.id[0] for m in catalogue if m.id and m.string}
     missing = sorted(marked - translated)
     assert not missing, f"{len(missing)} strings without French: {missing[:20]}"
+
+
+def test_french_never_puts_de_or_que_before_a_name_that_may_begin_with_a_vowel():
+    """"de Élise", "que Élise", "de Échange d'information": French elides before a vowel,
+    and a name or title can begin with one, so no translation puts "de", "que" or "à titre
+    de" right before a placeholder for one."""
+    import re
+
+    from babel.messages.pofile import read_po
+
+    with open(ROOT / "portal/translations/fr/LC_MESSAGES/messages.po", "rb") as handle:
+        catalogue = read_po(handle, locale="fr")
+    names = r"%\((?:name|group|title|event|member|org|list|file)\)s"
+    offending = []
+    for message in catalogue:
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for text in strings:
+            if text and re.search(rf"\b(?:de|que) {names}", text):
+                offending.append(text)
+    assert not offending, offending
