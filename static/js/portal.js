@@ -7,7 +7,13 @@ document.addEventListener("DOMContentLoaded", function () {
     summary.focus();
   } else {
     var invalid = document.querySelector("[aria-invalid=true]");
-    if (invalid) { invalid.focus(); }
+    if (invalid) {
+      invalid.focus();
+    } else {
+      // A page that answers a "Preview" shows it below the form: take the reader there.
+      var shown = document.querySelector("[data-focus-on-load]");
+      if (shown) { shown.focus(); }
+    }
   }
   // What the last action did ("Ada Lovelace is checked in.") sits in a live region from the
   // start, and screen readers announce changes, not what a page opens with: once the page

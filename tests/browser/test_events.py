@@ -213,6 +213,7 @@ def test_an_organizer_previews_a_message_in_both_languages_then_queues_it(app, p
     page.get_by_label("Subject in French").fill("Stationnement")
     page.get_by_role("button", name="Preview").press("Enter")
     preview = page.get_by_role("region", name="Preview")
+    expect(preview).to_be_focused()  # the answer to "Preview" is below the form: the reader is taken there
     expect(preview).to_contain_text("This message would go to 1 person.")
     expect(preview.locator("pre[lang=fr]")).to_contain_text("Utilisez le stationnement B.")
     assert_accessible(page, "attendee message preview")
@@ -242,7 +243,7 @@ def test_an_organizer_adds_a_registration_by_keyboard(app, page, live_server, or
     page.get_by_label("Email", exact=True).fill("emilie@example.ca")
     page.get_by_label("Organization").fill("CISSS de l'Outaouais")
     page.get_by_label("Sector").select_option(label="Health care")
-    page.get_by_label("Community you work in").fill("Gatineau")
+    page.get_by_label("Community they work in").fill("Gatineau")
     page.get_by_label("Language of their emails").select_option("fr")
     page.get_by_label(re.compile("They were told how their information is used")).check()
     page.get_by_role("button", name="Add the registration").press("Enter")

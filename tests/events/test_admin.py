@@ -326,6 +326,15 @@ def test_dashboard_shows_charts_with_tables_and_no_inline_styles(client, auth, o
     assert "Seats left:</strong> 4" in body and "40% (2 seats)" in body
 
 
+def test_the_event_pages_tab_shown_is_marked_current(client, auth, organizer, make_event):
+    event_id = make_event()
+    auth.login(organizer)
+    for path, label in ((f"/admin/events/{event_id}", "Dashboard"), (f"/admin/events/{event_id}/attendees/new", "Attendees"),
+                        (f"/admin/events/{event_id}/message", "Email attendees")):
+        body = client.get(path).get_data(as_text=True)
+        assert re.findall(r'aria-current="page">([^<]+)</a>', body) == [label], path
+
+
 def test_dashboard_counts_answers_and_check_ins(app, client, auth, organizer, make_event):
     """Organizers plan workshops and meals from the answers: each option's count among seat
     holders and the waitlist, in the reader's language, and how many have checked in."""
