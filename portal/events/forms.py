@@ -26,7 +26,7 @@ from portal.core.forms import PortalForm, ShownByClocksIn, zone_named
 from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
 from portal.events.services import ANNOUNCEMENTS_WORDING, QuestionShape
-from portal.people.forms import an_email_address
+from portal.people.forms import an_email_address, their_email_language
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -112,9 +112,7 @@ class AddedRegistrationForm(RegistrationForm):
     privacy = BooleanField(
         _l("They were told how their information is used (the privacy notice) and agreed to it"),
         validators=[DataRequired(_l("Tell them about the privacy notice and get their agreement first."))])
-    language = SelectField(_l("Language of their emails"), choices=[SelectChoice("en", "English", render_kw={"lang": "en"}),
-                                    SelectChoice("fr", "Français", render_kw={"lang": "fr"})],
-                           default="en", validate_choice=True)
+    language = their_email_language()
 
     #: The public form speaks to the registrant ("Enter your full name."); this one to the
     #: organizer about someone else.

@@ -21,7 +21,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.forms import PortalForm
 from portal.groups.models import MemberRole
-from portal.people.forms import an_email_address
+from portal.people.forms import an_email_address, their_email_language
 
 
 def role_choices() -> list[SelectChoice]:
@@ -124,12 +124,14 @@ class AddMemberForm(PortalForm):
     role = SelectField(_l("Role"), choices=role_choices(), default="member", validators=[DataRequired()])
     term_start = DateField(_l("Term start"), validators=[Optional()])
     term_end = DateField(_l("Term end"), validators=[Optional()])
+    language = their_email_language()
 
 
 class InviteForm(PortalForm):
     email = _email_field()
     name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
     role = SelectField(_l("Role"), choices=role_choices(), default="member", validators=[DataRequired()])
+    language = their_email_language()
 
 
 class DocumentForm(PortalForm):

@@ -459,10 +459,13 @@ def add_member(
     role: str = MemberRole.MEMBER.value,
     term_start: date | None = None,
     term_end: date | None = None,
+    language: str = "en",
     actor: OrganizerAccount | None,
     origin: str = "",
 ) -> Membership:
     """An organizer adds someone directly as an active member and we tell them, with their link.
+    `language`, for someone new to the portal, is that of their emails (a known address keeps
+    the one saved for it: an organizer's typing never changes someone's saved details).
 
     Membership of a voluntary organization is an existing non-business relationship under
     CASL, so the group's mail to them rests on implied consent (2 years), recorded here.
@@ -470,7 +473,8 @@ def add_member(
     """
     _check_role(role)
     _check_term(term_start, term_end)
-    person = get_or_create_person(email, name=name, organization=organization)
+    person = get_or_create_person(email, name=name, organization=organization,
+                                  language=language if language in ("en", "fr") else "en")
     membership = _membership_for(group, person)
     if membership.is_active:
         raise AlreadyMember()
@@ -496,12 +500,14 @@ def invite_member(
     email: str,
     name: str = "",
     role: str = MemberRole.MEMBER.value,
+    language: str = "en",
     actor: OrganizerAccount | None,
     origin: str = "",
 ) -> Membership:
-    """Email an invitation with a link to accept (valid 30 days). Raises `AlreadyMember`."""
+    """Email an invitation with a link to accept (valid 30 days), in `language` for someone
+    new to the portal (a known address keeps its own). Raises `AlreadyMember`."""
     _check_role(role)
-    person = get_or_create_person(email, name=name)
+    person = get_or_create_person(email, name=name, language=language if language in ("en", "fr") else "en")
     membership = _membership_for(group, person)
     if membership.is_active:
         raise AlreadyMember()
@@ -540,12 +546,17 @@ def accept_invitation(
 ) -> tuple[Membership, str]:
     """Accept an invitation: the person becomes an active member (one use per link).
 
+    `language` is the page's, in which they accepted: the link proves the address is theirs,
+    so it becomes the language of their emails (the page opens in their saved language; a
+    different one is their choice with the language switch).
     Returns the membership and a members' link path. Raises `InvalidToken`, `ConsentRequired`.
     """
     membership = invitation_for(raw_token)
     if not consent:
         raise ConsentRequired()
     resolve_token(INVITE_TOKEN_PURPOSE, raw_token, consume=True)
+    if language in ("en", "fr"):
+        membership.person.language = language
     record_consent(
         membership.person, purpose=consent_purpose(membership.group), kind=ConsentKind.EXPRESS,
         wording=consent_wording, wording_version=MEMBER_MAIL_CONSENT_VERSION,

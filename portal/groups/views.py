@@ -16,7 +16,14 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
-from portal.core.web import audit_page_view, current_language, request_origin, submit_form, user_agent
+from portal.core.web import (
+    audit_page_view,
+    current_language,
+    request_origin,
+    speak_the_language_of,
+    submit_form,
+    user_agent,
+)
 from portal.extensions import db, limiter
 from portal.groups import bp, services
 from portal.groups.forms import (
@@ -247,6 +254,7 @@ def member_link(slug: str):
 @bp.route("/groups/invitations/<token>", methods=["GET", "POST"])
 def invitation(token: str):
     membership = services.invitation_for(token)
+    speak_the_language_of(membership.person)  # as the invitation did
     group = membership.group
     form = AcceptInvitationForm()
     wording = _consent_wording(group)
@@ -437,7 +445,7 @@ def admin_add_member(slug: str):
         lambda: services.add_member(
             group, email=form.email.data, name=form.name.data.strip(),
             organization=(form.organization.data or "").strip(), role=form.role.data,
-            term_start=form.term_start.data, term_end=form.term_end.data,
+            term_start=form.term_start.data, term_end=form.term_end.data, language=form.language.data,
             actor=current_user, origin=request_origin()),
         error_field="email", success=_("The member was added and emailed their link."),
         redirect_to=url_for("groups.admin_group", slug=group.slug),
@@ -455,7 +463,8 @@ def admin_invite(slug: str):
     outcome = submit_form(
         form,
         lambda: services.invite_member(group, email=form.email.data, name=(form.name.data or "").strip(),
-                                       role=form.role.data, actor=current_user, origin=request_origin()),
+                                       role=form.role.data, language=form.language.data, actor=current_user,
+                                       origin=request_origin()),
         error_field="email", success=_("The invitation was sent."),
         redirect_to=url_for("groups.admin_group", slug=group.slug),
     )

@@ -20,6 +20,14 @@ def an_email_address(form, field) -> None:
             raise ValidationError(str(error.message)) from None
 
 
+def their_email_language() -> SelectField:
+    """For organizers entering someone else: the language of the emails that person gets
+    (an address the portal already knows keeps the language saved for it)."""
+    return SelectField(_l("Language of their emails"), default="en", validate_choice=True, choices=[
+        SelectChoice("en", "English", render_kw={"lang": "en"}),
+        SelectChoice("fr", "Français", render_kw={"lang": "fr"})])
+
+
 class MyDataRequestForm(PortalForm):
     """Ask for a link to one's data: the address is the only thing collected."""
 

@@ -201,6 +201,31 @@ def test_organizer_invites_and_the_person_accepts(app, client, auth, organizer, 
     assert client.get(path).status_code == 404
 
 
+def test_an_invitation_to_a_french_reader_is_in_french_and_so_is_the_rest_of_their_mail(app, client, auth,
+                                                                                          organizer, groups):
+    from portal.mail.models import OutboxMessage
+    from portal.people.models import Person
+
+    info = groups.group()
+    auth.login(organizer)
+    page = f"/admin/groups/{info.slug}/invitations/new"
+    client.post(page, data={"email": "olivier@example.ca", "name": "Olivier Neuf", "role": "member",
+                            "language": "fr", "csrf_token": csrf_token(client, page)})
+    auth.logout()
+    with app.app_context():
+        invitation = db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.purpose == "groups.invitation")).scalar_one()
+        assert invitation.language == "fr" and "Bonjour" in invitation.body_text
+    path = link_in(invitation.body_text, "/groups/invitations/")
+    assert '<html lang="fr">' in client.get(path).get_data(as_text=True)  # the page speaks as the email did
+    client.post(path, data={"consent": "y", "csrf_token": csrf_token(client, path)})
+    with app.app_context():
+        assert db.session.execute(select(Person.language).where(Person.email == "olivier@example.ca")).scalar() == "fr"
+        welcome = db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.purpose != "groups.invitation").order_by(OutboxMessage.id.desc())).scalars().first()
+        assert welcome.language == "fr"
+
+
 def test_organizer_adds_a_member_directly(app, client, auth, organizer, groups):
     info = groups.group()
     auth.login(organizer)
