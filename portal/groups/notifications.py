@@ -31,6 +31,25 @@ def notify_application_received(membership: Membership) -> None:
     )
 
 
+def notify_application_to_review(membership: Membership, chair: Person) -> None:
+    """Tell a chair someone applied (the applicant was told it reached the chairs). Who and
+    from where only; the reasons they gave are read on the group's page, after sign-in."""
+    applicant = membership.person
+    queue_email(
+        key=f"groups.application_to_review:{membership.id}:{membership.applied_at.isoformat()}:{chair.id}",
+        to=chair,
+        template="groups/application_to_review",
+        purpose="groups.application_to_review",
+        context={
+            "group_name": membership.group.name(chair.language or "en"),
+            "applicant_name": applicant.name or applicant.email,
+            "applicant_organization": applicant.organization or "",
+            "review_path": f"/admin/groups/{membership.group.slug}",
+        },
+        category=MessageCategory.TRANSACTIONAL,
+    )
+
+
 def notify_application_approved(membership: Membership, members_path: str) -> None:
     """Welcome an approved applicant with their members' link."""
     queue_email(

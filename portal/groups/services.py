@@ -381,6 +381,8 @@ def apply_to_group(
     if membership.is_active:
         notifications.notify_member_link(membership, issue_member_link(membership))
         return membership
+    # A row just made is "applied" with no time yet; one with a time was waiting already.
+    already_waiting = membership.status == MembershipStatus.APPLIED and membership.applied_at is not None
     membership.status = MembershipStatus.APPLIED.value
     membership.why = why
     membership.show_email = show_email
@@ -391,6 +393,9 @@ def apply_to_group(
     record_audit("groups.membership.applied", actor_label=person.email, subject=f"membership:{membership.id}",
                  origin=ip, group=group.slug)
     notifications.notify_application_received(membership)
+    if not already_waiting:  # asking again while waiting is no news to the chairs
+        for chair in chair_people(group):
+            notifications.notify_application_to_review(membership, chair)
     return membership
 
 

@@ -79,6 +79,19 @@ def test_application_records_consent_and_waits_for_a_decision(app, client, group
     assert len(_outbox(app, "groups.application_received")) == 1
 
 
+def test_the_chairs_hear_of_a_new_application_once(app, client, groups):
+    """The applicant is told it reached the chairs: it does, once, with who applied and a
+    link to decide, not the reasons they gave (read after sign-in)."""
+    info = groups.group()
+    groups.chair(info, "dana.chair@example.ca")
+    _apply(client, info.slug)
+    _apply(client, info.slug)  # asking again while waiting is no news
+    [(to, body)] = _outbox(app, "groups.application_to_review")
+    assert "dana.chair@example.ca" in to
+    assert "Alex Applicant asked to join the group Situation Tables. (Sudbury Police)" in body
+    assert f"/admin/groups/{info.slug}" in body and "I run our situation table." not in body
+
+
 def test_application_without_consent_is_refused(app, client, groups):
     from portal.groups.models import Membership
 
