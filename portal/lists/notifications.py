@@ -71,6 +71,8 @@ def post_context(post: ListPost, language: str) -> dict:
         "list_name": post.mailing_list.name(language),
         "body_html": render_markdown(post.body),
         "archive_path": f"/lists/{post.mailing_list.slug}/archive/{post.id}" if post.mailing_list.is_public else "",
+        # A working group's list: its people joined the group, not a list.
+        "members_list": not post.mailing_list.is_public,
     }
 
 

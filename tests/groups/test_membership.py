@@ -315,6 +315,9 @@ def test_chair_posts_to_the_group_list(app, client, auth, groups):
         rows = db.session.execute(select(OutboxMessage).where(OutboxMessage.category == "list")).scalars().all()
         assert sorted(r.to_address.split("<")[-1].rstrip(">") for r in rows) == ["one@example.ca", "two@example.ca"]
         assert all("List-Unsubscribe" in r.headers for r in rows)
+        # One reason why, the right one: they are members of the group, not subscribers of a list.
+        assert all(r.body_text.count("You receive this") == 1 for r in rows)
+        assert all("because you are a member of “Situation Tables”" in r.body_text for r in rows)
 
 
 def _unsubscribe_path(app, group_id, email):
