@@ -42,6 +42,12 @@ GROUPS = [
             "## Confidentiality\nMembers never share identifying information about people "
             "discussed at a table.\n\n## Meetings\nMonthly by video; minutes within two weeks."
         ),
+        "terms_of_reference_fr": (
+            "## Objet\nLe groupe met en commun les pratiques des tables de situation de l'Ontario.\n\n"
+            "## Confidentialité\nLes membres ne communiquent jamais de renseignements permettant "
+            "d'identifier les personnes dont une table discute.\n\n## Réunions\nChaque mois par "
+            "vidéoconférence; procès-verbal dans les deux semaines."
+        ),
         "members": [
             ("Dana Whitfield", "dana.whitfield@example.ca", "Greater Sudbury Police Service", "Sudbury", MemberRole.CHAIR, True, True),
             ("Priya Raman", "priya.raman@example.ca", "Region of Peel", "Peel Region", MemberRole.CO_CHAIR, True, True),
@@ -69,6 +75,10 @@ GROUPS = [
             "## Purpose\nThe group drafts guidance on information sharing and privacy.\n\n"
             "## Products\nDrafts are reviewed by the full working group before release."
         ),
+        "terms_of_reference_fr": (
+            "## Objet\nLe groupe rédige des conseils sur l'échange d'information et la vie privée.\n\n"
+            "## Produits\nLe groupe de travail au complet examine les ébauches avant leur publication."
+        ),
         "members": [
             ("Helen Marsh", "helen.marsh@example.ca", "Halton Regional Police Service", "Halton Region", MemberRole.CHAIR, True, True),
             ("Luc Bergeron", "luc.bergeron@example.ca", "Chatham-Kent Health Alliance", "Chatham-Kent", MemberRole.MEMBER, False, True),
@@ -90,7 +100,8 @@ def seed_demo() -> None:
                 slug=spec["slug"], name_en=spec["name_en"], name_fr=spec["name_fr"],
                 mandate_en=spec["mandate_en"], mandate_fr=spec["mandate_fr"], communities=spec["communities"],
                 sector_ids=[sectors[s] for s in spec["sectors"] if s in sectors],
-                terms_of_reference=spec["terms_of_reference"], tor_version="2026-1",
+                terms_of_reference=spec["terms_of_reference"], terms_of_reference_fr=spec["terms_of_reference_fr"],
+                tor_version="2026-1",
             )
             services.add_document(group, title="Terms of reference (PDF)", url="https://owg.example.ca/docs/tor.pdf",
                                   note="Approved by the full working group.", actor=None)

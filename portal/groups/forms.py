@@ -104,6 +104,8 @@ class GroupForm(PortalForm):
     communities = TextAreaField(_l("Member communities"), validators=[Optional(), Length(max=5000)])
     sectors = MultiCheckboxField(_l("Sectors"), coerce=int, validators=[Optional()])
     terms_of_reference = TextAreaField(_l("Terms of reference"), validators=[Optional(), Length(max=50000)])
+    terms_of_reference_fr = TextAreaField(_l("Terms of reference (French)"),
+                                          validators=[Optional(), Length(max=50000)])
     tor_version = StringField(_l("Terms of reference version"), validators=[DataRequired(), Length(max=40)])
     retention_months = IntegerField(
         _l("Months to keep former members' details"), default=24,

@@ -69,6 +69,8 @@ class WorkingGroup(Timestamped, db.Model):
     communities: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: Terms of reference every member acknowledges before seeing the members' pages (markdown).
     terms_of_reference: Mapped[str] = mapped_column(Text, default="")
+    #: The same terms in French (French readers see the English where this is empty).
+    terms_of_reference_fr: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: Version label of the terms of reference; a new version asks members to acknowledge again.
     tor_version: Mapped[str] = mapped_column(String(40), default="1")
     #: The group's mailing list (its subscribers are exactly the active members).
@@ -85,6 +87,9 @@ class WorkingGroup(Timestamped, db.Model):
 
     def mandate(self, language: str = "en") -> str:
         return (self.mandate_fr or self.mandate_en) if language == "fr" else self.mandate_en
+
+    def terms(self, language: str = "en") -> str:
+        return (self.terms_of_reference_fr or self.terms_of_reference) if language == "fr" else self.terms_of_reference
 
 
 class Membership(Timestamped, db.Model):

@@ -192,6 +192,7 @@ def create_group(
     communities: list[str] | None = None,
     sector_ids: list[int] | None = None,
     terms_of_reference: str = "",
+    terms_of_reference_fr: str = "",
     tor_version: str = "1",
     retention_months: int = 24,
     actor: OrganizerAccount | None = None,
@@ -211,6 +212,7 @@ def create_group(
         mandate_fr=mandate_fr,
         communities=_clean_communities(communities or []),
         terms_of_reference=terms_of_reference,
+        terms_of_reference_fr=terms_of_reference_fr,
         tor_version=tor_version or "1",
         retention_months=retention_months,
     )
@@ -236,7 +238,8 @@ def update_group(
     A new `tor_version` means every member acknowledges the terms again before the
     members' pages open for them.
     """
-    allowed = {"name_en", "name_fr", "mandate_en", "mandate_fr", "terms_of_reference", "tor_version", "retention_months"}
+    allowed = {"name_en", "name_fr", "mandate_en", "mandate_fr", "terms_of_reference", "terms_of_reference_fr",
+               "tor_version", "retention_months"}
     changed = []
     for name, value in fields.items():
         if name not in allowed:

@@ -305,7 +305,8 @@ def _group_fields(form: GroupForm) -> dict:
         name_en=form.name_en.data.strip(), name_fr=(form.name_fr.data or "").strip(),
         mandate_en=form.mandate_en.data or "", mandate_fr=form.mandate_fr.data or "",
         communities=_communities(form.communities.data), sector_ids=form.sectors.data or [],
-        terms_of_reference=form.terms_of_reference.data or "", tor_version=form.tor_version.data.strip(),
+        terms_of_reference=form.terms_of_reference.data or "",
+        terms_of_reference_fr=form.terms_of_reference_fr.data or "", tor_version=form.tor_version.data.strip(),
         retention_months=form.retention_months.data, actor=current_user, origin=request_origin(),
     )
 

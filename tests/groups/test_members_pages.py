@@ -112,3 +112,26 @@ def test_chair_accounts_are_separate_from_memberships(app, groups):
     with app.app_context():
         assert db.session.get(OrganizerAccount, chair.id).role == "chair"
         assert len(db.session.execute(select(GroupChair)).scalars().all()) == 1
+
+
+def test_french_members_read_the_terms_in_french_where_they_are_written(app, client, auth, organizer, groups):
+    info = groups.group()
+    member = groups.member(info, "lecteur@example.ca", name="Léo Lecteur")
+    terms = f"/groups/{info.slug}/members/terms"
+    french = {"Accept-Language": "fr-CA"}
+    client.get(groups.member_link(member), headers=french)
+    english_only = client.get(terms, headers=french).get_data(as_text=True)
+    assert '<div class="terms-of-reference" lang="en"><p>Be kind.</p>' in english_only  # marked as English
+
+    auth.login(organizer)
+    edit = f"/admin/groups/{info.slug}/edit"
+    page = client.get(edit).get_data(as_text=True)
+    assert 'name="terms_of_reference_fr"' in page
+    form = {"name_en": "Situation Tables", "terms_of_reference": "Be kind.", "tor_version": "1",
+            "terms_of_reference_fr": "Soyez bienveillants.", "retention_months": "24", "slug": info.slug,
+            "csrf_token": csrf_token(client, edit)}
+    assert client.post(edit, data=form).status_code == 302
+    auth.logout()
+    client.get(groups.member_link(member), headers=french)
+    translated = client.get(terms, headers=french).get_data(as_text=True)
+    assert '<div class="terms-of-reference"><p>Soyez bienveillants.</p>' in translated
