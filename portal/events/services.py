@@ -339,8 +339,9 @@ class RegistrationOutcome:
     place: int | None = None
     #: Waitlisted although seats were left: their sector holds its capped share.
     sector_full: bool = False
-    #: The address was new to the portal (else the details saved for it were kept).
-    new_person: bool = True
+    #: The address was known to the portal and what was typed changed nothing saved for it
+    #: (blanks in its record are filled in; nothing saved is overwritten).
+    saved_details_kept: bool = False
 
 
 def find_sector_id(slug: str) -> int:
@@ -390,10 +391,14 @@ def register_for_event(
     # Most registrants are new to the portal: try the insert first (one statement for them).
     person = insert_person(address, **about)
     created = person is not None
+    details_kept = False
     if person is None:
         person = person_with_address(address)
         if active_registration(event_id, person.id) is None:
-            fill_blanks(person, **about)
+            # Only what the typed details said differently was left as saved.
+            filled = fill_blanks(person, **about)
+            details_kept = any(value not in (None, "") and getattr(person, name) != value
+                               for name, value in about.items() if name not in filled)
 
     event = lock_event(event_id)
     if added_by is not None:
@@ -452,7 +457,8 @@ def register_for_event(
     else:
         notifications.notify_waitlisted(registration, place or 0, material.manage_raw,
                                         sector_seats=event.seat_cap_per_sector if sector_full else None)
-    return RegistrationOutcome(registration, created=True, place=place, sector_full=sector_full, new_person=created)
+    return RegistrationOutcome(registration, created=True, place=place, sector_full=sector_full,
+                               saved_details_kept=details_kept)
 
 
 def _subscribe_to_announcements(person: Person, slug: str) -> None:

@@ -523,9 +523,9 @@ def admin_add_registration(event_id: int):
             said = (_("%(name)s is registered and was emailed a confirmation.", name=name) if place is None else
                     _("%(name)s is on the waitlist, number %(place)d in line, and was emailed so.", name=name,
                       place=place))
-            if not outcome.new_person:  # a stranger's typing never changes someone's saved details
-                said += " " + _("The portal already knew this address: the name, details and email language "
-                                "saved for it were kept.")
+            if outcome.saved_details_kept:  # typing never changes someone's saved details
+                said += " " + _("The portal already knew this address: where what you typed differs, the name, "
+                                "details and email language saved for it were kept.")
             flash(said, "success")
             return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
     elif request.method == "POST":

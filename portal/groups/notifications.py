@@ -31,20 +31,21 @@ def notify_application_received(membership: Membership) -> None:
     )
 
 
-def notify_application_to_review(membership: Membership, chair: Person) -> None:
-    """Tell a chair someone applied (the applicant was told it reached the chairs). Who and
-    from where only; the reasons they gave are read on the group's page, after sign-in."""
-    applicant = membership.person
+def notify_applications_waiting(group, chair: Person, waiting: int) -> None:
+    """Tell a chair applications wait for a decision: at most once an hour per chair and
+    group, whatever the number of applications (the form is public: anyone could send many),
+    and nothing an applicant typed (names and reasons are read after sign-in)."""
+    from portal.core.clock import now
+
     queue_email(
-        key=f"groups.application_to_review:{membership.id}:{membership.applied_at.isoformat()}:{chair.id}",
+        key=f"groups.applications_waiting:{group.id}:{chair.id}:{now().strftime('%Y%m%d%H')}",
         to=chair,
-        template="groups/application_to_review",
-        purpose="groups.application_to_review",
+        template="groups/applications_waiting",
+        purpose="groups.applications_waiting",
         context={
-            "group_name": membership.group.name(chair.language or "en"),
-            "applicant_name": applicant.name or applicant.email,
-            "applicant_organization": applicant.organization or "",
-            "review_path": f"/admin/groups/{membership.group.slug}",
+            "group_name": group.name(chair.language or "en"),
+            "waiting": waiting,
+            "review_path": f"/admin/groups/{group.slug}",
         },
         category=MessageCategory.TRANSACTIONAL,
     )

@@ -253,6 +253,8 @@ def update_group(
     if sector_ids is not None:
         group.sectors = _sectors(sector_ids)
         changed.append("sectors")
+    if {"name_en", "name_fr"} & set(changed):
+        ensure_list(group)  # the list carries the group's names (its archive, List-Id description)
     db.session.flush()
     record_audit("groups.group.updated", actor=actor, subject=f"group:{group.id}", origin=origin, changed=changed)
     return group
@@ -397,8 +399,9 @@ def apply_to_group(
                  origin=ip, group=group.slug)
     notifications.notify_application_received(membership)
     if not already_waiting:  # asking again while waiting is no news to the chairs
+        waiting = len(memberships_in(group, MembershipStatus.APPLIED))
         for chair in chair_people(group):
-            notifications.notify_application_to_review(membership, chair)
+            notifications.notify_applications_waiting(group, chair, waiting)
     return membership
 
 
@@ -785,9 +788,13 @@ def can_post(group: WorkingGroup) -> bool:
 
 def post_recipient_count(group: WorkingGroup) -> int:
     """How many a post to the group's list would reach now (its active members with live
-    consent), for the chair to see before sending."""
+    consent), for the chair to see before sending. Reads only (a page shows it)."""
     services = _lists_services()
-    mailing_list = ensure_list(group) if services is not None else None
+    if services is None or group.mailing_list_id is None:
+        return 0
+    from portal.lists.models import MailingList
+
+    mailing_list = db.session.get(MailingList, group.mailing_list_id)
     return len(services.recipients(mailing_list)) if mailing_list is not None else 0
 
 

@@ -184,13 +184,17 @@ def insert_person(address: str, **details: object) -> Person | None:
     return insert_row(Person, values, unless_taken=("email",))
 
 
-def fill_blanks(person: Person, **details: object) -> None:
-    """Set the details the person's record does not have yet; never overwrite one."""
+def fill_blanks(person: Person, **details: object) -> list[str]:
+    """Set the details the person's record does not have yet; never overwrite one. Returns
+    the names of those filled in."""
+    filled = []
     for name, value in details.items():
         if value in (None, "") or name not in _PERSON_DETAILS:
             continue
         if getattr(person, name) in (None, ""):
             setattr(person, name, value)
+            filled.append(name)
+    return filled
 
 
 #: What public forms may tell us about a person (and fill in when blank).

@@ -150,7 +150,25 @@ def test_adding_someone_the_portal_knows_keeps_their_saved_details_and_says_so(a
     added = _add(client, event_id, name="E. Tremblay", language="fr")
     page = client.get(added.headers["Location"]).get_data(as_text=True)
     assert "Émilie Tremblay is registered" in page
-    assert "already knew this address: the name, details and email language saved for it were kept." in page
+    assert ("already knew this address: where what you typed differs, the name, details and email language "
+            "saved for it were kept.") in page
     with app.app_context():
         person = db.session.execute(select(Person).where(Person.email == "emilie@example.ca")).scalar_one()
         assert (person.name, person.language) == ("Émilie Tremblay", "en")
+
+
+def test_adding_someone_known_only_by_address_fills_in_their_details_without_claiming_otherwise(
+        app, client, auth, organizer, make_event):
+    from portal.people.services import get_or_create_person
+
+    event_id = make_event(capacity=5)
+    with app.app_context():
+        get_or_create_person("emilie@example.ca")  # e.g. a list subscriber who gave no name
+        db.session.commit()
+    auth.login(organizer)
+    added = _add(client, event_id, language="en")
+    page = client.get(added.headers["Location"]).get_data(as_text=True)
+    assert "Émilie Tremblay is registered" in page and "already knew this address" not in page
+    with app.app_context():
+        person = db.session.execute(select(Person).where(Person.email == "emilie@example.ca")).scalar_one()
+        assert (person.name, person.community) == ("Émilie Tremblay", "Gatineau")

@@ -1,6 +1,8 @@
 """Joining, deciding, inviting, leaving: and the group's list following membership exactly."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -79,17 +81,26 @@ def test_application_records_consent_and_waits_for_a_decision(app, client, group
     assert len(_outbox(app, "groups.application_received")) == 1
 
 
-def test_the_chairs_hear_of_a_new_application_once(app, client, groups):
-    """The applicant is told it reached the chairs: it does, once, with who applied and a
-    link to decide, not the reasons they gave (read after sign-in)."""
+def test_the_chairs_hear_that_applications_wait_at_most_once_an_hour(app, client, groups):
+    """The applicant is told it reached the chairs: the chairs are emailed that applications
+    wait, with a link to decide, once an hour at most (the form is public: anyone could send
+    many), and nothing an applicant typed goes into that email."""
+    from portal.core import clock
+
     info = groups.group()
     groups.chair(info, "dana.chair@example.ca")
-    _apply(client, info.slug)
-    _apply(client, info.slug)  # asking again while waiting is no news
-    [(to, body)] = _outbox(app, "groups.application_to_review")
+    _apply(client, info.slug, name="URGENT visit https://evil.example/login", organization="Evil")
+    _apply(client, info.slug, email="second@example.ca")  # the same hour: no second email
+    [(to, body)] = _outbox(app, "groups.applications_waiting")
     assert "dana.chair@example.ca" in to
-    assert "Alex Applicant asked to join the group Situation Tables. (Sudbury Police)" in body
-    assert f"/admin/groups/{info.slug}" in body and "I run our situation table." not in body
+    assert "1 application to the group Situation Tables waits for a decision." in body
+    assert f"/admin/groups/{info.slug}" in body and "evil.example" not in body and "Evil" not in body
+    clock.set_now(clock.now() + timedelta(hours=1))
+    try:
+        _apply(client, info.slug, email="third@example.ca")
+    finally:
+        clock.reset()
+    assert "3 applications to the group Situation Tables wait" in _outbox(app, "groups.applications_waiting")[-1][1]
 
 
 def test_application_without_consent_is_refused(app, client, groups):
@@ -428,3 +439,35 @@ def test_an_approved_applicant_rests_on_the_express_consent_they_gave(app, clien
                 data={"decision": "approve", "csrf_token": csrf_token(client, f"/admin/groups/{info.slug}")})
     kinds = [kind for kind, _source in _ledger(app, "alex@example.ca")]
     assert kinds == ["express"]
+
+
+def test_opening_the_post_page_writes_nothing_even_after_a_rename(app, client, auth, organizer, groups):
+    """A GET only reads (on SQLite a reader that writes can fail while another writes): the
+    count of recipients reads the list; a rename updates the list's names when it is saved."""
+    from sqlalchemy import event as sa_event
+
+    from portal.groups.models import WorkingGroup
+    from portal.groups.services import update_group
+    from portal.lists.models import MailingList
+
+    info = groups.group()
+    groups.member(info, "one@example.ca")
+    with app.app_context():
+        group = db.session.get(WorkingGroup, info.id)
+        update_group(group, name_en="Situation Tables of Ontario")
+        db.session.commit()
+        assert db.session.get(MailingList, group.mailing_list_id).name_en == "Situation Tables of Ontario"
+    auth.login(groups.chair(info))
+    statements = []
+    with app.app_context():
+        engine = db.engine
+    record = lambda _conn, _cursor, statement, *_args: statements.append(statement)  # noqa: E731
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        page = client.get(f"/admin/groups/{info.slug}/post")
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+    assert page.status_code == 200 and "It would reach 1 member now." in page.get_data(as_text=True)
+    writes = [s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))
+              and "rate" not in s.lower() and "audit" not in s.lower() and "login_session" not in s.lower()]
+    assert writes == []
