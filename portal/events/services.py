@@ -274,11 +274,16 @@ def _has_room(event: Event, counts: Counter[int | None], sector_id: int | None) 
     return cap is None or counts[sector_id] < cap
 
 
+def _seats_still_move(event: Event) -> bool:
+    """Seats may still change hands: the event is published or closed (a closed registration
+    still moves its waitlist) and not over; not a draft, not cancelled."""
+    return event.status in (EventStatus.PUBLISHED, EventStatus.CLOSED) and now() < event.ends_at
+
+
 def promote_from_waitlist(event: Event) -> list[Registration]:
     """Fill free seats from the waitlist, first come first served, skipping anyone whose
     sector is at its cap. The caller holds the event lock. Each promoted person is emailed."""
-    # A closed registration still moves its waitlist; a cancelled or finished event does not.
-    if event.status not in (EventStatus.PUBLISHED, EventStatus.CLOSED) or now() >= event.ends_at:
+    if not _seats_still_move(event):
         return []
     counts = confirmed_by_sector(event.id)
     if sum(counts.values()) >= event.capacity:
@@ -402,7 +407,7 @@ def register_for_event(
 
     event = lock_event(event_id)
     if added_by is not None:
-        if event.status not in (EventStatus.PUBLISHED, EventStatus.CLOSED) or now() >= event.ends_at:
+        if not _seats_still_move(event):
             raise NotTakingRegistrations()
     elif not event.registration_is_open(now()):
         raise RegistrationClosed()
@@ -524,7 +529,7 @@ def give_seat_by_hand(registration: Registration, *, actor: Any, origin: str = "
     ).scalar_one()
     if registration.status != RegistrationStatus.WAITLISTED:
         raise NotWaiting()
-    if event.status not in (EventStatus.PUBLISHED, EventStatus.CLOSED) or now() >= event.ends_at:
+    if not _seats_still_move(event):
         raise NotTakingRegistrations()
     counts = confirmed_by_sector(event.id)
     if sum(counts.values()) >= event.capacity:
