@@ -51,10 +51,19 @@ def time_range(starts_at: datetime, ends_at: datetime) -> str:
 def _time_range(starts_at: datetime, ends_at: datetime, _locale: str, _zone: str) -> str:
     # Keyed on the language and zone Flask-Babel formats with: every confirmation, reminder
     # and event list shows the same few ranges, and Babel's formatting is the slow part.
-    text = f"{format_date(starts_at, 'full')}, {format_time(starts_at, 'short')} – "
+    text = f"{format_date(starts_at, 'full')}, {short_time(starts_at)} – "
     if format_date(starts_at, "short") != format_date(ends_at, "short"):
         text += f"{format_date(ends_at, 'full')}, "
-    return text + format_time(ends_at, "short")
+    return text + short_time(ends_at)
+
+
+def short_time(value: datetime) -> str:
+    """A time to the minute as the reader's language writes it: "8:30 AM"; in French
+    "8 h 30", as the Office québécois de la langue française and Canadian usage want
+    (CLDR's French gives "08:30")."""
+    if str(get_locale() or "en").startswith("fr"):
+        return format_time(value, "H 'h' mm")
+    return format_time(value, "short")
 
 
 def portal_zone_place() -> str:
@@ -85,7 +94,7 @@ def format_day_and_time(value: datetime | None) -> str:
     9:00 AM"): Babel's "full" date-time would add seconds and the zone's long name."""
     if value is None:
         return ""
-    return f"{format_date(value, 'full')}, {format_time(value, 'short')}"
+    return f"{format_date(value, 'full')}, {short_time(value)}"
 
 
 def register_filters(app: Flask) -> None:

@@ -329,7 +329,7 @@ def admin_status(event_id: int):
     db.session.commit()
     message = _("Status changed.")
     if told:
-        message += " " + _("%(n)d registrants were emailed.", n=told)
+        message += " " + ngettext("%(num)d registrant was emailed.", "%(num)d registrants were emailed.", told)
     flash(message, "success")
     return redirect(url_for("events.admin_dashboard", event_id=event.id))
 

@@ -76,3 +76,23 @@ def test_french_never_puts_de_or_que_before_a_name_that_may_begin_with_a_vowel()
             if text and re.search(rf"\b(?:de|que) {names}", text):
                 offending.append(text)
     assert not offending, offending
+
+
+def test_french_writes_times_as_8_h_30_and_english_as_8_30_am(app):
+    from datetime import UTC, datetime
+
+    from portal.core.formatting import format_day_and_time, time_range
+
+    starts = datetime(2027, 1, 13, 13, 30, tzinfo=UTC)  # 8:30 in Toronto (EST)
+    ends = datetime(2027, 1, 13, 21, 30, tzinfo=UTC)
+    with app.test_request_context("/", headers={"Accept-Language": "fr-CA"}):
+        assert time_range(starts, ends) == "mercredi 13 janvier 2027, 8 h 30 – 16 h 30"
+        assert format_day_and_time(starts).endswith(", 8 h 30")
+    with app.test_request_context("/", headers={"Accept-Language": "en-CA"}):
+        assert time_range(starts, ends).replace("\u202f", " ") == "Wednesday, January 13, 2027, 8:30 AM – 4:30 PM"
+
+
+def test_the_my_data_page_links_the_privacy_notice_rather_than_showing_its_markup(client):
+    for language in ("en-CA", "fr-CA"):
+        page = client.get("/my-data", headers={"Accept-Language": language}).get_data(as_text=True)
+        assert '<a href="/privacy">' in page and "&lt;a href" not in page, language
