@@ -37,7 +37,7 @@ def test_subscribe_confirm_receive_unsubscribe_in_one_click(app, page, live_serv
 
     page.goto("/lists/")
     assert_accessible(page, "lists index")
-    page.get_by_role("link", name="Subscribe to Symposium announcements").click()
+    page.get_by_role("link", name="Subscribe – Symposium announcements").click()
     page.get_by_role("button", name="Subscribe").click()  # empty form: errors
     assert page.get_by_text("There is a problem").is_visible()
     assert_accessible(page, "subscribe with errors")
