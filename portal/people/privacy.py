@@ -58,6 +58,27 @@ HIDDEN_COLUMNS: dict[str, set[str]] = {
         "lease_until", "from_address", "reply_to", "next_attempt_at", "attempts", "last_error",
     },
     "outbox_attachment": {"content"},
+    # What the unsubscribe link is derived from (with the secret key): an internal, not data.
+    "subscription": {"unsubscribe_salt"},
+}
+
+#: How a column reads on the my-data page (the JSON and CSV keep the column's own name).
+COLUMN_LABELS: dict[str, Any] = {
+    "email": _l("Email"), "name": _l("Name"), "organization": _l("Organization"), "sector_id": _l("Sector"),
+    "community": _l("Community"), "job_title": _l("Job title"), "language": _l("Language"),
+    "created_at": _l("Recorded"), "erased_at": _l("Erased"), "event_id": _l("Event"),
+    "group_id": _l("Working group"), "list_id": _l("Mailing list"), "guideline_id": _l("Guideline"),
+    "status": _l("Status"), "state": _l("State"), "kind": _l("Kind"), "purpose": _l("Purpose"),
+    "wording": _l("Wording you agreed to"), "method": _l("How"), "source": _l("Where"),
+    "expires_at": _l("Expires"), "confirmed_at": _l("Confirmed"), "cancelled_at": _l("Cancelled"),
+    "checked_in_at": _l("Checked in"), "answers": _l("Your answers"), "accessibility_needs": _l("Accessibility needs"),
+    "dietary_needs": _l("Dietary needs"), "waitlist_position": _l("Waitlist ticket"), "sent_at": _l("Sent"),
+    "subject": _l("Subject"), "to_address": _l("To"), "category": _l("Kind of message"),
+    "role": _l("Role"), "why": _l("Why you applied"), "applied_at": _l("Applied"), "left_at": _l("Left"),
+    "term_start": _l("Term start"), "term_end": _l("Term end"), "unsubscribed_at": _l("Unsubscribed"),
+    "requested_at": _l("Asked"), "due_at": _l("Due"), "handled_at": _l("Answered"), "reason": _l("Reason"),
+    "format_details": _l("Format asked for"), "accessible_format": _l("Accessible format"),
+    "filename": _l("File name"), "ip": _l("IP address"), "user_agent": _l("Browser"),
 }
 
 #: Tables the erasure's address sweep leaves alone: organizer accounts are a separate role
@@ -198,6 +219,9 @@ class ExportSection:
     columns: list[str]
     rows: list[dict[str, Any]] = field(default_factory=list)
     references: list[dict[str, str]] = field(default_factory=list)
+
+    def column_label(self, column: str) -> str:
+        return str(COLUMN_LABELS.get(column) or column.replace("_", " ").capitalize())
 
 
 def collect_personal_data(person: Person) -> list[ExportSection]:

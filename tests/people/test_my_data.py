@@ -66,6 +66,9 @@ def test_the_link_shows_everything_and_expires_after_7_days(app, client, make):
     for expected in ("Lina Kowalczyk", "Sudbury Housing", "Consent history", "Yes, send me news",
                      "Messages sent to you", "Your privacy requests", "list:news"):
         assert expected in html, expected
+    # Fields read as words, not column names; nothing internal shows.
+    assert "<dt>Organization</dt>" in html and "<dt>Wording you agreed to</dt>" in html
+    assert "Created at" not in html and "Unsubscribe salt" not in html
     download = client.get(path + "/export.json")
     assert download.status_code == 200
     assert download.headers["Content-Disposition"] == 'attachment; filename="my-data.json"'
@@ -74,6 +77,9 @@ def test_the_link_shows_everything_and_expires_after_7_days(app, client, make):
     as_csv = client.get(path + "/export.csv")
     assert as_csv.status_code == 200 and as_csv.mimetype == "text/csv"
     assert "person,Your details,1,name,Lina Kowalczyk" in as_csv.get_data(as_text=True)
+    client.post("/language", data={"language": "fr", "next": path, "csrf_token": csrf_token(client, path)})
+    french = client.get(path).get_data(as_text=True)
+    assert '<html lang="fr">' in french and "<dt>Texte que vous avez accepté</dt>" in french
 
     clock.advance(timedelta(days=7, minutes=1))
     assert client.get(path).status_code == 404
