@@ -401,9 +401,11 @@ def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form:
     from portal.mail.services import render_email
 
     mailing_list = post.mailing_list
-    context = post_context(post, "en")
+    # As a subscriber reading the page's language receives it (footer, list name included).
+    language = current_language()
+    context = post_context(post, language)
     context["unsubscribe_url"] = current_app.config["PORTAL_BASE_URL"].rstrip("/") + "/lists/unsubscribe/…"
-    subject, text, _html = render_email("lists/post", "en", recipient=None, **context)
+    subject, text, _html = render_email("lists/post", language, recipient=None, **context)
     return render_template(
         "lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=post,
         preview_subject=subject, preview_text=text, action_form=ActionForm(),

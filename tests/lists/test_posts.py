@@ -176,6 +176,8 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     assert '<a href="https://example.ca" rel="noopener noreferrer">link</a>' in page
     assert "<b>raw</b>" not in page
     assert "Unsubscribe:" in page  # the text version as a subscriber sees it
+    french = client.get(page_path, headers={"Accept-Language": "fr-CA"}).get_data(as_text=True)
+    assert "Se désabonner :" in french and "vous êtes abonné à « Annonces" in french  # as French readers get it
 
     post_id = int(page_path.rsplit("/", 1)[1])
     token = csrf_token(client, page_path)
