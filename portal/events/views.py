@@ -17,7 +17,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -447,11 +447,13 @@ def _dashboard_page(event: Event, status: int = 200):
     status_form = StatusForm(formdata=None, status=event.status)
     return render_template(
         "events/admin/dashboard.html", event=event, seats=services.seat_counts(event), mix=mix,
-        per_day=per_day, status_form=status_form, tallies=services.answer_tallies(event),
+        per_day=[(format_date(date.fromisoformat(day), "long"), count) for day, count in per_day],
+        status_form=status_form, tallies=services.answer_tallies(event),
         checked_in=sum(checked for _sector, checked, _total in services.check_in_counts(event)),
         sector_chart=bar_chart([(sector.name(current_language()), confirmed) for sector, confirmed, _w in mix],
                                title_id="sector-chart-title"),
-        day_chart=bar_chart([(day[5:], count) for day, count in per_day], title_id="day-chart-title"),
+        day_chart=bar_chart([(format_date(date.fromisoformat(day), "d MMM"), count) for day, count in per_day],
+                            title_id="day-chart-title"),
     ), status
 
 

@@ -205,7 +205,7 @@ def _local_zone() -> ZoneInfo:
 def _revision_choices(exclude: int | None = None) -> list[SelectChoice]:
     guidelines = db.session.execute(select(Guideline).order_by(Guideline.id.desc())).scalars()
     return [SelectChoice("", _("Not a revision"))] + [
-        SelectChoice(str(g.id), f"{g.title_en} ({g.version})") for g in guidelines if g.id != exclude
+        SelectChoice(str(g.id), f"{g.title(current_language())} ({g.version})") for g in guidelines if g.id != exclude
     ]
 
 
