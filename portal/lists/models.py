@@ -108,6 +108,9 @@ class Subscription(Timestamped, db.Model):
     requested_user_agent: Mapped[str] = mapped_column(String(300), default="", info={"personal": True})
     #: Language the wording was shown in.
     requested_language: Mapped[str] = mapped_column(String(5), default="en")
+    #: Language they asked their messages in; theirs once they confirm (the link proves the
+    #: address), not before (anyone can type an address into the form).
+    requested_message_language: Mapped[str] = mapped_column(String(5), default="", server_default="")
     #: When they confirmed (or were added with evidence of consent).
     confirmed_at: Mapped[datetime | None]
     #: When they left the list.

@@ -444,6 +444,7 @@ def request_subscription(
     subscription.requested_user_agent = user_agent[:300]
     # The language the wording was in, which the consent row records beside it.
     subscription.requested_language = shown_in if shown_in in ("en", "fr") else language
+    subscription.requested_message_language = language
     raw = issue_token(CONFIRM_PURPOSE, person_id=person.id, subject_id=subscription.id,
                       valid_for=CONFIRMATION_VALID_FOR)
     db.session.flush()
@@ -495,7 +496,8 @@ def confirm_subscription(raw_token: str | None) -> Subscription:
     "double opt-in", IP, user agent and language of the request). Confirming twice is
     harmless. An expired or unknown link raises `InvalidToken`, and so does the link of a
     request the person has since withdrawn (unsubscribing revokes it): an old email must not
-    put back on the list someone who left.
+    put back on the list someone who left. The language they asked their messages in becomes
+    theirs (the link proves the address; the form alone could not change a known person's).
     """
     subscription = confirmation_for(raw_token)
     if subscription.status == SubscriptionStatus.ACTIVE:
@@ -505,6 +507,8 @@ def confirm_subscription(raw_token: str | None) -> Subscription:
     subscription.status = SubscriptionStatus.ACTIVE.value
     subscription.confirmed_at = now()
     subscription.unsubscribed_at = None
+    if subscription.requested_message_language in ("en", "fr"):
+        subscription.person.language = subscription.requested_message_language
     record_consent(
         subscription.person, purpose=subscription.mailing_list.consent_purpose, kind=ConsentKind.EXPRESS,
         wording=subscription.requested_wording, wording_version=subscription.requested_wording_version,

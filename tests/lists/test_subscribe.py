@@ -237,3 +237,23 @@ def test_an_old_confirmation_link_cannot_undo_an_unsubscribe(app, client, public
     fresh = re.search(r"http://portal\.test(/lists/confirm/\S+)", outbox(app)[-1].body_text).group(1)
     assert fresh != link and client.post(fresh, data={"csrf_token": token}).status_code == 200
     assert _subscription(app, "eve@example.ca").status == "active"
+
+
+def test_a_known_person_asking_for_english_messages_gets_them_once_they_confirm(app, client, public_list):
+    """The form cannot change a known person's language (anyone can type their address);
+    their confirmation, which proves the address, can."""
+    from portal.people.models import Person
+    from portal.people.services import get_or_create_person
+
+    with app.app_context():
+        get_or_create_person("amelie@example.ca", name="Amélie", language="fr")
+        db.session.commit()
+    _subscribe(client, "amelie@example.ca", language="en")
+    with app.app_context():
+        assert db.session.execute(select(Person.language).where(Person.email == "amelie@example.ca")).scalar() == "fr"
+    [message] = outbox(app)
+    assert message.language == "fr"  # before the address is proven: as saved
+    link = re.search(r"http://portal\.test(/lists/confirm/\S+)", message.body_text).group(1)
+    client.post(link, data={"csrf_token": csrf_token(client, link)})
+    with app.app_context():
+        assert db.session.execute(select(Person.language).where(Person.email == "amelie@example.ca")).scalar() == "en"
