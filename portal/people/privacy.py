@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import JSON, LargeBinary, String, Table, Text, and_, cast, func, or_, select
 from sqlalchemy.sql.schema import Column
 
@@ -60,6 +61,23 @@ HIDDEN_COLUMNS: dict[str, set[str]] = {
     "outbox_attachment": {"content"},
     # What the unsubscribe link is derived from (with the secret key): an internal, not data.
     "subscription": {"unsubscribe_salt"},
+}
+
+#: Codes shown in words on the my-data page, by (table, column); "*" for any table.
+_VALUE_LABELS: dict[tuple[str, str], dict[str, Any]] = {
+    ("*", "language"): {"en": _l("English"), "fr": _l("French")},
+    ("registration", "status"): {"confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"),
+                                 "cancelled": _l("Cancelled")},
+    ("subscription", "status"): {"active": _l("Active"), "unsubscribed": _l("Unsubscribed")},
+    ("membership", "status"): {"applied": _l("Applied"), "invited": _l("Invited"), "active": _l("Active"),
+                               "declined": _l("Declined"), "left": _l("Left the group")},
+    ("consent_record", "kind"): {"express": lazy_pgettext("consent", "Express"),
+                                 "implied": lazy_pgettext("consent", "Implied"),
+                                 "withdrawn": lazy_pgettext("consent", "Withdrawn")},
+    ("privacy_request", "kind"): {"access": _l("access"), "erasure": _l("erasure")},
+    ("privacy_request", "state"): {"open": _l("open"), "completed": _l("completed"), "refused": _l("refused")},
+    ("outbox_message", "state"): {"queued": _l("Queued"), "sent": _l("Sent"), "failed": _l("Failed"),
+                                  "withheld": _l("Withheld"), "sending": _l("Sending")},
 }
 
 #: How a column reads on the my-data page (the JSON and CSV keep the column's own name).
@@ -222,6 +240,14 @@ class ExportSection:
 
     def column_label(self, column: str) -> str:
         return str(COLUMN_LABELS.get(column) or column.replace("_", " ").capitalize())
+
+    def value_label(self, column: str, value: Any) -> Any:
+        """A stored code in words where the page has them ("confirmed", "express", "fr");
+        anything else as it is."""
+        if not isinstance(value, str):
+            return value
+        label = _VALUE_LABELS.get((self.table, column), {}).get(value) or _VALUE_LABELS.get(("*", column), {}).get(value)
+        return str(label) if label is not None else value
 
 
 def collect_personal_data(person: Person) -> list[ExportSection]:

@@ -69,6 +69,7 @@ def test_the_link_shows_everything_and_expires_after_7_days(app, client, make):
     # Fields read as words, not column names; nothing internal shows.
     assert "<dt>Organization</dt>" in html and "<dt>Wording you agreed to</dt>" in html
     assert "Created at" not in html and "Unsubscribe salt" not in html
+    assert "<dt>Kind</dt>\n    <dd>Express" in html and "<dd>express" not in html  # codes in words
     download = client.get(path + "/export.json")
     assert download.status_code == 200
     assert download.headers["Content-Disposition"] == 'attachment; filename="my-data.json"'
