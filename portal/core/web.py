@@ -19,6 +19,14 @@ def user_agent() -> str:
     return (request.headers.get("User-Agent") or "")[:300]
 
 
+def per_typed_address(prefix: str) -> Callable[[], str]:
+    """A rate-limit key: the address typed in the form's `email` field, whatever IP it comes
+    from, for forms that email that address (nobody floods someone else's inbox)."""
+    def key() -> str:
+        return f"{prefix}:" + (request.form.get("email") or "").strip().casefold()[:320]
+    return key
+
+
 def is_safe_next(target: str | None) -> bool:
     """Only a path on this site: no scheme, no host, no protocol-relative `//evil`."""
     if not target or len(target) > 500:

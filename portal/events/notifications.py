@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 from flask import current_app
 from flask_babel import force_locale, gettext
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from portal.core.clock import now
 from portal.core.formatting import in_language
@@ -19,8 +19,7 @@ from portal.core.tokens import AccessToken, hash_token, issue_token, new_raw_tok
 from portal.events.models import Event, Registration
 from portal.extensions import db
 from portal.mail.attachments import QR_CODE
-from portal.mail.models import OutboxMessage
-from portal.mail.services import Attachment, mail_domain, queue_email, render_email
+from portal.mail.services import Attachment, already_queued, hourly_key, mail_domain, queue_email, render_email
 
 MANAGE_PURPOSE = "events.manage"
 CHECK_IN_PURPOSE = "events.check_in"
@@ -318,8 +317,8 @@ def notify_manage_link(registration: Registration) -> None:
     """Someone registered again with this address: send the owner a fresh manage link."""
     # At most one such message per registration and hour, so nobody can flood an inbox
     # by registering someone else's address over and over.
-    key = f"events.manage_link:registration:{registration.id}:{now().strftime('%Y%m%d%H')}"
-    if db.session.execute(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).first():
+    key = hourly_key(f"events.manage_link:registration:{registration.id}")
+    if already_queued(key):
         return
     path = manage_path(registration)
     queue_email(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from portal.groups.models import Membership
 from portal.mail.models import MessageCategory
-from portal.mail.services import queue_email
+from portal.mail.services import hourly_key, queue_email
 from portal.people.models import Person
 
 
@@ -35,10 +35,8 @@ def notify_applications_waiting(group, chair: Person, waiting: int) -> None:
     """Tell a chair applications wait for a decision: at most once an hour per chair and
     group, whatever the number of applications (the form is public: anyone could send many),
     and nothing an applicant typed (names and reasons are read after sign-in)."""
-    from portal.core.clock import now
-
     queue_email(
-        key=f"groups.applications_waiting:{group.id}:{chair.id}:{now().strftime('%Y%m%d%H')}",
+        key=hourly_key(f"groups.applications_waiting:{group.id}:{chair.id}"),
         to=chair,
         template="groups/applications_waiting",
         purpose="groups.applications_waiting",

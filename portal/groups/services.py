@@ -41,6 +41,7 @@ from portal.groups.models import (
     MemberRole,
     WorkingGroup,
 )
+from portal.mail.services import already_queued
 from portal.people.models import ConsentKind, Person, Sector
 from portal.people.services import get_or_create_person, normalize_email, record_consent
 
@@ -721,9 +722,7 @@ def request_member_link(group: WorkingGroup, email: str) -> None:
         return
     window = int(now().timestamp() // 600)
     key = f"groups.member_link:{membership.id}:{window}"
-    from portal.mail.models import OutboxMessage
-
-    if db.session.execute(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).first():
+    if already_queued(key):
         return
     notifications.notify_member_link(membership, issue_member_link(membership), key=key)
 

@@ -8,16 +8,15 @@ from datetime import timedelta
 from email.utils import formataddr
 
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from portal.core.clock import now
 from portal.core.tokens import issue_token
 from portal.extensions import db
 from portal.guidelines.models import CopyRequest, Guideline, GuidelineStatus
-from portal.mail.models import MessageCategory, OutboxMessage
-from portal.mail.services import queue_email
+from portal.mail.models import MessageCategory
+from portal.mail.services import already_queued, hourly_key, queue_email
 from portal.people.models import Person
 
 CONFIRM_PURPOSE = "guidelines.confirm_request"
@@ -67,8 +66,8 @@ def notify_request_stands(copy_request: CopyRequest) -> None:
     """Someone asked again for a copy already confirmed: tell the owner of the address that
     the request stands, with their link (the confirmation link) to ask for an accessible
     format. At most one such message per request and hour: the form is open to anyone."""
-    key = f"guidelines.request_stands:{copy_request.id}:{now().strftime('%Y%m%d%H')}"
-    if db.session.execute(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).first():
+    key = hourly_key(f"guidelines.request_stands:{copy_request.id}")
+    if already_queued(key):
         return
     raw = issue_token(CONFIRM_PURPOSE, person_id=copy_request.person_id, subject_id=copy_request.id,
                       valid_for=CONFIRM_VALID_FOR)

@@ -15,7 +15,13 @@ from portal.core.db import writing
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
 from portal.core.web import (
-    audit_page_view, current_language, request_origin, speak_the_language_of, submit_form, user_agent,
+    audit_page_view,
+    current_language,
+    per_typed_address,
+    request_origin,
+    speak_the_language_of,
+    submit_form,
+    user_agent,
 )
 from portal.extensions import db, limiter
 from portal.guidelines import bp, services, storage
@@ -70,14 +76,10 @@ def _sector_choices(language: str, blank: str) -> list[SelectChoice]:
     return [SelectChoice("", blank)] + [SelectChoice(str(s.id), s.name(language)) for s in list_sectors()]
 
 
-def _request_address_key() -> str:
-    # Per address typed, whatever IP it comes from: the form emails that address.
-    return "guidelines-request:" + (request.form.get("email") or "").strip().casefold()[:320]
-
 
 @bp.route("/guidelines/<int:guideline_id>/request", methods=["GET", "POST"])
 @limiter.limit("20/minute;100/hour", methods=["POST"])
-@limiter.limit("6/hour", key_func=_request_address_key, methods=["POST"])
+@limiter.limit("6/hour", key_func=per_typed_address("guidelines-request"), methods=["POST"])
 def request_copy(guideline_id: int):
     guideline = services.public_guideline(guideline_id)
     language = current_language()

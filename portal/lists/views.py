@@ -28,6 +28,7 @@ from portal.core.permissions import organizer_required
 from portal.core.web import (
     audit_page_view,
     current_language,
+    per_typed_address,
     request_origin,
     speak_the_language_of,
     submit_form,
@@ -61,10 +62,6 @@ def _public_list(slug: str) -> MailingList:
     return mailing_list
 
 
-def _subscribe_address_key() -> str:
-    # Per-address limit: the normalized address typed, whatever IP it comes from.
-    return "lists-subscribe:" + (request.form.get("email") or "").strip().casefold()[:320]
-
 
 def _subscribe_ip_limit() -> str:
     return current_app.config.get("LISTS_SUBSCRIBE_LIMIT_PER_IP", "10/minute;60/hour")
@@ -81,7 +78,7 @@ def index():
 
 @bp.route("/lists/<slug>/subscribe", methods=["GET", "POST"])
 @limiter.limit(_subscribe_ip_limit, methods=["POST"])
-@limiter.limit("6/hour", key_func=_subscribe_address_key, methods=["POST"])
+@limiter.limit("6/hour", key_func=per_typed_address("lists-subscribe"), methods=["POST"])
 def subscribe(slug: str):
     mailing_list = _public_list(slug)
     form = SubscribeForm()

@@ -187,6 +187,18 @@ def render_merged_email(
     return fill(subject, personal), fill(body_text, personal), fill(body_html, escaped)
 
 
+def already_queued(key: str) -> bool:
+    """Whether a message with this idempotency key exists. For callers that would otherwise
+    do work first (issue a link, count recipients) only for queue_email to drop the repeat."""
+    return db.session.execute(_EXISTING_KEY, {"key": key}).scalar_one_or_none() is not None
+
+
+def hourly_key(key: str) -> str:
+    """`key` for the current hour: a message keyed so goes at most once an hour (a public
+    form must not let anyone flood an inbox)."""
+    return f"{key}:{now():%Y%m%d%H}"
+
+
 def queue_email(
     *,
     key: str,
@@ -212,9 +224,7 @@ def queue_email(
     With `personal`, the message is merged (render_merged_email): `context` then holds only
     what everyone gets alike, as hashable values, and `personal` the recipient's own strings.
     """
-    if repeatable and db.session.execute(
-        _EXISTING_KEY, {"key": key}
-    ).scalar_one_or_none() is not None:
+    if repeatable and already_queued(key):
         return None
     config = current_app.config
     context = dict(context or {})

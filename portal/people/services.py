@@ -289,8 +289,8 @@ def send_my_data_link(email: str, *, my_data_path: Callable[[str], str]) -> bool
     path. Records the access request (answered at once by the link) for the 30-day ledger.
     Raises InvalidEmail for something that is not an address.
     """
-    from portal.mail.models import MessageCategory, OutboxMessage
-    from portal.mail.services import queue_email
+    from portal.mail.models import MessageCategory
+    from portal.mail.services import already_queued, queue_email
     from portal.core.tokens import issue_token
 
     person = find_person(email)
@@ -299,10 +299,7 @@ def send_my_data_link(email: str, *, my_data_path: Callable[[str], str]) -> bool
     moment = now()
     window = moment.strftime("%Y%m%d%H") + str(moment.minute // MY_DATA_RESEND_WINDOW_MINUTES)
     key = f"people.my_data:{person.id}:{window}"
-    already = db.session.execute(
-        select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
-    ).scalar_one_or_none()
-    if already is not None:
+    if already_queued(key):
         return False
     raw = issue_token(MY_DATA_PURPOSE, person_id=person.id, valid_for=MY_DATA_LINK_VALID)
     queue_email(
