@@ -185,6 +185,36 @@ class NeedsForm(PortalForm):
     dietary_needs = TextAreaField(_l("Dietary needs"), validators=[Optional(), Length(max=1000)])
 
 
+class AttendeeDetailsForm(PortalForm):
+    """An organizer corrects a registrant's details (the attendee page); about someone else,
+    so the browser offers none of the organizer's own."""
+
+    name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter their full name.")), Length(max=200)],
+                       render_kw={"autocomplete": "off"})
+    organization = StringField(_l("Organization"), validators=[DataRequired(_l("Enter their organization.")),
+                                                              Length(max=200)], render_kw={"autocomplete": "off"})
+    sector = SelectField(_l("Sector"), validators=[DataRequired(_l("Choose their sector."))], validate_choice=True)
+    community = StringField(_l("Community they work in"),
+                            validators=[DataRequired(_l("Enter the community they work in.")), Length(max=120)])
+    job_title = StringField(_l("Job title"), validators=[Optional(), Length(max=200)],
+                            render_kw={"autocomplete": "off"})
+
+
+def attendee_details_form(registration, sectors, *, posted: bool) -> AttendeeDetailsForm:
+    """The form with the sectors in the page's language; unless `posted`, filled in with the
+    person's saved details and the registration's sector (the one its seat counts in)."""
+    form = AttendeeDetailsForm(prefix="details") if posted else AttendeeDetailsForm(prefix="details", formdata=None)
+    language = current_language()
+    form.sector.choices = [SelectChoice("", str(_l("Choose their sector")))] + [
+        SelectChoice(sector.slug, sector.name(language)) for sector in sectors]
+    person = registration.person
+    if person is not None and not posted:
+        form.name.data, form.organization.data = person.name, person.organization
+        form.community.data, form.job_title.data = person.community, person.job_title
+        form.sector.data = next((s.slug for s in sectors if s.id == registration.sector_id), "")
+    return form
+
+
 class CancelForm(PortalForm):
     """Cancelling is a POST with a CSRF token."""
 

@@ -50,6 +50,7 @@ from portal.events.models import (
 from portal.extensions import db
 from portal.people.models import ConsentKind, Person, Sector
 from portal.people.services import (
+    correct_details,
     fill_blanks,
     insert_person,
     list_sectors,
@@ -96,6 +97,11 @@ class AlreadyRegistered(DomainError):
     message = _l("This address already holds a registration for this event: find it in the attendee list.")
     status = 409
     field = "email"
+
+
+class RegistrationAnonymized(DomainError):
+    message = _l("This registration was anonymized: no details of the person are left to correct.")
+    status = 409
 
 
 class RegistrationNotActive(DomainError):
@@ -559,6 +565,63 @@ def update_needs(
                      subject=f"registration:{registration.id}", origin=origin)
     db.session.flush()
     return registration
+
+
+@dataclass
+class DetailsCorrection:
+    #: The person's details that changed (name, organization, sector_id, ...).
+    changed: list[str]
+    #: People promoted from the waitlist because the change left a sector room under the cap.
+    promoted: list[Registration]
+    #: A seat holder moved into a sector that now holds more than its capped share.
+    beyond_sector_share: bool = False
+
+
+def correct_attendee_details(
+    registration: Registration, *, name: str, organization: str, sector_slug: str, community: str,
+    job_title: str, actor: Any, origin: str = "",
+) -> DetailsCorrection:
+    """An organizer corrects what a registrant typed: a misspelt name for the badge, the
+    wrong organization or sector. It is the person's record that is corrected (the same
+    person wherever they appear in the portal), and the registration's sector follows it.
+
+    A seat holder's new sector is a fact, not a new seat: it is kept even where that sector
+    then holds more than its capped share (said in the outcome and the audit log), and the
+    sector they leave may have room again, so the waitlist is looked at, under the event's
+    lock. Raises RegistrationAnonymized, UnknownSector."""
+    person = registration.person
+    if person is None:
+        raise RegistrationAnonymized()
+    sector_id = find_sector_id(sector_slug)
+    event = None
+    if registration.sector_id != sector_id and registration.status != RegistrationStatus.CANCELLED:
+        # Who holds a seat, and in which sector, is read and changed under the seat lock.
+        event = lock_event(registration.event_id)
+        registration = db.session.execute(
+            select(Registration).where(Registration.id == registration.id).with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+    changed = correct_details(person, actor=actor, origin=origin, name=name.strip(),
+                              organization=organization.strip(), sector_id=sector_id,
+                              community=community.strip(), job_title=job_title.strip())
+    outcome = DetailsCorrection(changed=changed, promoted=[])
+    if registration.sector_id == sector_id:
+        return outcome
+    holds_seat = registration.status == RegistrationStatus.CONFIRMED
+    registration.sector_id = sector_id
+    if "sector_id" not in changed:  # their record said so already; the registration did not
+        changed.append("sector_id")
+    db.session.flush()
+    if event is not None and event.seat_cap_per_sector is not None:
+        # A seat holder leaves room in their old sector; someone waiting may now be in a
+        # sector with room: either way the free seats may go to someone in line.
+        if holds_seat:
+            counts = confirmed_by_sector(event.id)
+            outcome.beyond_sector_share = counts[sector_id] > event.seat_cap_per_sector
+        outcome.promoted = promote_from_waitlist(event)
+    record_audit("events.registration.edited", actor=actor, subject=f"registration:{registration.id}",
+                 origin=origin, sector_changed=True, beyond_sector_share=outcome.beyond_sector_share)
+    return outcome
 
 
 # --- organizers: events and questions -------------------------------------------------

@@ -45,6 +45,7 @@ from portal.events.forms import (
     ScanForm,
     StatusForm,
     added_registration_form,
+    attendee_details_form,
     registration_form,
 )
 from portal.events.models import Event, EventQuestion, EventStatus, QuestionKind, Registration, RegistrationStatus
@@ -556,16 +557,58 @@ def admin_registration(event_id: int, registration_id: int):
             return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration.id))
     elif request.method == "POST":
         status = 400
+    return _registration_page(event, registration, status, needs_form=form)
+
+
+def _registration_page(event: Event, registration: Registration, status: int = 200, *,
+                       needs_form: NeedsForm | None = None, details_form=None):
+    """The attendee's page; its reading is on record (a GET's in a short writer transaction)."""
     if request.method == "GET":
         _audit_read("events.registration.viewed", f"registration:{registration.id}")
     else:
         record_audit("events.registration.viewed", actor=_actor(), subject=f"registration:{registration.id}",
                      origin=request_origin())
         db.session.commit()
+    if needs_form is None:
+        needs_form = NeedsForm(obj=registration, formdata=None)
+    if details_form is None:
+        details_form = attendee_details_form(registration, list_sectors(), posted=False)
     return render_template("events/admin/registration.html", event=event, registration=registration,
-                           form=form, cancel_form=CancelForm(), seat_form=ActionForm(),
+                           form=needs_form, details_form=details_form, cancel_form=CancelForm(),
+                           seat_form=ActionForm(),
                            seats=services.seat_counts(event) if registration.status == "waitlisted" else None,
                            place=services.waitlist_place(registration)), status
+
+
+@bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/details", methods=["POST"])
+@organizer_required
+def admin_registration_details(event_id: int, registration_id: int):
+    """Correct what the registrant typed (a misspelt name for the badge, the wrong sector)."""
+    event, registration = _admin_registration(event_id, registration_id)
+    form = attendee_details_form(registration, list_sectors(), posted=True)
+    if not form.validate_on_submit():
+        return _registration_page(event, registration, 400, details_form=form)
+    try:
+        outcome = services.correct_attendee_details(
+            registration, name=form.name.data, organization=form.organization.data,
+            sector_slug=form.sector.data, community=form.community.data, job_title=form.job_title.data or "",
+            actor=_actor(), origin=request_origin())
+    except DomainError as error:
+        db.session.rollback()
+        if error.field in form:
+            form[error.field].errors.append(str(error.message))
+        else:  # about the registration itself (anonymized), not what was typed
+            flash(str(error.message), "error")
+        return _registration_page(event, registration, error.status, details_form=form)
+    promoted = len(outcome.promoted)
+    db.session.commit()
+    said = _("Their details were corrected.") if outcome.changed else _("Nothing changed.")
+    if outcome.beyond_sector_share:
+        said += " " + _("Their new sector now holds more than its share of seats; they keep their seat.")
+    if promoted:
+        said += " " + _("%(n)d promoted from the waitlist.", n=promoted)
+    flash(said, "success")
+    return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration.id))
 
 
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/cancel", methods=["POST"])

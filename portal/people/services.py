@@ -340,8 +340,10 @@ def person_for_my_data(raw_token: str | None) -> Person:
 CORRECTABLE_FIELDS = ("name", "organization", "sector_id", "community", "job_title", "language")
 
 
-def correct_details(person: Person, *, origin: str = "", **details: object) -> Person:
-    """Replace the person's details with what they typed (blank clears an optional one)."""
+def correct_details(person: Person, *, origin: str = "", actor: Any = None, **details: object) -> list[str]:
+    """Replace the person's details with what they typed (blank clears an optional one) and
+    return the names of the details that changed. `actor`: the organizer correcting them
+    (otherwise the person did, on their my-data page)."""
     changed = []
     for name in CORRECTABLE_FIELDS:
         if name not in details:
@@ -355,10 +357,11 @@ def correct_details(person: Person, *, origin: str = "", **details: object) -> P
             setattr(person, name, value if value is not None or name == "sector_id" else "")
             changed.append(name)
     if changed:
-        record_audit("people.details.corrected", actor_label="the person (my data)",
+        record_audit("people.details.corrected", actor=actor,
+                     actor_label=None if actor is not None else "the person (my data)",
                      subject=f"person:{person.id}", origin=origin, fields=changed)
     db.session.flush()
-    return person
+    return changed
 
 
 def live_consent_purposes(person: Person) -> list[str]:

@@ -249,3 +249,17 @@ def test_an_organizer_adds_a_registration_by_keyboard(app, page, live_server, or
     page.get_by_role("button", name="Add the registration").press("Enter")
     expect(page.get_by_text("Émilie Tremblay is registered and was emailed a confirmation.")).to_be_visible()
     assert_accessible(page, "the added registration")
+
+    # A misspelt name for the badge: corrected from the attendee's page, by keyboard.
+    page.locator("summary", has_text="Correct their details").press("Enter")
+    name = page.get_by_label("Full name")
+    expect(name).to_have_value("Émilie Tremblay")
+    name.fill("")
+    page.get_by_role("button", name="Save their details").press("Enter")
+    expect(page.locator(".error-summary")).to_be_focused()
+    expect(page.get_by_label("Full name")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, "a correction of an attendee's details with errors")
+    page.get_by_label("Full name").fill("Émilie Tremblay-Roy")
+    page.get_by_role("button", name="Save their details").press("Enter")
+    expect(page.get_by_text("Their details were corrected.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Émilie Tremblay-Roy")
