@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 #: C0 control characters (tab, line feed and carriage return excepted) and DEL.
@@ -108,6 +108,11 @@ class PortalForm(FlaskForm):
             if has_control_characters(field.data):
                 field.errors = [*field.errors, str(CONTROL_CHARACTERS_MESSAGE)]
                 valid = False
+            elif _is_one_line(field) and one_line_breaks(field.data):
+                # A text input cannot hold a line break: only a forged post sends one, and a
+                # name with lines in it would write lines of its own into the emails it is in.
+                field.errors = [*field.errors, _("Write this on one line.")]
+                valid = False
             elif field.flags.required and isinstance(field.data, str) and field.data and looks_blank(field.data):
                 field.errors = [*field.errors, _("Enter visible text in this field.")]
                 valid = False
@@ -116,6 +121,19 @@ class PortalForm(FlaskForm):
                                                  first=EARLIEST_YEAR, last=LATEST_YEAR)]
                 valid = False
         return valid
+
+
+_LINE_BREAKS = re.compile("[\r\n\u2028\u2029]")
+
+
+def one_line_breaks(value: Any) -> bool:
+    """Text meant for one line (a name, an address) that holds a line break."""
+    return isinstance(value, str) and _LINE_BREAKS.search(value) is not None
+
+
+def _is_one_line(field) -> bool:
+    """A text input (name, email, password...), not a text area."""
+    return isinstance(field, StringField) and not isinstance(field, TextAreaField)
 
 
 #: DataRequired's and InputRequired's own message (WTForms translates it with its catalogue).

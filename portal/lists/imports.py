@@ -26,7 +26,7 @@ from sqlalchemy import insert, select
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError
-from portal.core.forms import EARLIEST_YEAR, LATEST_YEAR, has_control_characters
+from portal.core.forms import EARLIEST_YEAR, LATEST_YEAR, has_control_characters, one_line_breaks
 from portal.core.tokens import hash_token, issue_token
 from portal.extensions import db
 from portal.lists.models import ImportJob, ImportStatus, MailingList, Subscription, SubscriptionStatus
@@ -72,6 +72,7 @@ ROW_PROBLEMS = {
     "consent_source": _l("consent_source longer than 100 characters"),
     "consent_wording": _l("consent_wording longer than 5000 characters"),
     "control": _l("invisible control characters in the %(value)s column"),
+    "lines": _l("a line break in the %(value)s column"),
 }
 
 
@@ -188,8 +189,10 @@ def parse_rows(text: str, report: ImportReport,
         return values[position].strip() if position is not None and position < len(values) else ""
 
     try:
+        ended_on = reader.line_num
         for values in reader:
-            line = reader.line_num
+            # The line the row starts on, as a spreadsheet shows it (a quoted cell may span lines).
+            line, ended_on = ended_on + 1, reader.line_num
             if not any(v.strip() for v in values):
                 continue
             report.total += 1
@@ -211,6 +214,9 @@ def parse_rows(text: str, report: ImportReport,
                 report.invalid.append((line, "control", garbled))
                 continue
             name = cell(values, "name")
+            if one_line_breaks(name):  # a name greets the person on one line of every email
+                report.invalid.append((line, "lines", "name"))
+                continue
             if len(name) > 200:
                 report.invalid.append((line, "name", ""))
                 continue

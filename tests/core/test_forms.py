@@ -32,6 +32,15 @@ def test_text_with_tabs_and_line_breaks_is_fine(app):
     assert valid and form.errors == {}
 
 
+def test_a_line_break_in_a_one_line_field_is_refused_beside_it(app):
+    """A text input never sends one; a forged one in a name would write lines of its own
+    into every email that greets the person."""
+    for value in ["Eve\r\nBcc: someone@example.com", "Eve\nX", "Eve\u2028X"]:
+        form, valid = _form(app, title=value, body="Line one\nLine two")
+        assert not valid, repr(value)
+        assert form.errors == {"title": ["Write this on one line."]}, repr(value)
+
+
 def test_nul_and_other_control_characters_are_refused_beside_their_field(app):
     for value in ["a\x00b", "\x1b[31mred", "bell\x07", "\x7f", "\x0b"]:
         form, valid = _form(app, title="ok", body=value)

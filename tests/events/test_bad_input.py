@@ -58,6 +58,9 @@ def test_public_urls_and_registration_form_refuse_junk(app, client, setup):
         ({"organization": "Org\x1b[31m"}, "invisible control characters"),
         ({"community": "\x07"}, "invisible control characters"),
         ({"name": "\u200b\u200b"}, "Enter visible text in this field."),  # looks blank, is not empty
+        # A forged line break would put lines of the sender's choosing into the confirmation.
+        ({"name": 'Eve "x\r\nBcc: injected@evil.example'}, "Write this on one line."),
+        ({"organization": "Org\nSee https://evil.example"}, "Write this on one line."),
     ]
     for overrides, message in cases:
         data = form_data(client, "symposium-1", **{q: "A", "email": "b@example.ca", **overrides})

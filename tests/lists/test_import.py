@@ -84,13 +84,15 @@ def test_rows_the_outbox_could_not_send_to_or_forms_would_refuse_are_reported(ap
            "c9@example.com,C,en,0001-01-01T00:00+01:00,form\n"
            "c10@example.com,C,en,9999-12-31T23:59-01:00,form\n"
            "c11@example.com,\"A\x01\x0bB\x1b[31m\",en,2024-01-01,form\n"
-           "c12@example.com,C,en,2024-01-01,\"web\x00form\"\n")
+           "c12@example.com,C,en,2024-01-01,\"web\x00form\"\n"
+           "c13@example.com,\"Eve\r\nBcc: x@evil.example\",en,2024-01-01,form\n")
     with app.app_context():
         report = import_subscribers(db.session.get(MailingList, public_list), bad)
         db.session.commit()
     assert report.rejected
     assert [(line, code) for line, code, _ in report.invalid] == [
-        (2, "address"), (3, "address"), (4, "consent_date"), (5, "consent_date"), (6, "control"), (7, "control")]
+        (2, "address"), (3, "address"), (4, "consent_date"), (5, "consent_date"), (6, "control"), (7, "control"),
+        (8, "lines")]
     assert report.invalid[4][2] == "name" and report.invalid[5][2] == "consent_source"
     assert _count(app, Subscription) == 0
 
