@@ -108,3 +108,4 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["datetime"] = format_local
+    app.jinja_env.filters["short_time"] = short_time

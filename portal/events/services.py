@@ -34,7 +34,7 @@ from portal.core.db import fold, folded, insert_row
 from portal.core.kept import forget, kept
 from portal.core.spreadsheets import CSV_BOM, csv_row, xlsx_row
 from portal.core.errors import Busy, DomainError, InvalidToken, NotFound
-from portal.core.tokens import resolve_token, revoke_tokens
+from portal.core.tokens import AccessToken, hash_token, resolve_token, revoke_tokens
 from portal.events import notifications
 from portal.events.models import (
     Event,
@@ -97,6 +97,32 @@ class AlreadyRegistered(DomainError):
     message = _l("This address already holds a registration for this event: find it in the attendee list.")
     status = 409
     field = "email"
+
+
+class CheckedInAlready(DomainError):
+    message = _l("You are checked in at the event: to give up your seat now, speak to the organizers.")
+    status = 409
+
+
+class NotCheckedIn(DomainError):
+    message = _l("This person is not checked in.")
+    status = 409
+
+
+class DeadCheckInCode(DomainError):
+    """A code of this event's that admits no one now; the message names whose it was."""
+
+    status = 409
+
+    def __init__(self, registration: Registration) -> None:
+        name = registration.person.name if registration.person else ""
+        if registration.status == RegistrationStatus.CANCELLED:
+            message = _l("This code was %(name)s's: their registration was cancelled.", name=name)
+        elif registration.status == RegistrationStatus.WAITLISTED:
+            message = _l("This code is %(name)s's, who is on the waitlist and holds no seat.", name=name)
+        else:
+            message = _l("This is an old code of %(name)s's that was replaced: find them by name.", name=name)
+        super().__init__(message)
 
 
 class RegistrationAnonymized(DomainError):
@@ -501,7 +527,8 @@ def cancel_registration(
 ) -> list[Registration]:
     """Give the seat (or place in line) back and, in the same transaction, promote the first
     eligible people on the waitlist. Returns who was promoted. Cancelling twice raises
-    RegistrationNotActive, so two simultaneous cancellations free one seat, not two."""
+    RegistrationNotActive, so two simultaneous cancellations free one seat, not two; a
+    registrant already checked in cannot cancel (CheckedInAlready), organizers can."""
     event = lock_event(registration.event_id)
     registration = db.session.execute(
         select(Registration).where(Registration.id == registration.id).with_for_update()
@@ -509,6 +536,9 @@ def cancel_registration(
     ).scalar_one()
     if registration.status == RegistrationStatus.CANCELLED:
         raise RegistrationNotActive()
+    if by == "registrant" and registration.checked_in_at is not None:
+        # They are at the event: a seat given up now would go to someone who is not.
+        raise CheckedInAlready()
     held_seat = registration.status == RegistrationStatus.CONFIRMED
     registration.status = RegistrationStatus.CANCELLED.value
     registration.cancelled_at = now()
@@ -1115,13 +1145,47 @@ def check_in(registration: Registration, *, actor: Any, origin: str = "") -> boo
     return True
 
 
+def undo_check_in(registration: Registration, *, actor: Any, origin: str = "") -> None:
+    """Take back a check-in made by mistake (the wrong row clicked, a code scanned twice)."""
+    if registration.checked_in_at is None:
+        raise NotCheckedIn()
+    registration.checked_in_at = None
+    registration.checked_in_by_id = None
+    record_audit("events.registration.check_in_undone", actor=actor,
+                 subject=f"registration:{registration.id}", origin=origin)
+    db.session.flush()
+
+
 def check_in_by_code(event: Event, raw: str, *, actor: Any, origin: str = "") -> tuple[Registration, bool]:
-    """Check in the holder of a scanned or typed QR code (InvalidToken if it is not this event's)."""
-    token = resolve_token(notifications.CHECK_IN_PURPOSE, raw.strip())
+    """Check in the holder of a scanned or typed QR code. InvalidToken if it is no code of
+    this event's; DeadCheckInCode, naming the person, for one of this event's that no longer
+    admits anyone (their registration was cancelled, or they wait for a seat), so the desk
+    can tell them why rather than "not valid"."""
+    try:
+        token = resolve_token(notifications.CHECK_IN_PURPOSE, raw.strip())
+    except InvalidToken:
+        _explain_dead_code(event, raw.strip())
+        raise
     registration = db.session.get(Registration, token.subject_id) if token.subject_id else None
     if registration is None or registration.event_id != event.id:
         raise InvalidToken()
+    if registration.status != RegistrationStatus.CONFIRMED:
+        raise DeadCheckInCode(registration)
     return registration, check_in(registration, actor=actor, origin=origin)
+
+
+def _explain_dead_code(event: Event, raw: str) -> None:
+    """Raise DeadCheckInCode when `raw` was a check-in code of this event's (revoked or past
+    its time); return for anything else."""
+    if not raw or len(raw) > 200:
+        return
+    subject_id = db.session.execute(
+        select(AccessToken.subject_id).where(AccessToken.token_hash == hash_token(raw),
+                                             AccessToken.purpose == notifications.CHECK_IN_PURPOSE)
+    ).scalar_one_or_none()
+    registration = db.session.get(Registration, subject_id) if subject_id else None
+    if registration is not None and registration.event_id == event.id and registration.person is not None:
+        raise DeadCheckInCode(registration)
 
 
 def check_in_counts(event: Event, language: str = "en") -> list[tuple[str, int, int]]:

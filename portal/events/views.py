@@ -27,6 +27,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.db import become_writer, want_write_transaction, writing
 from portal.core.errors import DomainError
+from portal.core.formatting import short_time
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
 from portal.core.web import current_language, request_origin, speak_the_language_of, submit_form, user_agent
@@ -627,6 +628,21 @@ def admin_registration_cancel(event_id: int, registration_id: int):
     return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
 
 
+@bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/check-in/undo", methods=["POST"])
+@organizer_required
+def admin_undo_check_in(event_id: int, registration_id: int):
+    event, registration = _admin_registration(event_id, registration_id)
+    try:  # the CSRF token is checked for every POST (CSRFProtect)
+        services.undo_check_in(registration, actor=_actor(), origin=request_origin())
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        db.session.commit()
+        flash(_("The check-in was taken back."), "success")
+    return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
+
+
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/seat", methods=["POST"])
 @organizer_required
 def admin_give_seat(event_id: int, registration_id: int):
@@ -677,14 +693,31 @@ def admin_check_in(event_id: int):
     search = CheckInSearchForm(request.args)
     status = 200
     rows: list[Registration] = []
+    total = 0
     if not search.validate():
         status = 400
     elif search.q.data:
-        rows, _total = services.attendee_page(
-            event, services.AttendeeFilter(status="confirmed", search=search.q.data, sort="name"), 1, 30)
+        # Everyone registered, not only seat holders: the desk tells a person who cancelled
+        # or waits why they are not on the list, rather than "no one matches".
+        rows, total = services.attendee_page(
+            event, services.AttendeeFilter(search=search.q.data, sort="name"), 1, CHECK_IN_ROWS)
     return render_template("events/admin/check_in.html", event=event, search=search, rows=rows,
-                           scan_form=ScanForm(), action_form=ActionForm(),
+                           total=total, scan_form=ScanForm(), action_form=ActionForm(),
                            counts=services.check_in_counts(event, current_language())), status
+
+
+#: Rows the check-in search shows; a search matching more says so.
+CHECK_IN_ROWS = 30
+
+
+def _checked_in_said(registration: Registration, changed: bool) -> tuple[str, str]:
+    """What the desk is told after a check-in, and how (a second check-in is a warning: a
+    forwarded code, or two people with one name)."""
+    name = registration.person.name if registration.person else ""
+    if changed:
+        return _("%(name)s is checked in.", name=name), "success"
+    return _("%(name)s was already checked in, at %(time)s: make sure this is them.", name=name,
+             time=short_time(registration.checked_in_at)), "warning"
 
 
 @bp.route("/admin/events/<int:event_id>/check-in/<int:registration_id>", methods=["POST"])
@@ -697,9 +730,7 @@ def admin_check_in_post(event_id: int, registration_id: int):
     except DomainError as error:
         return _refuse(str(error.message), error.status)
     db.session.commit()
-    name = registration.person.name if registration.person else ""
-    flash(_("%(name)s is checked in.", name=name) if changed else _("%(name)s was already checked in.", name=name),
-          "success")
+    flash(*_checked_in_said(registration, changed))
     return redirect(back)
 
 
@@ -719,12 +750,13 @@ def admin_check_in_scan(event_id: int):
                 else str(error.message)]
         else:
             db.session.commit()
-            name = registration.person.name if registration.person else ""
-            flash(_("%(name)s is checked in.", name=name) if changed
-                  else _("%(name)s was already checked in.", name=name), "success")
+            flash(*_checked_in_said(registration, changed))
             return redirect(url_for("events.admin_check_in", event_id=event.id))
+    # The box is emptied (the error beside it says what went wrong), so the next scan
+    # types into an empty box rather than after the bad code.
+    form.code.data = ""
     return render_template("events/admin/check_in.html", event=event, search=CheckInSearchForm(formdata=None),
-                           rows=[], scan_form=form, action_form=ActionForm(),
+                           rows=[], total=0, scan_form=form, action_form=ActionForm(),
                            counts=services.check_in_counts(event, current_language())), 400
 
 

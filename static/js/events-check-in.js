@@ -1,11 +1,12 @@
 // Check-in: search as you type (progressive enhancement; the form works without it).
 document.addEventListener("DOMContentLoaded", function () {
   // Back from checking someone in: the desk goes on with the next person, so focus returns
-  // to the box it was using (the search with its words, else the scanner's box), not the top.
-  if (document.querySelector(".flash-success") && !document.querySelector(".error-summary")) {
+  // to the box it was using (the search with its words, else the scanner's box), not the top,
+  // with its words selected so the next name typed replaces them.
+  if (document.querySelector(".flash-success, .flash-warning") && !document.querySelector(".error-summary")) {
     var search = document.querySelector("form[data-live-search] input[type=search]");
     var next = search && search.value ? search : document.querySelector("input[name=code]");
-    if (next) { next.focus(); }
+    if (next) { next.focus(); next.select(); }
   }
   var form = document.querySelector("form[data-live-search]");
   if (!form || !window.fetch) { return; }
@@ -26,7 +27,10 @@ document.addEventListener("DOMContentLoaded", function () {
         var current = document.querySelector("[data-live-results]");
         // The region itself stays: screen readers announce changes inside a live region
         // they know, not a new one put in its place.
-        if (fresh && current) { current.replaceChildren.apply(current, Array.from(fresh.childNodes)); }
+        if (fresh && current) {
+          current.replaceChildren.apply(current, Array.from(fresh.childNodes));
+          if (window.portalScrollingTables) { window.portalScrollingTables(current); }
+        }
         window.history.replaceState(null, "", url);
       }).catch(function () {
         // Offline or the server is restarting: the Search button still works.

@@ -1,5 +1,37 @@
 // Progressive enhancement only: every page works without this file.
+
+// A table wider than the screen scrolls in its box (.table-scroll). A box that does scroll
+// must be reachable by keyboard (WCAG 2.1.1) and say what it holds: it becomes a focusable
+// region named after its table's caption (or the section's heading). Boxes that fit stay
+// out of the tab order. Called again when the window changes size or results are replaced.
+window.portalScrollingTables = function (root) {
+  (root || document).querySelectorAll(".table-scroll").forEach(function (box) {
+    var table = box.querySelector("table");
+    if (!table) { return; }
+    if (box.scrollWidth > box.clientWidth + 1) {
+      var label = table.querySelector("caption");
+      if (!label) {
+        var section = box.closest("section, main");
+        label = section && section.querySelector("h2, h3, h1");
+      }
+      box.setAttribute("tabindex", "0");
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", label ? label.textContent.trim() : document.title);
+    } else {
+      box.removeAttribute("tabindex");
+      box.removeAttribute("role");
+      box.removeAttribute("aria-label");
+    }
+  });
+};
+
+window.addEventListener("resize", function () {
+  window.clearTimeout(window.portalResizeTimer);
+  window.portalResizeTimer = window.setTimeout(function () { window.portalScrollingTables(); }, 150);
+});
+
 document.addEventListener("DOMContentLoaded", function () {
+  window.portalScrollingTables();
   // Move focus to the error summary (or the first invalid field) so keyboard and screen
   // reader users land on what needs fixing.
   var summary = document.querySelector(".error-summary");

@@ -134,8 +134,20 @@ def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server
     expect(page.get_by_text("Grace Hopper is checked in.")).to_be_visible()
     page.wait_for_function("window.announced.some(text => text.includes('Grace Hopper is checked in.'))")
     # The desk goes on with the next person: focus is back in the search box, not at the top.
-    expect(page.get_by_role("searchbox", name="Name, email or organization")).to_be_focused()
+    search = page.get_by_role("searchbox", name="Name, email or organization")
+    expect(search).to_be_focused()
+    # ...with the last name selected, so the next one typed replaces it.
+    page.keyboard.type("ada")
+    expect(search).to_have_value("ada")
     assert_accessible(page, "check-in page")
+    # A bad scan: the error beside the emptied box, which keeps focus for the next scan.
+    code = page.get_by_label(re.compile("^Check-in code"))
+    code.fill("nonsense")
+    code.press("Enter")
+    expect(page.get_by_label(re.compile("^Check-in code"))).to_be_focused()
+    expect(page.get_by_label(re.compile("^Check-in code"))).to_have_value("")
+    expect(page.get_by_text("This code is not a valid check-in code for this event.")).to_be_visible()
+    assert_accessible(page, "check-in page after a bad scan")
     page.goto(f"/admin/events/{event_id}")
     assert_accessible(page, "event dashboard")
 
@@ -263,3 +275,41 @@ def test_an_organizer_adds_a_registration_by_keyboard(app, page, live_server, or
     page.get_by_role("button", name="Save their details").press("Enter")
     expect(page.get_by_text("Their details were corrected.")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_have_text("Émilie Tremblay-Roy")
+
+
+def test_organizer_tables_scroll_in_their_own_box_on_a_phone(app, page, live_server, organizer):
+    """At 320 px the attendee list and the check-in desk do not push the page sideways: a wide
+    table scrolls in its box, which the keyboard reaches and a screen reader names."""
+    event_id = EventFactory(app)(slug="cswb", title="Collaborating for Community Safety")
+    page.set_viewport_size({"width": 320, "height": 640})
+    page.goto("/login")
+    page.get_by_label("Email").fill(organizer.email)
+    page.get_by_label("Password").fill(organizer.password)
+    page.get_by_label("Password").press("Enter")
+    page.goto(f"/admin/events/{event_id}/attendees/new")
+    page.get_by_label("Full name").fill("Bartholomew Featherstonehaugh-Wolfeschlegel")
+    page.get_by_label("Email", exact=True).fill("bart@example.ca")
+    page.get_by_label("Organization").fill("Ministry of the Solicitor General")
+    page.get_by_label("Sector").select_option(label="Police")
+    page.get_by_label("Community they work in").fill("Thunder Bay")
+    page.get_by_label(re.compile("They were told how their information is used")).check()
+    page.get_by_role("button", name="Add the registration").click()
+    expect(page.get_by_text("is registered and was emailed a confirmation")).to_be_visible()
+
+    for path, what in ((f"/admin/events/{event_id}/attendees", "attendee list"),
+                       (f"/admin/events/{event_id}/check-in?q=bart", "check-in search")):
+        page.goto(path)
+        # (On failure: what sticks out past the screen, outside the scrolling boxes.)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (what, page.evaluate(
+            "Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right"
+            " > window.innerWidth && !e.closest('.table-scroll')).map(e => e.tagName + '.' + e.className)"))
+        box = page.locator(".table-scroll").first
+        assert box.evaluate("b => b.scrollWidth > b.clientWidth"), what  # it does scroll here
+        expect(box).to_have_attribute("role", "region")
+        expect(box).to_have_attribute("tabindex", "0")
+        assert box.get_attribute("aria-label"), what
+        assert_accessible(page, f"{what} at 320 px")
+    # At a desk's width the boxes fit: no extra tab stops.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"/admin/events/{event_id}/check-in?q=bart")
+    expect(page.locator(".table-scroll").first).not_to_have_attribute("tabindex", "0")

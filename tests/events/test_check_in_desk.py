@@ -1,0 +1,131 @@
+"""The check-in desk on the day: a second scan is a warning with the first time, a code that
+admits no one says whose it was and why, a search shows everyone registered (with their
+status) and says when it shows only the first rows, a check-in made by mistake is taken
+back, and a registrant at the event can no longer give their seat away."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from portal.core.audit import AuditEntry
+from portal.events.models import Registration
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.people.models import Person
+from tests.conftest import csrf_token
+from tests.events.conftest import manage_link, register
+
+
+def _code_and_id(app, email: str) -> tuple[str, int]:
+    with app.app_context():
+        confirmation = db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.to_address.contains(email), OutboxMessage.purpose == "events.confirmation")).scalar_one()
+        code = re.search(r"give this code: (\S+)", confirmation.body_text).group(1)
+        registration_id = db.session.execute(
+            select(Registration.id).join(Person).where(Person.email == email)).scalar_one()
+        return code, registration_id
+
+
+def test_a_code_scanned_twice_is_a_warning_that_says_when_they_came_in(app, client, auth, organizer, make_event):
+    event_id = make_event()
+    register(client, "symposium-1", email="nadia@example.ca", name="Nadia Okafor")
+    code, _ = _code_and_id(app, "nadia@example.ca")
+    auth.login(organizer)
+    desk = f"/admin/events/{event_id}/check-in"
+    token = csrf_token(client, desk)
+    first = client.post(desk + "/scan", data={"csrf_token": token, "code": code})
+    page = client.get(first.headers["Location"]).get_data(as_text=True)
+    assert 'class="flash flash-success">Nadia Okafor is checked in.' in page
+    client.post(desk + "/scan", data={"csrf_token": token, "code": code})
+    page = client.get(desk).get_data(as_text=True)
+    warning = re.search(r'class="flash flash-warning">([^<]+)<', page)
+    assert warning and re.fullmatch(
+        r"Nadia Okafor was already checked in, at \d{1,2}:\d\d\W[AP]M: make sure this is them\.", warning.group(1))
+    with app.app_context():
+        assert db.session.execute(select(AuditEntry.action).where(
+            AuditEntry.action == "events.registration.checked_in")).scalars().all() == ["events.registration.checked_in"]
+
+
+def test_a_cancelled_or_waitlisted_persons_code_says_whose_it_is_and_why(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="elodie@example.ca", name="Élodie Roy")
+    code, elodie_id = _code_and_id(app, "elodie@example.ca")
+    auth.login(organizer)
+    desk = f"/admin/events/{event_id}/check-in"
+    token = csrf_token(client, desk)
+    client.post(f"/admin/events/{event_id}/attendees/{elodie_id}/cancel", data={"csrf_token": token})
+    refused = client.post(desk + "/scan", data={"csrf_token": token, "code": code})
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "This code was Élodie Roy&#39;s: their registration was cancelled." in body
+    # The box is empty again, its error beside it: the next scan goes where it belongs.
+    assert re.search(r'<input[^>]*aria-invalid="true"[^>]*name="code"[^>]*value=""', body) or \
+        re.search(r'<input[^>]*name="code"[^>]*value=""[^>]*aria-invalid="true"', body), body
+    assert "error-summary" not in body
+    nonsense = client.post(desk + "/scan", data={"csrf_token": token, "code": "nonsense"})
+    assert "not a valid check-in code for this event" in nonsense.get_data(as_text=True)
+    # Searching for her shows her, cancelled, with no button to check her in.
+    found = client.get(desk + "?q=elodie").get_data(as_text=True)
+    row = re.search(r"<tr>\s*<td><a [^>]*>Élodie Roy</a>.*?</tr>", found, re.S).group(0)
+    assert "Cancelled" in row and "<button" not in row
+
+
+def test_a_search_matching_more_than_the_desk_shows_says_so(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=40)
+    for n in range(32):
+        register(client, "symposium-1", email=f"lee{n}@example.ca", name=f"Lee Person {n:02d}")
+    auth.login(organizer)
+    page = client.get(f"/admin/events/{event_id}/check-in?q=lee").get_data(as_text=True)
+    assert "The first 30 of 32 people who match: type more of the name." in page
+    assert len(re.findall(r"<td><a [^>]*>Lee Person \d\d</a>", page)) == 30
+    few = client.get(f"/admin/events/{event_id}/check-in?q=lee+person+31").get_data(as_text=True)
+    assert "people who match" not in few and "Lee Person 31" in few
+
+
+def test_a_check_in_made_by_mistake_is_taken_back(app, client, auth, organizer, make_event):
+    event_id = make_event()
+    register(client, "symposium-1", email="ann@example.ca", name="Ann Arrive")
+    _, ann_id = _code_and_id(app, "ann@example.ca")
+    auth.login(organizer)
+    attendee = f"/admin/events/{event_id}/attendees/{ann_id}"
+    token = csrf_token(client, attendee)
+    assert "Undo the check-in" not in client.get(attendee).get_data(as_text=True)
+    client.post(f"/admin/events/{event_id}/check-in/{ann_id}", data={"csrf_token": token})
+    assert "Undo the check-in" in client.get(attendee).get_data(as_text=True)
+    undone = client.post(attendee + "/check-in/undo", data={"csrf_token": token})
+    assert undone.status_code == 302
+    page = client.get(attendee).get_data(as_text=True)
+    assert "The check-in was taken back." in page and "Undo the check-in" not in page
+    client.post(attendee + "/check-in/undo", data={"csrf_token": token})
+    assert "This person is not checked in." in client.get(attendee).get_data(as_text=True)
+    assert client.post(attendee + "/check-in/undo").status_code == 400  # no CSRF token
+    with app.app_context():
+        assert db.session.get(Registration, ann_id).checked_in_at is None
+        actions = db.session.execute(select(AuditEntry.action).where(
+            AuditEntry.action.like("events.registration.check%"))).scalars().all()
+        assert sorted(actions) == ["events.registration.check_in_undone", "events.registration.checked_in"]
+
+
+def test_a_registrant_at_the_event_cannot_give_their_seat_away(app, client, auth, organizer, make_event):
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="here@example.ca")
+    register(client, "symposium-1", email="waiting@example.ca")
+    _, here_id = _code_and_id(app, "here@example.ca")
+    with app.app_context():
+        body = db.session.execute(select(OutboxMessage.body_text).where(
+            OutboxMessage.to_address.contains("here@example.ca"))).scalar_one()
+    manage = manage_link(body)
+    auth.login(organizer)
+    client.post(f"/admin/events/{event_id}/check-in/{here_id}",
+                data={"csrf_token": csrf_token(client, f"/admin/events/{event_id}/check-in")})
+    auth.logout()
+    page = client.get(manage).get_data(as_text=True)
+    assert "You are checked in at the event." in page and "Cancel my registration" not in page
+    refused = client.post(manage + "/cancel", data={"csrf_token": csrf_token(client, manage)})
+    assert refused.status_code == 302
+    assert "speak to the organizers" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        statuses = dict(db.session.execute(
+            select(Person.email, Registration.status).join(Registration.person)).tuples().all())
+        assert statuses == {"here@example.ca": "confirmed", "waiting@example.ca": "waitlisted"}
