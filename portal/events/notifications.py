@@ -385,7 +385,9 @@ def notify_reminder(registration: Registration) -> None:
     check_in_raw = new_raw_token()
     _store_tokens(registration, (CHECK_IN_PURPOSE, check_in_raw, _check_in_lifetime(registration.event)))
     queue_email(
-        key=f"events.reminder:registration:{registration.id}", to=registration.person,
+        # Per schedule: an event moved later is reminded of again before its new day.
+        key=f"events.reminder:registration:{registration.id}:{registration.event.schedule_version}",
+        to=registration.person,
         template="events/reminder", purpose="events.reminder",
         context={**_base_context(registration, path), "check_in_code": check_in_raw},
         attachments=[_check_in_attachment(check_in_raw)],

@@ -48,6 +48,7 @@ from portal.events.models import (
     seats_per_sector,
 )
 from portal.extensions import db
+from portal.mail.models import OutboxMessage, OutboxState
 from portal.people.models import ConsentKind, Person, Sector
 from portal.people.services import (
     correct_details,
@@ -829,11 +830,18 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
     ).first():
         raise SlugTaken()
     moved = any(key in values and _changed(values[key], getattr(event, key)) for key in SCHEDULE_FIELDS)
+    new_start = "starts_at" in values and _changed(values["starts_at"], event.starts_at)
     for key in EVENT_FIELDS:
         if key in values:
             setattr(event, key, values[key])
     if moved:
         event.schedule_version = (event.schedule_version or 0) + 1
+        _withhold_outdated_notices(event)
+        if new_start and event.starts_at - timedelta(days=event.reminder_days or 0) > now():
+            # The reminder already sent was for the old day: one is due again before the new one.
+            db.session.execute(
+                update(Registration).where(Registration.event_id == event.id)
+                .values(reminder_sent_at=None).execution_options(synchronize_session=False))
     db.session.flush()
     record_audit("events.event.updated", actor=actor, subject=f"event:{event.id}", origin=origin)
     promoted = promote_from_waitlist(event)
@@ -849,6 +857,36 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
                 notifications.notify_event_changed(registration)
                 told += 1
     return EventUpdate(promoted, told)
+
+
+#: Messages whose content is the event's time and place as it was when they were queued.
+_SCHEDULE_NOTICES = ("events.changed", "events.reminder")
+
+
+def _withhold_outdated_notices(event: Event) -> int:
+    """Withhold the change notices and reminders of this event not yet sent (queued, or
+    waiting to retry after a refusal): they give the old time or place, and would arrive
+    after the notice of the new one, so the last word a registrant read would be wrong.
+    Confirmations stay: they carry the seat's manage link and check-in code. Returns how
+    many were withheld."""
+    registration_ids = {str(i) for i in db.session.execute(
+        select(Registration.id).where(Registration.event_id == event.id)).scalars()}
+    pending = db.session.execute(
+        select(OutboxMessage.id, OutboxMessage.idempotency_key)
+        .join(Registration, Registration.person_id == OutboxMessage.person_id)
+        .where(Registration.event_id == event.id, OutboxMessage.purpose.in_(_SCHEDULE_NOTICES),
+               OutboxMessage.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]))
+    ).all()
+    # Keys: "<purpose>:registration:<id>[:<schedule version>]"; only this event's registrations.
+    outdated = [message_id for message_id, key in pending if key.split(":")[2:3] and
+                key.split(":")[2] in registration_ids]
+    if outdated:
+        db.session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(outdated),
+                                        OutboxMessage.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]))
+            .values(state=OutboxState.WITHHELD.value, last_error="the event moved", lease_until=None)
+            .execution_options(synchronize_session=False))
+    return len(outdated)
 
 
 def set_event_status(event: Event, status: EventStatus, *, actor: Any, origin: str = "") -> int:

@@ -145,3 +145,49 @@ def test_the_reminder_carries_a_check_in_code_that_works_at_the_door(app_context
     assert code in reminder.body_text and code in reminder.body_html
     checked, first_time = services.check_in_by_code(event, code, actor=None)
     assert checked.id == registration.id and first_time and checked.checked_in_at is not None
+
+
+def test_an_event_moved_later_is_reminded_of_again_and_outdated_notices_are_withheld(app_context, make_event):
+    """Found by a reliability pass: with the SMTP server refusing for a while, the reminder and
+    change notice for the old date went out after the notice of the new one; and once an event
+    moved weeks later, no reminder came before its new day."""
+    from portal.auth.models import OrganizerAccount
+    from portal.mail.models import OutboxState
+
+    start = clock.now()
+    clock.set_now(start)
+    event = db.session.get(Event, make_event(capacity=5, reminder_days=2, starts_in=timedelta(days=3)))
+    _register(event, 1)
+    db.session.commit()
+    clock.set_now(start + timedelta(days=1, hours=1))
+    assert send_due_reminders() == 1
+    actor = OrganizerAccount(email="chair@example.ca", name="Chair", password_hash="x")
+    db.session.add(actor)
+    # Moved two days later; its change notice waits to retry (the SMTP server refused it).
+    services.update_event(event, actor=actor, starts_at=event.starts_at + timedelta(days=2),
+                          ends_at=event.ends_at + timedelta(days=2))
+    db.session.commit()
+    first_notice = db.session.execute(
+        select(OutboxMessage).where(OutboxMessage.purpose == "events.changed")).scalar_one()
+    first_notice.state = OutboxState.RETRY.value
+    db.session.commit()
+    # Then moved thirty days later: everything still unsent about the earlier dates is withheld.
+    services.update_event(event, actor=actor, starts_at=event.starts_at + timedelta(days=28),
+                          ends_at=event.ends_at + timedelta(days=28))
+    db.session.commit()
+    states = dict(db.session.execute(select(OutboxMessage.idempotency_key, OutboxMessage.state)
+                                     .where(OutboxMessage.purpose.in_(["events.changed", "events.reminder"]))).tuples().all())
+    version = event.schedule_version
+    registration_id = db.session.execute(select(Registration.id)).scalar_one()
+    assert states == {
+        f"events.reminder:registration:{registration_id}:0": OutboxState.WITHHELD.value,  # the old day's
+        f"events.changed:registration:{registration_id}:{version - 1}": OutboxState.WITHHELD.value,
+        f"events.changed:registration:{registration_id}:{version}": OutboxState.QUEUED.value,
+    }
+    assert send_due_reminders() == 0  # weeks before the new day
+    clock.set_now(event.starts_at - timedelta(days=1))
+    assert send_due_reminders() == 1  # ...and reminded again before it
+    assert send_due_reminders() == 0
+    new_reminder = db.session.execute(select(OutboxMessage).where(
+        OutboxMessage.idempotency_key == f"events.reminder:registration:{registration_id}:{version}")).scalar_one()
+    assert new_reminder.state == OutboxState.QUEUED.value
