@@ -101,7 +101,13 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_HTTPONLY = True
-    PERMANENT_SESSION_LIFETIME = 8 * 3600
+    # Enforced on the server against the login session's row (portal/auth/services.py), so a
+    # copied or re-signed cookie does not outlive them: signed out after this long without a
+    # request, and after this long whatever the activity.
+    SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 30)
+    SESSION_MAX_HOURS = _int("SESSION_MAX_HOURS", 12)
+    # The cookie lasts as long as the login may: it never ends one early without saying why.
+    PERMANENT_SESSION_LIFETIME = SESSION_MAX_HOURS * 3600
     HSTS = False
 
     # portal/core/rate_limits.py: in-process counters without limits' thread per request.

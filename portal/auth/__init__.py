@@ -1,4 +1,4 @@
-"""Organizer accounts: login, logout, roles."""
+"""Organizer accounts: login, logout, roles, the limits of a login session, password changes."""
 from flask import Blueprint
 
 bp = Blueprint("auth", __name__, cli_group=None)

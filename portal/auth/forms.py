@@ -1,10 +1,33 @@
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, HiddenField, PasswordField
-from wtforms.validators import DataRequired, Length
+from collections.abc import Callable
 
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from wtforms import EmailField, HiddenField, PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+from portal.auth.passwords import MAX_PASSWORD_LENGTH, WeakPassword, check_new_password
 from portal.core.forms import PortalForm
+
+
+class NewPassword:
+    """Validator: the field holds a password that meets the rule for new passwords
+    (portal.auth.passwords), judged against the (email, name) `owner(form)` gives, so the
+    message shows beside the field together with the form's other errors."""
+
+    def __init__(self, owner: Callable[[PortalForm], tuple[str, str]]) -> None:
+        self.owner = owner
+
+    def __call__(self, form, field) -> None:
+        if not isinstance(field.data, str) or not field.data:
+            return  # DataRequired speaks for an empty field
+        email, name = self.owner(form)
+        try:
+            check_new_password(field.data, email=email if isinstance(email, str) else "",
+                               name=name if isinstance(name, str) else "")
+        except WeakPassword as error:
+            raise ValidationError(str(error.message)) from None
 
 
 class LoginForm(PortalForm):
@@ -17,3 +40,20 @@ class LoginForm(PortalForm):
 
 class LogoutForm(PortalForm):
     """Logout is a POST with a CSRF token: no state change on GET."""
+
+
+def _signed_in_account(_form) -> tuple[str, str]:
+    return current_user.email, current_user.name
+
+
+class ChangePasswordForm(PortalForm):
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)],
+        render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField(
+        _l("New password"), validators=[DataRequired(), NewPassword(_signed_in_account)],
+        render_kw={"autocomplete": "new-password"})
+    new_password_again = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("new_password", message=_l("The two new passwords are not the same."))],
+        render_kw={"autocomplete": "new-password"})

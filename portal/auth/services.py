@@ -1,18 +1,31 @@
-"""Passwords, login and logout.
+"""Login, logout, the life of a login session, and changing one's password.
 
-Passwords are hashed with argon2id at OWASP ASVS 5 strength (m=19 MiB, t=2, p=1);
-Werkzeug's default scrypt (N=2^15) is below it.
+The password rule and hashing live in `portal.auth.passwords`.
+
+A login session ends at logout, after SESSION_IDLE_MINUTES without a request, and
+SESSION_MAX_HOURS after sign-in whatever the activity (OWASP ASVS 3.3.1, 3.3.2). Both limits
+are checked against the session's row on every request, so neither a copied cookie nor one
+Flask signs again keeps it alive.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 
 from portal.auth.models import LoginAttempt, LoginSession, OrganizerAccount, Role
+from portal.auth.passwords import (  # noqa: F401  (hash_password and WeakPassword are used from here)
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    WeakPassword,
+    hash_password,
+    password_hasher,
+)
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError
@@ -20,13 +33,11 @@ from portal.core.tokens import hash_token, new_raw_token
 from portal.extensions import db
 from portal.people.services import InvalidEmail, normalize_email
 
-password_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 128
-
 #: Hash used to spend the same time on unknown accounts, so timing reveals nothing.
 _DUMMY_HASH = password_hasher.hash("not-a-real-password")
+
+#: last_seen_at is moved on at most this often: a GET that writes costs a writer transaction.
+SEEN_PRECISION = timedelta(minutes=1)
 
 
 class LoginFailed(DomainError):
@@ -39,16 +50,21 @@ class TooManyAttempts(DomainError):
     status = 429
 
 
-class WeakPassword(DomainError):
-    message = _l("Use a password of at least 8 characters.")
+class WrongCurrentPassword(DomainError):
+    message = _l("That is not your current password.")
+    field = "current_password"
 
 
-def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise WeakPassword()
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise WeakPassword(_l("Use a password of at most 128 characters."))
-    return password_hasher.hash(password)
+class SamePassword(DomainError):
+    message = _l("Choose a new password, not the one you have now.")
+    field = "new_password"
+
+
+class SessionEnd(StrEnum):
+    """Why the server ended a login session on its own."""
+
+    IDLE = "idle"          # SESSION_IDLE_MINUTES without a request
+    LIFETIME = "lifetime"  # SESSION_MAX_HOURS since sign-in
 
 
 def create_organizer(email: str, password: str, *, name: str = "", admin: bool = False) -> OrganizerAccount:
@@ -60,7 +76,7 @@ def create_organizer(email: str, password: str, *, name: str = "", admin: bool =
     if account is None:
         account = OrganizerAccount(email=address, name=name, password_hash="")
         db.session.add(account)
-    account.password_hash = hash_password(password)
+    account.password_hash = hash_password(password, email=address, name=name or account.name)
     account.role = (Role.ADMIN if admin else Role.ORGANIZER).value
     if name:
         account.name = name
@@ -80,16 +96,7 @@ def authenticate(email: str, password: str, *, origin: str = "") -> tuple[Organi
     except InvalidEmail:
         address = (email or "").strip().casefold()[:320]
     moment = now()
-    failures = db.session.execute(
-        select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.email == address,
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.at > moment - timedelta(hours=1),
-        )
-    ).scalar_one()
-    from flask import current_app
-
-    if failures >= current_app.config["LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR"]:
+    if _recent_failures(address, moment) >= current_app.config["LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR"]:
         _log_attempt(address, False, origin, reason="throttled")
         raise TooManyAttempts()
 
@@ -112,6 +119,17 @@ def authenticate(email: str, password: str, *, origin: str = "") -> tuple[Organi
     return account, key
 
 
+def _recent_failures(address: str, moment: datetime) -> int:
+    """Failed password checks for this address in the past hour (logins and password changes)."""
+    return db.session.execute(
+        select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.email == address,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at > moment - timedelta(hours=1),
+        )
+    ).scalar_one()
+
+
 def _log_attempt(address: str, succeeded: bool, origin: str, *, account=None, reason: str = "") -> None:
     db.session.add(LoginAttempt(email=address, succeeded=succeeded, at=now(), origin=origin[:64]))
     record_audit(
@@ -124,25 +142,131 @@ def _log_attempt(address: str, succeeded: bool, origin: str, *, account=None, re
 
 
 def load_session_account(account_id: str, key: str | None) -> OrganizerAccount | None:
-    """The account for a cookie, only while its login session is open."""
+    """The account for a cookie, only while its login session is open and within its limits."""
     if not key or not account_id.isdigit():
         return None
-    login = db.session.execute(
-        select(LoginSession).where(LoginSession.key_hash == hash_token(key))
-    ).scalar_one_or_none()
+    login = find_login_session(key)
     if login is None or login.ended_at is not None or login.account_id != int(account_id):
         return None
+    if session_expiry(login, now()) is not None:
+        return None  # the request's first step ends it (keep_session_alive); it authenticates nothing
     account = db.session.get(OrganizerAccount, login.account_id)
     return account if account is not None and account.active else None
 
 
-def end_session(key: str | None, *, account: OrganizerAccount | None = None, origin: str = "") -> None:
-    """Close the login session so the cookie no longer authenticates anywhere."""
+def find_login_session(key: str | None) -> LoginSession | None:
     if not key:
-        return
-    login = db.session.execute(
+        return None
+    return db.session.execute(
         select(LoginSession).where(LoginSession.key_hash == hash_token(key))
     ).scalar_one_or_none()
+
+
+def session_expiry(login: LoginSession, moment: datetime) -> SessionEnd | None:
+    """Why `login` should end at `moment`, or None while it is within both limits."""
+    config = current_app.config
+    if moment - login.created_at > timedelta(hours=config["SESSION_MAX_HOURS"]):
+        return SessionEnd.LIFETIME
+    if moment - (login.last_seen_at or login.created_at) > timedelta(minutes=config["SESSION_IDLE_MINUTES"]):
+        return SessionEnd.IDLE
+    return None
+
+
+@dataclass(frozen=True)
+class SessionDue:
+    """A login session with something to write: its end (`reason`), or a new last_seen_at."""
+
+    login_id: int
+    account_id: int
+    reason: SessionEnd | None
+
+
+def session_due(key: str | None) -> SessionDue | None:
+    """Read-only: what the login session behind a request's cookie needs written before the
+    request is served, or None (no open session, or seen less than a minute ago and within
+    its limits: most requests stop here without writing)."""
+    login = find_login_session(key)
+    if login is None or login.ended_at is not None:
+        return None
+    moment = now()
+    reason = session_expiry(login, moment)
+    if reason is None and login.last_seen_at is not None and moment - login.last_seen_at < SEEN_PRECISION:
+        return None
+    return SessionDue(login.id, login.account_id, reason)
+
+
+def keep_session_alive(due: SessionDue, *, origin: str = "") -> SessionEnd | None:
+    """End a login session past its limits (audited; returns why) or move its last_seen_at
+    on (returns None). Run in a writer transaction of its own, which the caller commits (on
+    SQLite a reading transaction promoted to a writer may fail with "database is locked"
+    under load). Both are guarded UPDATEs: two requests racing do the work once."""
+    moment = now()
+    if due.reason is None:
+        db.session.execute(
+            update(LoginSession)
+            .where(LoginSession.id == due.login_id, LoginSession.ended_at.is_(None),
+                   or_(LoginSession.last_seen_at.is_(None), LoginSession.last_seen_at <= moment - SEEN_PRECISION))
+            .values(last_seen_at=moment)
+            .execution_options(synchronize_session=False)
+        )
+        return None
+    ended = db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == due.login_id, LoginSession.ended_at.is_(None))
+        .values(ended_at=moment)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if ended:
+        record_audit("auth.session.expired", actor=db.session.get(OrganizerAccount, due.account_id),
+                     origin=origin, reason=due.reason.value)
+    return due.reason
+
+
+def end_session(key: str | None, *, account: OrganizerAccount | None = None, origin: str = "") -> None:
+    """Close the login session so the cookie no longer authenticates anywhere."""
+    login = find_login_session(key)
     if login is not None and login.ended_at is None:
         login.ended_at = now()
         record_audit("auth.logout", actor=account, origin=origin)
+
+
+def change_password(account: OrganizerAccount, current: str, new: str, *, keep_session_key: str | None,
+                    origin: str = "") -> int:
+    """Give `account` the password `new` once `current` is checked; returns how many of its
+    other login sessions were ended (the one whose key is `keep_session_key` stays open).
+
+    A wrong current password counts as a failed login for the account (the same 100 an hour
+    throttle applies, checked first: `TooManyAttempts`) and raises `WrongCurrentPassword`;
+    the caller commits to keep that record. A new password that breaks the rule raises
+    `WeakPassword`, one equal to the current `SamePassword`. The change is audited, never
+    the password.
+    """
+    moment = now()
+    if _recent_failures(account.email, moment) >= current_app.config["LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR"]:
+        record_audit("auth.password.change_refused", actor=account, origin=origin, reason="throttled")
+        raise TooManyAttempts()
+    try:
+        ok = password_hasher.verify(account.password_hash, current or "")
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        db.session.add(LoginAttempt(email=account.email, succeeded=False, at=moment, origin=origin[:64]))
+        record_audit("auth.password.change_refused", actor=account, origin=origin, reason="wrong current password")
+        raise WrongCurrentPassword()
+    if new == current:
+        raise SamePassword()
+    try:
+        account.password_hash = hash_password(new, email=account.email, name=account.name)
+    except WeakPassword as error:
+        error.field = "new_password"
+        raise
+    others = update(LoginSession).where(LoginSession.account_id == account.id, LoginSession.ended_at.is_(None))
+    if keep_session_key:
+        others = others.where(LoginSession.key_hash != hash_token(keep_session_key))
+    ended = db.session.execute(
+        others.values(ended_at=moment).execution_options(synchronize_session=False)
+    ).rowcount or 0
+    record_audit("auth.password.changed", actor=account, subject=f"account:{account.id}", origin=origin,
+                 other_sessions_ended=ended)
+    db.session.flush()
+    return ended

@@ -19,6 +19,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.auth.forms import NewPassword
 from portal.core.forms import PortalForm
 from portal.groups.models import MemberRole
 from portal.people.forms import an_email_address, their_email_language
@@ -146,7 +147,9 @@ class DocumentForm(PortalForm):
 class ChairAccountForm(PortalForm):
     email = _email_field()
     name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=200)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=128)])
+    # The rule for new passwords, judged against the chair's address and name (portal.auth.passwords).
+    password = PasswordField(_l("Password"), validators=[DataRequired(), NewPassword(
+        lambda form: (form.email.data, form.name.data))])
 
 
 class PostForm(PortalForm):

@@ -873,8 +873,8 @@ def create_chair_account(
         select(OrganizerAccount).where(OrganizerAccount.email == address)
     ).scalar_one_or_none()
     if account is None:
-        account = OrganizerAccount(email=address, name=name, password_hash=hash_password(password),
-                                   role=Role.CHAIR.value)
+        account = OrganizerAccount(email=address, name=name, role=Role.CHAIR.value,
+                                   password_hash=hash_password(password, email=address, name=name))
         db.session.add(account)
         db.session.flush()
     link = db.session.execute(

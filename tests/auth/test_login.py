@@ -140,7 +140,7 @@ def test_create_organizer_reads_the_password_from_stdin(app, runner):
 def test_create_organizer_refuses_a_short_password(runner):
     result = runner.invoke(args=["create-organizer", "x@example.ca"], input="short\n")
     assert result.exit_code != 0
-    assert "at least 8 characters" in result.output
+    assert "at least 12 characters" in result.output
 
 
 def test_a_chair_lands_on_the_groups_they_chair(app, client, make):

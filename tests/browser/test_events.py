@@ -28,6 +28,15 @@ def _deliver(app) -> None:
         deliver_due()
 
 
+def _sign_in(page, account) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(account.email)
+    page.get_by_label("Password").fill(account.password)
+    page.get_by_label("Password").press("Enter")
+    # Signed in once the login page is left: going elsewhere sooner would cut the sign-in short.
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
 def _register(page, name: str, email: str) -> None:
     page.get_by_label("Full name").fill(name)
     page.get_by_label("Email").fill(email)
@@ -109,10 +118,7 @@ def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server
     assert len(promoted) == 1
     assert any(p.get_filename() == "cswb.ics" for p in promoted[0].iter_attachments())
 
-    page.goto("/login")
-    page.get_by_label("Email").fill(organizer.email)
-    page.get_by_label("Password").fill(organizer.password)
-    page.get_by_label("Password").press("Enter")
+    _sign_in(page, organizer)
     page.goto(f"/admin/events/{event_id}/attendees")
     expect(page.get_by_role("link", name="Grace Hopper")).to_be_visible()
     assert_accessible(page, "attendee list")
@@ -174,10 +180,7 @@ def test_an_organizer_writes_the_event_in_french_and_a_french_reader_sees_it(app
     event_id = EventFactory(app)(slug="cswb", title="Collaborating for Community Safety",
                                  questions=[{"label": "Which workshop?", "kind": "single_choice",
                                              "choices_text": "Privacy\nOutcomes"}])
-    page.goto("/login")
-    page.get_by_label("Email").fill(organizer.email)
-    page.get_by_label("Password").fill(organizer.password)
-    page.get_by_label("Password").press("Enter")
+    _sign_in(page, organizer)
     page.goto(f"/admin/events/{event_id}/edit")
     page.get_by_label("Title in French").fill("Collaborer pour la sécurité communautaire")
     page.get_by_label("Description in French").fill("Une **journée** ensemble.")
@@ -211,10 +214,7 @@ def test_an_organizer_previews_a_message_in_both_languages_then_queues_it(app, p
         "csrf_token": csrf_token(registrant, "/events/cswb/register"), "name": "Émilie Tremblay",
         "email": "emilie@example.ca", "organization": "CISSS", "sector": "police",
         "community": "Gatineau", "privacy": "y"})
-    page.goto("/login")
-    page.get_by_label("Email").fill(organizer.email)
-    page.get_by_label("Password").fill(organizer.password)
-    page.get_by_label("Password").press("Enter")
+    _sign_in(page, organizer)
     page.goto(f"/admin/events/{event_id}/message")
     page.get_by_label("Confirmed attendees").check()
     page.get_by_label("Subject", exact=True).fill("Parking")
@@ -240,10 +240,7 @@ def test_an_organizer_previews_a_message_in_both_languages_then_queues_it(app, p
 
 def test_an_organizer_adds_a_registration_by_keyboard(app, page, live_server, organizer):
     event_id = EventFactory(app)(slug="cswb", title="Collaborating for Community Safety")
-    page.goto("/login")
-    page.get_by_label("Email").fill(organizer.email)
-    page.get_by_label("Password").fill(organizer.password)
-    page.get_by_label("Password").press("Enter")
+    _sign_in(page, organizer)
     page.goto(f"/admin/events/{event_id}/attendees")
     page.get_by_role("link", name="Add a registration").click()
     page.get_by_role("button", name="Add the registration").press("Enter")
@@ -282,10 +279,7 @@ def test_organizer_tables_scroll_in_their_own_box_on_a_phone(app, page, live_ser
     table scrolls in its box, which the keyboard reaches and a screen reader names."""
     event_id = EventFactory(app)(slug="cswb", title="Collaborating for Community Safety")
     page.set_viewport_size({"width": 320, "height": 640})
-    page.goto("/login")
-    page.get_by_label("Email").fill(organizer.email)
-    page.get_by_label("Password").fill(organizer.password)
-    page.get_by_label("Password").press("Enter")
+    _sign_in(page, organizer)
     page.goto(f"/admin/events/{event_id}/attendees/new")
     page.get_by_label("Full name").fill("Bartholomew Featherstonehaugh-Wolfeschlegel")
     page.get_by_label("Email", exact=True).fill("bart@example.ca")
