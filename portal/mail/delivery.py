@@ -13,6 +13,13 @@ The guarantees, and how they are kept:
   left (the sender renews it on the rows still its own every RENEW_EVERY), and a lease is at
   least twenty SMTP timeouts, more than one message's exchange can take (`sending_lease`).
   So a crash can re-send at most the one message in flight on each connection.
+* **A lost database is not a crash.** When the sender's database connections are lost (a
+  restart, a failover, a killed backend), each step is tried again on new connections for
+  about 15 s (DATABASE_RETRY_DELAYS): the outcome the SMTP server already gave is recorded
+  and the rest of the claim goes on being sent. Only if the database stays away that long
+  does the pass end, giving back what it never attempted if it still can; the rows it could
+  not give back wait for their lease, and a message accepted but never marked goes twice
+  (logged as an error).
 * **Retried sensibly.** Connection refused, timeouts, disconnects during DATA and 4xx
   replies are temporary: the row waits with exponential backoff and jitter, up to
   MAIL_MAX_ATTEMPTS (24: about four days of "try later"). A server that cannot be reached,
@@ -47,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import and_, bindparam, case, or_, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, case, exc, or_, select, text, true, tuple_, update
 from sqlalchemy.engine import Connection
 
 from portal.core import clock
@@ -64,6 +71,10 @@ RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=6)
 #: Consent is re-checked for this many list messages at a time, right before they go out.
 CONSENT_CHUNK = 50
+#: When the database connections are lost (a restart, a failover, pg_terminate_backend), a
+#: sender tries the same step again on new connections after each of these pauses (about
+#: 15 s in all, a database restart) before it gives up on the pass.
+DATABASE_RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 _outbox = OutboxMessage.__table__
 _attachments = OutboxAttachment.__table__
@@ -391,37 +402,116 @@ class ClaimedRow:
 
 
 class OutboxStore:
-    """The sender's own database connection: claims and outcomes, each in a short commit."""
+    """The sender's own database connection: claims and outcomes, each in a short commit.
+
+    Every step survives the loss of the database connections, as long as the database comes
+    back within DATABASE_RETRY_DELAYS: it is tried again on new connections. Nothing
+    killed the sender, so nothing it holds should wait for its lease: an outcome the SMTP
+    server already gave is recorded, and the rows not yet attempted are still sent (or given
+    back) now. A failed step is harmless to repeat: outcomes and releases touch only rows
+    still claimed by this sender, and a claim that may have been committed unheard is given
+    back before claiming again.
+    """
 
     def __init__(self, connection: Connection, sender: str, lease: timedelta, max_attempts: int) -> None:
+        self.engine = connection.engine
         self.connection = connection
         self.sender = sender
         self.lease = lease
         self.max_attempts = max_attempts
         self.sqlite = connection.dialect.name == "sqlite"
-        #: A second, autocommit driver connection for the per-message UPDATE (see `_mark`):
-        #: one statement is one transaction, so marking a row costs a single round trip.
-        self._marker = connection.engine.raw_connection()
-        self.raw = self._marker.driver_connection
         self._statements: dict[tuple[str, ...], Any] = {}
-        if not self.sqlite:
-            self.raw.rollback()
-            self.raw.autocommit = True
-            # A commit lost only in a PostgreSQL *server* crash leaves the row `sending`, so
-            # it is re-sent after its lease: a rare duplicate, never a loss. That trade makes
-            # each per-message commit ~10x cheaper, which is what lets every row be marked
-            # the moment its 250 arrives.
-            self.raw.execute("SET synchronous_commit TO off")
+        self._marker: Any = None
+        self._open_marker()
+        #: The connections were lost: the next step opens new ones first.
+        self._broken = False
+        #: The row whose outcome could not be recorded (the database stayed away): still ours
+        #: until its lease runs out, so it is not given back with the rest.
+        self.unrecorded: int | None = None
 
-    def close(self) -> None:
+    def _open_marker(self) -> None:
+        """A second, autocommit driver connection for the per-message UPDATE (see `_mark`):
+        one statement is one transaction, so marking a row costs a single round trip."""
+        marker = self.engine.raw_connection()
+        raw = marker.driver_connection
         if not self.sqlite:
             try:
-                self.raw.execute("RESET synchronous_commit")
-                self.raw.autocommit = False
+                raw.rollback()
+                raw.autocommit = True
+                # A commit lost only in a PostgreSQL *server* crash leaves the row `sending`,
+                # so it is re-sent after its lease: a rare duplicate, never a loss. That trade
+                # makes each per-message commit ~10x cheaper, which is what lets every row be
+                # marked the moment its 250 arrives.
+                raw.execute("SET synchronous_commit TO off")
+            except BaseException:
+                marker.invalidate()
+                raise
+        self._marker, self.raw = marker, raw
+
+    def close(self) -> None:
+        marker, self._marker = self._marker, None
+        if marker is not None:
+            try:
+                if not self.sqlite:
+                    self.raw.execute("RESET synchronous_commit")
+                    self.raw.autocommit = False
+                marker.close()
             except Exception:  # a broken connection is discarded by the pool anyway
+                marker.invalidate()
+        try:
+            self.connection.close()
+        except Exception:  # already lost; the pool replaces it
+            log.debug("closing a lost database connection failed", exc_info=True)
+
+    def lost_database(self, error: BaseException) -> bool:
+        """Whether `error` says the database could not be reached or dropped the connection
+        (the DB-API's OperationalError and InterfaceError, raw or wrapped by SQLAlchemy)."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        return isinstance(error, (exc.OperationalError, exc.InterfaceError,
+                                  dbapi.OperationalError, dbapi.InterfaceError))
+
+    def _reconnect(self) -> None:
+        """Drop both connections (the pool must not hand them out again) and open new ones."""
+        for drop in (self.connection.invalidate, self.connection.close):
+            try:
+                drop()
+            except Exception:
+                pass
+        if self._marker is not None:
+            try:
                 self._marker.invalidate()
-        self._marker.close()
-        self.connection.close()
+            except Exception:
+                pass
+            self._marker = None
+        self.connection = self.engine.connect()  # pool_pre_ping: a connection that answers
+        self._open_marker()
+
+    def _retrying(self, work: Callable[[bool], Any], what: str,
+                  delays: Sequence[float] = DATABASE_RETRY_DELAYS) -> Any:
+        """Run `work(again)`; if the database connection is lost, run it again on new
+        connections after each of `delays`, then give up by raising the last error. `again`
+        is true on the repeats, when the lost attempt may or may not have been committed."""
+        pauses = iter(delays)
+        again = False
+        while True:
+            try:
+                if self._broken:
+                    self._reconnect()
+                    self._broken = False
+                return work(again)
+            except Exception as error:
+                if not self.lost_database(error):
+                    raise
+                self._broken = True
+                pause = next(pauses, None)
+                if pause is None:
+                    raise
+                log.warning("mail sender %s lost its database connection while %s (%s);"
+                            " trying again on a new one in %g s", self.sender, what,
+                            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+                            pause)
+                time.sleep(pause)
+                again = True
 
     def _write(self, work: Callable[[], Any]) -> Any:
         """Run `work` as one committed write transaction (SQLite: as the single writer)."""
@@ -444,6 +534,17 @@ class OutboxStore:
 
     def claim(self, size: int) -> tuple[list[ClaimedRow], datetime]:
         """Claim up to `size` due rows for this sender; returns them and the lease's end."""
+
+        def work(again: bool) -> tuple[list[ClaimedRow], datetime]:
+            if again:
+                # The lost claim may have been committed: give back whatever this sender holds
+                # (when it claims it holds nothing else) so those rows do not wait for a lease.
+                self._release_held()
+            return self._claim(size)
+
+        return self._retrying(work, "claiming outbox rows")
+
+    def _claim(self, size: int) -> tuple[list[ClaimedRow], datetime]:
         moment = clock.now()
         lease_until = moment + self.lease
         due = (
@@ -522,16 +623,21 @@ class OutboxStore:
         if not pairs:
             return set()
         subscriptions = Subscription.__table__
-        active = {
-            (found.list_id, found.person_id)
-            for found in self.connection.execute(
-                select(subscriptions.c.list_id, subscriptions.c.person_id).where(
-                    tuple_(subscriptions.c.list_id, subscriptions.c.person_id).in_(list(pairs)),
-                    subscriptions.c.status == SubscriptionStatus.ACTIVE.value,
+
+        def work(again: bool) -> set[tuple[int, int]]:
+            active = {
+                (found.list_id, found.person_id)
+                for found in self.connection.execute(
+                    select(subscriptions.c.list_id, subscriptions.c.person_id).where(
+                        tuple_(subscriptions.c.list_id, subscriptions.c.person_id).in_(list(pairs)),
+                        subscriptions.c.status == SubscriptionStatus.ACTIVE.value,
+                    )
                 )
-            )
-        }
-        self.connection.rollback()
+            }
+            self.connection.rollback()
+            return active
+
+        active = self._retrying(work, "checking list consent")
         return {r.id for r in rows if (r.list_id, r.person_id) in active}
 
     def _mark(self, row_id: int, **values: Any) -> bool:
@@ -548,18 +654,38 @@ class OutboxStore:
         for name, process in processors.items():
             params[name] = process(params[name])
         arguments: Any = [params[name] for name in positions] if positions else params
-        # Autocommit: the single UPDATE is atomic on its own (SQLite takes its write lock for
-        # the statement and waits out other writers with busy_timeout, as BEGIN IMMEDIATE would).
-        cursor = self.raw.cursor()
-        try:
-            if self.sqlite:
-                with _sqlite_writer:
+
+        def work(again: bool) -> bool:
+            # Autocommit: the single UPDATE is atomic on its own (SQLite takes its write lock
+            # for the statement and waits out other writers with busy_timeout, as BEGIN
+            # IMMEDIATE would).
+            cursor = self.raw.cursor()
+            try:
+                if self.sqlite:
+                    with _sqlite_writer:
+                        cursor.execute(sql, arguments)
+                else:
                     cursor.execute(sql, arguments)
-            else:
-                cursor.execute(sql, arguments)
-            return cursor.rowcount > 0
-        finally:
-            cursor.close()
+                if cursor.rowcount > 0:
+                    return True
+            finally:
+                cursor.close()
+            # Nothing matched: the claim passed to another sender, or the UPDATE lost with the
+            # connection had in fact been committed (the row is then ours and no longer sending).
+            return again and self._still_ours(row_id)
+
+        try:
+            return self._retrying(work, f"recording the outcome of outbox row {row_id}")
+        except Exception as error:
+            if self.lost_database(error):
+                self.unrecorded = row_id
+            raise
+
+    def _still_ours(self, row_id: int) -> bool:
+        claimed_by = self.connection.execute(
+            select(_outbox.c.claimed_by).where(_outbox.c.id == row_id)).scalar()
+        self.connection.rollback()
+        return claimed_by == self.sender
 
     def _compiled(self, columns: tuple[str, ...]):
         found = self._statements.get(columns)
@@ -579,8 +705,16 @@ class OutboxStore:
         return found
 
     def mark_sent(self, row: ClaimedRow) -> bool:
-        return self._mark(row.id, state=OutboxState.SENT.value, sent_at=clock.now(),
-                          attempts=row.attempts + 1, last_error="")
+        try:
+            return self._mark(row.id, state=OutboxState.SENT.value, sent_at=clock.now(),
+                              attempts=row.attempts + 1, last_error="")
+        except Exception as error:
+            if self.lost_database(error):
+                log.error("outbox row %s was accepted by the mail server, but the database stayed"
+                          " unreachable, so it is not marked sent: it stays claimed by %s until its"
+                          " lease runs out and will then be delivered a second time",
+                          row.id, self.sender)
+            raise
 
     def mark_temporary(self, row: ClaimedRow, reason: str) -> str:
         attempts = row.attempts + 1
@@ -606,7 +740,7 @@ class OutboxStore:
         lease_until = clock.now() + self.lease
         ids = [r.id for r in rows]
 
-        def work() -> set[int]:
+        def work(again: bool) -> set[int]:
             kept: set[int] = set()
             for start in range(0, len(ids), 500):
                 kept.update(self.connection.execute(
@@ -618,7 +752,8 @@ class OutboxStore:
                 ).scalars())
             return kept
 
-        kept = self._write(work) if ids else set()
+        kept = self._retrying(lambda again: self._write(lambda: work(again)),
+                              "renewing the claim") if ids else set()
         return [r for r in rows if r.id in kept], lease_until
 
     def release(self, rows: Sequence[ClaimedRow]) -> int:
@@ -626,21 +761,31 @@ class OutboxStore:
         if not rows:
             return 0
         ids = [r.id for r in rows]
+        return int(self._retrying(lambda again: self._write(lambda: self._give_back(_outbox.c.id.in_(ids))),
+                                  "giving back claimed rows"))
 
-        def work() -> int:
-            return self.connection.execute(
-                update(_outbox)
-                .where(_outbox.c.id.in_(ids), _outbox.c.claimed_by == self.sender,
-                       _outbox.c.state == OutboxState.SENDING.value)
-                .values(
-                    state=case((_outbox.c.attempts > 0, OutboxState.RETRY.value),
-                               else_=OutboxState.QUEUED.value),
-                    lease_until=None,
-                    claimed_by="",
-                )
-            ).rowcount
+    def release_held(self, delays: Sequence[float] = DATABASE_RETRY_DELAYS) -> int:
+        """Give back every row this sender still holds but the one whose outcome could not be
+        recorded: each attempted row is recorded right after its attempt, so the rest were
+        never attempted."""
+        return int(self._retrying(lambda again: self._release_held(), "giving back claimed rows", delays))
 
-        return int(self._write(work))
+    def _release_held(self) -> int:
+        which = true() if self.unrecorded is None else _outbox.c.id != self.unrecorded
+        return self._write(lambda: self._give_back(which))
+
+    def _give_back(self, which: Any) -> int:
+        return self.connection.execute(
+            update(_outbox)
+            .where(which, _outbox.c.claimed_by == self.sender,
+                   _outbox.c.state == OutboxState.SENDING.value)
+            .values(
+                state=case((_outbox.c.attempts > 0, OutboxState.RETRY.value),
+                           else_=OutboxState.QUEUED.value),
+                lease_until=None,
+                claimed_by="",
+            )
+        ).rowcount
 
 
 # --------------------------------------------------------------------------- the drain
@@ -786,6 +931,18 @@ def _run_sender(shared: _Shared) -> None:
                         report.add("sent")
             if pending:
                 report.add("released", store.release(pending))
+    except Exception as error:
+        if not store.lost_database(error):
+            raise
+        # Every step was already tried again through DATABASE_RETRY_DELAYS: one last try to
+        # give back what was never attempted, then the pass ends (`watch` starts the next).
+        try:
+            report.add("released", store.release_held(delays=()))
+        except Exception:
+            log.error("mail sender %s: the database stayed unreachable; the outbox rows it holds"
+                      " stay `sending` until their lease (%s) runs out, then any sender takes them",
+                      store.sender, lease)
+        raise
     finally:
         transport.close()
         store.close()
