@@ -49,7 +49,7 @@ from portal.events.models import (
 )
 from portal.extensions import db
 from portal.mail.models import OutboxMessage, OutboxState
-from portal.people.models import ConsentKind, Person, Sector
+from portal.people.models import Person, Sector
 from portal.people.services import (
     correct_details,
     fill_blanks,
@@ -57,7 +57,6 @@ from portal.people.services import (
     list_sectors,
     normalize_email,
     person_with_address,
-    record_consent,
 )
 
 #: What the opt-in box says, word for word, and its version (CASL evidence).
@@ -380,6 +379,8 @@ class RegistrationOutcome:
     #: The address was known to the portal and what was typed changed nothing saved for it
     #: (blanks in its record are filled in; nothing saved is overwritten).
     saved_details_kept: bool = False
+    #: They ticked the announcements box and were emailed a link to confirm it.
+    announcements_to_confirm: bool = False
 
 
 def find_sector_id(slug: str) -> int:
@@ -478,14 +479,7 @@ def register_for_event(
     set_committed_value(registration, "event", event)
     set_committed_value(registration, "person", person)
 
-    if details.announcements:
-        record_consent(
-            person, purpose=ANNOUNCEMENTS_PURPOSE, kind=ConsentKind.EXPRESS,
-            wording=str(ANNOUNCEMENTS_WORDING), wording_version=ANNOUNCEMENTS_WORDING_VERSION,
-            source=f"events.registration:{event.slug}", method="web form",
-            ip=details.ip, user_agent=details.user_agent, language=details.language,
-        )
-        _subscribe_to_announcements(person, event.slug)
+    asked_to_confirm = bool(details.announcements) and _ask_for_announcements(person, event.slug, details)
 
     if added_by is not None:
         record_audit("events.registration.added", actor=added_by, subject=f"registration:{registration.id}",
@@ -496,21 +490,31 @@ def register_for_event(
         notifications.notify_waitlisted(registration, place or 0, material.manage_raw,
                                         sector_seats=event.seat_cap_per_sector if sector_full else None)
     return RegistrationOutcome(registration, created=True, place=place, sector_full=sector_full,
-                               saved_details_kept=details_kept)
+                               saved_details_kept=details_kept, announcements_to_confirm=asked_to_confirm)
 
 
-def _subscribe_to_announcements(person: Person, slug: str) -> None:
-    """With the express consent just recorded, put the person on the announcements list
-    (when one exists); the list owns the subscription and its unsubscribe link."""
+def _ask_for_announcements(person: Person, slug: str, details: RegistrationDetails) -> bool:
+    """The person ticked the announcements box: the announcements list (when it exists) asks
+    the address to confirm, as its own form does (double opt-in). Registering proves nothing
+    about the address, so nobody can put someone else's on the list; the consent, with the
+    wording they ticked, is recorded when they confirm. Returns whether they were asked."""
     # Imported here: lists imports people and mail, and events must not pull lists in at import.
     from portal.lists.models import MailingList
-    from portal.lists.services import subscribe_with_consent
+    from portal.lists.services import RateLimited, request_subscription
 
     mailing_list = db.session.execute(
         select(MailingList).where(MailingList.slug == ANNOUNCEMENTS_PURPOSE.removeprefix("list:"))
     ).scalar_one_or_none()
-    if mailing_list is not None:
-        subscribe_with_consent(mailing_list, person, source=f"events.registration:{slug}")
+    if mailing_list is None or not mailing_list.is_public:
+        return False
+    try:
+        request_subscription(
+            mailing_list, person.email, person.name, details.language, str(ANNOUNCEMENTS_WORDING),
+            ANNOUNCEMENTS_WORDING_VERSION, details.ip, details.user_agent, shown_in=details.language,
+            source=f"events.registration:{slug}")
+    except RateLimited:
+        return False  # the address was asked to confirm several times this hour already: enough
+    return True
 
 
 def registration_for_manage_token(raw: str | None) -> Registration:

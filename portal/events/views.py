@@ -133,7 +133,8 @@ def _send_registration(slug: str, door: services.RegistrationDoor, *, again: boo
         return _registration_form_page(slug, form, error.status)
     # Read what the page needs before the commit expires it (no second transaction).
     kind = outcome.registration.status if outcome.created else "duplicate"
-    session[OUTCOME_KEY] = {"event": slug, "kind": kind, "place": outcome.place, "sector_full": outcome.sector_full}
+    session[OUTCOME_KEY] = {"event": slug, "kind": kind, "place": outcome.place, "sector_full": outcome.sector_full,
+                            "announcements": outcome.announcements_to_confirm}
     db.session.commit()
     return redirect(url_for("events.registered", slug=slug))
 
@@ -150,7 +151,8 @@ def registered(slug: str):
         return redirect(url_for("events.detail", slug=event.slug))
     templates = {"confirmed": "events/confirmed.html", "waitlisted": "events/waitlisted.html"}
     return render_template(templates.get(outcome.get("kind"), "events/check_email.html"),
-                           event=event, place=outcome.get("place"), sector_full=bool(outcome.get("sector_full")))
+                           event=event, place=outcome.get("place"), sector_full=bool(outcome.get("sector_full")),
+                           announcements_to_confirm=bool(outcome.get("announcements")))
 
 
 def _manage_context(registration: Registration, **extra):

@@ -395,11 +395,13 @@ def request_subscription(
     user_agent: str,
     *,
     shown_in: str = "",
+    source: str = "lists.subscribe-form",
 ) -> None:
     """Someone asked to join a public list: double opt-in.
 
     `language` is the one they want messages in; `shown_in`, the language of the page whose
-    `wording` they agreed to (recorded with the consent when they confirm).
+    `wording` they agreed to (recorded with the consent when they confirm); `source`, the
+    form they asked on (the list's own, or another area's opt-in, e.g. a registration's).
 
     Keeps (or creates) a pending subscription and queues ONE confirmation email with a fresh
     link valid `CONFIRMATION_VALID_FOR`; nothing else is sent until they confirm. An active
@@ -435,7 +437,7 @@ def request_subscription(
     if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
         return
     if subscription is None:
-        subscription = _new_subscription(mailing_list, person, SubscriptionStatus.PENDING, "lists.subscribe-form")
+        subscription = _new_subscription(mailing_list, person, SubscriptionStatus.PENDING, source)
     subscription.status = SubscriptionStatus.PENDING.value
     subscription.requested_at = now()
     subscription.requested_wording = wording

@@ -12,7 +12,7 @@ from portal.events.models import Event, Registration
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.people.models import ConsentRecord, Person
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, csrf_token
 from tests.events.conftest import form_data, manage_link, register
 from tests.qr import read_qr_code
 
@@ -176,21 +176,46 @@ def test_the_french_form_lists_the_sectors_in_french(client, make_event):
     assert '<option value="child-protection">Protection de l&#39;enfance</option>' in page
 
 
-def test_optin_is_unticked_and_consent_recorded_only_when_ticked(app, client, make_event):
+def test_optin_is_unticked_and_asks_the_address_to_confirm_before_anything_is_recorded(app, client, make_event):
+    """Registering proves nothing about the address: the opt-in puts it on the announcements
+    list only once its owner confirms by email (found by a security pass: anyone could put
+    someone else's address on the list, recorded as their express consent)."""
+    from portal.lists.models import Subscription
+    from portal.lists.services import save_public_list
+    from portal.mail.models import OutboxMessage
+
     make_event()
+    with app.app_context():
+        save_public_list(None, slug="symposium-announcements", name_en="Symposium announcements")
+        db.session.commit()
     form = client.get("/events/symposium-1/register").get_data(as_text=True)
     box = re.search(r'<input[^>]*id="announcements"[^>]*>', form).group(0)
     assert "checked" not in box
     register(client, "symposium-1", email="quiet@example.ca")
     register(client, "symposium-1", email="keen@example.ca", announcements="y")
+    page = client.get("/events/symposium-1/registered").get_data(as_text=True)
+    assert "confirm that you want the announcements" in page
     with app.app_context():
-        records = db.session.execute(select(ConsentRecord)).scalars().all()
-        assert len(records) == 1
-        record = records[0]
+        assert db.session.execute(select(ConsentRecord)).first() is None
+        (subscription,) = db.session.execute(select(Subscription)).scalars()
+        assert subscription.status == "pending" and subscription.source == "events.registration:symposium-1"
+        assert subscription.person.email == "keen@example.ca"
+        purposes = sorted((m.to_address.split("<")[-1].rstrip(">"), m.purpose)
+                          for m in db.session.execute(select(OutboxMessage)).scalars())
+        assert purposes == [("keen@example.ca", "events.confirmation"), ("keen@example.ca", "lists.confirmation"),
+                            ("quiet@example.ca", "events.confirmation")]
+        confirmation = db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "lists.confirmation")).scalar_one()
+    link = re.search(r"https?://[^/\s]+(/lists/confirm/\S+)", confirmation.body_text).group(1)
+    confirmed = client.post(link, data={"csrf_token": csrf_token(client, link)})
+    assert confirmed.status_code == 200 and "You are subscribed" in confirmed.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(select(Subscription.status)).scalar_one() == "active"
+        (record,) = db.session.execute(select(ConsentRecord)).scalars()
         assert record.purpose == "list:symposium-announcements" and record.kind == "express"
-        assert record.source == "events.registration:symposium-1" and record.wording_version
-        assert "announcements" in record.wording and record.ip == "127.0.0.1"
-        assert db.session.get(Person, record.person_id).email == "keen@example.ca"
+        assert record.method == "double opt-in" and record.source == "events.registration:symposium-1"
+        assert "announcements of future symposiums" in record.wording and record.wording_version
+        assert record.ip == "127.0.0.1" and db.session.get(Person, record.person_id).email == "keen@example.ca"
 
 
 def test_form_errors_are_tied_to_fields_and_answer_400(client, make_event):
@@ -324,19 +349,11 @@ def test_registrations_from_one_address_are_rate_limited(app, client, make_event
     assert refused.status_code == 429 and "Too many requests" in refused.get_data(as_text=True)
 
 
-def test_optin_subscribes_to_the_announcements_list_when_it_exists(app, client, make_event):
-    from portal.lists.models import MailingList, Subscription
-
+def test_optin_without_an_announcements_list_records_nothing(app, client, make_event):
     make_event()
-    with app.app_context():
-        db.session.add(MailingList(slug="symposium-announcements", name_en="Symposium announcements"))
-        db.session.commit()
-    register(client, "symposium-1", email="quiet@example.ca")
     register(client, "symposium-1", email="keen@example.ca", announcements="y")
     with app.app_context():
-        subscriptions = db.session.execute(select(Subscription)).scalars().all()
-        assert [(db.session.get(Person, s.person_id).email, s.status) for s in subscriptions] == [
-            ("keen@example.ca", "active")]
+        assert db.session.execute(select(ConsentRecord)).first() is None
 
 
 def test_a_closed_registration_still_moves_its_waitlist(app, client, make_event):
