@@ -162,12 +162,14 @@ def _form_class(questions: tuple[tuple, ...], base: type[RegistrationForm] = Reg
         elif kind == QuestionKind.SINGLE_CHOICE:
             field = RadioField(label, description=description,
                                choices=_choices(choices),
-                               validators=[InputRequired(_l("Choose one option."))] if required else [Optional()],
+                               validators=[InputRequired(_l("Choose an answer to “%(question)s”.", question=label))]
+                               if required else [Optional()],
                                validate_choice=True)
         elif kind == QuestionKind.MULTIPLE_CHOICE:
             field = MultiCheckboxField(label, description=description,
                                        choices=_choices(choices),
-                                       validators=[DataRequired(_l("Choose at least one option."))] if required else [Optional()])
+                                       validators=[DataRequired(_l("Choose at least one answer to “%(question)s”.", question=label))]
+                                       if required else [Optional()])
         elif kind == QuestionKind.CHECKBOX:
             field = BooleanField(label, description=description,
                                  validators=[DataRequired(_l("This box must be ticked to register."))] if required else [])

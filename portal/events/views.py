@@ -603,14 +603,12 @@ def admin_registration_details(event_id: int, registration_id: int):
         else:  # about the registration itself (anonymized), not what was typed
             flash(str(error.message), "error")
         return _registration_page(event, registration, error.status, details_form=form)
-    promoted = len(outcome.promoted)
+    promoted = _promoted_said(outcome.promoted)
     db.session.commit()
     said = _("Their details were corrected.") if outcome.changed else _("Nothing changed.")
     if outcome.beyond_sector_share:
         said += " " + _("Their new sector now holds more than its share of seats; they keep their seat.")
-    if promoted:
-        said += " " + _("%(n)d promoted from the waitlist.", n=promoted)
-    flash(said, "success")
+    flash(" ".join(filter(None, [said, promoted])), "success")
     return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration.id))
 
 
@@ -624,10 +622,19 @@ def admin_registration_cancel(event_id: int, registration_id: int):
         db.session.rollback()
         flash(str(error.message), "error")
     else:
+        said = " ".join(filter(None, [_("Registration cancelled."), _promoted_said(promoted)]))
         db.session.commit()
-        flash(_("Registration cancelled.") + (" " + _("%(n)d promoted from the waitlist.", n=len(promoted))
-                                                 if promoted else ""), "success")
+        flash(said, "success")
     return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
+
+
+def _promoted_said(promoted: list[Registration]) -> str:
+    """Who the waitlist gave a seat to, by name (the organizer may be asked about them)."""
+    if not promoted:
+        return ""
+    names = ", ".join(r.person.name if r.person else _("Anonymized registration") for r in promoted)
+    return ngettext("The freed seat went to %(names)s, who was emailed.",
+                    "The freed seats went to %(names)s, who were emailed.", len(promoted), names=names)
 
 
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/check-in/undo", methods=["POST"])

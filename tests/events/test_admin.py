@@ -461,13 +461,15 @@ def test_a_message_to_attendees_keeps_its_paragraphs_and_lines_in_html(app, clie
 
 
 def test_organizer_sees_needs_and_edits_them(app, client, auth, organizer, make_event):
-    event_id = make_event()
+    event_id = make_event(capacity=1)
     register(client, "symposium-1", email="a@example.ca", accessibility_needs="ASL interpreter")
+    register(client, "symposium-1", email="next@example.ca", name="Nadia Okafor")  # waits
     with app.app_context():
-        registration_id = db.session.execute(select(Registration.id)).scalar_one()
+        registration_id = db.session.execute(select(Registration.id).order_by(Registration.id)).scalars().first()
     auth.login(organizer)
-    page = client.get(f"/admin/events/{event_id}/attendees/{registration_id}")
-    assert "ASL interpreter" in page.get_data(as_text=True)
+    page = client.get(f"/admin/events/{event_id}/attendees/{registration_id}").get_data(as_text=True)
+    assert "ASL interpreter" in page
+    assert 'data-confirm="Cancel this registration (Ada Lovelace)?"' in page
     token = csrf_token(client, f"/admin/events/{event_id}/attendees/{registration_id}")
     client.post(f"/admin/events/{event_id}/attendees/{registration_id}",
                 data={"csrf_token": token, "accessibility_needs": "CART captioning", "dietary_needs": ""})
@@ -476,6 +478,8 @@ def test_organizer_sees_needs_and_edits_them(app, client, auth, organizer, make_
     assert "events.registration.edited" in _audit_actions(app)
     cancelled = client.post(f"/admin/events/{event_id}/attendees/{registration_id}/cancel", data={"csrf_token": token})
     assert cancelled.status_code == 302
+    said = client.get(cancelled.headers["Location"]).get_data(as_text=True)
+    assert "Registration cancelled. The freed seat went to Nadia Okafor, who was emailed." in said
     with app.app_context():
         assert db.session.get(Registration, registration_id).status == "cancelled"
 

@@ -98,7 +98,7 @@ def test_moving_a_seat_holder_out_of_a_capped_sector_seats_the_next_in_line(app,
                                                         "details-name": "P One"})
     assert moved.status_code == 302
     page = client.get(moved.headers["Location"]).get_data(as_text=True)
-    assert "Their details were corrected. 1 promoted from the waitlist." in page
+    assert "Their details were corrected. The freed seat went to Ada Lovelace, who was emailed." in page
     with app.app_context():
         by_email = dict(db.session.execute(
             select(Person.email, Registration).join(Registration.person)).tuples().all())

@@ -227,11 +227,11 @@ def test_form_errors_are_tied_to_fields_and_answer_400(client, make_event):
     assert "There is a problem" in body
     assert 'aria-describedby="name-error"' in body
     assert "You must agree to the privacy notice" in body
-    assert "Choose one option." in body
+    assert "Choose an answer to “Workshop”." in body  # which question, in the summary too
     # The summary lists the errors in the page's order: the question comes before the privacy box.
     summary = body[body.index("There is a problem"):body.index("</ul>", body.index("There is a problem"))]
-    assert re.search(r'href="#q_\d+-0">Choose one option.', summary)  # to the first radio: it can take focus
-    assert summary.index("Enter your full name") < summary.index("Choose one option.") \
+    assert re.search(r'href="#q_\d+-0">Choose an answer to “Workshop”.', summary)  # to the first radio: it can take focus
+    assert summary.index("Enter your full name") < summary.index("Choose an answer to") \
         < summary.index("You must agree to the privacy notice")
 
 
