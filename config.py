@@ -82,6 +82,12 @@ class Config:
     PORTAL_ORG_NAME = os.environ.get(
         "PORTAL_ORG_NAME", "Ontario Working Group on Collaborative Risk-driven Community Safety"
     )
+    # Its name in French, for French pages and emails (the French consent texts already
+    # name it so); empty: the name above in both languages.
+    PORTAL_ORG_NAME_FR = os.environ.get(
+        "PORTAL_ORG_NAME_FR",
+        "Groupe de travail de l'Ontario sur la sécurité communautaire collaborative axée sur les risques",
+    )
     PORTAL_ORG_ADDRESS = os.environ.get(
         "PORTAL_ORG_ADDRESS", "70 Birmingham Street, Toronto, ON M8V 3W6, Canada"
     )

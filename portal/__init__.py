@@ -141,6 +141,7 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_request_hooks(app: Flask) -> None:
     from portal.core.db import want_write_transaction
+    from portal.core.formatting import org_name
     from portal.core.permissions import reads_mail
     from portal.core.security import apply_security_headers
 
@@ -160,9 +161,10 @@ def _register_request_hooks(app: Flask) -> None:
     @app.context_processor
     def _layout_values() -> dict[str, Any]:
         locale = get_locale()
+        language = str(locale) if locale else "en"
         return {
-            "current_language": str(locale) if locale else "en",
-            "org_name": app.config["PORTAL_ORG_NAME"],
+            "current_language": language,
+            "org_name": org_name(language),
             "org_contact": app.config["PORTAL_ORG_CONTACT"],
             "org_address": app.config["PORTAL_ORG_ADDRESS"],
             "has_endpoint": lambda name: name in app.view_functions,

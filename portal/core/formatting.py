@@ -66,6 +66,15 @@ def short_time(value: datetime) -> str:
     return format_time(value, "short")
 
 
+def org_name(language: str) -> str:
+    """The working group's name as a reader of `language` sees it (sender identification in
+    every page and email footer, CASL)."""
+    config = current_app.config
+    if language == "fr" and config.get("PORTAL_ORG_NAME_FR"):
+        return config["PORTAL_ORG_NAME_FR"]
+    return config["PORTAL_ORG_NAME"]
+
+
 def portal_zone_place() -> str:
     """The place that names the portal's time zone, for labels like "Toronto time"."""
     zone = current_app.config["PORTAL_TIMEZONE"]

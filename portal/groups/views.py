@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from portal.core.errors import DomainError
+from portal.core.formatting import org_name
 from portal.core.permissions import organizer_required
 from portal.core.web import (
     audit_page_view,
@@ -63,7 +64,7 @@ def _group_or_404(slug: str) -> WorkingGroup:
 
 def _consent_wording(group: WorkingGroup) -> str:
     return services.member_mail_consent_wording(
-        group, current_app.config["PORTAL_ORG_NAME"], current_app.config["PORTAL_ORG_CONTACT"], current_language()
+        group, org_name(current_language()), current_app.config["PORTAL_ORG_CONTACT"], current_language()
     )
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import contains_eager
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError, InvalidToken, NotFound
+from portal.core.formatting import org_name
 from portal.core.spreadsheets import CSV_BOM, csv_row
 from portal.core.tokens import hash_token, issue_token, resolve_token, revoke_tokens
 from portal.extensions import db
@@ -275,7 +276,7 @@ def subscribe_wording(mailing_list: MailingList, language: str) -> str:
         return gettext(
             "Yes, send me “%(list)s” emails from %(org)s (%(address)s, %(contact)s). "
             "I can unsubscribe at any time with the link in every message.",
-            list=mailing_list.name(language), org=config["PORTAL_ORG_NAME"],
+            list=mailing_list.name(language), org=org_name(language),
             address=config["PORTAL_ORG_ADDRESS"], contact=config["PORTAL_ORG_CONTACT"],
         )
 
@@ -286,7 +287,7 @@ def preferences_wording(language: str) -> str:
         return gettext(
             "I want to receive the lists I ticked from %(org)s (%(contact)s). "
             "I can change this at any time.",
-            org=config["PORTAL_ORG_NAME"], contact=config["PORTAL_ORG_CONTACT"],
+            org=org_name(language), contact=config["PORTAL_ORG_CONTACT"],
         )
 
 

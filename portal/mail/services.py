@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, insert, select
 
 from portal.core.clock import now
 from portal.core.db import insert_returning_id
+from portal.core.formatting import org_name
 from portal.core.kept import kept
 from portal.extensions import db
 from portal.mail.models import MessageCategory, OutboxAttachment, OutboxMessage, OutboxState
@@ -110,7 +111,7 @@ def render_email(template: str, language: str, **context: Any) -> tuple[str, str
     The subject is the `subject` block of the text template. Returns (subject, text, html).
     """
     config = current_app.config
-    context.setdefault("org_name", config["PORTAL_ORG_NAME"])
+    context.setdefault("org_name", org_name(language))
     context.setdefault("org_address", config["PORTAL_ORG_ADDRESS"])
     context.setdefault("org_contact", config["PORTAL_ORG_CONTACT"])
     context.setdefault("base_url", config["PORTAL_BASE_URL"].rstrip("/"))

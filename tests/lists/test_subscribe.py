@@ -257,3 +257,22 @@ def test_a_known_person_asking_for_english_messages_gets_them_once_they_confirm(
     client.post(link, data={"csrf_token": csrf_token(client, link)})
     with app.app_context():
         assert db.session.execute(select(Person.language).where(Person.email == "amelie@example.ca")).scalar() == "en"
+
+
+def test_a_french_reader_sees_the_working_groups_french_name_everywhere(app, client, public_list):
+    """Page footer, consent wording and the email's footer name the working group in the
+    reader's language, as the French consent texts already did (found by a French pass: the
+    footers named it in English)."""
+    french_name = app.config["PORTAL_ORG_NAME_FR"]
+    english_name = app.config["PORTAL_ORG_NAME"]
+    page = client.get(SUBSCRIBE, headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert french_name.replace("'", "&#39;") in page and english_name not in page
+    client.post(
+        SUBSCRIBE, data={"email": "sam@example.ca", "name": "Sam", "language": "fr", "consent": "y",
+                         "csrf_token": csrf_token(client, SUBSCRIBE)}, headers={"Accept-Language": "fr"})
+    [message] = outbox(app)
+    assert message.language == "fr"
+    for body in (message.body_text, message.body_html.replace("&#39;", "'")):
+        assert french_name in body and english_name not in body
+    english = client.get(SUBSCRIBE, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert english_name in english
