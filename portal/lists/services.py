@@ -454,35 +454,6 @@ def request_subscription(
     notify_confirmation_requested(subscription, raw)
 
 
-def subscribe_with_consent(mailing_list: MailingList, person: Person, *, source: str) -> Subscription:
-    """Make `person` an active subscriber on the strength of consent already in the ledger.
-
-    For another area's form that asked for this list with its own positive act (an unticked
-    box) and wrote the express consent row for `mailing_list.consent_purpose` itself, e.g. an
-    event registration's opt-in. Raises `DomainError` if no live consent is recorded, so
-    nobody is subscribed without evidence. Idempotent for an active subscriber.
-    """
-    from portal.people.services import has_consent
-
-    if not has_consent(person.id, mailing_list.consent_purpose):
-        raise DomainError(_l("There is no consent on record for this list."))
-    subscription = db.session.execute(
-        select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.person_id == person.id)
-        .with_for_update()
-    ).scalar_one_or_none()
-    if subscription is None:
-        subscription = _new_subscription(mailing_list, person, SubscriptionStatus.ACTIVE, source)
-    if subscription.status != SubscriptionStatus.ACTIVE:
-        subscription.status = SubscriptionStatus.ACTIVE.value
-        subscription.confirmed_at = now()
-        subscription.unsubscribed_at = None
-        record_audit("lists.subscription.activated", subject=f"subscription:{subscription.id}", source=source)
-    if subscription.confirmed_at is None:
-        subscription.confirmed_at = now()
-    db.session.flush()
-    return subscription
-
-
 def confirmation_for(raw_token: str | None) -> Subscription:
     """The subscription a confirmation link is for, without changing anything (GET)."""
     token = resolve_token(CONFIRM_PURPOSE, raw_token)

@@ -161,28 +161,3 @@ def test_preference_centre_shows_working_group_memberships(app, client, public_l
     assert "Working groups" in page and "Youth table (chair)" in page
     # The group's list is there too, ticked, and can be left (withdrawal is always possible).
     assert re.search(r'<input[^>]*checked[^>]*value="\d+"|<input[^>]*value="\d+"[^>]*checked', page)
-
-
-def test_subscribe_with_consent_needs_a_live_consent_row(app, public_list):
-    from portal.core.errors import DomainError
-    from portal.lists.models import MailingList
-    from portal.lists.services import recipients, subscribe_with_consent
-    from portal.people.models import ConsentKind
-    from portal.people.services import get_or_create_person, record_consent
-
-    with app.app_context():
-        mailing_list = db.session.get(MailingList, public_list)
-        person = get_or_create_person("registrant@example.ca")
-        db.session.flush()
-        try:
-            subscribe_with_consent(mailing_list, person, source="events.registration")
-        except DomainError:
-            pass
-        else:
-            raise AssertionError("subscribed without consent")
-        record_consent(person, purpose=mailing_list.consent_purpose, kind=ConsentKind.EXPRESS,
-                       source="events.registration", method="web form")
-        subscription = subscribe_with_consent(mailing_list, person, source="events.registration")
-        assert subscription.status == "active" and subscription.confirmed_at is not None
-        assert subscribe_with_consent(mailing_list, person, source="events.registration").id == subscription.id
-        assert [s.person_id for s in recipients(mailing_list)] == [person.id]

@@ -164,11 +164,10 @@ def test_an_erased_person_is_in_no_group_and_on_no_list(app):
     """Through the groups and lists areas' own services: nobody sees, counts or exports the
     placeholder as a member or a subscriber, and the chair's other members stay."""
     from portal.groups.models import Membership, WorkingGroup
-    from portal.groups.services import create_group
     from portal.lists.models import Subscription
-    from portal.lists.services import recipients, save_public_list, subscribe_with_consent
-    from portal.people.models import ConsentKind
-    from portal.people.services import get_or_create_person, record_consent
+    from portal.lists.imports import import_subscribers
+    from portal.lists.services import recipients, save_public_list
+    from portal.people.services import get_or_create_person
     from tests.groups.conftest import GroupFactories
 
     factories = GroupFactories(app)
@@ -177,9 +176,11 @@ def test_an_erased_person_is_in_no_group_and_on_no_list(app):
     factories.member(info, "bob.member@example.ca", name="Bob Member")
     with app.app_context():
         news = save_public_list(None, slug="news", name_en="News")
+        # Subscribed with consent evidence, as an import of a sign-up sheet does.
+        report = import_subscribers(news, "email,name,consent_date,consent_source\n"
+                                          "alice.member@example.ca,Alice Member,2026-01-05,sign-up sheet\n")
+        assert len(report.imported) == 1, report
         alice = db.session.execute(select(Person).where(Person.email == "alice.member@example.ca")).scalar_one()
-        record_consent(alice, purpose=news.consent_purpose, kind=ConsentKind.EXPRESS, source="test", method="test")
-        subscribe_with_consent(news, alice, source="test")
         applicant = get_or_create_person("alice.applicant@example.ca", name="Alice Applicant")
         db.session.flush()
         db.session.add(Membership(group_id=info.id, person_id=applicant.id, status="applied"))
