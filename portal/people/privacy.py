@@ -18,6 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from sqlalchemy import JSON, LargeBinary, String, Table, Text, and_, cast, func, or_, select
@@ -79,6 +80,56 @@ _VALUE_LABELS: dict[tuple[str, str], dict[str, Any]] = {
     ("outbox_message", "state"): {"queued": _l("Queued"), "sent": _l("Sent"), "failed": _l("Failed"),
                                   "withheld": _l("Withheld"), "sending": _l("Sending")},
 }
+
+#: How consent was given or withdrawn, in words (the ledger keeps the code).
+_VALUE_LABELS[("consent_record", "method")] = {
+    "web form": _l("ticked on a web form"), "double opt-in": _l("confirmed from an emailed link"),
+    "added by organizer": _l("added by the organizers"), "group membership": _l("joined a working group"),
+    "membership ended": _l("left a working group"), "my data page": _l("on your my-data page"),
+    "email unsubscribe": _l("unsubscribed by email"), "one-click unsubscribe": _l("one-click unsubscribe"),
+    "preference centre": _l("the preference centre"),
+    "preference centre (emailed link)": _l("the preference centre (from an emailed link)"),
+    "unsubscribed from the group's list": _l("unsubscribed from the working group's list"),
+    "import": _l("imported by the organizers"),
+}
+
+#: Where consent came from: "<form>" or "<form>:<what>", in words.
+_SOURCE_LABELS: dict[str, Any] = {
+    "events.registration": _l("the registration form of the event “%(what)s”"),
+    "lists.subscribe-form": _l("the list's sign-up form"),
+    "lists.preferences": _l("the preference centre"),
+    "people.my_data": _l("your my-data page"),
+    "people.erasure": _l("your request to erase your data"),
+    "groups.apply": _l("your application to the working group “%(what)s”"),
+    "groups.invitation": _l("an invitation to the working group “%(what)s”"),
+    "groups.admin.add": _l("the organizers, adding you to the working group “%(what)s”"),
+    "groups.membership": _l("a working group's membership"),
+    "groups.retention": _l("the end of a working-group membership"),
+    "guidelines.request_copy": _l("your request for a copy of a guideline"),
+    "mailto": _l("an unsubscribe email"),
+    "lists.unsubscribe": _l("an unsubscribe link"),
+}
+
+
+def _source_in_words(source: str) -> str | None:
+    form, _, what = source.partition(":")
+    label = _SOURCE_LABELS.get(form)
+    if label is None:
+        return None
+    return str(label) % {"what": what} if "%(what)s" in str(label) else str(label)
+
+
+def _purpose_in_words(purpose: str) -> str | None:
+    """"list:<slug>": the emails of that list, by its name in the reader's language."""
+    from portal.lists.models import MailingList  # people must not import lists at load time
+
+    kind, _, slug = purpose.partition(":")
+    if kind != "list" or not slug:
+        return None
+    mailing_list = db.session.execute(select(MailingList).where(MailingList.slug == slug)).scalar_one_or_none()
+    name = mailing_list.name(str(get_locale() or "en")) if mailing_list is not None else slug
+    return gettext("emails of the list “%(list)s”", list=name)
+
 
 #: How a column reads on the my-data page (the JSON and CSV keep the column's own name).
 COLUMN_LABELS: dict[str, Any] = {
@@ -246,6 +297,10 @@ class ExportSection:
         anything else as it is."""
         if not isinstance(value, str):
             return value
+        if self.table in ("consent_record", "subscription") and column == "source":
+            return _source_in_words(value) or value
+        if self.table == "consent_record" and column == "purpose":
+            return _purpose_in_words(value) or value
         label = _VALUE_LABELS.get((self.table, column), {}).get(value) or _VALUE_LABELS.get(("*", column), {}).get(value)
         return str(label) if label is not None else value
 

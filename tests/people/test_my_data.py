@@ -55,7 +55,8 @@ def test_the_link_shows_everything_and_expires_after_7_days(app, client, make):
     person = make.person("link@example.ca", name="Lina Kowalczyk", organization="Sudbury Housing")
     with app.app_context():
         record_consent(db.session.get(Person, person.id), purpose="list:news", kind=ConsentKind.EXPRESS,
-                       wording="Yes, send me news")
+                       wording="Yes, send me news", source="events.registration:fall-symposium",
+                       method="double opt-in")
         db.session.commit()
     _ask(client, "link@example.ca")
     with app.app_context():
@@ -64,7 +65,10 @@ def test_the_link_shows_everything_and_expires_after_7_days(app, client, make):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     for expected in ("Lina Kowalczyk", "Sudbury Housing", "Consent history", "Yes, send me news",
-                     "Messages sent to you", "Your privacy requests", "list:news"):
+                     "Messages sent to you", "Your privacy requests",
+                     # what the ledger's codes mean, in words (the exports keep the codes)
+                     "emails of the list “news”", "confirmed from an emailed link",
+                     "the registration form of the event “fall-symposium”"):
         assert expected in html, expected
     # Fields read as words, not column names; nothing internal shows.
     assert "<dt>Organization</dt>" in html and "<dt>Wording you agreed to</dt>" in html
@@ -75,6 +79,7 @@ def test_the_link_shows_everything_and_expires_after_7_days(app, client, make):
     assert download.headers["Content-Disposition"] == 'attachment; filename="my-data.json"'
     assert download.headers["Cache-Control"] == "no-store"
     assert json.loads(download.data)["tables"]["person"]["rows"][0]["email"] == "link@example.ca"
+    assert json.loads(download.data)["tables"]["consent_record"]["rows"][0]["purpose"] == "list:news"
     as_csv = client.get(path + "/export.csv")
     assert as_csv.status_code == 200 and as_csv.mimetype == "text/csv"
     assert "person,Your details,1,name,Lina Kowalczyk" in as_csv.get_data(as_text=True)
