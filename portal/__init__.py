@@ -52,8 +52,11 @@ def create_app(config: type[Config] | dict[str, Any] | str | None = None) -> Fla
     app.url_map.converters["int"] = BoundedIntegerConverter
     app.url_map.converters["default"] = app.url_map.converters["string"] = PathTextConverter
     _init_extensions(app)
-    _register_blueprints(app)
+    # The portal's own hooks first: whether a request's transaction begins as a writer must
+    # be set before any blueprint's hook reads (the login-session check does), or on SQLite a
+    # signed-in POST would start as a reader and could fail to become a writer.
     _register_request_hooks(app)
+    _register_blueprints(app)
 
     from portal.core.pages import register_error_pages
 

@@ -191,3 +191,45 @@ def test_many_signed_in_readers_update_their_sessions_without_errors(app, make, 
     with app.app_context():
         seen = db.session.execute(select(LoginSession.last_seen_at)).scalars().all()
     assert seen == [clock.now()] * 6
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_signed_in_post_holds_the_write_lock_from_its_start_on_sqlite(app, client, auth, organizer, monkeypatch):
+    """Found by review: the login-session check read before the request was marked a writer,
+    so on SQLite a signed-in POST began as a reader, another connection could write in
+    between, and the POST's own first write then failed at once ("database is locked", 500).
+    The request must begin as a writer: the other connection's write waits (here, with no
+    patience, it is refused) and the check-in goes through."""
+    import sqlite3
+
+    from portal.events import services
+    from tests.events.conftest import EventFactory, register
+
+    event_id = EventFactory(app)()
+    register(client, "symposium-1", email="ann@example.ca")
+    with app.app_context():
+        from portal.events.models import Registration
+
+        registration_id = db.session.execute(select(Registration.id)).scalar_one()
+    auth.login(organizer)
+    token = csrf_token(client, f"/admin/events/{event_id}/check-in")
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    others: list[str] = []
+    check_in = services.check_in
+
+    def someone_else_writes_first(*args, **kwargs):
+        other = sqlite3.connect(path, timeout=0)
+        try:
+            other.execute("UPDATE event SET capacity = capacity WHERE id = ?", (event_id,))
+            other.commit()
+            others.append("wrote")
+        except sqlite3.OperationalError as error:
+            others.append(str(error))
+        finally:
+            other.close()
+        return check_in(*args, **kwargs)
+
+    monkeypatch.setattr(services, "check_in", someone_else_writes_first)
+    response = client.post(f"/admin/events/{event_id}/check-in/{registration_id}", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert others == ["database is locked"]
