@@ -840,11 +840,18 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
             setattr(event, key, values[key])
     if moved:
         event.schedule_version = (event.schedule_version or 0) + 1
-        _withhold_outdated_notices(event)
+        withheld = _withhold_outdated_notices(event)
+        again: Any = None
         if new_start and event.starts_at - timedelta(days=event.reminder_days or 0) > now():
             # The reminder already sent was for the old day: one is due again before the new one.
+            again = Registration.event_id == event.id
+        elif withheld and event.starts_at > now():
+            # Reminders queued but not yet sent were withheld with the old details: theirs
+            # go again, with the new ones (at once, where already due).
+            again = Registration.id.in_(withheld)
+        if again is not None:
             db.session.execute(
-                update(Registration).where(Registration.event_id == event.id)
+                update(Registration).where(again)
                 .values(reminder_sent_at=None).execution_options(synchronize_session=False))
     db.session.flush()
     record_audit("events.event.updated", actor=actor, subject=f"event:{event.id}", origin=origin)
@@ -867,12 +874,12 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
 _SCHEDULE_NOTICES = ("events.changed", "events.reminder")
 
 
-def _withhold_outdated_notices(event: Event) -> int:
+def _withhold_outdated_notices(event: Event) -> list[int]:
     """Withhold the change notices and reminders of this event not yet sent (queued, or
     waiting to retry after a refusal): they give the old time or place, and would arrive
     after the notice of the new one, so the last word a registrant read would be wrong.
-    Confirmations stay: they carry the seat's manage link and check-in code. Returns how
-    many were withheld."""
+    Confirmations stay: they carry the seat's manage link and check-in code. Returns the
+    registrations whose reminder was withheld (they are owed one with the new details)."""
     registration_ids = {str(i) for i in db.session.execute(
         select(Registration.id).where(Registration.event_id == event.id)).scalars()}
     pending = db.session.execute(
@@ -882,15 +889,18 @@ def _withhold_outdated_notices(event: Event) -> int:
                OutboxMessage.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]))
     ).all()
     # Keys: "<purpose>:registration:<id>[:<schedule version>]"; only this event's registrations.
-    outdated = [message_id for message_id, key in pending if key.split(":")[2:3] and
-                key.split(":")[2] in registration_ids]
-    if outdated:
-        db.session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(outdated),
-                                        OutboxMessage.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]))
-            .values(state=OutboxState.WITHHELD.value, last_error="the event moved", lease_until=None)
-            .execution_options(synchronize_session=False))
-    return len(outdated)
+    outdated = {message_id: key for message_id, key in pending
+                if key.split(":")[2:3] and key.split(":")[2] in registration_ids}
+    if not outdated:
+        return []
+    withheld = db.session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(list(outdated)),
+                                    OutboxMessage.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]))
+        .values(state=OutboxState.WITHHELD.value, last_error="the event moved", lease_until=None)
+        .returning(OutboxMessage.id).execution_options(synchronize_session=False)
+    ).scalars().all()
+    return [int(outdated[message_id].split(":")[2]) for message_id in withheld
+            if outdated[message_id].startswith("events.reminder:")]
 
 
 def set_event_status(event: Event, status: EventStatus, *, actor: Any, origin: str = "") -> int:
@@ -1173,8 +1183,18 @@ def export_xlsx(event: Event) -> bytes:
 # --- check-in -------------------------------------------------------------------------
 
 
+def _locked(registration: Registration) -> Registration:
+    """The registration read afresh under its row lock: a cancellation under way (which
+    holds it) is seen, not overwritten."""
+    return db.session.execute(
+        select(Registration).where(Registration.id == registration.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
 def check_in(registration: Registration, *, actor: Any, origin: str = "") -> bool:
     """Mark a confirmed attendee as arrived; False if they already were (harmless)."""
+    registration = _locked(registration)
     if registration.status != RegistrationStatus.CONFIRMED:
         raise NotCheckable()
     if registration.checked_in_at is not None:
@@ -1189,6 +1209,7 @@ def check_in(registration: Registration, *, actor: Any, origin: str = "") -> boo
 
 def undo_check_in(registration: Registration, *, actor: Any, origin: str = "") -> None:
     """Take back a check-in made by mistake (the wrong row clicked, a code scanned twice)."""
+    registration = _locked(registration)
     if registration.checked_in_at is None:
         raise NotCheckedIn()
     registration.checked_in_at = None

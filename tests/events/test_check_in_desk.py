@@ -5,7 +5,10 @@ back, and a registrant at the event can no longer give their seat away."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 
+import pytest
 from sqlalchemy import select
 
 from portal.core.audit import AuditEntry
@@ -13,7 +16,7 @@ from portal.events.models import Registration
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.people.models import Person
-from tests.conftest import csrf_token
+from tests.conftest import BACKENDS, csrf_token
 from tests.events.conftest import manage_link, register
 
 
@@ -129,3 +132,59 @@ def test_a_registrant_at_the_event_cannot_give_their_seat_away(app, client, auth
         statuses = dict(db.session.execute(
             select(Person.email, Registration.status).join(Registration.person)).tuples().all())
         assert statuses == {"here@example.ca": "confirmed", "waiting@example.ca": "waitlisted"}
+
+
+# PostgreSQL only: SQLite has no row locks; its writers queue for the database's write lock.
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_a_check_in_racing_the_registrants_own_cancellation_never_lands_on_the_cancelled_row(app, make_event):
+    """Found by review: the cancellation held the registration's row, saw no check-in and
+    cancelled; the desk's check-in waited for the row and then wrote checked_in_at onto the
+    cancelled registration, telling the desk 'checked in' while the seat had gone to the next
+    in line. The check-in now reads the row under its lock and is refused."""
+    from portal.auth.models import OrganizerAccount
+    from portal.events import services
+    from portal.events.services import NotCheckable
+
+    event_id = make_event(capacity=1)
+    with app.app_context():
+        for n in (1, 2):
+            services.register_for_event(event_id, services.RegistrationDetails(
+                email=f"r{n}@example.ca", name=f"R {n}", organization="Org", sector_slug="police",
+                community="Toronto"))
+        desk = OrganizerAccount(email="desk@example.ca", name="Desk", password_hash="x")
+        db.session.add(desk)
+        db.session.commit()
+        desk_id = db.session.execute(select(OrganizerAccount.id)).scalar_one()
+        seat_id = db.session.execute(select(Registration.id).order_by(Registration.id)).scalars().first()
+
+    cancelling = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def registrant_cancels() -> None:
+        with app.app_context():
+            services.cancel_registration(db.session.get(Registration, seat_id), by="registrant")
+            cancelling.set()
+            time.sleep(1.0)  # still holding the rows when the desk scans
+            db.session.commit()
+
+    def desk_checks_in() -> None:
+        cancelling.wait(5)
+        with app.app_context():
+            try:
+                outcome["checked_in"] = services.check_in(db.session.get(Registration, seat_id),
+                                                          actor=db.session.get(OrganizerAccount, desk_id))
+                db.session.commit()
+            except NotCheckable:
+                db.session.rollback()
+                outcome["refused"] = True
+
+    threads = [threading.Thread(target=registrant_cancels), threading.Thread(target=desk_checks_in)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert outcome == {"refused": True}
+    with app.app_context():
+        rows = db.session.execute(select(Registration.status, Registration.checked_in_at)
+                                  .order_by(Registration.id)).all()
+    assert [tuple(row) for row in rows] == [("cancelled", None), ("confirmed", None)]
