@@ -290,6 +290,21 @@ def notify_registration_confirmed(registration: Registration, material: SeatMate
     )
 
 
+def notify_confirmation_again(registration: Registration) -> bool:
+    """A seat holder lost their confirmation: a fresh copy with new codes (the old ones keep
+    working), at most once an hour. False when one went within the hour."""
+    key = hourly_key(f"events.confirmation_again:registration:{registration.id}")
+    if already_queued(key):
+        return False
+    personal, attachments = _seat_mail(registration, prepare_seat_material())
+    queue_email(
+        key=key, to=registration.person, template="events/confirmation", purpose="events.confirmation",
+        context=_seat_context(registration.event), personal=personal, attachments=attachments,
+        repeatable=False,
+    )
+    return True
+
+
 def notify_waitlisted(registration: Registration, place: int, manage_raw: str | None = None, *,
                       sector_seats: int | None = None) -> None:
     """`sector_seats`: the person's sector holds this many seats, its capped share, while

@@ -99,6 +99,11 @@ class AlreadyRegistered(DomainError):
     field = "email"
 
 
+class NoSeatToConfirm(DomainError):
+    message = _l("Only a confirmed seat has a confirmation to send.")
+    status = 409
+
+
 class CheckedInAlready(DomainError):
     message = _l("You are checked in at the event: to give up your seat now, speak to the organizers.")
     status = 409
@@ -584,6 +589,15 @@ def give_seat_by_hand(registration: Registration, *, actor: Any, origin: str = "
                  origin=origin, beyond_sector_share=not _has_room(event, counts, registration.sector_id))
     notifications.notify_promoted(registration)
     return registration
+
+
+def send_confirmation_again(registration: Registration) -> bool:
+    """Email a seat holder their confirmation again, with fresh check-in and manage codes
+    and the calendar file (for someone who lost the first one); at most once an hour.
+    Returns False when one already went this hour. Raises NoSeatToConfirm."""
+    if registration.status != RegistrationStatus.CONFIRMED or registration.person is None:
+        raise NoSeatToConfirm()
+    return notifications.notify_confirmation_again(registration)
 
 
 def update_needs(

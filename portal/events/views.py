@@ -187,6 +187,25 @@ def manage(token: str):
                            **_manage_context(registration)), status
 
 
+@bp.route("/events/manage/<token>/confirmation", methods=["POST"])
+@limiter.limit("10/hour", methods=["POST"])
+def manage_confirmation_again(token: str):
+    """'Email me my confirmation again': the seat holder lost the first one."""
+    registration = services.registration_for_manage_token(token)
+    speak_the_language_of(registration.person)
+    try:
+        sent = services.send_confirmation_again(registration)
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("events.manage", token=token))
+    db.session.commit()
+    flash(_("Your confirmation is on its way, with a new check-in code and the calendar file.") if sent
+          else _("We sent your confirmation again less than an hour ago: look for it in your inbox and "
+                 "spam folder."), "success")
+    return redirect(url_for("events.manage", token=token))
+
+
 @bp.route("/events/manage/<token>/cancel", methods=["POST"])
 def manage_cancel(token: str):
     registration = services.registration_for_manage_token(token)

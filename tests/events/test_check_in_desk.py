@@ -188,3 +188,40 @@ def test_a_check_in_racing_the_registrants_own_cancellation_never_lands_on_the_c
         rows = db.session.execute(select(Registration.status, Registration.checked_in_at)
                                   .order_by(Registration.id)).all()
     assert [tuple(row) for row in rows] == [("cancelled", None), ("confirmed", None)]
+
+
+def test_a_seat_holder_who_lost_the_confirmation_gets_it_again_once_an_hour(app, client, auth, organizer,
+                                                                            make_event):
+    event_id = make_event(capacity=1)
+    register(client, "symposium-1", email="lost@example.ca", name="Lou Lost")
+    register(client, "symposium-1", email="wait@example.ca")
+    with app.app_context():
+        bodies = dict(db.session.execute(select(OutboxMessage.to_address, OutboxMessage.body_text)).tuples().all())
+    manage = manage_link(next(body for to, body in bodies.items() if "lost@" in to))
+    page = client.get(manage).get_data(as_text=True)
+    assert "Lost your confirmation?" in page
+    token = csrf_token(client, manage)
+    again = client.post(manage + "/confirmation", data={"csrf_token": token})
+    assert again.status_code == 302
+    assert "Your confirmation is on its way" in client.get(manage).get_data(as_text=True)
+    client.post(manage + "/confirmation", data={"csrf_token": token})
+    assert "less than an hour ago" in client.get(manage).get_data(as_text=True)
+    with app.app_context():
+        copies = db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.purpose == "events.confirmation", OutboxMessage.to_address.contains("lost@"))
+            .order_by(OutboxMessage.id)).scalars().all()
+        assert len(copies) == 2 and copies[1].attachments and copies[1].body_text != copies[0].body_text
+        new_code = re.search(r"give this code: (\S+)", copies[1].body_text).group(1)
+    # The new code works at the door.
+    auth.login(organizer)
+    desk = f"/admin/events/{event_id}/check-in"
+    scanned = client.post(desk + "/scan", data={"csrf_token": csrf_token(client, desk), "code": new_code})
+    assert "Lou Lost is checked in." in client.get(scanned.headers["Location"]).get_data(as_text=True)
+    auth.logout()
+    # Someone on the waitlist has no confirmation to ask for.
+    waiting = manage_link(next(body for to, body in bodies.items() if "wait@" in to))
+    assert "Lost your confirmation?" not in client.get(waiting).get_data(as_text=True)
+    refused = client.post(waiting + "/confirmation", data={"csrf_token": csrf_token(client, waiting)})
+    assert "Only a confirmed seat has a confirmation to send." in client.get(refused.headers["Location"]).get_data(
+        as_text=True)
+    assert client.post(manage + "/confirmation", data={}).status_code == 400  # no CSRF token
