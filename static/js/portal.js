@@ -30,8 +30,59 @@ window.addEventListener("resize", function () {
   window.portalResizeTimer = window.setTimeout(function () { window.portalScrollingTables(); }, 150);
 });
 
+// Switching language reloads the page: what was typed in its forms would be lost. It is
+// kept in this tab's sessionStorage for that one reload and put back in the fields left
+// empty (never passwords, hidden fields or files), then forgotten.
+var KEPT_KEY = "portal-typed-before-language-switch";
+
+function keepTypedValues() {
+  var typed = [];
+  document.querySelectorAll("main form").forEach(function (form, formIndex) {
+    Array.from(form.elements).forEach(function (field) {
+      if (!field.name || field.disabled) { return; }
+      var type = (field.type || "").toLowerCase();
+      if (["password", "hidden", "file", "submit", "button"].indexOf(type) >= 0) { return; }
+      if (type === "checkbox" || type === "radio") {
+        if (field.checked) { typed.push({form: formIndex, name: field.name, value: field.value, checked: true}); }
+      } else if (field.value) {
+        typed.push({form: formIndex, name: field.name, value: field.value});
+      }
+    });
+  });
+  if (typed.length) {
+    try {
+      window.sessionStorage.setItem(KEPT_KEY, JSON.stringify({path: window.location.pathname, typed: typed}));
+    } catch (error) { /* storage full or refused: the switch still works */ }
+  }
+}
+
+function restoreTypedValues() {
+  var kept;
+  try {
+    kept = JSON.parse(window.sessionStorage.getItem(KEPT_KEY) || "null");
+    window.sessionStorage.removeItem(KEPT_KEY);
+  } catch (error) { return; }
+  if (!kept || kept.path !== window.location.pathname) { return; }
+  var forms = document.querySelectorAll("main form");
+  kept.typed.forEach(function (entry) {
+    var form = forms[entry.form];
+    if (!form) { return; }
+    Array.from(form.elements).forEach(function (field) {
+      if (field.name !== entry.name) { return; }
+      if (entry.checked) {
+        if (field.value === entry.value) { field.checked = true; }
+      } else if (!field.value && field.type !== "hidden") {
+        field.value = entry.value;
+      }
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   window.portalScrollingTables();
+  restoreTypedValues();
+  var switcher = document.querySelector("form.language-switch");
+  if (switcher) { switcher.addEventListener("submit", keepTypedValues); }
   // Move focus to the error summary (or the first invalid field) so keyboard and screen
   // reader users land on what needs fixing.
   var summary = document.querySelector(".error-summary");

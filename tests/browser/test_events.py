@@ -307,3 +307,21 @@ def test_organizer_tables_scroll_in_their_own_box_on_a_phone(app, page, live_ser
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(f"/admin/events/{event_id}/check-in?q=bart")
     expect(page.locator(".table-scroll").first).not_to_have_attribute("tabindex", "0")
+
+
+def test_switching_language_keeps_what_was_typed(app, page, live_server):
+    """Found on a phone: tapping "Français" halfway through the form reloaded it empty."""
+    EventFactory(app)(slug="cswb", title="Collaborating for Community Safety")
+    page.goto("/events/cswb/register")
+    page.get_by_label("Full name").fill("Émilie Tremblay")
+    page.get_by_label("Email").fill("emilie@example.ca")
+    page.get_by_label("Sector").select_option(label="Health care")
+    page.get_by_role("button", name="Français").click()
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(page.get_by_label("Nom complet")).to_have_value("Émilie Tremblay")
+    expect(page.get_by_label("Courriel")).to_have_value("emilie@example.ca")
+    expect(page.get_by_label("Secteur")).to_have_value("health-care")
+    # Kept for that one reload only.
+    page.reload()
+    expect(page.get_by_label("Nom complet")).to_have_value("")
+    assert page.evaluate("window.sessionStorage.length") == 0
