@@ -19,7 +19,15 @@ from portal.core.tokens import AccessToken, hash_token, issue_token, new_raw_tok
 from portal.events.models import Event, Registration
 from portal.extensions import db
 from portal.mail.attachments import QR_CODE
-from portal.mail.services import Attachment, already_queued, hourly_key, mail_domain, queue_email, render_email
+from portal.mail.services import (
+    Attachment,
+    already_queued,
+    hourly_key,
+    mail_domain,
+    queue_email,
+    queue_emails,
+    render_email,
+)
 
 MANAGE_PURPOSE = "events.manage"
 CHECK_IN_PURPOSE = "events.check_in"
@@ -423,16 +431,32 @@ def attendee_message_preview(event: Event, language: str, subject: str, body: st
     return subject, text
 
 
-def notify_attendee_message(registration: Registration, batch: str, subject: str, body: str,
-                            written_in: str = "") -> None:
-    """An organizer's message about the event (transactional: facts about their registration).
-    `written_in`: the language of the organizer's words (English for a French reader when
-    no French was written), marked on them in the HTML for screen readers."""
-    path = manage_path(registration)
-    queue_email(
-        key=f"events.message:{batch}:registration:{registration.id}", to=registration.person,
-        template="events/message", purpose="events.message",
-        context=_base_context(registration, path) | {
-            "message_subject": subject, "message_body": body,
-            "message_language": written_in or registration.person.language or "en"},
-    )
+def notify_attendee_messages(messages: list[tuple[Registration, str, str, str]], batch: str) -> int:
+    """An organizer's message about the event to each (registration, subject, body, written
+    in) at once (transactional: facts about their registration). `written in`: the language
+    of the organizer's words (English for a French reader when no French was written),
+    marked on them in the HTML for screen readers. Each gets their own manage link: the
+    links are one statement, the messages a statement per chunk (mail.queue_emails), so an
+    event of ten thousand is queued well within a request. Returns how many were queued."""
+    if not messages:
+        return 0
+    event = messages[0][0].event
+    shared = _seat_context(event)
+    moment = now()
+    lifetime = _token_lifetime(event)
+    links: list[dict] = []
+    outgoing: list[dict] = []
+    for registration, subject, body, written_in in messages:
+        raw = new_raw_token()
+        links.append(dict(token_hash=hash_token(raw), purpose=MANAGE_PURPOSE, person_id=registration.person_id,
+                          subject_id=registration.id, expires_at=moment + lifetime, use_count=0,
+                          created_at=moment))
+        outgoing.append(dict(
+            key=f"events.message:{batch}:registration:{registration.id}", to=registration.person,
+            template="events/message", purpose="events.message",
+            context=shared | {"message_subject": subject, "message_body": body,
+                              "message_language": written_in or registration.person.language or "en"},
+            personal={"manage_path": path_for("events.manage", token=raw)},
+        ))
+    db.session.connection().execute(_INSERT_TOKEN, links)
+    return queue_emails(outgoing)

@@ -1425,9 +1425,9 @@ def message_attendees(event: Event, *, statuses: Iterable[str], message: Attende
         .options(joinedload(Registration.person))
         .order_by(Registration.id)
     ).scalars().all()
-    for registration in registrations:
-        subject, body, written_in = message.in_language(registration.person.language or "en")
-        notifications.notify_attendee_message(registration, batch, subject, body, written_in)
+    notifications.notify_attendee_messages(
+        [(registration, *message.in_language(registration.person.language or "en")) for registration in registrations],
+        batch)
     record_audit("events.attendees.messaged", actor=actor, subject=f"event:{event.id}",
                  origin=origin, statuses=wanted, count=len(registrations),
                  in_french=bool(message.subject_fr.strip() and message.body_fr.strip()))

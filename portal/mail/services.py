@@ -20,6 +20,8 @@ from flask_babel import force_locale, get_translations
 from jinja2 import TemplateNotFound, pass_context
 from markupsafe import Markup, escape
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.core.clock import now
 from portal.core.db import insert_returning_id
@@ -200,33 +202,12 @@ def hourly_key(key: str) -> str:
     return f"{key}:{now():%Y%m%d%H}"
 
 
-def queue_email(
-    *,
-    key: str,
-    to: Person,
-    template: str,
-    purpose: str,
-    context: dict[str, Any] | None = None,
-    category: MessageCategory = MessageCategory.TRANSACTIONAL,
-    list_context: ListContext | None = None,
-    attachments: list[Attachment] | None = None,
-    automatic: bool = True,
-    not_before=None,
-    repeatable: bool = True,
-    personal: Mapping[str, str] | None = None,
-) -> int | None:
-    """Queue one message to `to`, unless a message with the same `key` already exists.
-
-    `key` names purpose + object + recipient (e.g. "events.confirmation:reg:42"), so repeating
-    an action never queues a second copy. Returns the new message's id, or None for a repeat.
-    `repeatable=False` says the key names something created in this very transaction, so no
-    copy can exist yet: the look-up that spares rendering a repeat is skipped (the insert
-    still ignores a duplicate key). The caller's transaction owns the commit.
-    With `personal`, the message is merged (render_merged_email): `context` then holds only
-    what everyone gets alike, as hashable values, and `personal` the recipient's own strings.
-    """
-    if repeatable and already_queued(key):
-        return None
+def _outbox_values(
+    *, key: str, to: Person, template: str, purpose: str, context: dict[str, Any] | None,
+    category: MessageCategory, list_context: ListContext | None, automatic: bool, not_before,
+    personal: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The outbox row of one message, rendered (queue_email's and queue_emails' rows alike)."""
     config = current_app.config
     context = dict(context or {})
     if personal is not None:
@@ -278,6 +259,62 @@ def queue_email(
         last_error="",
         created_at=now(),
     )
+    return values
+
+
+def queue_emails(messages: list[dict[str, Any]], *, chunk: int = 500) -> int:
+    """`queue_email` for many messages at once (an organizer's message to a whole event):
+    each dict holds queue_email's arguments, without attachments. The rows are the ones
+    queue_email writes, inserted a chunk per statement, a repeated key skipped (ON CONFLICT
+    DO NOTHING), so ten thousand messages are twenty statements, not thirty thousand, and
+    merged messages (`personal`) render their shared part once. Returns how many were new."""
+    rows = [_outbox_values(**{"context": None, "category": MessageCategory.TRANSACTIONAL,
+                              "list_context": None, "automatic": True, "not_before": None,
+                              "personal": None, **message})
+            for message in messages]
+    if not rows:
+        return 0
+    db.session.flush()  # the people (and anything else pending) exist before the rows naming them
+    dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    queued = 0
+    for start in range(0, len(rows), chunk):
+        result = db.session.execute(
+            dialect_insert(OutboxMessage).values(rows[start:start + chunk])
+            .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(OutboxMessage.id))
+        queued += len(result.all())
+    return queued
+
+
+def queue_email(
+    *,
+    key: str,
+    to: Person,
+    template: str,
+    purpose: str,
+    context: dict[str, Any] | None = None,
+    category: MessageCategory = MessageCategory.TRANSACTIONAL,
+    list_context: ListContext | None = None,
+    attachments: list[Attachment] | None = None,
+    automatic: bool = True,
+    not_before=None,
+    repeatable: bool = True,
+    personal: Mapping[str, str] | None = None,
+) -> int | None:
+    """Queue one message to `to`, unless a message with the same `key` already exists.
+
+    `key` names purpose + object + recipient (e.g. "events.confirmation:reg:42"), so repeating
+    an action never queues a second copy. Returns the new message's id, or None for a repeat.
+    `repeatable=False` says the key names something created in this very transaction, so no
+    copy can exist yet: the look-up that spares rendering a repeat is skipped (the insert
+    still ignores a duplicate key). The caller's transaction owns the commit.
+    With `personal`, the message is merged (render_merged_email): `context` then holds only
+    what everyone gets alike, as hashable values, and `personal` the recipient's own strings.
+    """
+    if repeatable and already_queued(key):
+        return None
+    values = _outbox_values(key=key, to=to, template=template, purpose=purpose, context=context,
+                            category=category, list_context=list_context, automatic=automatic,
+                            not_before=not_before, personal=personal)
     # One statement with the values as parameters, on the session's connection: compiled
     # once, and no ORM bookkeeping for a row nobody reads back here.
     db.session.flush()  # the person (and anything else pending) exists before the row naming it

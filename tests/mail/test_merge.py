@@ -71,3 +71,20 @@ def test_a_value_that_looks_like_a_marker_is_printed_not_expanded(event):
     )
     assert text.count("/m/secret") == 1
     assert "Hello \x1amanage_path\x1a," in text
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_merged_organizer_message_reads_as_if_rendered_for_the_person_alone(event, language):
+    """The organizer's message to attendees is queued merged (one render per language for a
+    whole event): it must read exactly as the message rendered for one person."""
+    words = {"message_subject": "Parking & <access>", "message_body": "Use the east lot.\n\nBring ID & a badge.",
+             "message_language": "en"}
+    shared = {"event": event_facts(event), "event_path": path_for("events.detail", slug=event.slug)} | words
+    personal = {"manage_path": "/events/manage/tok&en<9>"}
+
+    merged = render_merged_email("events/message", language, shared, personal | {"recipient_name": HOSTILE_NAME})
+
+    alone = render_email(
+        "events/message", language, event=event, event_path=shared["event_path"],
+        recipient=Person(name=HOSTILE_NAME, email="zoe@example.ca", language=language), **personal, **words)
+    assert merged == alone
