@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import force_locale, gettext, lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
@@ -592,6 +592,31 @@ def recipients(mailing_list: MailingList, at: datetime | None = None) -> list[Su
     return [s for s in subscriptions if s.person_id in live]
 
 
+def recipient_count(mailing_list: MailingList, at: datetime | None = None) -> int:
+    """len(recipients(mailing_list, at)) in one counting query: the organizer's pages show it
+    for lists of tens of thousands, where loading every subscription took seconds and
+    hundreds of megabytes. Same rule: an active subscription, a person not erased, and their
+    newest consent event for the list neither a withdrawal nor lapsed."""
+    moment = at or now()
+    newest = (
+        select(ConsentRecord.id)
+        .where(ConsentRecord.purpose == mailing_list.consent_purpose,
+               ConsentRecord.person_id == Subscription.person_id)
+        .order_by(ConsentRecord.created_at.desc(), ConsentRecord.id.desc())
+        .limit(1).correlate(Subscription).scalar_subquery()
+    )
+    return db.session.execute(
+        select(func.count()).select_from(Subscription)
+        .join(Person, Person.id == Subscription.person_id)
+        .join(ConsentRecord, ConsentRecord.id == newest)
+        .where(Subscription.list_id == mailing_list.id,
+               Subscription.status == SubscriptionStatus.ACTIVE.value,
+               Person.erased_at.is_(None),
+               ConsentRecord.kind != ConsentKind.WITHDRAWN.value,
+               or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > moment))
+    ).scalar_one()
+
+
 def consent_history(person: Person, mailing_list: MailingList | None = None) -> list[ConsentRecord]:
     """The person's consent-ledger rows (for one list, or all), oldest first."""
     query = select(ConsentRecord).where(ConsentRecord.person_id == person.id)
@@ -821,7 +846,7 @@ def send_post_now(post: ListPost, *, actor=None) -> int:
     larger list is scheduled for now and `send_due_posts` fans it out on its next run, so the
     request never times out. Raises `PostNotEditable` if it was already sent or claimed.
     """
-    audience = len(recipients(post.mailing_list))
+    audience = recipient_count(post.mailing_list)
     if audience > current_app.config.get("LISTS_INLINE_FAN_OUT_LIMIT", INLINE_FAN_OUT_LIMIT):
         if post.status not in (PostStatus.DRAFT, PostStatus.SCHEDULED):
             raise PostNotEditable()

@@ -373,7 +373,7 @@ def admin_posts(list_id: int):
         select(ListPost).where(ListPost.list_id == mailing_list.id).order_by(ListPost.created_at.desc(), ListPost.id.desc())
     ).scalars().all()
     return render_template("lists/admin/posts.html", mailing_list=mailing_list, posts=posts,
-                           recipients=len(services.recipients(mailing_list)))
+                           recipients=services.recipient_count(mailing_list))
 
 
 @bp.route("/admin/lists/<int:list_id>/posts/new", methods=["GET", "POST"])
@@ -406,7 +406,7 @@ def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form:
     return render_template(
         "lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=post,
         preview_subject=subject, preview_text=text, action_form=ActionForm(),
-        schedule_form=schedule_form or ScheduleForm(), recipients=len(services.recipients(mailing_list)),
+        schedule_form=schedule_form or ScheduleForm(), recipients=services.recipient_count(mailing_list),
         editable=post.status in (PostStatus.DRAFT, PostStatus.SCHEDULED),
     ), status
 

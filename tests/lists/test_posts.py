@@ -258,3 +258,35 @@ def test_send_now_to_a_large_list_is_handed_to_the_scheduler(app, public_list):
     with app.app_context():
         assert send_due_posts() == 1
     assert len(outbox(app, "lists.post")) == 2
+
+
+def test_the_recipient_count_is_the_recipients_counted_by_the_database(app, public_list):
+    """The organizer's pages count a list's recipients in one query (a scale pass measured
+    3 s and +120 MB loading 29,000 to count them); it must be the same rule as recipients():
+    active, not erased, newest consent neither withdrawn nor lapsed."""
+    from portal.lists.models import MailingList
+    from portal.lists.services import recipient_count, recipients
+    from portal.people.models import ConsentKind, Person
+    from portal.people.services import record_consent
+
+    clock.set_now(datetime(2026, 1, 10, 12, tzinfo=UTC))
+    add_subscriber(app, public_list, "express@example.ca")
+    add_subscriber(app, public_list, "implied@example.ca", consent="implied")
+    add_subscriber(app, public_list, "none@example.ca", consent=None)
+    add_subscriber(app, public_list, "left@example.ca", status="unsubscribed")
+    _, erased_id, _ = add_subscriber(app, public_list, "erased@example.ca")
+    _, back_id, _ = add_subscriber(app, public_list, "back@example.ca")
+    with app.app_context():
+        db.session.get(Person, erased_id).erased_at = clock.now()
+        mailing_list = db.session.get(MailingList, public_list)
+        back = db.session.get(Person, back_id)
+        # withdrew, then consented again: the newest event counts
+        record_consent(back, purpose=mailing_list.consent_purpose, kind=ConsentKind.WITHDRAWN, source="t", method="t")
+        clock.advance(timedelta(seconds=1))
+        record_consent(back, purpose=mailing_list.consent_purpose, kind=ConsentKind.EXPRESS, source="t", method="t")
+        db.session.commit()
+        expected = sorted(s.person.email for s in recipients(mailing_list))
+        assert expected == ["back@example.ca", "express@example.ca", "implied@example.ca"]
+        assert recipient_count(mailing_list) == 3
+        clock.set_now(datetime(2028, 1, 11, 12, tzinfo=UTC))  # the implied consent lapsed
+        assert len(recipients(mailing_list)) == recipient_count(mailing_list) == 2
