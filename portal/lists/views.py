@@ -20,6 +20,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
+from sqlalchemy.orm import contains_eager
 
 from portal.core.audit import record_audit
 from portal.core.db import fold, folded
@@ -269,6 +270,7 @@ def admin_subscribers(list_id: int):
     filters = SubscriberFilterForm(request.args)
     filters.validate()
     query = (select(Subscription).join(Person, Person.id == Subscription.person_id)
+             .options(contains_eager(Subscription.person))  # one query for the page's people
              .where(Subscription.list_id == mailing_list.id).order_by(Person.email))
     if filters.status.data and not filters.status.errors:
         query = query.where(Subscription.status == filters.status.data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.extensions import db
-from tests.conftest import csrf_token
+from tests.conftest import Auth, csrf_token
 
 
 def test_members_pages_need_the_link_then_the_terms(app, client, groups):
@@ -135,3 +135,40 @@ def test_french_members_read_the_terms_in_french_where_they_are_written(app, cli
     client.get(groups.member_link(member), headers=french)
     translated = client.get(terms, headers=french).get_data(as_text=True)
     assert '<div class="terms-of-reference"><p>Soyez bienveillants.</p>' in translated
+
+
+def test_the_member_pages_take_the_same_statements_for_3_or_12_members(app, client, admin, groups):
+    """A scale pass counted 519 statements for a group of 500: one per member for their
+    person. The directory and the organizers' group page now load people with memberships."""
+    from sqlalchemy import event as sa_event
+
+    info = groups.group(tor_version="1")
+    reader = groups.member(info, "reader@example.ca", name="Rea Der", acknowledged=True)
+    for n in range(2):
+        groups.member(info, f"m{n}@example.ca", name=f"Member {n}", acknowledged=True)
+    client.get(groups.member_link(reader))
+    other = app.test_client()
+    Auth(other).login(admin)
+
+    def statements_for(fetch) -> int:
+        seen: list[str] = []
+
+        def count(*_args) -> None:
+            seen.append("")
+
+        with app.app_context():
+            sa_event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert fetch().status_code == 200
+        finally:
+            with app.app_context():
+                sa_event.remove(db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    pages = (lambda: client.get(f"/groups/{info.slug}/members"),
+             lambda: other.get(f"/admin/groups/{info.slug}"))
+    few = [statements_for(page) for page in pages]
+    for n in range(2, 11):
+        groups.member(info, f"m{n}@example.ca", name=f"Member {n}", acknowledged=True)
+    many = [statements_for(page) for page in pages]
+    assert many == few, (few, many)

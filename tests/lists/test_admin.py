@@ -66,3 +66,32 @@ def test_subscribers_history_and_export(app, client, auth, organizer, public_lis
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel then reads the accents as UTF-8
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert {r["email"] for r in rows} == {"ana@example.ca", "'=cmd@example.ca", "wait@example.ca"}
+
+
+def test_the_subscribers_page_takes_the_same_statements_for_2_or_12_subscribers(app, client, auth, organizer,
+                                                                                public_list):
+    """Found at scale: each row read its person on its own (61 statements a page of 50)."""
+    from sqlalchemy import event as sa_event
+
+    def statements() -> int:
+        seen: list[str] = []
+
+        def count(*_args) -> None:
+            seen.append("")
+
+        with app.app_context():
+            sa_event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get(f"/admin/lists/{public_list}").status_code == 200
+        finally:
+            with app.app_context():
+                sa_event.remove(db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    for n in range(2):
+        add_subscriber(app, public_list, f"s{n}@example.ca")
+    auth.login(organizer)
+    few = statements()
+    for n in range(2, 12):
+        add_subscriber(app, public_list, f"s{n}@example.ca")
+    assert statements() == few
