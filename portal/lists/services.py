@@ -17,7 +17,7 @@ import io
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -862,20 +862,36 @@ def send_post_now(post: ListPost, *, actor=None) -> int:
     return count
 
 
-def subscribers_csv(mailing_list: MailingList) -> tuple[str, int]:
-    """Every subscription of the list as CSV for Excel (BOM, no formula cells), and how many."""
+def subscriber_export_size(mailing_list: MailingList) -> int:
+    """How many rows subscriber_csv_chunks writes (for the audit entry, before streaming)."""
+    return db.session.execute(
+        select(func.count()).select_from(Subscription).where(Subscription.list_id == mailing_list.id)
+    ).scalar_one()
+
+
+def subscriber_csv_chunks(mailing_list: MailingList, *, rows_per_chunk: int = 500) -> Iterator[str]:
+    """Every subscription of the list as CSV for Excel (BOM, no formula cells), as text
+    chunks read in batches: memory stays flat whatever the list's size (a scale pass saw
+    +140 MB building 30,000 rows in one string)."""
     buffer = io.StringIO()
-    buffer.write(CSV_BOM)
     writer = csv.writer(buffer)
+    yield CSV_BOM
     writer.writerow(["email", "name", "language", "status", "source", "confirmed_at", "unsubscribed_at"])
     rows = db.session.execute(
-        select(Subscription, Person).join(Person, Person.id == Subscription.person_id)
+        select(Subscription.status, Subscription.source, Subscription.confirmed_at, Subscription.unsubscribed_at,
+               Person.email, Person.name, Person.language)
+        .join(Person, Person.id == Subscription.person_id)
         .where(Subscription.list_id == mailing_list.id).order_by(Person.email)
-    ).all()
-    for subscription, person in rows:
+        .execution_options(yield_per=rows_per_chunk)
+    )
+    for count, (status, source, confirmed_at, unsubscribed_at, email, name, language) in enumerate(rows, 1):
         writer.writerow(csv_row((
-            person.email, person.name, person.language, subscription.status, subscription.source,
-            subscription.confirmed_at.isoformat() if subscription.confirmed_at else "",
-            subscription.unsubscribed_at.isoformat() if subscription.unsubscribed_at else "",
+            email, name, language, status, source,
+            confirmed_at.isoformat() if confirmed_at else "",
+            unsubscribed_at.isoformat() if unsubscribed_at else "",
         )))
-    return buffer.getvalue(), len(rows)
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
