@@ -167,3 +167,13 @@ def check_production(settings: dict) -> None:
         )
     if len(key) < 32:
         raise ConfigurationError("SECRET_KEY is shorter than 32 characters; use a long random value.")
+    if len(set(key)) < 16:
+        # "aaaa...", "changemechangeme...": long enough, but no one drew them at random.
+        raise ConfigurationError("SECRET_KEY does not look random (too few different characters); "
+                                 "use python -c 'import secrets; print(secrets.token_urlsafe(48))'.")
+    base_url = (settings.get("PORTAL_BASE_URL") or "").rstrip("/")
+    if not base_url.startswith("https://") or base_url == "https://127.0.0.1:5000":
+        # Every link in every email is built on it: the default would send people to localhost.
+        raise ConfigurationError(
+            f"PORTAL_BASE_URL must be the portal's public https address (it is {base_url or 'unset'!r}); "
+            "every link in every email starts with it.")

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, g, request, session
 from flask_babel import get_locale
 
-from config import CONFIGS, Config, check_production
+from config import CONFIGS, Config, ConfigurationError, check_production
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,11 @@ def create_app(config: type[Config] | dict[str, Any] | str | None = None) -> Fla
     env_name = os.environ.get("PORTAL_ENV", "development")
     if isinstance(config, str):
         env_name, config = config, None
-    app.config.from_object(CONFIGS.get(env_name, CONFIGS["development"]))
+    if env_name not in CONFIGS:
+        # A typo ("prod") must not quietly give the development profile: its public key,
+        # cookies without Secure, no HSTS.
+        raise ConfigurationError(f"PORTAL_ENV must be one of {', '.join(CONFIGS)}; it is {env_name!r}.")
+    app.config.from_object(CONFIGS[env_name])
     if isinstance(config, type):
         app.config.from_object(config)
     elif isinstance(config, dict):

@@ -56,6 +56,10 @@ def register_demo_command(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo_command() -> None:
         """Create demo content (safe to run again) and print the demo organizer's login."""
+        if app.config.get("PORTAL_ENV") == "production":
+            # Its admin's password is printed in the README, and its registrations mail people.
+            raise click.ClickException("seed-demo is for development and demonstration only: it creates an "
+                                       "admin whose password is public. Refused with PORTAL_ENV=production.")
         seeded = seed_demo()
         click.echo(f"Demo data ready ({', '.join(seeded)}).")
         click.echo(f"Demo organizer: {DEMO_ORGANIZER_EMAIL} / {DEMO_ORGANIZER_PASSWORD}")

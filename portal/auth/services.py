@@ -68,7 +68,9 @@ class SessionEnd(StrEnum):
 
 
 def create_organizer(email: str, password: str, *, name: str = "", admin: bool = False) -> OrganizerAccount:
-    """Create an organizer account, or reset the password and role of an existing one."""
+    """Create an organizer account, or set the password and role of an existing one (the
+    demo data and the tests' factories; the command line refuses an existing account unless
+    told to reset it: `reset_account`)."""
     address = normalize_email(email)
     account = db.session.execute(
         select(OrganizerAccount).where(OrganizerAccount.email == address)
@@ -82,6 +84,32 @@ def create_organizer(email: str, password: str, *, name: str = "", admin: bool =
         account.name = name
     db.session.flush()
     return account
+
+
+def account_with_address(email: str) -> OrganizerAccount | None:
+    return db.session.execute(
+        select(OrganizerAccount).where(OrganizerAccount.email == normalize_email(email))
+    ).scalar_one_or_none()
+
+
+def reset_account(account: OrganizerAccount, password: str, *, admin: bool, name: str = "",
+                  origin: str = "command line") -> int:
+    """Give an existing account a new password and role (the operator, from the command
+    line: a forgotten password, a promotion); every login session of the account ends, and
+    the reset is audited (never the password). Returns how many sessions ended."""
+    account.password_hash = hash_password(password, email=account.email, name=name or account.name)
+    was = account.role
+    account.role = (Role.ADMIN if admin else Role.ORGANIZER).value
+    if name:
+        account.name = name
+    ended = db.session.execute(
+        update(LoginSession).where(LoginSession.account_id == account.id, LoginSession.ended_at.is_(None))
+        .values(ended_at=now()).execution_options(synchronize_session=False)
+    ).rowcount or 0
+    record_audit("auth.account.reset", actor_label="command line", subject=f"account:{account.id}",
+                 origin=origin, role_was=was, role=account.role, sessions_ended=ended)
+    db.session.flush()
+    return ended
 
 
 def authenticate(email: str, password: str, *, origin: str = "") -> tuple[OrganizerAccount, str]:

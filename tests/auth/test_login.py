@@ -137,6 +137,33 @@ def test_create_organizer_reads_the_password_from_stdin(app, runner):
     assert post_login(client, "chair@example.ca", "a long enough password").status_code == 302
 
 
+def test_create_organizer_never_quietly_resets_an_existing_account(app, runner):
+    """Found by an operator pass: create-organizer on an existing admin silently made it an
+    organizer with a new password, left its signed-in browsers signed in, and audited nothing."""
+    from sqlalchemy import select
+
+    from portal.core.audit import AuditEntry
+    from portal.extensions import db
+
+    runner.invoke(args=["create-organizer", "chair@example.ca", "--admin"], input="a long enough password\n")
+    signed_in = app.test_client()
+    assert post_login(signed_in, "chair@example.ca", "a long enough password").status_code == 302
+    refused = runner.invoke(args=["create-organizer", "chair@example.ca"], input="another long passphrase 7\n")
+    assert refused.exit_code != 0 and "exists already (admin)" in refused.output and "--reset" in refused.output
+    assert post_login(app.test_client(), "chair@example.ca", "a long enough password").status_code == 302
+
+    reset = runner.invoke(args=["create-organizer", "chair@example.ca", "--admin", "--reset"],
+                          input="another long passphrase 7\n")
+    assert reset.exit_code == 0, reset.output
+    assert "Admin account reset: chair@example.ca" in reset.output
+    assert signed_in.get("/admin/").status_code == 302  # signed out everywhere
+    assert post_login(app.test_client(), "chair@example.ca", "another long passphrase 7").status_code == 302
+    with app.app_context():
+        (entry,) = db.session.execute(select(AuditEntry).where(AuditEntry.action == "auth.account.reset")).scalars()
+        assert entry.actor_label == "command line" and entry.detail["role"] == "admin"
+        assert entry.detail["sessions_ended"] >= 1
+
+
 def test_create_organizer_refuses_a_short_password(runner):
     result = runner.invoke(args=["create-organizer", "x@example.ca"], input="short\n")
     assert result.exit_code != 0

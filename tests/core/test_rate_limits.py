@@ -1,8 +1,10 @@
 """The in-process rate-limit storage: limits like limits' own, without starting threads."""
 from __future__ import annotations
 
+import os
 import threading
 
+import pytest
 from limits import parse, storage, strategies
 
 from portal.core import rate_limits
@@ -35,3 +37,29 @@ def test_expired_counters_are_swept_on_a_later_hit(monkeypatch):
     clock[0] += rate_limits.SWEEP_EVERY_SECONDS
     counters.incr("stays", expiry=60)
     assert "gone" not in counters.storage and counters.storage["stays"] == 2
+
+
+REDIS_URLS = [url for url in [os.environ.get("PORTAL_TEST_REDIS_URL")] if url]
+
+
+# Runs where a Redis server is given (CI: this machine's, PORTAL_TEST_REDIS_URL in .ci/run).
+@pytest.mark.parametrize("redis_url", REDIS_URLS)
+def test_several_workers_share_their_counts_in_redis(tmp_path, redis_url):
+    """Found by an operator pass: the README told operators with several web workers to use
+    redis://, and the portal then failed to start ('redis' prerequisite not available); each
+    worker's memory counted alone, so 3 workers allowed 3 times the login limit."""
+    from portal import create_app
+
+    prefix = f"portal-test-{os.getpid()}-{tmp_path.name}"
+    settings = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db", "RATELIMIT_STORAGE_URI": redis_url,
+                "RATELIMIT_KEY_PREFIX": prefix, "PORTAL_INSTANCE_PATH": str(tmp_path)}
+    app = create_app(settings)
+    assert type(limiter.storage).__name__ == "RedisStorage"
+    # What another worker sees: the same server's counters, through their own connection.
+    another_worker = strategies.FixedWindowRateLimiter(storage.storage_from_string(redis_url))
+    five_a_minute = parse("5/minute")
+    key = f"{prefix}/shared-count"
+    assert [another_worker.hit(five_a_minute, key) for _ in range(3)] == [True] * 3
+    with app.app_context():
+        first_worker = strategies.FixedWindowRateLimiter(limiter.storage)
+        assert [first_worker.hit(five_a_minute, key) for _ in range(3)] == [True, True, False]

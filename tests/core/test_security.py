@@ -30,20 +30,59 @@ def test_oversized_request_gets_413_page(app, client):
     assert "File too large" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("key", [None, "", "dev-only-not-secret-change-me", "short"])
-def test_production_refuses_a_default_or_missing_secret_key(monkeypatch, key):
+#: What a production start needs besides its secret key.
+PRODUCTION = {"PORTAL_BASE_URL": "https://portal.owg.example.ca", "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+RANDOM_KEY = "Xk3v9Qp2LmZ8rT5wYb7NcD4hJf6Gs1Ua0Ve_-RtyQw"
+
+
+@pytest.mark.parametrize("key", [None, "", "dev-only-not-secret-change-me", "short", "a" * 40,
+                                 "changemechangemechangemechangeme"])
+def test_production_refuses_a_default_missing_or_made_up_secret_key(monkeypatch, key):
     monkeypatch.setenv("PORTAL_ENV", "production")
     if key is None:
         monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(ConfigurationError) as refused:
-        create_app({"SECRET_KEY": key, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+        create_app({**PRODUCTION, "SECRET_KEY": key})
     assert "SECRET_KEY" in str(refused.value)
     assert "\n" not in str(refused.value)
 
 
+@pytest.mark.parametrize("base_url", [None, "http://127.0.0.1:5000", "http://portal.owg.example.ca"])
+def test_production_refuses_email_links_that_are_not_its_https_address(monkeypatch, base_url):
+    """Found by an operator pass: following the README, every emailed link pointed at
+    http://127.0.0.1:5000."""
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    settings = {**PRODUCTION, "SECRET_KEY": RANDOM_KEY}
+    if base_url is None:
+        monkeypatch.delenv("PORTAL_BASE_URL", raising=False)
+        settings.pop("PORTAL_BASE_URL")
+    else:
+        settings["PORTAL_BASE_URL"] = base_url
+    with pytest.raises(ConfigurationError) as refused:
+        create_app(settings)
+    assert "PORTAL_BASE_URL" in str(refused.value)
+
+
+@pytest.mark.parametrize("profile", ["prod", "Production", " production", ""])
+def test_a_mistyped_profile_is_refused_not_taken_for_development(monkeypatch, profile):
+    monkeypatch.setenv("PORTAL_ENV", profile)
+    with pytest.raises(ConfigurationError) as refused:
+        create_app({**PRODUCTION, "SECRET_KEY": RANDOM_KEY})
+    assert "PORTAL_ENV" in str(refused.value)
+
+
+def test_the_demo_data_is_refused_in_production(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    app = create_app({**PRODUCTION, "SECRET_KEY": RANDOM_KEY,
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code != 0 and "Refused with PORTAL_ENV=production" in result.output
+    assert "symposium-2014" not in result.output
+
+
 def test_production_sets_cookie_flags_and_hsts(tmp_path, monkeypatch):
     monkeypatch.setenv("PORTAL_ENV", "production")
-    app = create_app({"SECRET_KEY": "x" * 48, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
+    app = create_app({**PRODUCTION, "SECRET_KEY": RANDOM_KEY, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
