@@ -80,14 +80,17 @@ def _consent_only_people(moment: datetime) -> list[tuple[Person, datetime]]:
             continue
         query = query.where(~exists().where(link.column == Person.id))
     results: list[tuple[Person, datetime]] = []
-    for person in db.session.execute(query).scalars():
-        records = list(
-            db.session.execute(
-                select(ConsentRecord).where(ConsentRecord.person_id == person.id)
-            ).scalars()
-        )
+    people = list(db.session.execute(query).scalars())
+    # Their consent rows a chunk of people per query, not a query per person.
+    records_of: dict[int, list[ConsentRecord]] = {person.id: [] for person in people}
+    for start in range(0, len(people), 900):
+        for record in db.session.execute(
+            select(ConsentRecord).where(ConsentRecord.person_id.in_([p.id for p in people[start:start + 900]]))
+        ).scalars():
+            records_of[record.person_id].append(record)
+    for person in people:
         latest: dict[str, ConsentRecord] = {}
-        for record in sorted(records, key=lambda r: (r.created_at, r.id)):
+        for record in sorted(records_of[person.id], key=lambda r: (r.created_at, r.id)):
             latest[record.purpose] = record
         ended: list[datetime] = []
         for record in latest.values():

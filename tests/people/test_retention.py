@@ -231,3 +231,39 @@ def test_one_late_run_purges_every_area_then_the_people_left_with_nothing(app, m
     with app.app_context():
         assert purge_expired_personal_data() == 0
     assert state() == after
+
+
+def test_the_consent_only_forecast_reads_consent_a_chunk_of_people_at_a_time(app, make):
+    """A scale pass counted 4,517 statements for the retention page: one consent query per
+    person. The statements no longer grow with the people."""
+    from sqlalchemy import event as sa_event
+
+    from portal.people.retention import _consent_only_people
+
+    def add(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            person_id = make.person(f"c{n}@example.ca").id
+            with app.app_context():
+                record_consent(db.session.get(Person, person_id), purpose="list:news", kind=ConsentKind.WITHDRAWN)
+                db.session.commit()
+
+    def forecast() -> tuple[int, int]:
+        seen: list[str] = []
+
+        def count(*_args) -> None:
+            seen.append("")
+
+        with app.app_context():
+            sa_event.listen(db.engine, "before_cursor_execute", count)
+            try:
+                due = _consent_only_people(clock.now())
+            finally:
+                sa_event.remove(db.engine, "before_cursor_execute", count)
+        return len(seen), len(due)
+
+    add(0, 2)
+    few, due_few = forecast()
+    add(2, 10)
+    many, due_many = forecast()
+    assert (due_few, due_many) == (2, 12)
+    assert many == few
