@@ -63,3 +63,10 @@ def test_several_workers_share_their_counts_in_redis(tmp_path, redis_url):
     with app.app_context():
         first_worker = strategies.FixedWindowRateLimiter(limiter.storage)
         assert [first_worker.hit(five_a_minute, key) for _ in range(3)] == [True, True, False]
+
+
+def test_operators_can_list_every_limit(app):
+    """`flask limiter limits` is in `flask --help`; without Flask-Limiter's cli extra it failed."""
+    result = app.test_cli_runner().invoke(args=["limiter", "limits"])
+    assert result.exit_code == 0, result.output
+    assert "auth.login: /login" in result.output and "20 per 1 minute" in result.output
