@@ -154,8 +154,13 @@ CONFIGS: dict[str, type[Config]] = {
 }
 
 
-class ConfigurationError(RuntimeError):
-    """The configuration cannot run safely; the message says why in one line."""
+class ConfigurationError(SystemExit):
+    """The configuration cannot run safely; the message says why in one line. A SystemExit,
+    so `flask ...` and gunicorn stop with that line alone (exit status 1), not a traceback
+    that buries it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Configuration error: {message}")
 
 
 def check_production(settings: dict) -> None:
