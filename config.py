@@ -163,6 +163,11 @@ class ConfigurationError(SystemExit):
         super().__init__(f"Configuration error: {message}")
 
 
+def _repeats_itself(key: str) -> bool:
+    """"abcabcabc...": the key is a short piece written again and again."""
+    return any(key == (key[:size] * (len(key) // size + 1))[:len(key)] for size in range(1, len(key) // 2 + 1))
+
+
 def check_production(settings: dict) -> None:
     key = settings.get("SECRET_KEY") or ""
     if not key or key == DEVELOPMENT_SECRET_KEY:
@@ -172,12 +177,13 @@ def check_production(settings: dict) -> None:
         )
     if len(key) < 32:
         raise ConfigurationError("SECRET_KEY is shorter than 32 characters; use a long random value.")
-    if len(set(key)) < 16:
-        # "aaaa...", "changemechangeme...": long enough, but no one drew them at random.
-        raise ConfigurationError("SECRET_KEY does not look random (too few different characters); "
+    if len(set(key)) < 8 or _repeats_itself(key):
+        # "aaaa...", "changemechangeme...": long enough, but no one drew them at random. (A
+        # random hex key has 16 different characters at most: the bar stays well below.)
+        raise ConfigurationError("SECRET_KEY does not look random (a few characters, or a word repeated); "
                                  "use python -c 'import secrets; print(secrets.token_urlsafe(48))'.")
     base_url = (settings.get("PORTAL_BASE_URL") or "").rstrip("/")
-    if not base_url.startswith("https://") or base_url == "https://127.0.0.1:5000":
+    if not base_url.lower().startswith("https://") or base_url.lower() == "https://127.0.0.1:5000":
         # Every link in every email is built on it: the default would send people to localhost.
         raise ConfigurationError(
             f"PORTAL_BASE_URL must be the portal's public https address (it is {base_url or 'unset'!r}); "

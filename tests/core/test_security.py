@@ -36,7 +36,7 @@ RANDOM_KEY = "Xk3v9Qp2LmZ8rT5wYb7NcD4hJf6Gs1Ua0Ve_-RtyQw"
 
 
 @pytest.mark.parametrize("key", [None, "", "dev-only-not-secret-change-me", "short", "a" * 40,
-                                 "changemechangemechangemechangeme"])
+                                 "changemechangemechangemechangeme", "0123456789abcdef" * 3])
 def test_production_refuses_a_default_missing_or_made_up_secret_key(monkeypatch, key):
     monkeypatch.setenv("PORTAL_ENV", "production")
     if key is None:
@@ -45,6 +45,18 @@ def test_production_refuses_a_default_missing_or_made_up_secret_key(monkeypatch,
         create_app({**PRODUCTION, "SECRET_KEY": key})
     assert "SECRET_KEY" in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_production_starts_with_any_randomly_drawn_key_and_an_uppercase_scheme(tmp_path, monkeypatch):
+    """Found by review: a rule asking for 16 different characters refused a quarter of
+    secrets.token_hex() keys (hex has 16 digits in all)."""
+    import secrets
+
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    for n, key in enumerate([secrets.token_hex(16) for _ in range(20)] + [secrets.token_hex(), secrets.token_urlsafe(32)]):
+        app = create_app({**PRODUCTION, "SECRET_KEY": key, "PORTAL_BASE_URL": "HTTPS://Portal.Example.org/",
+                          "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p{n}.db"})
+        assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
 @pytest.mark.parametrize("base_url", [None, "http://127.0.0.1:5000", "http://portal.owg.example.ca"])
