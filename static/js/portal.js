@@ -30,21 +30,34 @@ window.addEventListener("resize", function () {
   window.portalResizeTimer = window.setTimeout(function () { window.portalScrollingTables(); }, 150);
 });
 
-// Switching language reloads the page: what was typed in its forms would be lost. It is
-// kept in this tab's sessionStorage for that one reload and put back in the fields left
-// empty (never passwords, hidden fields or files), then forgotten.
+// Switching language reloads the page: what was typed in its forms would be lost. What the
+// person changed from the page's own values is kept in this tab's sessionStorage for that
+// one reload and put back, then forgotten. Never passwords, hidden fields or files; and a
+// box is never ticked on their behalf (consent must be the person's own act, on the page
+// they read): a box they unticked is unticked again, one they ticked is left to them.
 var KEPT_KEY = "portal-typed-before-language-switch";
+var SKIPPED_TYPES = ["password", "hidden", "file", "submit", "button", "reset", "image"];
+
+function changedByThePerson(field) {
+  var type = (field.type || "").toLowerCase();
+  if (type === "checkbox" || type === "radio") { return field.checked !== field.defaultChecked; }
+  if (field.tagName === "SELECT") {
+    return Array.from(field.options).some(function (option) { return option.selected !== option.defaultSelected; });
+  }
+  return field.value !== field.defaultValue;
+}
 
 function keepTypedValues() {
   var typed = [];
   document.querySelectorAll("main form").forEach(function (form, formIndex) {
     Array.from(form.elements).forEach(function (field) {
-      if (!field.name || field.disabled) { return; }
       var type = (field.type || "").toLowerCase();
-      if (["password", "hidden", "file", "submit", "button"].indexOf(type) >= 0) { return; }
+      if (!field.name || field.disabled || SKIPPED_TYPES.indexOf(type) >= 0 || !changedByThePerson(field)) { return; }
       if (type === "checkbox" || type === "radio") {
-        if (field.checked) { typed.push({form: formIndex, name: field.name, value: field.value, checked: true}); }
-      } else if (field.value) {
+        typed.push({form: formIndex, name: field.name, value: field.value, checked: field.checked, box: true});
+      } else if (field.tagName === "SELECT" && field.multiple) {
+        typed.push({form: formIndex, name: field.name, values: Array.from(field.selectedOptions).map(function (o) { return o.value; })});
+      } else {
         typed.push({form: formIndex, name: field.name, value: field.value});
       }
     });
@@ -68,10 +81,14 @@ function restoreTypedValues() {
     var form = forms[entry.form];
     if (!form) { return; }
     Array.from(form.elements).forEach(function (field) {
-      if (field.name !== entry.name) { return; }
-      if (entry.checked) {
-        if (field.value === entry.value) { field.checked = true; }
-      } else if (!field.value && field.type !== "hidden") {
+      if (field.name !== entry.name || SKIPPED_TYPES.indexOf((field.type || "").toLowerCase()) >= 0) { return; }
+      if (entry.box) {
+        if (field.value !== entry.value) { return; }
+        if (field.type === "radio" && entry.checked) { field.checked = true; }
+        if (field.type === "checkbox" && !entry.checked) { field.checked = false; }  // never ticks
+      } else if (entry.values) {
+        Array.from(field.options).forEach(function (option) { option.selected = entry.values.indexOf(option.value) >= 0; });
+      } else {
         field.value = entry.value;
       }
     });

@@ -309,19 +309,36 @@ def test_organizer_tables_scroll_in_their_own_box_on_a_phone(app, page, live_ser
     expect(page.locator(".table-scroll").first).not_to_have_attribute("tabindex", "0")
 
 
-def test_switching_language_keeps_what_was_typed(app, page, live_server):
-    """Found on a phone: tapping "Français" halfway through the form reloaded it empty."""
+def test_switching_language_keeps_what_was_typed(app, page, live_server, organizer):
+    """Found on a phone: tapping "Français" halfway through the form reloaded it empty. What
+    the person changed comes back, defaults they changed included; a box is never ticked for
+    them (the consent boxes must be ticked on the page in the language they read)."""
     EventFactory(app)(slug="cswb", title="Collaborating for Community Safety")
     page.goto("/events/cswb/register")
     page.get_by_label("Full name").fill("Émilie Tremblay")
     page.get_by_label("Email").fill("emilie@example.ca")
     page.get_by_label("Sector").select_option(label="Health care")
+    page.get_by_label(re.compile("I have read the privacy notice")).check()
+    page.get_by_label(re.compile("send me announcements")).check()
     page.get_by_role("button", name="Français").click()
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.get_by_label("Nom complet")).to_have_value("Émilie Tremblay")
     expect(page.get_by_label("Courriel")).to_have_value("emilie@example.ca")
     expect(page.get_by_label("Secteur")).to_have_value("health-care")
+    assert page.locator("input[name=privacy]").is_checked() is False
+    assert page.locator("input[name=announcements]").is_checked() is False
     # Kept for that one reload only.
     page.reload()
     expect(page.get_by_label("Nom complet")).to_have_value("")
     assert page.evaluate("window.sessionStorage.length") == 0
+
+    # A value changed from the page's own default comes back too (an event's time zone).
+    page.get_by_role("button", name="English").click()
+    _sign_in(page, organizer)
+    page.goto("/admin/events/new")
+    page.locator("input[name=timezone]").fill("America/Vancouver")
+    page.locator("input[name=reminder_days]").fill("7")
+    page.get_by_role("button", name="Français").click()
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(page.locator("input[name=timezone]")).to_have_value("America/Vancouver")
+    expect(page.locator("input[name=reminder_days]")).to_have_value("7")
