@@ -431,32 +431,38 @@ def attendee_message_preview(event: Event, language: str, subject: str, body: st
     return subject, text
 
 
-def notify_attendee_messages(messages: list[tuple[Registration, str, str, str]], batch: str) -> int:
+def notify_attendee_messages(messages: list[tuple[Registration, str, str, str]], batch: str, *,
+                             chunk: int = 200) -> int:
     """An organizer's message about the event to each (registration, subject, body, written
     in) at once (transactional: facts about their registration). `written in`: the language
     of the organizer's words (English for a French reader when no French was written),
-    marked on them in the HTML for screen readers. Each gets their own manage link: the
-    links are one statement, the messages a statement per chunk (mail.queue_emails), so an
-    event of ten thousand is queued well within a request. Returns how many were queued."""
+    marked on them in the HTML for screen readers. Each gets their own manage link. A chunk
+    of people at a time: its links in one statement, its messages in another
+    (mail.queue_emails), then on to the next, so an event of ten thousand is queued well
+    within a request and its rendered messages never all sit in memory at once. Returns how
+    many were queued."""
     if not messages:
         return 0
     event = messages[0][0].event
     shared = _seat_context(event)
-    moment = now()
     lifetime = _token_lifetime(event)
-    links: list[dict] = []
-    outgoing: list[dict] = []
-    for registration, subject, body, written_in in messages:
-        raw = new_raw_token()
-        links.append(dict(token_hash=hash_token(raw), purpose=MANAGE_PURPOSE, person_id=registration.person_id,
-                          subject_id=registration.id, expires_at=moment + lifetime, use_count=0,
-                          created_at=moment))
-        outgoing.append(dict(
-            key=f"events.message:{batch}:registration:{registration.id}", to=registration.person,
-            template="events/message", purpose="events.message",
-            context=shared | {"message_subject": subject, "message_body": body,
-                              "message_language": written_in or registration.person.language or "en"},
-            personal={"manage_path": path_for("events.manage", token=raw)},
-        ))
-    db.session.connection().execute(_INSERT_TOKEN, links)
-    return queue_emails(outgoing)
+    queued = 0
+    for start in range(0, len(messages), chunk):
+        moment = now()
+        links: list[dict] = []
+        outgoing: list[dict] = []
+        for registration, subject, body, written_in in messages[start:start + chunk]:
+            raw = new_raw_token()
+            links.append(dict(token_hash=hash_token(raw), purpose=MANAGE_PURPOSE, person_id=registration.person_id,
+                              subject_id=registration.id, expires_at=moment + lifetime, use_count=0,
+                              created_at=moment))
+            outgoing.append(dict(
+                key=f"events.message:{batch}:registration:{registration.id}", to=registration.person,
+                template="events/message", purpose="events.message",
+                context=shared | {"message_subject": subject, "message_body": body,
+                                  "message_language": written_in or registration.person.language or "en"},
+                personal={"manage_path": path_for("events.manage", token=raw)},
+            ))
+        db.session.connection().execute(_INSERT_TOKEN, links)
+        queued += queue_emails(outgoing, chunk=chunk)
+    return queued

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from flask import current_app
@@ -262,24 +263,23 @@ def _outbox_values(
     return values
 
 
-def queue_emails(messages: list[dict[str, Any]], *, chunk: int = 500) -> int:
+def queue_emails(messages: Iterable[dict[str, Any]], *, chunk: int = 500) -> int:
     """`queue_email` for many messages at once (an organizer's message to a whole event):
     each dict holds queue_email's arguments, without attachments. The rows are the ones
-    queue_email writes, inserted a chunk per statement, a repeated key skipped (ON CONFLICT
-    DO NOTHING), so ten thousand messages are twenty statements, not thirty thousand, and
-    merged messages (`personal`) render their shared part once. Returns how many were new."""
-    rows = [_outbox_values(**{"context": None, "category": MessageCategory.TRANSACTIONAL,
-                              "list_context": None, "automatic": True, "not_before": None,
-                              "personal": None, **message})
-            for message in messages]
-    if not rows:
-        return 0
+    queue_email writes, rendered and inserted a chunk per statement (only that chunk's
+    messages in memory), a repeated key skipped (ON CONFLICT DO NOTHING): ten thousand
+    messages are twenty statements, not thirty thousand, and merged messages (`personal`)
+    render their shared part once. Returns how many were new."""
     db.session.flush()  # the people (and anything else pending) exist before the rows naming them
     dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     queued = 0
-    for start in range(0, len(rows), chunk):
+    pending = iter(messages)
+    while rows := [_outbox_values(**{"context": None, "category": MessageCategory.TRANSACTIONAL,
+                                     "list_context": None, "automatic": True, "not_before": None,
+                                     "personal": None, **message})
+                   for message in islice(pending, chunk)]:
         result = db.session.execute(
-            dialect_insert(OutboxMessage).values(rows[start:start + chunk])
+            dialect_insert(OutboxMessage).values(rows)
             .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(OutboxMessage.id))
         queued += len(result.all())
     return queued

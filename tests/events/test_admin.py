@@ -904,3 +904,27 @@ def test_messaging_a_large_event_takes_a_fixed_number_of_statements(app, make_ev
         link = re.search(r"(/events/manage/\S+)", first_fr.body_text).group(1)
     client = app.test_client()
     assert client.get(link).status_code == 200  # each link opens that person's registration
+
+
+def test_a_message_to_many_is_rendered_and_queued_a_chunk_at_a_time(app, make_event):
+    """Found by review: the whole audience's rendered messages sat in memory before the first
+    insert (about 150 KB each with a long message: 1.5 GB for 10,000). Chunks of people are
+    rendered, inserted and let go one after another; every person still gets theirs once."""
+    from portal.events import notifications, services
+    from portal.events.models import Registration
+
+    event_id = make_event(capacity=10)
+    with app.app_context():
+        for n in range(5):
+            services.register_for_event(event_id, services.RegistrationDetails(
+                email=f"p{n}@example.ca", name=f"Person {n}", organization="Org", sector_slug="police",
+                community="Toronto"))
+        db.session.commit()
+        registrations = db.session.execute(select(Registration).order_by(Registration.id)).scalars().all()
+        messages = [(r, "Parking", "Use the east lot.", "en") for r in registrations]
+        assert notifications.notify_attendee_messages(messages, "batch-1", chunk=2) == 5
+        assert notifications.notify_attendee_messages(messages, "batch-1", chunk=2) == 0  # each once
+        db.session.commit()
+        bodies = db.session.execute(select(OutboxMessage.body_text).where(
+            OutboxMessage.purpose == "events.message")).scalars().all()
+        assert len(bodies) == 5 and len(set(bodies)) == 5
