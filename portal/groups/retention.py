@@ -68,7 +68,19 @@ def _ended_memberships(*, lock: bool = False) -> list[tuple[int, int, int, int |
     ]
 
 
-def _close_consent(group_id: int, person_id: int) -> None:
+def _ended_moments(membership_ids: list[int]) -> dict[int, datetime]:
+    """When each of these memberships ended (see _ended_at)."""
+    ended: dict[int, datetime] = {}
+    for start in range(0, len(membership_ids), 500):
+        for mid, left_at, decided_at, created_at in db.session.execute(
+            select(Membership.id, Membership.left_at, Membership.decided_at, Membership.created_at)
+            .where(Membership.id.in_(membership_ids[start:start + 500]))
+        ).all():
+            ended[mid] = _ended_at(left_at, decided_at, created_at)
+    return ended
+
+
+def _close_consent(group_id: int, person_id: int, *, at: datetime | None = None) -> None:
     """The consent to member mail an applicant gave ends with the membership: if the ledger's
     latest row for it is not a withdrawal (a declined applicant was never subscribed, so
     nothing wrote one), append one saying why. Without it the people area would take the
@@ -89,10 +101,12 @@ def _close_consent(group_id: int, person_id: int) -> None:
     ).scalar_one_or_none()
     if latest is None or latest == ConsentKind.WITHDRAWN:
         return
+    # Dated when the membership ended, not when its record is purged: the person's own
+    # retention (24 months after their consent ends) counts from the decline or the leaving.
     record_consent(
         person, purpose=purpose, kind=ConsentKind.WITHDRAWN, source="groups.retention",
         method="membership ended", language=person.language or "en",
-        wording="The membership ended; no member mail is sent.",
+        wording="The membership ended; no member mail is sent.", at=at,
     )
 
 
@@ -152,10 +166,11 @@ def purge_due(moment: datetime) -> int:
     from portal.core.tokens import AccessToken
 
     due = [row for row in _ended_memberships(lock=True) if row[4] <= moment]
-    for _mid, group_id, person_id, list_id, _due_at in due:
+    ended = _ended_moments([row[0] for row in due])
+    for membership_id, group_id, person_id, list_id, _due_at in due:
         if list_id is not None:
             _take_off_list(list_id, person_id)
-        _close_consent(group_id, person_id)
+        _close_consent(group_id, person_id, at=ended.get(membership_id))
     count = 0
     ids = [row[0] for row in due]
     for start in range(0, len(ids), 500):

@@ -195,6 +195,17 @@ def test_the_consent_to_member_mail_ends_with_the_membership(app, groups):
     assert len(kinds()) == 2
     with app.app_context():
         assert db.session.get(Person, person_id).erased_at is None
+        # Dated at the decline, not at the purge (found by a privacy pass: the person was
+        # then kept two more years than the notice says).
+        withdrawal = db.session.execute(select(ConsentRecord).where(
+            ConsentRecord.person_id == person_id).order_by(ConsentRecord.id.desc())).scalars().first()
+        assert withdrawal.created_at.replace(tzinfo=UTC) == T0
+    from portal.people.jobs import purge_expired_personal_data
+
+    clock.set_now(T0 + 731 * DAY)  # 24 months after the decline: nothing of theirs is left
+    with app.app_context():
+        purge_expired_personal_data()
+        assert db.session.get(Person, person_id).erased_at is not None
 
 
 def test_a_former_member_with_nothing_else_is_erased_by_the_purge_job(app, groups):
