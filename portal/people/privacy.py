@@ -613,6 +613,25 @@ def erase_person(person: Person, actor: Any = None, reason: str = "", *, origin:
         # marked personal: sweep their own rows for both.
         _sweep(link.table, needles, where=mine)
 
+    # Where they came from (an IP address) on what they did themselves: public actions are
+    # audited with no account, about them or their own rows, or under their address.
+    own_subjects = [f"person:{person.id}"] + [
+        f"{table}:{row_id}" for table in ("registration", "subscription", "membership", "copy_request",
+                                           "privacy_request")
+        if table in db.metadata.tables
+        for row_id in db.session.execute(
+            select(db.metadata.tables[table].c.id).where(db.metadata.tables[table].c.person_id == person.id)
+        ).scalars()]
+    audit = AuditEntry.__table__
+    with scrub_audit_entries():
+        for start in range(0, len(own_subjects), 500):
+            db.session.execute(audit.update().where(
+                audit.c.actor_id.is_(None), audit.c.subject.in_(own_subjects[start:start + 500])).values(origin=""))
+        db.session.execute(audit.update().where(audit.c.actor_label == old_email).values(origin=""))
+    login_attempts = db.metadata.tables.get("login_attempt")
+    if login_attempts is not None:
+        db.session.execute(login_attempts.update().where(login_attempts.c.email == old_email).values(origin=""))
+
     # Their address anywhere else (a login attempt typed with it, a note, an audit entry).
     with scrub_audit_entries():
         for table in db.metadata.sorted_tables:

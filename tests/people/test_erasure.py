@@ -199,3 +199,33 @@ def test_an_erased_person_is_in_no_group_and_on_no_list(app):
             select(Subscription).where(Subscription.person_id == alice.id)).scalars()] == ["unsubscribed"] * 2
         assert recipients(db.session.get(type(news), news.id)) == []
         assert scan_for("alice.member") == [] and scan_for("Alice Member") == []
+
+
+def test_erasure_removes_where_the_person_came_from_and_keeps_organizers_origins(app, make):
+    """A privacy pass found the person's IP address left beside the erased placeholder on the
+    audit entries of what they did themselves and on a login attempt typed with their
+    address. An organizer's own origin on entries about them stays (accountability)."""
+    from portal.auth.models import OrganizerAccount
+    from portal.auth.services import LoginFailed, authenticate
+    from portal.core.audit import record_audit
+    from portal.lists.services import request_subscription, save_public_list
+
+    organizer = make.organizer()
+    person_id = make.person("ip.owner@example.ca", name="Ip Owner").id
+    with app.app_context():
+        news = save_public_list(None, slug="news", name_en="News")
+        db.session.commit()
+        request_subscription(news, "ip.owner@example.ca", "Ip Owner", "en", "Yes", "v1", "198.51.100.23", "Agent")
+        try:
+            authenticate("ip.owner@example.ca", "not their password", origin="198.51.100.23")
+        except LoginFailed:
+            pass
+        record_audit("people.request.viewed", actor=db.session.get(OrganizerAccount, organizer.id),
+                     subject=f"person:{person_id}", origin="203.0.113.5")
+        db.session.commit()
+        assert scan_for("198.51.100.23")
+        erase_person(db.session.get(Person, person_id), actor=None, reason="asked")
+        db.session.commit()
+        assert scan_for("198.51.100.23") == []
+        assert db.session.execute(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.origin == "203.0.113.5")).scalar_one() == 1
