@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from portal.core.logging import mask_secrets
 from portal.core.permissions import mail_reader_required
-from portal.core.web import request_origin
+from portal.core.web import audit_page_view, request_origin
 from portal.extensions import db
 from portal.mail import bp
 from portal.mail.forms import STATE_LABELS, OutboxFilterForm, RetryFailedForm, RetryMessageForm
@@ -61,6 +61,8 @@ def admin_outbox():
             "mail/outbox.html", form=form, counts=count_by_state(), errors=recent_errors(),
             pagination=None, retry_form=RetryFailedForm(), labels=STATE_LABELS,
         ), 400
+    # Addresses and subjects of everyone's mail: reading them is on record, as other lists are.
+    audit_page_view("mail.outbox.viewed", "outbox", **({"state": form.state.data} if form.state.data else {}))
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
     if form.state.data:
         query = query.where(OutboxMessage.state == form.state.data)
@@ -88,6 +90,7 @@ def admin_retry_failed():
 @mail_reader_required
 def admin_message(message_id: int):
     message = _load(message_id)
+    audit_page_view("mail.message.viewed", f"outbox_message:{message.id}", person=message.person_id)
     return render_template(
         "mail/message.html", message=message, labels=STATE_LABELS,
         retry_form=RetryMessageForm(), can_retry=message.state == OutboxState.FAILED.value,
@@ -98,6 +101,7 @@ def admin_message(message_id: int):
 @mail_reader_required
 def admin_message_html(message_id: int):
     message = _load(message_id)
+    audit_page_view("mail.message.viewed", f"outbox_message:{message.id}", person=message.person_id, part="html")
     response = Response(keys_hidden(message.body_html), mimetype="text/html")
     response.headers["Content-Security-Policy"] = HTML_PREVIEW_POLICY
     response.headers["X-Frame-Options"] = "SAMEORIGIN"

@@ -213,3 +213,26 @@ def test_the_message_headers_are_named_in_the_readers_language(app, client, auth
     auth.login(admin)
     page = client.get(f"/admin/mail/{message_id}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "<dt>De</dt>" in page and "<dt>À</dt>" in page and "<dt>Objet</dt>" in page
+
+
+def test_reading_the_outbox_and_a_message_is_on_record(app, client, auth, admin, outbox):
+    """A privacy pass found the Mail page, where an admin reads everyone's messages (and, with
+    the local mailbox, their working links), the one place personal data was read unaudited."""
+    from sqlalchemy import select
+
+    from portal.core.audit import AuditEntry
+
+    [message_id] = outbox.queue("read@example.ca")
+    person_id = outbox.row(message_id).person_id
+    auth.login(admin)
+    assert client.get("/admin/mail?state=queued").status_code == 200
+    assert client.get(f"/admin/mail/{message_id}").status_code == 200
+    assert client.get(f"/admin/mail/{message_id}/html").status_code == 200
+    with app.app_context():
+        entries = db.session.execute(select(AuditEntry).where(AuditEntry.action.like("mail.%.viewed"))
+                                     .order_by(AuditEntry.id)).scalars().all()
+        assert [(e.action, e.subject, e.actor_label) for e in entries] == [
+            ("mail.outbox.viewed", "outbox", admin.email),
+            ("mail.message.viewed", f"outbox_message:{message_id}", admin.email),
+            ("mail.message.viewed", f"outbox_message:{message_id}", admin.email)]
+        assert entries[1].detail == {"person": person_id}
