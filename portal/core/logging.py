@@ -1,4 +1,4 @@
-"""Keep tokens and passwords out of every log line."""
+"""Keep tokens, passwords and what organizers search for out of every log line."""
 from __future__ import annotations
 
 import logging
@@ -8,10 +8,13 @@ import re
 # urlsafe tokens are 43 characters.
 _TOKEN = re.compile(r"([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{28,}")
 _PASSWORD = re.compile(r"(password=)[^&\s]+", re.IGNORECASE)
+# What organizers search for (a name, an address) rides in GET query strings, which access
+# logs keep: a person's name or email must not end up in a log line.
+_SEARCH = re.compile(r"([?&](?:q|actor|email)=)[^&\s\"]+")
 
 
 def mask_secrets(text: str) -> str:
-    return _PASSWORD.sub(r"\1***", _TOKEN.sub(r"\1…", text))
+    return _SEARCH.sub(r"\1***", _PASSWORD.sub(r"\1***", _TOKEN.sub(r"\1…", text)))
 
 
 class TokenMaskingFilter(logging.Filter):

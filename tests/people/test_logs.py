@@ -82,8 +82,14 @@ def test_record_masking_covers_loggers_and_handlers_added_later(app, caplog):
         caplog.set_level(logging.DEBUG)
         logging.getLogger("gunicorn.access").info('"GET /my-data/%s HTTP/1.1" 200', raw)
         logging.getLogger("portal.some.job").warning("retrying with password=%s", "hunter2-secret")
+        # What organizers search for names people (found by a privacy pass in access logs).
+        logging.getLogger("gunicorn.access").info(
+            '"GET /admin/events/1/attendees?status=confirmed&q=yorick.plumtree%%40uniqmail.example HTTP/1.1" 200')
+        logging.getLogger("gunicorn.access").info('"GET /admin/audit?actor=Zelda+Quimby&page=2 HTTP/1.1" 200')
     finally:
         logging.setLogRecordFactory(original)  # leave other tests' logging as they expect it
     text = caplog.text
     assert "/my-data/Zx9_…" in text
     assert raw not in text and "hunter2-secret" not in text
+    assert "yorick" not in text and "Zelda" not in text
+    assert "?status=confirmed&q=***" in text and "?actor=***&page=2" in text
