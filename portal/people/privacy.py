@@ -53,10 +53,11 @@ TABLE_LABELS: dict[str, Any] = {
 }
 
 #: Columns never shown in an export: secrets (even hashed) and delivery internals, not data
-#: about the person. Message bodies are left out too: the subject and state say what was sent.
+#: about the person. A message's text is shown (its links and codes masked); its HTML twin
+#: says the same again.
 HIDDEN_COLUMNS: dict[str, set[str]] = {
     "outbox_message": {
-        "body_text", "body_html", "headers", "idempotency_key", "message_id", "claimed_by",
+        "body_html", "headers", "idempotency_key", "message_id", "claimed_by",
         "lease_until", "from_address", "reply_to", "next_attempt_at", "attempts", "last_error",
     },
     "outbox_attachment": {"content"},
@@ -148,6 +149,8 @@ COLUMN_LABELS: dict[str, Any] = {
     "requested_at": _l("Asked"), "due_at": _l("Due"), "handled_at": _l("Answered"), "reason": _l("Reason"),
     "format_details": _l("Format asked for"), "accessible_format": _l("Accessible format"),
     "filename": _l("File name"), "ip": _l("IP address"), "user_agent": _l("Browser"),
+    "at": _l("When"), "action": _l("Action"), "who": _l("Who"), "succeeded": _l("Succeeded"),
+    "origin": _l("From (IP address)"), "body_text": _l("What it said"),
 }
 
 #: Tables the erasure's address sweep leaves alone: organizer accounts are a separate role
@@ -328,6 +331,49 @@ def collect_personal_data(person: Person) -> list[ExportSection]:
         ).all()
         if rows:
             sections.append(_section(link.table, rows, others=not link.primary))
+    sections.extend(_records_about(person))
+    return sections
+
+
+def _records_about(person: Person) -> list[ExportSection]:
+    """The audit record of what was done with their data, and sign-in attempts typed with
+    their address: neither links to the person by id, so the sweep above misses them. Who
+    acted is said by role, not by an organizer's address."""
+    from portal.auth.models import LoginAttempt
+
+    own = [f"person:{person.id}"] + [
+        f"{table}:{row_id}" for table in ("registration", "subscription", "membership", "copy_request",
+                                           "privacy_request")
+        if table in db.metadata.tables
+        for row_id in db.session.execute(
+            select(db.metadata.tables[table].c.id).where(db.metadata.tables[table].c.person_id == person.id)
+        ).scalars()]
+    entries = db.session.execute(
+        select(AuditEntry).where(or_(AuditEntry.subject.in_(own), AuditEntry.actor_label == person.email))
+        .order_by(AuditEntry.at, AuditEntry.id)
+    ).scalars().all()
+    sections: list[ExportSection] = []
+    if entries:
+        section = ExportSection(table="audit_entry", label=str(_l("What was done with your data")),
+                                columns=["at", "action", "subject", "who"])
+        for entry in entries:
+            who = (_l("an organizer") if entry.actor_id is not None
+                   else _l("you") if entry.actor_label in (person.email, "the person (my data)") or not entry.actor_label
+                   else _l("the portal"))
+            section.rows.append({"at": entry.at, "action": entry.action, "subject": entry.subject, "who": str(who)})
+            section.references.append({})
+        sections.append(section)
+    attempts = db.session.execute(
+        select(LoginAttempt.at, LoginAttempt.succeeded, LoginAttempt.origin)
+        .where(LoginAttempt.email == person.email).order_by(LoginAttempt.at)
+    ).all()
+    if attempts:
+        section = ExportSection(table="login_attempt", label=str(_l("Sign-in attempts with your address")),
+                                columns=["at", "succeeded", "origin"])
+        for at, succeeded, origin in attempts:
+            section.rows.append({"at": at, "succeeded": succeeded, "origin": origin})
+            section.references.append({})
+        sections.append(section)
     return sections
 
 
@@ -345,8 +391,17 @@ def _answers_by_question(answers: Any) -> Any:
             for key, answer in answers.items()}
 
 
+def _links_masked(text: Any) -> Any:
+    """A message as sent, with its working links and codes masked: a downloaded copy must not
+    let whoever finds the file act as the person."""
+    from portal.core.logging import mask_secrets
+
+    return mask_secrets(text) if isinstance(text, str) else text
+
+
 #: Columns whose stored form a person could not read, and how to show them.
-_READABLE = {("registration", "answers"): _answers_by_question}
+_READABLE = {("registration", "answers"): _answers_by_question,
+             ("outbox_message", "body_text"): _links_masked}
 
 
 def _section(table: Table, rows: Iterable[Any], *, others: bool = False) -> ExportSection:

@@ -213,3 +213,38 @@ def test_my_data_names_what_rows_point_at_in_a_query_per_kind_of_link(app, make)
     many, references = statements()
     assert many == few
     assert {r["list_id"] for r in references} == {"News 0", "News 100"}
+
+
+def test_my_data_includes_the_audit_record_about_them_sign_in_attempts_and_what_messages_said(
+        app, client, make):
+    """A privacy pass found the access export leaving out the audit entries about the person
+    (organizers' reads of their data included), a sign-in attempt typed with their address,
+    and what each message said, which the notice says is held. Organizers are named by role,
+    not address; links in the messages are masked."""
+    from portal.auth.services import LoginFailed, authenticate
+    from portal.core.audit import record_audit
+    from portal.people.privacy import collect_personal_data, export_json
+
+    person = make.person("asker@example.ca", name="Ada Asker")
+    organizer = make.organizer()
+    with app.app_context():
+        from portal.auth.models import OrganizerAccount
+
+        try:
+            authenticate("asker@example.ca", "a wrong guess 12345", origin="198.51.100.9")
+        except LoginFailed:
+            pass
+        record_audit("people.request.viewed", actor=db.session.get(OrganizerAccount, organizer.id),
+                     subject=f"person:{person.id}", origin="203.0.113.5")
+        db.session.commit()
+    _ask(client, "asker@example.ca")
+    with app.app_context():
+        sections = {s.table: s for s in collect_personal_data(db.session.get(Person, person.id))}
+        audit = {row["action"]: row["who"] for row in sections["audit_entry"].rows}
+        assert audit["people.request.viewed"] == "an organizer" and audit["auth.login.failed"] == "you"
+        assert organizer.email not in json.dumps(export_json(db.session.get(Person, person.id)))
+        assert sections["login_attempt"].rows[0]["origin"] == "198.51.100.9"
+        body = sections["outbox_message"].rows[-1]["body_text"]
+        assert "my-data" in body and "…" in body  # the message, its link masked
+        raw = link_from_outbox(person.id).rsplit("/", 1)[1]
+        assert raw not in body
