@@ -245,9 +245,9 @@ class EventForm(PortalForm):
     summary_fr = StringField(_l("Summary in French"), validators=[Optional(), Length(max=500)])
     description_fr = TextAreaField(_l("Description in French"), validators=[Optional(), Length(max=20000)])
     starts_at = DateTimeLocalField(_l("Starts"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired(_l("Enter a date and time.")), _IN_EVENT_ZONE])
+                                   validators=[DataRequired(_l("Enter the date and time it starts.")), _IN_EVENT_ZONE])
     ends_at = DateTimeLocalField(_l("Ends"), format="%Y-%m-%dT%H:%M",
-                                 validators=[DataRequired(_l("Enter a date and time.")), _IN_EVENT_ZONE])
+                                 validators=[DataRequired(_l("Enter the date and time it ends.")), _IN_EVENT_ZONE])
     timezone = StringField(_l("Time zone"), default="America/Toronto",
                            validators=[DataRequired(), Length(max=60), _zone_validator])
     venue_name = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])

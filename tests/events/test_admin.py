@@ -928,3 +928,18 @@ def test_a_message_to_many_is_rendered_and_queued_a_chunk_at_a_time(app, make_ev
         bodies = db.session.execute(select(OutboxMessage.body_text).where(
             OutboxMessage.purpose == "events.message")).scalars().all()
         assert len(bodies) == 5 and len(set(bodies)) == 5
+
+
+def test_organizer_pages_have_titles_of_their_own_and_errors_say_which_date(client, auth, organizer):
+    """From an accessibility pass: /groups and /admin/groups were both titled "Working groups"
+    (WCAG 2.4.2), and an event form without dates listed "Enter a date and time." twice
+    (3.3.1: which one?)."""
+    def title(path: str) -> str:
+        page = client.get(path).get_data(as_text=True)
+        return page.split("<title>", 1)[1].split("</title>", 1)[0]
+
+    auth.login(organizer)
+    assert title("/admin/groups") != title("/groups") and "Organizers" in title("/admin/groups")
+    page = client.post("/admin/events/new", data={"csrf_token": csrf_token(client, "/admin/events/new"),
+                                                 "title": "T", "slug": "t", "capacity": "5"}).get_data(as_text=True)
+    assert "Enter the date and time it starts." in page and "Enter the date and time it ends." in page
