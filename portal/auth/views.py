@@ -116,6 +116,14 @@ def logout():
     return redirect(url_for("public.home"))
 
 
+@bp.route("/account/still-here")
+@signed_in_required
+def still_here():
+    """'Stay signed in' on the idle warning: a request, which keeps the login session alive
+    (the login-session check before every request notes it was seen)."""
+    return "", 204
+
+
 @bp.route("/account/password", methods=["GET", "POST"])
 @signed_in_required
 @limiter.limit("10/minute;100/hour", methods=["POST"])

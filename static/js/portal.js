@@ -95,8 +95,39 @@ function restoreTypedValues() {
   });
 }
 
+// Signed in: warn before the sign-out that follows SESSION_IDLE_MINUTES without a request
+// (WCAG 2.2.1), two minutes ahead (half the time for very short limits); "Stay signed in"
+// makes a request, which counts as activity, and starts the count again.
+function watchIdleSignOut() {
+  var warning = document.querySelector("[data-idle-warning]");
+  if (!warning || !window.fetch) { return; }
+  var limit = Number(warning.getAttribute("data-idle-minutes")) * 60000;
+  if (!(limit > 0)) { return; }
+  var lead = Math.min(120000, limit / 2);
+  var timer = null;
+  var returnTo = null;
+  function arm() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(function () {
+      returnTo = document.activeElement;
+      warning.hidden = false;
+      warning.querySelector("[data-stay-signed-in]").focus();
+    }, limit - lead);
+  }
+  warning.querySelector("[data-stay-signed-in]").addEventListener("click", function () {
+    fetch(warning.getAttribute("data-stay-url"), {credentials: "same-origin"}).then(function (response) {
+      if (!response.ok && response.status !== 204) { return; }
+      warning.hidden = true;
+      if (returnTo && returnTo.focus) { returnTo.focus(); }
+      arm();
+    }).catch(function () { /* offline: the warning stays up */ });
+  });
+  arm();
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   window.portalScrollingTables();
+  watchIdleSignOut();
   restoreTypedValues();
   var switcher = document.querySelector("form.language-switch");
   if (switcher) { switcher.addEventListener("submit", keepTypedValues); }

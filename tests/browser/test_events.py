@@ -342,3 +342,29 @@ def test_switching_language_keeps_what_was_typed(app, page, live_server, organiz
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.locator("input[name=timezone]")).to_have_value("America/Vancouver")
     expect(page.locator("input[name=reminder_days]")).to_have_value("7")
+
+
+def test_a_signed_in_organizer_is_warned_before_the_idle_sign_out_and_can_stay(app, page, live_server, organizer):
+    """From an accessibility pass (WCAG 2.2.1): after 30 minutes without a request the
+    server signs organizers out, and a half-written message was lost without a warning."""
+    page.clock.install()
+    _sign_in(page, organizer)
+    page.goto("/admin/events/new")
+    page.get_by_label("Title", exact=True).fill("A title being typed")
+    warning = page.get_by_role("alertdialog", name="You will soon be signed out")
+    expect(warning).to_be_hidden()
+    page.clock.fast_forward("27:00")
+    expect(warning).to_be_hidden()
+    page.clock.fast_forward("01:05")  # two minutes before the limit
+    expect(warning).to_be_visible()
+    expect(page.get_by_role("button", name="Stay signed in")).to_be_focused()
+    assert_accessible(page, "idle sign-out warning")
+    with page.expect_response(lambda response: "/account/still-here" in response.url) as answer:
+        page.keyboard.press("Enter")
+    assert answer.value.status == 204
+    expect(warning).to_be_hidden()
+    expect(page.get_by_label("Title", exact=True)).to_have_value("A title being typed")
+    page.clock.fast_forward("27:00")
+    expect(warning).to_be_hidden()  # the count started again
+    page.clock.fast_forward("01:05")
+    expect(warning).to_be_visible()
