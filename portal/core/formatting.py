@@ -98,6 +98,19 @@ def localized(obj: Any, name: str) -> Any:
     return in_language(obj, name, current_language())
 
 
+def localized_marked(obj: Any, name: str) -> Markup:
+    """`localized` for a page's body: where a French reader gets the English text (no French
+    was written), it is marked lang="en", so a screen reader reads it as English (WCAG
+    3.1.2). Not for <title> or attributes, which take no markup."""
+    from portal.core.web import current_language
+
+    language = current_language()
+    text = in_language(obj, name, language)
+    if language == "fr" and not getattr(obj, f"{name}_fr", ""):
+        return Markup('<span lang="en">%s</span>') % text
+    return Markup.escape(text)
+
+
 def format_day_and_time(value: datetime | None) -> str:
     """A day and a time to the minute, in the portal's zone ("Saturday, December 5, 2026,
     9:00 AM"): Babel's "full" date-time would add seconds and the zone's long name."""
@@ -108,6 +121,7 @@ def format_day_and_time(value: datetime | None) -> str:
 
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters["localized"] = localized
+    app.jinja_env.filters["localized_marked"] = localized_marked
     app.jinja_env.filters["day_and_time"] = format_day_and_time
     # Numbers as the page's language writes them (French: "15,0", "30 %").
     app.jinja_env.globals["format_decimal"] = format_decimal

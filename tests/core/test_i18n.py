@@ -96,3 +96,23 @@ def test_the_my_data_page_links_the_privacy_notice_rather_than_showing_its_marku
     for language in ("en-CA", "fr-CA"):
         page = client.get("/my-data", headers={"Accept-Language": language}).get_data(as_text=True)
         assert '<a href="/privacy">' in page and "&lt;a href" not in page, language
+
+
+def test_english_left_on_a_french_page_is_marked_as_english(app, client):
+    """From an accessibility pass (WCAG 3.1.2): an event with no French title showed its
+    English title on French pages unmarked, read by screen readers with French sounds."""
+    from tests.events.conftest import EventFactory
+
+    EventFactory(app)(slug="only-english", title="Collaborating for Safety")
+    EventFactory(app)(slug="both", title="Working Together", title_fr="Travailler ensemble")
+    french = {"Accept-Language": "fr"}
+    page = client.get("/events/only-english", headers=french).get_data(as_text=True)
+    assert '<h1><span lang="en">Collaborating for Safety</span></h1>' in page
+    assert "<title>Collaborating for Safety" in page  # a title takes no markup
+    listing = client.get("/events", headers=french).get_data(as_text=True)
+    assert '<span lang="en">Collaborating for Safety</span>' in listing
+    assert ">Travailler ensemble</a>" in listing and '<span lang="en">Working Together' not in listing
+    english = client.get("/events/only-english").get_data(as_text=True)
+    assert "<h1>Collaborating for Safety</h1>" in english
+    register = client.get("/events/only-english/register", headers=french).get_data(as_text=True)
+    assert '<span lang="en">Collaborating for Safety</span></h1>' in register
