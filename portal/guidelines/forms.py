@@ -5,15 +5,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateTimeLocalField, EmailField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.core.formatting import portal_zone_place
 from portal.core.forms import PortalForm, ShownByClocksIn
-from portal.people.forms import an_email_address
-
-
-LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
+from portal.people.forms import LANGUAGE_CHOICES, an_email_address
 
 
 def _optional_int(value):

@@ -21,10 +21,14 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.formatting import portal_zone_place
 from portal.core.forms import PortalForm, ShownByClocksIn
-from portal.people.forms import an_email_address
+from portal.people.forms import LANGUAGE_CHOICES, an_email_address
 
 
-LANGUAGE_CHOICES = [SelectChoice("en", "English"), SelectChoice("fr", "Français")]
+class LanguageField(RadioField):
+    """English or French, each option's label marked in its own language (the forms macro
+    reads `option_languages`; WTForms' radios ignore a choice's render_kw)."""
+
+    option_languages = {"en": "en", "fr": "fr"}
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -39,7 +43,7 @@ class SubscribeForm(PortalForm):
                        render_kw={"autocomplete": "email"})
     name = StringField(_l("Your name"), validators=[Optional(), Length(max=200)],
                        render_kw={"autocomplete": "name"})
-    language = RadioField(_l("Language for messages"), choices=LANGUAGE_CHOICES, default="en",
+    language = LanguageField(_l("Language for messages"), choices=LANGUAGE_CHOICES, default="en",
                           validators=[DataRequired()])
     # Never pre-ticked; the label is the consent wording (set by the view, versioned).
     consent = BooleanField(_l("I agree"), validators=[DataRequired(_l("Tick the box to say you want these emails."))])
@@ -55,7 +59,7 @@ class PreferencesRequestForm(PortalForm):
 
 
 class PreferencesForm(PortalForm):
-    language = RadioField(_l("Language for messages"), choices=LANGUAGE_CHOICES, validators=[DataRequired()])
+    language = LanguageField(_l("Language for messages"), choices=LANGUAGE_CHOICES, validators=[DataRequired()])
     lists = MultiCheckboxField(_l("Lists I want to receive"), coerce=int, choices=[], validate_choice=True)
 
 

@@ -276,3 +276,13 @@ def test_a_french_reader_sees_the_working_groups_french_name_everywhere(app, cli
         assert french_name in body and english_name not in body
     english = client.get(SUBSCRIBE, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert english_name in english
+
+
+def test_the_language_choices_are_each_marked_in_their_own_language(client, public_list):
+    """From an accessibility pass (WCAG 3.1.2): "Français" on an English page (and "English"
+    on a French one) was read with the page's language."""
+    import re
+
+    page = client.get(SUBSCRIBE).get_data(as_text=True)
+    assert re.search(r'<label[^>]*lang="fr"[^>]*>Français</label>', page), page
+    assert re.search(r'<label[^>]*lang="en"[^>]*>English</label>', page)
