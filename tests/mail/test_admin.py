@@ -236,3 +236,17 @@ def test_reading_the_outbox_and_a_message_is_on_record(app, client, auth, admin,
             ("mail.message.viewed", f"outbox_message:{message_id}", admin.email),
             ("mail.message.viewed", f"outbox_message:{message_id}", admin.email)]
         assert entries[1].detail == {"person": person_id}
+
+
+def test_a_message_is_marked_with_the_language_it_was_written_in(app, client, auth, admin, outbox):
+    """From an accessibility pass (WCAG 3.1.2): English messages on the French Mail page (and
+    French ones on the English page) were read with the page's language."""
+    [message_id] = outbox.queue("fr@example.ca")
+    with app.app_context():
+        db.session.get(OutboxMessage, message_id).language = "fr"
+        db.session.commit()
+    auth.login(admin)
+    listing = client.get("/admin/mail").get_data(as_text=True)
+    assert re.search(r'<span lang="fr">[^<]+</span></a>', listing)
+    page = client.get(f"/admin/mail/{message_id}").get_data(as_text=True)
+    assert '<pre class="email" lang="fr">' in page and re.search(r'<h1><span lang="fr">', page)
