@@ -11,10 +11,12 @@ import secrets
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 
 from config import TestingConfig, database_url as normalize_url
@@ -27,6 +29,24 @@ from tests.smtp import SMTPServer
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("PORTAL_TEST_DATABASE_URL") else [])
 _schema_ready: set[str] = set()
+
+
+@contextmanager
+def counted_statements(app) -> Iterator[list[str]]:
+    """The SQL statements the block runs on the app's database, in order (tests that pin a
+    page's or a job's statement count as the data grows)."""
+    seen: list[str] = []
+
+    def count(_connection, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
 
 
 def free_port() -> int:

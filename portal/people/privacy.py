@@ -335,19 +335,28 @@ def collect_personal_data(person: Person) -> list[ExportSection]:
     return sections
 
 
+#: Tables whose rows the audit log names as "<table>:<id>" and that belong to one person.
+_PERSONS_OWN_ROWS = ("registration", "subscription", "membership", "copy_request", "privacy_request")
+
+
+def audit_subjects_of(person: Person) -> list[str]:
+    """How the audit log names the person and their own rows ("person:7", "registration:12")."""
+    subjects = [f"person:{person.id}"]
+    for name in _PERSONS_OWN_ROWS:
+        table = db.metadata.tables.get(name)
+        if table is not None:
+            subjects += [f"{name}:{row_id}" for row_id in db.session.execute(
+                select(table.c.id).where(table.c.person_id == person.id)).scalars()]
+    return subjects
+
+
 def _records_about(person: Person) -> list[ExportSection]:
     """The audit record of what was done with their data, and sign-in attempts typed with
     their address: neither links to the person by id, so the sweep above misses them. Who
     acted is said by role, not by an organizer's address."""
     from portal.auth.models import LoginAttempt
 
-    own = [f"person:{person.id}"] + [
-        f"{table}:{row_id}" for table in ("registration", "subscription", "membership", "copy_request",
-                                           "privacy_request")
-        if table in db.metadata.tables
-        for row_id in db.session.execute(
-            select(db.metadata.tables[table].c.id).where(db.metadata.tables[table].c.person_id == person.id)
-        ).scalars()]
+    own = audit_subjects_of(person)
     entries = db.session.execute(
         select(AuditEntry).where(or_(AuditEntry.subject.in_(own), AuditEntry.actor_label == person.email))
         .order_by(AuditEntry.at, AuditEntry.id)
@@ -670,13 +679,7 @@ def erase_person(person: Person, actor: Any = None, reason: str = "", *, origin:
 
     # Where they came from (an IP address) on what they did themselves: public actions are
     # audited with no account, about them or their own rows, or under their address.
-    own_subjects = [f"person:{person.id}"] + [
-        f"{table}:{row_id}" for table in ("registration", "subscription", "membership", "copy_request",
-                                           "privacy_request")
-        if table in db.metadata.tables
-        for row_id in db.session.execute(
-            select(db.metadata.tables[table].c.id).where(db.metadata.tables[table].c.person_id == person.id)
-        ).scalars()]
+    own_subjects = audit_subjects_of(person)
     audit = AuditEntry.__table__
     with scrub_audit_entries():
         for start in range(0, len(own_subjects), 500):

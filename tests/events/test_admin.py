@@ -5,7 +5,6 @@ import csv
 import io
 import re
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import func, insert, select
 
 from portal.core.audit import AuditEntry
@@ -13,7 +12,7 @@ from portal.events.models import Event, EventQuestion, Registration
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.people.models import Person, Sector
-from tests.conftest import csrf_token
+from tests.conftest import counted_statements, csrf_token
 from tests.events.conftest import form_data, register
 
 
@@ -193,15 +192,7 @@ def test_attendee_list_uses_a_fixed_number_of_queries_with_10000_registrations(a
     _bulk_registrations(app, event_id, 10_000)
     auth.login(organizer)
     client.get(f"/admin/events/{event_id}/attendees")  # the worker reads the sectors once, here
-    statements: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sa_event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counted_statements(app) as statements:
         counts = {}
         for per_page in (10, 200):
             statements.clear()
@@ -214,8 +205,6 @@ def test_attendee_list_uses_a_fixed_number_of_queries_with_10000_registrations(a
                               f"&community=Sudbury&q=bulk&per_page=20&page=2")
         assert filtered.status_code == 200 and "Page 2 of" in filtered.get_data(as_text=True)
         filtered_count = len(statements)
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", count)
     assert counts[10] == counts[200] == filtered_count, (counts, filtered_count)
     assert counts[10] <= 16  # login, event, filters, audit (its own transaction), count, page
     assert "10000 registrations match." in response.get_data(as_text=True)
@@ -864,8 +853,6 @@ def test_messaging_a_large_event_takes_a_fixed_number_of_statements(app, make_ev
     """Found at scale: an organizer's message to 10,000 attendees ran three statements and a
     full render per person (27,000 statements, over gunicorn's 30 s). It is now a few
     statements whatever the audience, and each message is still the person's own."""
-    from sqlalchemy import event as sa_event
-
     from portal.auth.models import OrganizerAccount
     from portal.events import services
     from portal.events.models import Event
@@ -879,20 +866,12 @@ def test_messaging_a_large_event_takes_a_fixed_number_of_statements(app, make_ev
         actor = OrganizerAccount(email="o@example.ca", name="O", password_hash="x")
         db.session.add(actor)
         db.session.commit()
-        statements: list[str] = []
-
-        def count(*_args) -> None:
-            statements.append("")
-
-        sa_event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with counted_statements(app) as statements:
             sent = services.message_attendees(
                 db.session.get(Event, event_id), statuses=["confirmed"], actor=actor,
                 message=services.AttendeeMessage("Parking", "Use the east lot.", "Stationnement",
                                                  "Utilisez le stationnement est."))
             db.session.commit()
-        finally:
-            sa_event.remove(db.engine, "before_cursor_execute", count)
         assert sent == 60
         assert len(statements) <= 12, len(statements)
         messages = db.session.execute(select(OutboxMessage).where(OutboxMessage.purpose == "events.message")

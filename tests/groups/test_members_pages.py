@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.extensions import db
-from tests.conftest import Auth, csrf_token
+from tests.conftest import Auth, counted_statements, csrf_token
 
 
 def test_members_pages_need_the_link_then_the_terms(app, client, groups):
@@ -140,8 +140,6 @@ def test_french_members_read_the_terms_in_french_where_they_are_written(app, cli
 def test_the_member_pages_take_the_same_statements_for_3_or_12_members(app, client, admin, groups):
     """A scale pass counted 519 statements for a group of 500: one per member for their
     person. The directory and the organizers' group page now load people with memberships."""
-    from sqlalchemy import event as sa_event
-
     info = groups.group(tor_version="1")
     reader = groups.member(info, "reader@example.ca", name="Rea Der", acknowledged=True)
     for n in range(2):
@@ -151,18 +149,8 @@ def test_the_member_pages_take_the_same_statements_for_3_or_12_members(app, clie
     Auth(other).login(admin)
 
     def statements_for(fetch) -> int:
-        seen: list[str] = []
-
-        def count(*_args) -> None:
-            seen.append("")
-
-        with app.app_context():
-            sa_event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with counted_statements(app) as seen:
             assert fetch().status_code == 200
-        finally:
-            with app.app_context():
-                sa_event.remove(db.engine, "before_cursor_execute", count)
         return len(seen)
 
     pages = (lambda: client.get(f"/groups/{info.slug}/members"),

@@ -5,7 +5,7 @@ import csv
 import io
 
 from portal.extensions import db
-from tests.conftest import csrf_token
+from tests.conftest import counted_statements, csrf_token
 from tests.lists.conftest import add_subscriber
 
 
@@ -71,21 +71,9 @@ def test_subscribers_history_and_export(app, client, auth, organizer, public_lis
 def test_the_subscribers_page_takes_the_same_statements_for_2_or_12_subscribers(app, client, auth, organizer,
                                                                                 public_list):
     """Found at scale: each row read its person on its own (61 statements a page of 50)."""
-    from sqlalchemy import event as sa_event
-
     def statements() -> int:
-        seen: list[str] = []
-
-        def count(*_args) -> None:
-            seen.append("")
-
-        with app.app_context():
-            sa_event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with counted_statements(app) as seen:
             assert client.get(f"/admin/lists/{public_list}").status_code == 200
-        finally:
-            with app.app_context():
-                sa_event.remove(db.engine, "before_cursor_execute", count)
         return len(seen)
 
     for n in range(2):

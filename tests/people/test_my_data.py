@@ -12,7 +12,7 @@ from portal.mail.models import OutboxMessage
 from portal.people.models import ConsentKind, ConsentRecord, Person, PrivacyRequest, Sector
 from portal.people.services import has_consent, record_consent
 
-from tests.conftest import csrf_token
+from tests.conftest import counted_statements, csrf_token
 from tests.people.conftest import link_from_outbox
 
 
@@ -173,8 +173,6 @@ def test_my_data_names_what_rows_point_at_in_a_query_per_kind_of_link(app, make)
     """A scale pass counted 1,227 statements for a person with 1,000 messages: one look-up
     per row for the list each message came from. Now one per kind of link, whatever the
     number of rows."""
-    from sqlalchemy import event as sa_event
-
     from portal.lists.services import save_public_list
     from portal.people.privacy import collect_personal_data
 
@@ -193,19 +191,10 @@ def test_my_data_names_what_rows_point_at_in_a_query_per_kind_of_link(app, make)
             db.session.commit()
 
     def statements() -> tuple[int, list[dict]]:
-        seen: list[str] = []
-
-        def count(*_args) -> None:
-            seen.append("")
-
-        with app.app_context():
-            sa_event.listen(db.engine, "before_cursor_execute", count)
-            try:
-                sections = collect_personal_data(db.session.get(Person, person.id))
-            finally:
-                sa_event.remove(db.engine, "before_cursor_execute", count)
-            outbox = next(s for s in sections if s.table == "outbox_message")
-            return len(seen), outbox.references
+        with counted_statements(app) as seen, app.app_context():
+            sections = collect_personal_data(db.session.get(Person, person.id))
+        outbox = next(s for s in sections if s.table == "outbox_message")
+        return len(seen), outbox.references
 
     add_messages(0, 2)
     few, _ = statements()

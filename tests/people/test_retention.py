@@ -14,6 +14,7 @@ from portal.people.jobs import purge_expired_personal_data, retention_modules
 from portal.people.models import ConsentKind, Person
 from portal.people.retention import purge_due
 from portal.people.services import record_consent
+from tests.conftest import counted_statements
 from tests.retention import purge_at
 
 T0 = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
@@ -236,8 +237,6 @@ def test_one_late_run_purges_every_area_then_the_people_left_with_nothing(app, m
 def test_the_consent_only_forecast_reads_consent_a_chunk_of_people_at_a_time(app, make):
     """A scale pass counted 4,517 statements for the retention page: one consent query per
     person. The statements no longer grow with the people."""
-    from sqlalchemy import event as sa_event
-
     from portal.people.retention import _consent_only_people
 
     def add(first: int, count: int) -> None:
@@ -248,17 +247,8 @@ def test_the_consent_only_forecast_reads_consent_a_chunk_of_people_at_a_time(app
                 db.session.commit()
 
     def forecast() -> tuple[int, int]:
-        seen: list[str] = []
-
-        def count(*_args) -> None:
-            seen.append("")
-
-        with app.app_context():
-            sa_event.listen(db.engine, "before_cursor_execute", count)
-            try:
-                due = _consent_only_people(clock.now())
-            finally:
-                sa_event.remove(db.engine, "before_cursor_execute", count)
+        with counted_statements(app) as seen, app.app_context():
+            due = _consent_only_people(clock.now())
         return len(seen), len(due)
 
     add(0, 2)
