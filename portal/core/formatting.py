@@ -98,6 +98,15 @@ def localized(obj: Any, name: str) -> Any:
     return in_language(obj, name, current_language())
 
 
+def name_marked(obj: Any, language: str) -> Markup:
+    """A group's or list's `name(language)` for a page's body, its English name marked
+    lang="en" where a French reader gets it for want of a French one (see localized_marked)."""
+    text = obj.name(language)
+    if language == "fr" and not getattr(obj, "name_fr", ""):
+        return Markup('<span lang="en">%s</span>') % text
+    return Markup.escape(text)
+
+
 def localized_marked(obj: Any, name: str) -> Markup:
     """`localized` for a page's body: where a French reader gets the English text (no French
     was written), it is marked lang="en", so a screen reader reads it as English (WCAG
@@ -122,6 +131,7 @@ def format_day_and_time(value: datetime | None) -> str:
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters["localized"] = localized
     app.jinja_env.filters["localized_marked"] = localized_marked
+    app.jinja_env.filters["name_marked"] = name_marked
     app.jinja_env.filters["day_and_time"] = format_day_and_time
     # Numbers as the page's language writes them (French: "15,0", "30 %").
     app.jinja_env.globals["format_decimal"] = format_decimal

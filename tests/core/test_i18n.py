@@ -116,3 +116,22 @@ def test_english_left_on_a_french_page_is_marked_as_english(app, client):
     assert "<h1>Collaborating for Safety</h1>" in english
     register = client.get("/events/only-english/register", headers=french).get_data(as_text=True)
     assert '<span lang="en">Collaborating for Safety</span></h1>' in register
+
+
+def test_a_list_or_group_named_only_in_english_is_marked_on_french_pages(app, client):
+    from portal.extensions import db
+    from portal.groups.services import create_group
+    from portal.lists.services import save_public_list
+
+    with app.app_context():
+        save_public_list(None, slug="news", name_en="Safety News")
+        save_public_list(None, slug="nouvelles", name_en="Updates", name_fr="Nouvelles")
+        create_group(slug="tables", name_en="Situation Tables", mandate_en="Share.", communities=["Sudbury"],
+                     terms_of_reference="Be kind.", tor_version="1")
+        db.session.commit()
+    french = {"Accept-Language": "fr"}
+    lists = client.get("/lists/", headers=french).get_data(as_text=True)
+    assert '<h2><span lang="en">Safety News</span></h2>' in lists and "<h2>Nouvelles</h2>" in lists
+    group = client.get("/groups/tables", headers=french).get_data(as_text=True)
+    assert '<h1><span lang="en">Situation Tables</span></h1>' in group
+    assert "<h1>Situation Tables</h1>" in client.get("/groups/tables").get_data(as_text=True)
