@@ -634,14 +634,25 @@ def admin_registration_details(event_id: int, registration_id: int):
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/cancel", methods=["POST"])
 @organizer_required
 def admin_registration_cancel(event_id: int, registration_id: int):
+    def cancel(registration: Registration) -> str:
+        promoted = services.cancel_registration(registration, by="organizer", actor=_actor(), origin=request_origin())
+        return " ".join(filter(None, [_("Registration cancelled."), _promoted_said(promoted)]))
+
+    return _act_on_registration(event_id, registration_id, cancel)
+
+
+def _act_on_registration(event_id: int, registration_id: int, act) -> Response:
+    """An organizer's button on an attendee's page (cancel, undo a check-in, give a seat): do
+    `act(registration)`, which returns what to tell them (read before the commit expires
+    the rows), or flash the refusal; back to the attendee's page either way. The CSRF token
+    is checked for every POST (CSRFProtect)."""
     event, registration = _admin_registration(event_id, registration_id)
     try:
-        promoted = services.cancel_registration(registration, by="organizer", actor=_actor(), origin=request_origin())
+        said = act(registration)
     except DomainError as error:
         db.session.rollback()
         flash(str(error.message), "error")
     else:
-        said = " ".join(filter(None, [_("Registration cancelled."), _promoted_said(promoted)]))
         db.session.commit()
         flash(said, "success")
     return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
@@ -659,31 +670,21 @@ def _promoted_said(promoted: list[Registration]) -> str:
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/check-in/undo", methods=["POST"])
 @organizer_required
 def admin_undo_check_in(event_id: int, registration_id: int):
-    event, registration = _admin_registration(event_id, registration_id)
-    try:  # the CSRF token is checked for every POST (CSRFProtect)
+    def undo(registration: Registration) -> str:
         services.undo_check_in(registration, actor=_actor(), origin=request_origin())
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
-        db.session.commit()
-        flash(_("The check-in was taken back."), "success")
-    return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
+        return _("The check-in was taken back.")
+
+    return _act_on_registration(event_id, registration_id, undo)
 
 
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/seat", methods=["POST"])
 @organizer_required
 def admin_give_seat(event_id: int, registration_id: int):
-    event, registration = _admin_registration(event_id, registration_id)
-    try:
+    def give_seat(registration: Registration) -> str:
         services.give_seat_by_hand(registration, actor=_actor(), origin=request_origin())
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
-        db.session.commit()
-        flash(_("They have a seat now and were emailed their confirmation."), "success")
-    return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration_id))
+        return _("They have a seat now and were emailed their confirmation.")
+
+    return _act_on_registration(event_id, registration_id, give_seat)
 
 
 @bp.route("/admin/events/<int:event_id>/attendees.csv")

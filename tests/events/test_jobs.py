@@ -151,18 +151,9 @@ def test_an_event_moved_later_is_reminded_of_again_and_outdated_notices_are_with
     """Found by a reliability pass: with the SMTP server refusing for a while, the reminder and
     change notice for the old date went out after the notice of the new one; and once an event
     moved weeks later, no reminder came before its new day."""
-    from portal.auth.models import OrganizerAccount
     from portal.mail.models import OutboxState
 
-    start = clock.now()
-    clock.set_now(start)
-    event = db.session.get(Event, make_event(capacity=5, reminder_days=2, starts_in=timedelta(days=3)))
-    _register(event, 1)
-    db.session.commit()
-    clock.set_now(start + timedelta(days=1, hours=1))
-    assert send_due_reminders() == 1
-    actor = OrganizerAccount(email="chair@example.ca", name="Chair", password_hash="x")
-    db.session.add(actor)
+    event, actor = _an_event_whose_reminder_is_queued(make_event)
     # Moved two days later; its change notice waits to retry (the SMTP server refused it).
     services.update_event(event, actor=actor, starts_at=event.starts_at + timedelta(days=2),
                           ends_at=event.ends_at + timedelta(days=2))
@@ -197,8 +188,23 @@ def test_a_reminder_withheld_by_a_new_venue_is_sent_again_with_it(app_context, m
     """Found by review: a reminder queued but not yet sent was withheld when the venue
     changed, and never replaced (the start had not moved), so the person got none: and the
     reminder carries the code for the door."""
-    from portal.auth.models import OrganizerAccount
     from portal.mail.models import OutboxState
+
+    event, actor = _an_event_whose_reminder_is_queued(make_event)
+    services.update_event(event, actor=actor, venue_name="Another hall")
+    db.session.commit()
+    assert send_due_reminders() == 1  # still due: at once, with the new hall
+    reminders = db.session.execute(select(OutboxMessage).where(OutboxMessage.purpose == "events.reminder")
+                                   .order_by(OutboxMessage.id)).scalars().all()
+    assert [r.state for r in reminders] == [OutboxState.WITHHELD.value, OutboxState.QUEUED.value]
+    assert "Another hall" in reminders[1].body_text
+    assert send_due_reminders() == 0
+
+
+def _an_event_whose_reminder_is_queued(make_event):
+    """An event in 3 days with one registrant, a day later: the reminder (2 days ahead) is
+    queued, not yet sent; and an organizer to change the event."""
+    from portal.auth.models import OrganizerAccount
 
     start = clock.now()
     clock.set_now(start)
@@ -209,11 +215,4 @@ def test_a_reminder_withheld_by_a_new_venue_is_sent_again_with_it(app_context, m
     assert send_due_reminders() == 1
     actor = OrganizerAccount(email="chair@example.ca", name="Chair", password_hash="x")
     db.session.add(actor)
-    services.update_event(event, actor=actor, venue_name="Another hall")
-    db.session.commit()
-    assert send_due_reminders() == 1  # still due: at once, with the new hall
-    reminders = db.session.execute(select(OutboxMessage).where(OutboxMessage.purpose == "events.reminder")
-                                   .order_by(OutboxMessage.id)).scalars().all()
-    assert [r.state for r in reminders] == [OutboxState.WITHHELD.value, OutboxState.QUEUED.value]
-    assert "Another hall" in reminders[1].body_text
-    assert send_due_reminders() == 0
+    return event, actor
