@@ -11,6 +11,7 @@ Also here: `insert_row` and `insert_returning_id`, one-statement inserts for hot
 """
 from __future__ import annotations
 
+import logging
 import random
 import sqlite3
 import time
@@ -26,6 +27,8 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from portal.extensions import db
+
+logger = logging.getLogger(__name__)
 
 Row = TypeVar("Row")
 
@@ -99,6 +102,9 @@ def configure_engine(engine: Engine) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # A deleted or overwritten value is zeroed, not left in the file's free space
+            # (where an erased person's address would survive in every copy of the file).
+            cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -109,6 +115,42 @@ def configure_engine(engine: Engine) -> None:
             # Still held by someone after all that: wait once more the usual way, which
             # raises SQLAlchemy's OperationalError if it is never freed.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_SCRUB_KEY = "portal_scrub_after_commit"
+
+
+def scrub_after_commit() -> None:
+    """Personal data was erased or purged in this transaction: once it commits, have SQLite
+    write its log back into the database file and empty the log (`wal_checkpoint(TRUNCATE)`),
+    since the log keeps the pages as they were before, the erased values included, until
+    then. Nothing to do on PostgreSQL, which reuses its own free space."""
+    db.session.info[_SCRUB_KEY] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _scrub_committed(session: Session) -> None:
+    if not session.info.pop(_SCRUB_KEY, False):
+        return
+    engine = session.get_bind()
+    if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
+        return
+    # Outside any transaction (a checkpoint cannot run inside one), on a connection of its
+    # own. The commit has happened: a checkpoint that cannot finish (a reader in another
+    # process holds an older snapshot) must not fail the request; the retention job's next
+    # run tries again (`scrub_after_commit` there too).
+    connection = engine.raw_connection()
+    try:
+        connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.Error:
+        logger.warning("could not empty the SQLite log after an erasure; the retention job will retry")
+    finally:
+        connection.close()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_scrub(session: Session) -> None:
+    session.info.pop(_SCRUB_KEY, None)
 
 
 #: How long a writer tries for SQLite's write lock in short steps before waiting the usual way.

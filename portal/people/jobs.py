@@ -5,7 +5,7 @@ import importlib
 import logging
 
 from portal.core.clock import now
-from portal.core.db import writing
+from portal.core.db import scrub_after_commit, writing
 from portal.extensions import db
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def purge_expired_personal_data() -> int:
         try:
             with writing():
                 purged = int(module.purge_due(moment) or 0)  # type: ignore[attr-defined]
+                scrub_after_commit()  # also empties a log an erasure could not (a reader held it)
                 db.session.commit()
         except Exception:
             db.session.rollback()

@@ -26,6 +26,7 @@ from sqlalchemy.sql.schema import Column
 
 from portal.core.audit import AuditEntry, record_audit, scrub_audit_entries
 from portal.core.clock import now
+from portal.core.db import scrub_after_commit
 from portal.core.errors import DomainError
 from portal.core.spreadsheets import CSV_BOM, csv_row
 from portal.extensions import db
@@ -615,6 +616,7 @@ def erase_person(person: Person, actor: Any = None, reason: str = "", *, origin:
     old_email = person.email
     old_name = (person.name or "").strip()
     anonymous = erased_address(person.id)
+    scrub_after_commit()
 
     person.email = anonymous
     person.name = ""

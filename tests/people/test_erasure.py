@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from portal.core.audit import AuditEntry
 from portal.extensions import db
@@ -229,3 +229,52 @@ def test_erasure_removes_where_the_person_came_from_and_keeps_organizers_origins
         assert scan_for("198.51.100.23") == []
         assert db.session.execute(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.origin == "203.0.113.5")).scalar_one() == 1
+
+
+def test_erased_details_do_not_linger_in_the_sqlite_files(tmp_path):
+    """SQLite keeps a deleted or overwritten value in the file's free space, and a WAL keeps
+    every page written since the last checkpoint: an erased address must be in neither
+    (a copy of the database file, a backup, would otherwise still hold it)."""
+    from config import TestingConfig
+    from portal import create_app
+    from portal.mail.services import queue_email
+    from portal.people.services import seed_sectors
+
+    database = tmp_path / "erasure.sqlite3"
+    app = create_app({**{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}", "PORTAL_INSTANCE_PATH": str(tmp_path),
+                      "MAIL_SERVER": ""})
+    address = "quillon.vantreight@example.ca"
+
+    def files_holding(needle: str) -> list[str]:
+        return [path.name for path in tmp_path.glob("erasure.sqlite3*")
+                if needle.encode() in path.read_bytes()]
+
+    with app.app_context():
+        db.create_all()
+        seed_sectors()
+        # Neighbours on the same pages: a blanked row's old bytes stay beside theirs.
+        db.session.add(Person(email="before@example.ca", name="Before", language="en"))
+        db.session.flush()
+        person = Person(email=address, name="Quillon Vantreight", organization="Kenora Housing",
+                        community="Kenora", job_title="", language="en")
+        db.session.add(person)
+        db.session.flush()
+        db.session.add(Person(email="after@example.ca", name="After", language="en"))
+        db.session.flush()
+        # A long message to them: blanked, its row shrinks and frees the space it held.
+        queue_email(key="test:erasure-files", to=person, template="people/my_data_link",
+                    purpose="people.my_data_link", context={"link": "https://portal.test/x"})
+        db.session.commit()
+        assert files_holding(address), "the test must see the address in the files first"
+
+        erase_person(db.session.get(Person, person.id), actor=None, reason="test")
+        db.session.commit()
+
+        assert files_holding(address) == []
+        assert files_holding("Vantreight") == []
+        # Some SQLite builds (Debian's) zero freed space by default, others do not: the
+        # portal asks for it on every connection.
+        assert db.session.execute(text("PRAGMA secure_delete")).scalar_one() == 1
+        db.session.remove()
+        db.engine.dispose()
