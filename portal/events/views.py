@@ -715,6 +715,38 @@ def admin_export_xlsx(event_id: int):
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+@bp.route("/admin/events/<int:event_id>/name-list.csv")
+@organizer_required
+def admin_name_list_csv(event_id: int):
+    event = _admin_event(event_id)
+    _audit_read("events.name_list.exported", f"event:{event.id}", format="csv")
+    language = current_language()
+    event_id = event.id
+
+    def chunks():
+        for chunk in services.name_list_csv_chunks(db.get_or_404(Event, event_id), language):
+            yield chunk.encode("utf-8")
+
+    return Response(stream_with_context(chunks()), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{_name_list_file(event)}.csv"'})
+
+
+@bp.route("/admin/events/<int:event_id>/name-list.xlsx")
+@organizer_required
+def admin_name_list_xlsx(event_id: int):
+    event = _admin_event(event_id)
+    _audit_read("events.name_list.exported", f"event:{event.id}", format="xlsx")
+    return Response(services.name_list_xlsx(event, current_language()),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{_name_list_file(event)}.xlsx"'})
+
+
+def _name_list_file(event: Event) -> str:
+    # TRANSLATORS: part of a downloaded file's name: lower-case ASCII letters and hyphens only.
+    name = _("name-list")
+    return f"{event.slug}-{name}-{date.today().isoformat()}"
+
+
 @bp.route("/admin/events/<int:event_id>/check-in")
 @organizer_required
 def admin_check_in(event_id: int):

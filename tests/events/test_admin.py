@@ -922,3 +922,42 @@ def test_organizer_pages_have_titles_of_their_own_and_errors_say_which_date(clie
     page = client.post("/admin/events/new", data={"csrf_token": csrf_token(client, "/admin/events/new"),
                                                  "title": "T", "slug": "t", "capacity": "5"}).get_data(as_text=True)
     assert "Enter the date and time it starts." in page and "Enter the date and time it ends." in page
+
+
+def test_the_name_list_holds_seat_holders_by_name_without_contact_details_or_needs(app, client, auth, organizer,
+                                                                                    make_event):
+    event_id = make_event(capacity=2, questions=[{"label": "Badge", "kind": "short_text"}])
+    register(client, "symposium-1", email="zed@example.ca", name="Zed Zhou", organization="=Org",
+             sector="police", accessibility_needs="Ramp please", dietary_needs="No nuts")
+    register(client, "symposium-1", email="ann@example.ca", name="Ann Ames", sector="housing")
+    register(client, "symposium-1", email="wait@example.ca", name="Wendy Waitlisted")
+    auth.login(organizer)
+    with app.app_context():
+        ann = db.session.execute(select(Registration).join(Person).where(Person.name == "Ann Ames")).scalar_one()
+        ann_id = ann.id
+    token = csrf_token(client, f"/admin/events/{event_id}/check-in")
+    client.post(f"/admin/events/{event_id}/check-in/{ann_id}", data={"csrf_token": token})
+
+    response = client.get(f"/admin/events/{event_id}/name-list.csv")
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    raw = response.get_data()
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows == [
+        ["Name", "Organization", "Sector", "Community", "Job title", "Checked in"],
+        ["Ann Ames", "City of Toronto", "Housing", "Toronto", "", "yes"],
+        ["Zed Zhou", "'=Org", "Police", "Toronto", "", ""],
+    ]
+    for private in (b"@example.ca", b"Ramp", b"nuts", b"Wendy"):
+        assert private not in raw
+
+    french = client.get(f"/admin/events/{event_id}/name-list.xlsx", headers={"Accept-Language": "fr"})
+    assert french.status_code == 200
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(french.get_data())).active
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert values[0][:2] == ["Nom", "Organisation"] and values[1][-1] == "oui"
+    assert values[2][1] == "=Org" and sheet["B3"].data_type == "s"  # text, never a formula
+    assert _audit_actions(app).count("events.name_list.exported") == 2
+    dashboard = client.get(f"/admin/events/{event_id}").get_data(as_text=True)
+    assert f"/admin/events/{event_id}/name-list.csv" in dashboard
