@@ -14,6 +14,8 @@ from flask_babel import (
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from portal.core.audit_actions import action_in_words
+
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 ALLOWED_TAGS = {
@@ -142,3 +144,4 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["datetime"] = format_local
     app.jinja_env.filters["short_time"] = short_time
+    app.jinja_env.filters["action_in_words"] = action_in_words

@@ -25,12 +25,12 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.db import become_writer, want_write_transaction, writing
+from portal.core.db import become_writer, want_write_transaction
 from portal.core.errors import DomainError
 from portal.core.formatting import short_time
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
-from portal.core.web import current_language, request_origin, speak_the_language_of, submit_form, user_agent
+from portal.core.web import audit_page_view, current_language, request_origin, speak_the_language_of, submit_form, user_agent
 from portal.events import bp, services
 from portal.events.charts import bar_chart
 from portal.events.forms import (
@@ -266,19 +266,6 @@ def _actor():
     return current_user._get_current_object()
 
 
-def _audit_read(action: str, subject: str, **detail) -> None:
-    """Record that an organizer looked at personal data, from a GET.
-
-    A GET's transaction began as a reader; on SQLite turning it into a writer midway can fail
-    under load, so the entry is written in its own short writer transaction.
-    """
-    actor = _actor()
-    db.session.rollback()
-    with writing():
-        record_audit(action, actor=actor, subject=subject, origin=request_origin(), **detail)
-        db.session.commit()
-
-
 @bp.route("/admin/events")
 @organizer_required
 def admin_index():
@@ -506,7 +493,7 @@ def admin_attendees(event_id: int):
     per_page = min(max(request.args.get("per_page", 50, type=int), 1), ATTENDEES_PER_PAGE_MAX)
     page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
     # Audit first: committing afterwards would expire the loaded rows (one query per row).
-    _audit_read("events.attendees.viewed", f"event:{event.id}", page=page)
+    audit_page_view("events.attendees.viewed", f"event:{event.id}", page=page)
     rows, total = services.attendee_page(event, filters, page, per_page)
     pages = max((total + per_page - 1) // per_page, 1)
     if page > pages:  # past the end: show the last page
@@ -586,7 +573,7 @@ def _registration_page(event: Event, registration: Registration, status: int = 2
                        needs_form: NeedsForm | None = None, details_form=None):
     """The attendee's page; its reading is on record (a GET's in a short writer transaction)."""
     if request.method == "GET":
-        _audit_read("events.registration.viewed", f"registration:{registration.id}")
+        audit_page_view("events.registration.viewed", f"registration:{registration.id}")
     else:
         record_audit("events.registration.viewed", actor=_actor(), subject=f"registration:{registration.id}",
                      origin=request_origin())
@@ -691,7 +678,7 @@ def admin_give_seat(event_id: int, registration_id: int):
 @organizer_required
 def admin_export_csv(event_id: int):
     event = _admin_event(event_id)
-    _audit_read("events.attendees.exported", f"event:{event.id}", format="csv")
+    audit_page_view("events.attendees.exported", f"event:{event.id}", format="csv")
     filename = f"{event.slug}-registrations-{date.today().isoformat()}.csv"
     event_id = event.id
 
@@ -708,7 +695,7 @@ def admin_export_csv(event_id: int):
 @organizer_required
 def admin_export_xlsx(event_id: int):
     event = _admin_event(event_id)
-    _audit_read("events.attendees.exported", f"event:{event.id}", format="xlsx")
+    audit_page_view("events.attendees.exported", f"event:{event.id}", format="xlsx")
     filename = f"{event.slug}-registrations-{date.today().isoformat()}.xlsx"
     return Response(services.export_xlsx(event),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -719,7 +706,7 @@ def admin_export_xlsx(event_id: int):
 @organizer_required
 def admin_name_list_csv(event_id: int):
     event = _admin_event(event_id)
-    _audit_read("events.name_list.exported", f"event:{event.id}", format="csv")
+    audit_page_view("events.name_list.exported", f"event:{event.id}", format="csv")
     language = current_language()
     event_id = event.id
 
@@ -735,7 +722,7 @@ def admin_name_list_csv(event_id: int):
 @organizer_required
 def admin_name_list_xlsx(event_id: int):
     event = _admin_event(event_id)
-    _audit_read("events.name_list.exported", f"event:{event.id}", format="xlsx")
+    audit_page_view("events.name_list.exported", f"event:{event.id}", format="xlsx")
     return Response(services.name_list_xlsx(event, current_language()),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{_name_list_file(event)}.xlsx"'})

@@ -25,6 +25,7 @@ from sqlalchemy import JSON, LargeBinary, String, Table, Text, and_, cast, func,
 from sqlalchemy.sql.schema import Column
 
 from portal.core.audit import AuditEntry, record_audit, scrub_audit_entries
+from portal.core.audit_actions import action_in_words
 from portal.core.clock import now
 from portal.core.db import scrub_after_commit
 from portal.core.errors import DomainError
@@ -370,7 +371,8 @@ def _records_about(person: Person) -> list[ExportSection]:
             who = (_l("an organizer") if entry.actor_id is not None
                    else _l("you") if entry.actor_label in (person.email, "the person (my data)") or not entry.actor_label
                    else _l("the portal"))
-            section.rows.append({"at": entry.at, "action": entry.action, "subject": entry.subject, "who": str(who)})
+            section.rows.append({"at": entry.at, "action": action_in_words(entry.action), "subject": entry.subject,
+                                 "who": str(who)})
             section.references.append({})
         sections.append(section)
     attempts = db.session.execute(

@@ -81,6 +81,10 @@ def test_the_audit_log_filters_by_action_actor_and_dates_and_pages(app, client, 
 
     html = rows("action=people.")
     assert "person:7" in html and "event:3" not in html
+    # The action in words, and its code (what the action filter takes) beside it.
+    assert "Personal data erased" in html and "<code class=\"hint\">people.person.erased</code>" in html
+    french = client.get("/admin/audit?action=people.", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Données personnelles effacées" in french
     html = rows("actor=ANA@owg")
     assert "60 entries" in html and "person:7" not in html and "Older" in html
     assert "event:59" in rows("actor=ana&page=1") and "event:0<" in rows("actor=ana&page=2")
@@ -155,3 +159,28 @@ def test_organizer_looks_at_personal_data_in_groups_lists_and_guidelines_on_reco
                                        "term_end": "", "csrf_token": token})
     assert response.status_code == 302
     assert _actions(app)[before:] == ["groups.membership.role_changed"]
+
+
+def test_every_action_the_portal_records_reads_in_words():
+    """Each `record_audit` (and page-view audit) call's action has words in ACTION_WORDS, so
+    the audit log and the my-data page never show a bare code."""
+    import ast
+    from pathlib import Path
+
+    from portal.core.audit_actions import ACTION_WORDS
+    from portal.events.models import EventStatus
+
+    recorded: set[str] = {f"events.event.{status.value}" for status in EventStatus}  # an f-string
+    for path in Path(__file__).resolve().parents[2].joinpath("portal").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name in ("record_audit", "audit_page_view"):
+                # Whole codes only: an f-string's fixed part ("events.event.") is not one.
+                recorded |= {part.value for part in ast.walk(node.args[0])
+                             if isinstance(part, ast.Constant) and isinstance(part.value, str)
+                             and not part.value.endswith(".")}
+    assert len(recorded) > 80  # the scan found the calls
+    assert sorted(recorded - set(ACTION_WORDS)) == []
+    assert sorted(set(ACTION_WORDS) - recorded) == []  # and no words for actions no longer recorded

@@ -230,7 +230,8 @@ def test_my_data_includes_the_audit_record_about_them_sign_in_attempts_and_what_
     with app.app_context():
         sections = {s.table: s for s in collect_personal_data(db.session.get(Person, person.id))}
         audit = {row["action"]: row["who"] for row in sections["audit_entry"].rows}
-        assert audit["people.request.viewed"] == "an organizer" and audit["auth.login.failed"] == "you"
+        # What was done, in words (the log's codes mean nothing to the person).
+        assert audit["Privacy request read"] == "an organizer" and audit["Sign-in failed"] == "you"
         assert organizer.email not in json.dumps(export_json(db.session.get(Person, person.id)))
         assert sections["login_attempt"].rows[0]["origin"] == "198.51.100.9"
         body = sections["outbox_message"].rows[-1]["body_text"]
