@@ -22,7 +22,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from portal.auth.forms import NewPassword
 from portal.core.forms import PortalForm
 from portal.groups.models import MemberRole
-from portal.people.forms import an_email_address, their_email_language
+from portal.people.forms import an_email_address, their_email_language, written_in
 
 
 def role_choices() -> list[SelectChoice]:
@@ -155,6 +155,7 @@ class ChairAccountForm(PortalForm):
 class PostForm(PortalForm):
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=50000)])
+    language = written_in()
     draft = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,12}$")])
     action = SelectField(
         choices=[SelectChoice("preview", _l("Preview")), SelectChoice("test", _l("Send me a test")),

@@ -801,7 +801,8 @@ def post_recipient_count(group: WorkingGroup) -> int:
     return len(services.recipients(mailing_list)) if mailing_list is not None else 0
 
 
-def save_group_post(group: WorkingGroup, *, subject: str, body: str, author: Any, draft_id: int | None = None):
+def save_group_post(group: WorkingGroup, *, subject: str, body: str, author: Any, draft_id: int | None = None,
+                    language: str = "en"):
     """Save a message to the group's list as a draft (reusing the draft being edited).
 
     Goes through the lists area's posting services, so a chair's post is fanned out,
@@ -816,7 +817,7 @@ def save_group_post(group: WorkingGroup, *, subject: str, body: str, author: Any
     draft = db.session.get(ListPost, draft_id) if draft_id else None
     if draft is not None and (draft.list_id != mailing_list.id or draft.status != "draft"):
         draft = None
-    return services.save_post(mailing_list, draft, subject=subject, body=body, author=author)
+    return services.save_post(mailing_list, draft, subject=subject, body=body, author=author, language=language)
 
 
 def send_group_post_test(post: Any, account: Any) -> None:

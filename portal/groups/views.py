@@ -555,8 +555,8 @@ def admin_post(group: WorkingGroup):
         else:
             try:
                 post = services.save_group_post(
-                    group, subject=form.subject.data, body=form.body.data, author=current_user,
-                    draft_id=int(form.draft.data) if form.draft.data else None,
+                    group, subject=form.subject.data, body=form.body.data, language=form.language.data,
+                    author=current_user, draft_id=int(form.draft.data) if form.draft.data else None,
                 )
                 if action == "test":
                     services.send_group_post_test(post, current_user)

@@ -9,7 +9,6 @@ from wtforms import (
     DateTimeLocalField,
     EmailField,
     IntegerField,
-    RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -21,14 +20,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.formatting import portal_zone_place
 from portal.core.forms import PortalForm, ShownByClocksIn
-from portal.people.forms import LANGUAGE_CHOICES, an_email_address
-
-
-class LanguageField(RadioField):
-    """English or French, each option's label marked in its own language (the forms macro
-    reads `option_languages`; WTForms' radios ignore a choice's render_kw)."""
-
-    option_languages = {"en": "en", "fr": "fr"}
+from portal.people.forms import LANGUAGE_CHOICES, LanguageField, an_email_address, written_in
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -83,6 +75,7 @@ class PostForm(PortalForm):
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
     body = TextAreaField(_l("Message (markdown)"), validators=[DataRequired(), Length(max=50_000)],
                          render_kw={"rows": 14})
+    language = written_in()
 
 
 class ActionForm(PortalForm):

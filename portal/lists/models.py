@@ -139,6 +139,9 @@ class ListPost(Timestamped, db.Model):
     subject: Mapped[str] = mapped_column(String(200))
     #: The message in markdown; recipients get sanitized HTML and this text.
     body: Mapped[str] = mapped_column(Text, default="")
+    #: The language it is written in ("en" or "fr"): pages and emails mark it, so a screen
+    #: reader speaks an English message on a French page in English (WCAG 3.1.2).
+    language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
     #: The organizer (or chair) who wrote it.
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("organizer_account.id", ondelete="SET NULL"), index=True

@@ -754,8 +754,10 @@ def update_preferences(
 # --- posts ----------------------------------------------------------------------------
 
 
-def save_post(mailing_list: MailingList, post: ListPost | None, *, subject: str, body: str, author=None) -> ListPost:
-    """Create or edit a draft (or a scheduled post, which goes back to draft)."""
+def save_post(mailing_list: MailingList, post: ListPost | None, *, subject: str, body: str, author=None,
+              language: str = "en") -> ListPost:
+    """Create or edit a draft (or a scheduled post, which goes back to draft), written in
+    `language` ("en" or "fr")."""
     if post is None:
         post = ListPost(list_id=mailing_list.id, author_id=getattr(author, "id", None))
         db.session.add(post)
@@ -763,6 +765,7 @@ def save_post(mailing_list: MailingList, post: ListPost | None, *, subject: str,
         raise PostNotEditable()
     post.subject = subject.strip()[:200]
     post.body = body
+    post.language = language if language in ("en", "fr") else "en"
     post.status = PostStatus.DRAFT.value
     post.send_at = None
     db.session.flush()

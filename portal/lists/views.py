@@ -393,7 +393,7 @@ def admin_new_post(list_id: int):
     outcome = submit_form(
         form,
         lambda: services.save_post(mailing_list, None, subject=form.subject.data, body=form.body.data,
-                                   author=current_user),
+                                   author=current_user, language=form.language.data),
         error_field="subject", success=_("Draft saved. Check the preview below."),
         redirect_to=lambda post: url_for("lists.admin_post", post_id=post.id),
     )
@@ -432,7 +432,7 @@ def admin_post(post_id: int):
     outcome = submit_form(
         form,
         lambda: services.save_post(post.mailing_list, post, subject=form.subject.data, body=form.body.data,
-                                   author=current_user),
+                                   author=current_user, language=form.language.data),
         error_field="subject", success=saved,
         redirect_to=url_for("lists.admin_post", post_id=post.id),
     )

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from portal.core.forms import PortalForm
+from portal.core.web import current_language
 from portal.people.services import InvalidEmail, list_sectors, normalize_email
 
 
@@ -23,6 +24,19 @@ def an_email_address(form, field) -> None:
 #: English and French, each option named in its own language and marked so (WCAG 3.1.2).
 LANGUAGE_CHOICES = [SelectChoice("en", "English", render_kw={"lang": "en"}),
                     SelectChoice("fr", "Français", render_kw={"lang": "fr"})]
+
+
+class LanguageField(RadioField):
+    """English or French, each option's label marked in its own language (the forms macro
+    reads `option_languages`; WTForms' radios ignore a choice's render_kw)."""
+
+    option_languages = {"en": "en", "fr": "fr"}
+
+
+def written_in() -> LanguageField:
+    """The language a message is written in; the page's language unless said otherwise."""
+    return LanguageField(_l("Language of this message"), choices=list(LANGUAGE_CHOICES),
+                         default=current_language, validators=[DataRequired()])
 
 
 def their_email_language() -> SelectField:

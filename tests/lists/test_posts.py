@@ -2,12 +2,14 @@
 scheduled posts sent once when due, and the organizer's write-preview-test-send pages."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from portal.core import clock
 from portal.extensions import db
+from portal.lists.models import ListPost
 from tests.conftest import csrf_token
 from tests.lists.conftest import add_subscriber, deliver_outbox, outbox
 
@@ -168,8 +170,9 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     add_subscriber(app, public_list, "ana@example.ca")
     auth.login(organizer)
     new = f"/admin/lists/{public_list}/posts/new"
+    # Written in French, for an English subscriber: pages and the email mark it as French.
     response = client.post(new, data={"subject": "Hello", "body": "A [link](https://example.ca) <b>raw</b>",
-                                      "csrf_token": csrf_token(client, new)})
+                                      "language": "fr", "csrf_token": csrf_token(client, new)})
     assert response.status_code == 302
     page_path = response.location
     page = client.get(page_path).get_data(as_text=True)
@@ -187,15 +190,17 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     assert outbox(app, "lists.post") == []
 
     assert client.post(f"/admin/lists/posts/{post_id}/send", data={"csrf_token": token}).status_code == 302
-    assert len(outbox(app, "lists.post")) == 1
+    [sent] = outbox(app, "lists.post")
+    assert '<div lang="fr"><p>A <a href="https://example.ca"' in sent.body_html
     # A sent post can no longer be edited or sent again.
     assert client.post(f"/admin/lists/posts/{post_id}/send", data={"csrf_token": token}).status_code == 302
     assert len(outbox(app, "lists.post")) == 1
     assert client.post(page_path, data={"subject": "x", "body": "y", "csrf_token": token}).status_code == 409
     # It is in the public archive.
     archive = client.get("/lists/symposium-announcements/archive").get_data(as_text=True)
-    assert "Hello" in archive
-    assert client.get(f"/lists/symposium-announcements/archive/{post_id}").status_code == 200
+    assert f'/archive/{post_id}" lang="fr">Hello</a>' in archive
+    archived = client.get(f"/lists/symposium-announcements/archive/{post_id}")
+    assert archived.status_code == 200 and '<h1 lang="fr">Hello</h1>' in archived.get_data(as_text=True)
     assert "Hello" in client.get(f"/admin/lists/{public_list}/posts").get_data(as_text=True)
 
 
@@ -290,3 +295,15 @@ def test_the_recipient_count_is_the_recipients_counted_by_the_database(app, publ
         assert recipient_count(mailing_list) == 3
         clock.set_now(datetime(2028, 1, 11, 12, tzinfo=UTC))  # the implied consent lapsed
         assert len(recipients(mailing_list)) == recipient_count(mailing_list) == 2
+
+
+def test_a_new_message_is_taken_to_be_in_the_language_of_the_page_it_is_written_on(app, client, auth, organizer,
+                                                                                    public_list):
+    auth.login(organizer)
+    new = f"/admin/lists/{public_list}/posts/new"
+    form = client.get(new, headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert re.search(r'<input[^>]*checked[^>]*value="fr"|<input[^>]*value="fr"[^>]*checked', form)
+    bad = client.post(new, data={"subject": "Hi", "body": "x", "language": "de", "csrf_token": csrf_token(client, new)})
+    assert bad.status_code == 400
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(ListPost)).scalar_one() == 0
