@@ -44,18 +44,50 @@ def test_language_switch_refuses_junk(client):
 def test_every_marked_string_has_a_french_translation():
     """The French catalogue covers every string marked in code and templates."""
     method_map = [("portal/**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
+                "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
     marked = {
-        (message if isinstance(message, str) else message[0])
-        for _file, _line, message, _comments, _context in extract_from_dir(
+        (context, message if isinstance(message, str) else message[0])
+        for _file, _line, message, _comments, context in extract_from_dir(
             str(ROOT), method_map=method_map, keywords=keywords
         )
     }
     with open(ROOT / "portal/translations/fr/LC_MESSAGES/messages.po", "rb") as handle:
         catalogue = read_po(handle, locale="fr")
-    translated = {m.id if isinstance(m.id, str) else m.id[0] for m in catalogue if m.id and m.string}
+    translated = {(m.context, m.id if isinstance(m.id, str) else m.id[0]) for m in catalogue if m.id and m.string}
     missing = sorted(marked - translated)
     assert not missing, f"{len(missing)} strings without French: {missing[:20]}"
+
+
+def test_the_french_catalogue_holds_each_message_once_and_follows_its_punctuation():
+    """A message defined twice makes strict tools (msgfmt -c) refuse the whole catalogue, and
+    babel keeps whichever comes last. The catalogue's convention, Canadian usage: no space
+    before ; ? or ! (a space there in a few strings only looked careless)."""
+    import re
+
+    seen: dict[tuple[str | None, str], int] = {}
+    duplicates, spaced = [], []
+    context = key = None
+    part = ""
+    for number, line in enumerate((ROOT / "portal/translations/fr/LC_MESSAGES/messages.po")
+                                  .read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith(("msgctxt ", "msgid ", "msgid_plural ", "msgstr")):
+            part = line.split(" ", 1)[0]
+        if line.startswith("msgctxt "):
+            context = line[8:].strip('"')
+        elif line.startswith("msgid "):
+            key, start = line[6:].strip('"'), number
+        elif line.startswith('"') and part == "msgid":
+            key += line.strip('"')
+        elif part == "msgid_plural" or (line.startswith("msgstr") and key is not None):
+            if key and (context, key) in seen:
+                duplicates.append((key, seen[(context, key)], start))
+            if key:
+                seen[(context, key)] = start
+            context = key = None
+        if part.startswith("msgstr") and re.search(r" [;?!]", line):
+            spaced.append(line)
+    assert duplicates == [] and spaced == []
 
 
 def test_french_never_puts_de_or_que_before_a_name_that_may_begin_with_a_vowel():
