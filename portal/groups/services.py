@@ -820,9 +820,10 @@ def save_group_post(group: WorkingGroup, *, subject: str, body: str, author: Any
     return services.save_post(mailing_list, draft, subject=subject, body=body, author=author, language=language)
 
 
-def send_group_post_test(post: Any, account: Any) -> None:
-    """Send the draft to the writer's own address, as a recipient would see it."""
-    _lists_services().send_post_test(post, account)
+def send_group_post_test(post: Any, account: Any, language: str = "en") -> None:
+    """Send the draft to the writer's own address, as a recipient would see it, in the
+    language they read the portal in."""
+    _lists_services().send_post_test(post, account, language)
 
 
 def send_group_post(group: WorkingGroup, post: Any, *, actor: Any, origin: str = "") -> int:

@@ -559,7 +559,7 @@ def admin_post(group: WorkingGroup):
                     author=current_user, draft_id=int(form.draft.data) if form.draft.data else None,
                 )
                 if action == "test":
-                    services.send_group_post_test(post, current_user)
+                    services.send_group_post_test(post, current_user, current_language())
                 else:
                     count = services.send_group_post(group, post, actor=current_user, origin=request_origin())
             except DomainError as error:

@@ -97,10 +97,10 @@ def notify_post(post: ListPost, subscription: Subscription,
     )
 
 
-def notify_post_test(post: ListPost, person: Person) -> int | None:
-    """A test copy to the organizer. Transactional and marked as a test, so it is never
-    withheld for want of a subscription and never counted as a list post."""
-    context = post_context(post, person.language or "en")
+def notify_post_test(post: ListPost, person: Person, language: str = "en") -> int | None:
+    """A test copy to the organizer, in `language`. Transactional and marked as a test, so it
+    is never withheld for want of a subscription and never counted as a list post."""
+    context = post_context(post, language)
     context["is_test"] = True
     return queue_email(
         key=f"lists.post-test:{post.id}:{person.id}:{now().isoformat()}",
@@ -109,4 +109,5 @@ def notify_post_test(post: ListPost, person: Person) -> int | None:
         purpose="lists.post_test",
         context=context,
         category=MessageCategory.TRANSACTIONAL,
+        language=language,
     )

@@ -773,13 +773,14 @@ def save_post(mailing_list: MailingList, post: ListPost | None, *, subject: str,
     return post
 
 
-def send_post_test(post: ListPost, account) -> None:
-    """Queue the post to the organizer's own address, as a test (marked as such)."""
+def send_post_test(post: ListPost, account, language: str = "en") -> None:
+    """Queue the post to the organizer's own address, as a test (marked as such), in
+    `language`: the one they read the portal in, as the preview beside the button is."""
     from portal.lists.notifications import notify_post_test
 
     person = get_or_create_person(account.email, name=getattr(account, "name", "") or None)
     db.session.flush()
-    notify_post_test(post, person)
+    notify_post_test(post, person, language)
 
 
 def schedule_post(post: ListPost, send_at: datetime, *, actor=None) -> ListPost:

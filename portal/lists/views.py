@@ -53,6 +53,7 @@ from portal.lists.forms import (
 from portal.lists import services
 from portal.lists.models import ImportJob, ImportStatus, ListPost, MailingList, PostStatus, Subscription
 from portal.people.models import Person
+from portal.people.privacy import value_in_words
 from wtforms.fields.choices import SelectChoice
 
 
@@ -292,7 +293,7 @@ def admin_subscriber(list_id: int, subscription_id: int):
         abort(404)
     audit_page_view("lists.subscriber.viewed", f"subscription:{subscription.id}", person=subscription.person_id)
     return render_template("lists/admin/subscriber.html", subscription=subscription,
-                           mailing_list=subscription.mailing_list,
+                           mailing_list=subscription.mailing_list, in_words=value_in_words,
                            history=services.consent_history(subscription.person, subscription.mailing_list),
                            other_history=[r for r in services.consent_history(subscription.person)
                                           if r.purpose != subscription.mailing_list.consent_purpose])
@@ -463,7 +464,7 @@ def _post_action(post_id: int, action) -> Response:
 @organizer_required
 def admin_post_test(post_id: int):
     def action(post):
-        services.send_post_test(post, current_user)
+        services.send_post_test(post, current_user, current_language())
         return _("A test copy is on its way to %(email)s.", email=current_user.email)
 
     return _post_action(post_id, action)

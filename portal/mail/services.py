@@ -206,21 +206,22 @@ def hourly_key(key: str) -> str:
 def _outbox_values(
     *, key: str, to: Person, template: str, purpose: str, context: dict[str, Any] | None,
     category: MessageCategory, list_context: ListContext | None, automatic: bool, not_before,
-    personal: Mapping[str, str] | None,
+    personal: Mapping[str, str] | None, language: str | None = None,
 ) -> dict[str, Any]:
     """The outbox row of one message, rendered (queue_email's and queue_emails' rows alike)."""
     config = current_app.config
     context = dict(context or {})
+    language = language or to.language or "en"
     if personal is not None:
         personal = dict(personal, recipient_name=to.name or to.email)  # "Hello ," reads broken
         if list_context is not None:
             personal["unsubscribe_url"] = list_context.unsubscribe_url
-        subject, body_text, body_html = render_merged_email(template, to.language or "en", context, personal)
+        subject, body_text, body_html = render_merged_email(template, language, context, personal)
     else:
         context["recipient"] = to
         if list_context is not None:
             context["unsubscribe_url"] = list_context.unsubscribe_url
-        subject, body_text, body_html = render_email(template, to.language or "en", **context)
+        subject, body_text, body_html = render_email(template, language, **context)
 
     headers: dict[str, str] = {}
     if automatic:
@@ -247,7 +248,7 @@ def _outbox_values(
         to_address=recipient_address(to),
         from_address=sender,
         reply_to=config.get("MAIL_REPLY_TO") or "",
-        language=to.language or "en",
+        language=language,
         subject=subject[:400],
         body_text=body_text,
         body_html=body_html,
@@ -299,6 +300,7 @@ def queue_email(
     not_before=None,
     repeatable: bool = True,
     personal: Mapping[str, str] | None = None,
+    language: str | None = None,
 ) -> int | None:
     """Queue one message to `to`, unless a message with the same `key` already exists.
 
@@ -309,12 +311,13 @@ def queue_email(
     still ignores a duplicate key). The caller's transaction owns the commit.
     With `personal`, the message is merged (render_merged_email): `context` then holds only
     what everyone gets alike, as hashable values, and `personal` the recipient's own strings.
+    `language` overrides the person's own (a test copy goes in the language its sender reads).
     """
     if repeatable and already_queued(key):
         return None
     values = _outbox_values(key=key, to=to, template=template, purpose=purpose, context=context,
                             category=category, list_context=list_context, automatic=automatic,
-                            not_before=not_before, personal=personal)
+                            not_before=not_before, personal=personal, language=language)
     # One statement with the values as parameters, on the session's connection: compiled
     # once, and no ORM bookkeeping for a row nobody reads back here.
     db.session.flush()  # the person (and anything else pending) exists before the row naming it

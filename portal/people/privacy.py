@@ -303,16 +303,20 @@ class ExportSection:
         return str(COLUMN_LABELS.get(column) or column.replace("_", " ").capitalize())
 
     def value_label(self, column: str, value: Any) -> Any:
-        """A stored code in words where the page has them ("confirmed", "express", "fr");
-        anything else as it is."""
-        if not isinstance(value, str):
-            return value
-        if self.table in ("consent_record", "subscription") and column == "source":
-            return _source_in_words(value) or value
-        if self.table == "consent_record" and column == "purpose":
-            return _purpose_in_words(value) or value
-        label = _VALUE_LABELS.get((self.table, column), {}).get(value) or _VALUE_LABELS.get(("*", column), {}).get(value)
-        return str(label) if label is not None else value
+        return value_in_words(self.table, column, value)
+
+
+def value_in_words(table: str, column: str, value: Any) -> Any:
+    """A stored code in words where there are words for it ("confirmed", "express", "fr",
+    a consent's method and source), in the reader's language; anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    if table in ("consent_record", "subscription") and column == "source":
+        return _source_in_words(value) or value
+    if table == "consent_record" and column == "purpose":
+        return _purpose_in_words(value) or value
+    label = _VALUE_LABELS.get((table, column), {}).get(value) or _VALUE_LABELS.get(("*", column), {}).get(value)
+    return str(label) if label is not None else value
 
 
 def collect_personal_data(person: Person) -> list[ExportSection]:

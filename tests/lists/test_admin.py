@@ -58,6 +58,10 @@ def test_subscribers_history_and_export(app, client, auth, organizer, public_lis
         assert client.get(f"/admin/lists/{public_list}{junk}").status_code == 200, junk
     detail = client.get(f"/admin/lists/{public_list}/subscribers/{subscription_id}").get_data(as_text=True)
     assert "Consent history" in detail and "<td>Express</td>" in detail
+    # Stored codes in words, in the page's language.
+    french = client.get(f"/admin/lists/{public_list}/subscribers/{subscription_id}",
+                        headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "<dd>Anglais</dd>" in french and "<td>Exprès</td>" in french
     response = client.get(f"/admin/lists/{public_list}/export.csv")
     assert response.headers["Content-Disposition"] == 'attachment; filename="symposium-announcements-subscribers.csv"'
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"

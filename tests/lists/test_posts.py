@@ -187,6 +187,10 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     assert client.post(f"/admin/lists/posts/{post_id}/test", data={"csrf_token": token}).status_code == 302
     [test_copy] = outbox(app, "lists.post_test")
     assert test_copy.to_address.endswith(f"<{organizer.email}>") and test_copy.subject == "[Test] Hello"
+    # Asked for from a French page, the test copy is the French subscribers' version.
+    client.post(f"/admin/lists/posts/{post_id}/test", data={"csrf_token": token}, headers={"Accept-Language": "fr"})
+    french_copy = outbox(app, "lists.post_test")[-1]
+    assert french_copy.language == "fr" and "Ceci est un exemplaire d'essai" in french_copy.body_text
     assert outbox(app, "lists.post") == []
 
     assert client.post(f"/admin/lists/posts/{post_id}/send", data={"csrf_token": token}).status_code == 302
