@@ -200,6 +200,13 @@ def auth(client) -> Auth:
     return Auth(client)
 
 
+def forecast_day(moment) -> str:
+    """A day as the retention page's forecast writes it in English: "Feb 9, 2026"."""
+    from babel.dates import format_date
+
+    return format_date(moment.date() if hasattr(moment, "date") else moment, "medium", locale="en")
+
+
 def csrf_token(client, path: str) -> str:
     """Read the CSRF token a real page hands the browser."""
     import re

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import nh3
 from flask import Flask, current_app
 from flask_babel import (
-    format_date, format_datetime, format_decimal, format_percent, format_time, get_locale, get_timezone,
+    format_date, format_decimal, format_percent, format_time, get_locale, get_timezone,
 )
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -38,9 +38,12 @@ def local_time(value: datetime | None) -> datetime | None:
 
 
 def format_local(value: datetime | None, format: str = "medium") -> str:
+    """A moment in the portal's zone, to the minute: "Jan 21, 2027, 8:30 AM", in French
+    "21 janv. 2027, 8 h 30" (`format` is the date's: "short", "medium", "long"). Babel's
+    own date-times add seconds and write French times as "08:30:00"."""
     if value is None:
         return ""
-    return format_datetime(value, format)  # Flask-Babel converts to BABEL_DEFAULT_TIMEZONE
+    return f"{format_date(value, format)}, {short_time(value)}"  # Flask-Babel converts the zone
 
 
 def time_range(starts_at: datetime, ends_at: datetime) -> str:

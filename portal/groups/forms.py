@@ -21,19 +21,12 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.auth.forms import NewPassword
 from portal.core.forms import PortalForm
-from portal.groups.models import MemberRole
+from portal.groups.models import ROLE_WORDS, MemberRole
 from portal.people.forms import an_email_address, their_email_language, written_in
 
 
 def role_choices() -> list[SelectChoice]:
-    labels = {
-        MemberRole.CHAIR: _l("Chair"),
-        MemberRole.CO_CHAIR: _l("Co-chair"),
-        MemberRole.MEMBER: _l("Member"),
-        MemberRole.SECRETARIAT: _l("Secretariat"),
-        MemberRole.OBSERVER: _l("Observer"),
-    }
-    return [SelectChoice(role.value, labels[role]) for role in MemberRole]
+    return [SelectChoice(role.value, ROLE_WORDS[role.value]) for role in MemberRole]
 
 
 def _email_field(label=None):

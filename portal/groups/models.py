@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -28,6 +29,15 @@ class MemberRole(StrEnum):
     SECRETARIAT = "secretariat"
     OBSERVER = "observer"
 
+
+#: Each role as people read it (forms, member lists, emails).
+ROLE_WORDS = {
+    MemberRole.CHAIR.value: _l("Chair"),
+    MemberRole.CO_CHAIR.value: _l("Co-chair"),
+    MemberRole.MEMBER.value: _l("Member"),
+    MemberRole.SECRETARIAT.value: _l("Secretariat"),
+    MemberRole.OBSERVER.value: _l("Observer"),
+}
 
 #: Roles whose holders receive the reminders meant for "the chair(s)".
 CHAIR_ROLES = (MemberRole.CHAIR.value, MemberRole.CO_CHAIR.value)

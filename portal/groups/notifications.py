@@ -5,7 +5,7 @@ need no consent and carry no List-* headers.
 """
 from __future__ import annotations
 
-from portal.groups.models import Membership
+from portal.groups.models import ROLE_WORDS, Membership
 from portal.mail.models import MessageCategory
 from portal.mail.services import hourly_key, queue_email
 from portal.people.models import Person
@@ -121,7 +121,8 @@ def notify_term_ending(membership: Membership, chair: Person) -> None:
         context={
             "group_name": membership.group.name(chair.language or "en"),
             "member_name": membership.person.name or membership.person.email,
-            "member_role": membership.role,
+            # Words and date in the chair's language when the email is rendered.
+            "member_role": ROLE_WORDS.get(membership.role, membership.role),
             "term_end": membership.term_end,
             "manage_path": f"/admin/groups/{membership.group.slug}/memberships/{membership.id}",
         },

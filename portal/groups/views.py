@@ -42,9 +42,8 @@ from portal.groups.forms import (
     MemberLinkForm,
     MembershipForm,
     PostForm,
-    role_choices,
 )
-from portal.groups.models import GroupDocument, Membership, MembershipStatus, WorkingGroup
+from portal.groups.models import ROLE_WORDS, GroupDocument, Membership, MembershipStatus, WorkingGroup
 from portal.groups.permissions import any_group_manager_required, group_manager_required
 from portal.people.services import list_sectors
 
@@ -53,8 +52,7 @@ MEMBER_SESSION_KEY = "group_members"
 
 @bp.context_processor
 def _groups_helpers() -> dict:
-    labels = {choice.value: choice.label for choice in role_choices()}
-    return {"role_label": lambda role: labels.get(role, role)}
+    return {"role_label": lambda role: ROLE_WORDS.get(role, role)}
 
 
 

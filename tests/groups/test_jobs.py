@@ -42,14 +42,14 @@ def test_chairs_are_reminded_once_thirty_days_before_a_term_ends(app, groups, sm
     clock.advance(timedelta(days=3))
     assert _run(app) == 0  # late runs: nothing more
     [(to, subject)] = _reminders(app)
-    assert "chair@example.ca" in to and "2026-06-30" in subject
+    assert "chair@example.ca" in to and "June 30, 2026" in subject
 
     with app.app_context():
         deliver_due()
     smtp_server.wait_for(3)  # the two "you are a member" notices and the reminder
     [message] = [m for m in smtp_server.to("chair@example.ca") if "ends on" in str(m["Subject"])]
     assert "chair@example.ca" in str(message["To"])
-    assert "Mo Member" in message.get_body(("plain",)).get_content()
+    assert "Mo Member (member)" in message.get_body(("plain",)).get_content()
     assert message["List-Unsubscribe"] is None  # a transactional notice
 
 
@@ -158,3 +158,22 @@ def test_former_applicants_are_forgotten_after_the_retention_period(app, client,
         rows = [db.session.get(Membership, i) for i in ids]
     assert rows[:2] == [None, None]
     assert rows[2].why == "Why staying@example.ca"
+
+
+def test_a_french_chair_reads_the_date_and_role_in_french(app, groups):
+    from portal.mail.models import OutboxMessage
+    from portal.people.models import Person
+
+    clock.set_now(datetime(2026, 12, 1, 14, tzinfo=UTC))
+    info = groups.group()
+    groups.member(info, "chaise@example.ca", name="Hélène Présidente", role="chair")
+    groups.member(info, "membre@example.ca", name="François Bélanger", term_end=date(2026, 12, 31))
+    with app.app_context():
+        db.session.execute(select(Person).where(Person.email == "chaise@example.ca")).scalar_one().language = "fr"
+        db.session.commit()
+    assert _run(app) == 1
+    with app.app_context():
+        reminder = db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "groups.term_end_reminder")).scalar_one()
+        assert "31 décembre 2026" in reminder.subject and "2026-12-31" not in reminder.subject
+        assert "François Bélanger (membre)" in reminder.body_text
