@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
@@ -815,9 +815,37 @@ def save_group_post(group: WorkingGroup, *, subject: str, body: str, author: Any
     from portal.lists.models import ListPost
 
     draft = db.session.get(ListPost, draft_id) if draft_id else None
-    if draft is not None and (draft.list_id != mailing_list.id or draft.status != "draft"):
+    if draft is not None and draft.list_id != mailing_list.id:
         draft = None
+    if draft is not None and draft.status != "draft":
+        # The form was sent again (a double click, a reload, the back button) after this
+        # very message went out: a second copy to every member is never what was meant.
+        raise services.PostNotEditable()
+    if draft is None and _just_sent(mailing_list, subject, body):
+        raise SentAMomentAgo()
     return services.save_post(mailing_list, draft, subject=subject, body=body, author=author, language=language)
+
+
+class SentAMomentAgo(DomainError):
+    message = _l("This message was sent to the group a moment ago; it was not sent again.")
+    status = 409
+
+
+#: How long after a message went out the same message, sent again without its draft, is
+#: taken for a resubmitted form rather than a new message.
+RESEND_GUARD = timedelta(minutes=10)
+
+
+def _just_sent(mailing_list: Any, subject: str, body: str) -> bool:
+    from portal.lists.models import ListPost, PostStatus
+
+    return db.session.execute(
+        select(ListPost.id).where(
+            ListPost.list_id == mailing_list.id, ListPost.subject == subject.strip()[:200], ListPost.body == body,
+            ListPost.status.in_([PostStatus.SENDING.value, PostStatus.SENT.value, PostStatus.SCHEDULED.value]),
+            or_(ListPost.sent_at >= now() - RESEND_GUARD, ListPost.send_at >= now() - RESEND_GUARD),
+        ).limit(1)
+    ).first() is not None
 
 
 def send_group_post_test(post: Any, account: Any, language: str = "en") -> None:

@@ -1,10 +1,12 @@
 """Joining, deciding, inviting, leaving: and the group's list following membership exactly."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
 
+from portal.core import clock
 from portal.extensions import db
 from tests.conftest import csrf_token, without_csrf_tokens
 from tests.groups.conftest import link_in
@@ -329,6 +331,36 @@ def test_chair_posts_to_the_group_list(app, client, auth, groups):
         # One reason why, the right one: they are members of the group, not subscribers of a list.
         assert all(r.body_text.count("You receive this") == 1 for r in rows)
         assert all("because you are a member of “Situation Tables”" in r.body_text for r in rows)
+
+
+def test_a_message_sent_again_by_a_resubmitted_form_does_not_reach_the_members_twice(app, client, auth, groups):
+    """Found by a review: 'Send me a test' (the form then carries the draft), then Send
+    submitted twice, mailed every member twice; so did Send twice without a test."""
+    from portal.mail.models import OutboxMessage
+
+    info = groups.group()
+    groups.member(info, "one@example.ca")
+    auth.login(groups.chair(info))
+    page = f"/admin/groups/{info.slug}/post"
+    token = csrf_token(client, page)
+    message = {"subject": "Double send", "body": "Once only.", "csrf_token": token}
+    tested = client.post(page, data={**message, "action": "test"})
+    draft = re.search(r'name="draft" type="hidden" value="(\d+)"', tested.get_data(as_text=True)).group(1)
+    assert client.post(page, data={**message, "action": "send", "draft": draft}).status_code == 302
+    again = client.post(page, data={**message, "action": "send", "draft": draft})
+    assert again.status_code == 409 and "already been sent" in again.get_data(as_text=True)
+    without_draft = client.post(page, data={**message, "action": "send"})
+    assert without_draft.status_code == 409 and "a moment ago" in without_draft.get_data(as_text=True)
+
+    def copies() -> int:
+        with app.app_context():
+            return len(db.session.execute(select(OutboxMessage).where(
+                OutboxMessage.category == "list", OutboxMessage.to_address.contains("one@example.ca"))).all())
+
+    assert copies() == 1
+    clock.advance(timedelta(minutes=11))  # later, the same words are a new message
+    assert client.post(page, data={**message, "action": "send"}).status_code == 302
+    assert copies() == 2
 
 
 def _unsubscribe_path(app, group_id, email):
