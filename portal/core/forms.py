@@ -15,8 +15,14 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-#: C0 control characters (tab, line feed and carriage return excepted) and DEL.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: C0 control characters (tab, line feed and carriage return excepted), DEL, and Unicode's
+#: noncharacters (U+FFFE, U+FFFF and the like): nobody types them, PostgreSQL refuses NUL, and
+#: an XML file (an .xlsx export) cannot hold any of them: one in a name made every Excel
+#: export of the event unreadable.
+CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufdd0-\ufdef"
+    + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17))
+    + "]")
 CONTROL_CHARACTERS_MESSAGE = _l("Remove the invisible control characters from this field.")
 
 #: Dates outside these years are typos (a date field takes 0001 to 9999); near the ends of
@@ -28,6 +34,12 @@ def looks_blank(value: str) -> bool:
     """Only spaces and invisible characters (zero-width spaces, direction marks...): text that
     passes a "required" check yet shows nothing."""
     return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp") for ch in value)
+
+
+def without_control_characters(value: str) -> str:
+    """Text from somewhere no form checks (a header, an uploaded file's name) with the
+    characters `CONTROL_CHARACTERS` names taken out."""
+    return CONTROL_CHARACTERS.sub("", value)
 
 
 def has_control_characters(value: Any) -> bool:

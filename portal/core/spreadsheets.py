@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from portal.core.forms import without_control_characters
+
 #: Excel reads a CSV as UTF-8 (accents intact) only when it begins with this mark.
 CSV_BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -33,6 +35,10 @@ def xlsx_row(sheet, values: Iterable[Any]) -> list[Any]:
 
     row = []
     for value in values:
+        if isinstance(value, str):
+            # What an XML file cannot hold (kept by an older version, or a header), left out:
+            # a single one makes Excel call the whole file damaged.
+            value = without_control_characters(value)
         cell = WriteOnlyCell(sheet, value=value)
         if isinstance(value, str):
             cell.data_type = "s"

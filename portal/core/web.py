@@ -16,7 +16,11 @@ def request_origin() -> str:
 
 
 def user_agent() -> str:
-    return (request.headers.get("User-Agent") or "")[:300]
+    """The browser's own description, as stored beside consent and audit records: a forged
+    header's NUL or control characters are dropped (PostgreSQL refuses NUL outright)."""
+    from portal.core.forms import without_control_characters
+
+    return without_control_characters(request.headers.get("User-Agent") or "")[:300]
 
 
 def per_typed_address(prefix: str) -> Callable[[], str]:

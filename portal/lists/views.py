@@ -26,6 +26,7 @@ from sqlalchemy.orm import contains_eager
 from portal.core.audit import record_audit
 from portal.core.db import fold, folded
 from portal.core.errors import DomainError
+from portal.core.forms import without_control_characters
 from portal.core.permissions import organizer_required
 from portal.core.web import (
     audit_page_view,
@@ -342,7 +343,9 @@ def admin_import(list_id: int):
         upload = form.file.data
         try:
             text = decode_upload(upload.read())
-            job = create_import_job(mailing_list, text, filename=upload.filename or "upload.csv",
+            # The browser's name for the file: a forged one may hold NUL (PostgreSQL refuses it).
+            filename = without_control_characters(upload.filename or "") or "upload.csv"
+            job = create_import_job(mailing_list, text, filename=filename,
                                     ask_unconfirmed=form.ask_unconfirmed.data, actor=current_user)
         except DomainError as error:
             db.session.rollback()

@@ -95,3 +95,49 @@ def test_ids_too_large_for_the_database_are_not_found(app, client):
     for rule in int_routes:
         url = _url(app, rule, "x").replace("987654", "9" * 30)
         assert client.get(url).status_code in (302, 404), url
+
+
+def _public_list(app) -> None:
+    from portal.extensions import db
+    from portal.lists.services import save_public_list
+
+    with app.app_context():
+        save_public_list(None, slug="symposium-announcements", name_en="Symposium announcements")
+        db.session.commit()
+
+
+def test_noncharacters_are_refused_beside_the_field_and_never_reach_a_spreadsheet(app, client):
+    """Found by a review: a name holding U+FFFF was accepted, and every Excel export of the
+    event was then a damaged file (XML cannot hold it)."""
+    from portal.core.spreadsheets import xlsx_row
+
+    page = "/lists/symposium-announcements/subscribe"
+    _public_list(app)
+    answer = client.post(page, data={"email": "ana@example.ca", "name": "Ana\uffffLopez", "language": "en",
+                                     "consent": "y", "csrf_token": csrf_token(client, page)})
+    assert answer.status_code == 400
+    assert "Remove the invisible control characters" in answer.get_data(as_text=True)
+
+    from openpyxl import Workbook
+
+    sheet = Workbook(write_only=True).create_sheet()
+    [cell] = xlsx_row(sheet, ["Ana\uffffLopez\x00"])
+    assert cell.value == "AnaLopez"
+
+
+def test_a_forged_user_agent_with_nul_is_stored_without_it(app, client):
+    """PostgreSQL refuses text holding NUL: a header nobody checks answered 500 there."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.lists.models import Subscription
+
+    _public_list(app)
+    page = "/lists/symposium-announcements/subscribe"
+    answer = client.post(page, headers={"User-Agent": "Mozilla\x00evil\x01"},
+                         data={"email": "ana@example.ca", "name": "Ana", "language": "en", "consent": "y",
+                               "csrf_token": csrf_token(client, page)})
+    assert answer.status_code in (200, 302), answer.status_code
+    with app.app_context():
+        agents = db.session.execute(select(Subscription.requested_user_agent)).scalars().all()
+    assert agents == ["Mozillaevil"]

@@ -159,6 +159,17 @@ def test_import_page_shows_the_report_and_junk_files_are_400(app, client, auth, 
             assert "nothing was imported" in client.get(response.location).get_data(as_text=True).lower(), name
     assert client.post(path, data={"csrf_token": token}).status_code == 400
     assert client.get("/admin/lists/imports/999999").status_code == 404
+    # A forged file name with NUL and escape codes in it (PostgreSQL refused the NUL: a 500).
+    response = client.post(path, data={"file": (io.BytesIO(b"email\r\nx@example.ca"), "s\x01\x1b[31m\x00.csv"),
+                                       "csrf_token": token}, content_type="multipart/form-data")
+    assert response.status_code == 302
+    with app.app_context():
+        from sqlalchemy import select
+
+        from portal.lists.models import ImportJob
+
+        names = db.session.execute(select(ImportJob.filename).order_by(ImportJob.id)).scalars().all()
+    assert names[-1] == "s[31m.csv"
 
 
 def test_large_upload_runs_in_the_background_with_progress(app, client, auth, organizer, public_list):
