@@ -86,6 +86,11 @@ class SlugTaken(DomainError):
     status = 409
 
 
+class SlugFixed(DomainError):
+    message = _l("A list's short name cannot be changed once the list exists.")
+    status = 409
+
+
 class PostNotEditable(DomainError):
     message = _l("This post has already been sent or is being sent; it can no longer be changed.")
     status = 409
@@ -139,9 +144,14 @@ def save_public_list(
     `retention_months`: how long an unsubscribed person's subscription row is kept (the
     retention purge deletes it after that; the consent ledger keeps the withdrawal).
 
-    A group list's slug belongs to its group and is not changed here.
+    A group list's slug belongs to its group and is not changed here. A public list's slug is
+    fixed once made: links already sent carry it (archive, subscribe, List-Id), and the
+    guideline releases and event registrations find their lists by it, so a renamed list
+    silently stopped getting release notices (SlugFixed).
     """
     slug = (slug or "").strip().lower()
+    if mailing_list is not None and slug != mailing_list.slug:
+        raise SlugFixed()
     if not SLUG_PATTERN.match(slug) or slug in RESERVED_SLUGS:
         raise DomainError(_l("Use lowercase letters, digits and hyphens for the short name."))
     clash = db.session.execute(select(MailingList.id).where(MailingList.slug == slug)).scalar_one_or_none()
@@ -151,8 +161,6 @@ def save_public_list(
     if mailing_list is None:
         mailing_list = MailingList(kind=ListKind.PUBLIC.value, slug=slug)
         db.session.add(mailing_list)
-    elif mailing_list.kind == ListKind.PUBLIC:
-        mailing_list.slug = slug
     mailing_list.name_en = name_en.strip()
     mailing_list.name_fr = (name_fr or "").strip()
     mailing_list.description_en = description_en or ""

@@ -249,10 +249,12 @@ def admin_edit_list(list_id: int):
 
 def _edit_list(mailing_list: MailingList | None):
     form = ListForm(obj=mailing_list)
+    if mailing_list is not None:
+        del form.slug  # fixed once the list exists (save_public_list says why)
 
     def save():
         return services.save_public_list(
-            mailing_list, slug=form.slug.data, name_en=form.name_en.data, name_fr=form.name_fr.data or "",
+            mailing_list, slug=mailing_list.slug if mailing_list else form.slug.data, name_en=form.name_en.data, name_fr=form.name_fr.data or "",
             description_en=form.description_en.data or "", description_fr=form.description_fr.data or "",
             announce_only=form.announce_only.data, retention_months=form.retention_months.data,
             actor=current_user,

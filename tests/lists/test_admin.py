@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from portal.extensions import db
 from tests.conftest import counted_statements, csrf_token
 from tests.lists.conftest import add_subscriber
@@ -38,6 +40,18 @@ def test_create_and_edit_a_list_and_junk(app, client, auth, organizer):
     assert "Guideline notices" in client.get("/admin/lists/").get_data(as_text=True)
     with app.app_context():
         assert db.session.get(MailingList, list_id).retention_months == 6  # the purge follows it
+    # The short name is fixed: links already sent and the releases' own list go by it (a
+    # renamed "guideline-releases" silently stopped getting release notices).
+    renamed = client.post(edit, data={**good, "slug": "guideline-news"})
+    assert renamed.status_code == 302
+    with app.app_context():
+        assert db.session.get(MailingList, list_id).slug == good["slug"]
+        from portal.lists.services import SlugFixed, save_public_list
+
+        with pytest.raises(SlugFixed):
+            save_public_list(db.session.get(MailingList, list_id), slug="guideline-news", name_en="x")
+        db.session.rollback()
+    assert "cannot be changed" in client.get(edit).get_data(as_text=True)
     for bad in ("/admin/lists/abc/edit", "/admin/lists/999999/edit", "/admin/lists/999999",
                 "/admin/lists/999999/export.csv", f"/admin/lists/{list_id}/subscribers/999999",
                 "/admin/lists/99999999999999999999999", "/admin/lists/posts/-1"):
