@@ -100,11 +100,12 @@ def list_context_for(subscription):
 
 
 def notify_release(guideline: Guideline, person: Person, reason: str, link_path_template: str,
-                   subscription=None) -> bool:
+                   subscription=None, *, key: str | None = None) -> bool:
     """Queue one release notice with a personal download link; False if already queued.
 
     `link_path_template` is the download-link path with "TOKEN" in place of the token, built
-    once per release so thousands of notices need no URL building each.
+    once per release so thousands of notices need no URL building each. `key`: another
+    message than the release notice (a copy asked for after the person's notice went).
     """
     raw = issue_token(
         DOWNLOAD_PURPOSE, person_id=person.id, subject_id=guideline.id, valid_for=DOWNLOAD_VALID_FOR
@@ -113,7 +114,7 @@ def notify_release(guideline: Guideline, person: Person, reason: str, link_path_
     # who asked for the guideline gets a transactional notice.
     list_context = list_context_for(subscription) if reason == "list" and subscription is not None else None
     message = queue_email(
-        key=release_key(guideline.id, person.id),
+        key=key or release_key(guideline.id, person.id),
         to=person,
         template="guidelines/release_notice",
         purpose=RELEASE_NOTICE_PURPOSE,

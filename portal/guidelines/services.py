@@ -359,6 +359,11 @@ def confirm_copy_request(raw: str | None, *, origin: str = "", user_agent: str =
         link_template = notifications.path_for("guidelines.download_link", token="TOKEN")
         if _insert_notice(guideline.id, copy_request.person_id, "request"):
             notifications.notify_release(guideline, copy_request.person, "request", link_template)
+        else:
+            # Told already (as a subscriber of the releases list), yet they asked for it: the
+            # copy they asked for goes too, rather than a page saying it is on its way.
+            notifications.notify_release(guideline, copy_request.person, "request", link_template,
+                                         key=f"guidelines.copy_request:{copy_request.id}")
         copy_request.notified_at = now()
     db.session.flush()
     return copy_request

@@ -265,3 +265,34 @@ def test_someone_who_gave_no_name_is_greeted_by_their_address_not_an_empty_hello
     assert "Hello nameless0@example.ca," in notices[nameless].body_text
     assert "Bonjour sansnom0@example.ca," in notices[french].body_text
     assert "Hello ," not in notices[nameless].body_html and "Bonjour ," not in notices[french].body_html
+
+
+def test_a_subscriber_told_of_the_release_who_then_asks_for_a_copy_gets_it(app_context):
+    """Found by a review: the page said the link was on its way and the organizer's table
+    showed a notice time, but nothing was sent (the person's list notice already existed)."""
+    from portal.core.tokens import issue_token
+    from portal.guidelines.notifications import CONFIRM_PURPOSE
+
+    start = now()
+    clock.set_now(start)
+    guideline = create_guideline(release_at=start + timedelta(minutes=10))
+    [subscriber] = add_people(1, "jordan")
+    subscribe(subscriber)
+    db.session.commit()
+    gid = guideline.id
+    clock.set_now(start + timedelta(minutes=10))
+    assert release_due_guidelines() == 1
+    request = CopyRequest(guideline_id=gid, person_id=subscriber, status="pending")
+    db.session.add(request)
+    db.session.flush()
+    raw = issue_token(CONFIRM_PURPOSE, person_id=subscriber, subject_id=request.id, valid_for=timedelta(days=1))
+    db.session.commit()
+
+    for _ in range(2):  # confirming twice still sends one copy
+        services.confirm_copy_request(raw)
+        db.session.commit()
+    messages = db.session.execute(select(OutboxMessage).where(
+        OutboxMessage.person_id == subscriber, OutboxMessage.purpose == "guidelines.release_notice")
+        .order_by(OutboxMessage.id)).scalars().all()
+    assert [m.category for m in messages] == ["list", "transactional"]
+    assert "/guidelines/link/" in messages[1].body_text
