@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from portal.auth.passwords import MAX_PASSWORD_LENGTH, WeakPassword, check_new_password
 from portal.core.forms import PortalForm
+from portal.core.web import is_safe_next
 
 
 class NewPassword:
@@ -30,12 +31,23 @@ class NewPassword:
             raise ValidationError(str(error.message)) from None
 
 
+class WhereToGoNext(HiddenField):
+    """The page to return to after signing in: a path on this site, or nothing. A link
+    someone else made may carry anything; refused, it would be an error on a field nobody
+    can see or fix, so it is dropped and the person lands on their usual page."""
+
+    def process_formdata(self, valuelist) -> None:
+        super().process_formdata(valuelist)
+        if not is_safe_next(self.data):
+            self.data = ""
+
+
 class LoginForm(PortalForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=320)],
                        render_kw={"autocomplete": "username"})
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)],
                              render_kw={"autocomplete": "current-password"})
-    next = HiddenField()
+    next = WhereToGoNext()
 
 
 class LogoutForm(PortalForm):

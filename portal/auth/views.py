@@ -74,7 +74,7 @@ def _expiry_message(reason: SessionEnd) -> str:
 def login():
     form = LoginForm()
     if request.method == "GET":
-        form.next.data = request.args.get("next", "")
+        form.next.process_formdata([request.args.get("next", "")])
     status = 200
     if form.validate_on_submit():
         try:

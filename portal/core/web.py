@@ -35,6 +35,8 @@ def is_safe_next(target: str | None) -> bool:
     """Only a path on this site: no scheme, no host, no protocol-relative `//evil`."""
     if not target or len(target) > 500:
         return False
+    if any(ch.isspace() or not ch.isprintable() for ch in target):
+        return False  # a path the portal links to has no spaces, line breaks or controls
     if target.startswith("//") or target.startswith("/\\") or "\\" in target:
         return False
     parts = urlsplit(target)
