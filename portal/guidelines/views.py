@@ -169,9 +169,16 @@ def download(guideline_id: int, language: str):
         if guideline.status != GuidelineStatus.RELEASED or language not in LANGUAGES:
             abort(404)
         edition = guideline.edition(language) or abort(404)
-        services.record_download(guideline, language, sector_id=None, via="public")
-        db.session.commit()
+        if _really_downloading():
+            services.record_download(guideline, language, sector_id=None, via="public")
+            db.session.commit()
     return _send_edition(edition)
+
+
+def _really_downloading() -> bool:
+    """A GET takes the file; a HEAD only asks about it (link checkers and mail scanners send
+    them) and must not count as a download."""
+    return request.method != "HEAD"
 
 
 @bp.route("/guidelines/link/<token>")
@@ -192,9 +199,10 @@ def download_link_file(token: str, language: str):
     with writing():
         access = services.open_download_link(token)
         edition = access.guideline.edition(language) or abort(404)
-        services.record_download(access.guideline, language,
-                                 sector_id=access.person.sector_id if access.person else None, via="link")
-        db.session.commit()
+        if _really_downloading():
+            services.record_download(access.guideline, language,
+                                     sector_id=access.person.sector_id if access.person else None, via="link")
+            db.session.commit()
     return _send_edition(edition)
 
 

@@ -350,6 +350,12 @@ def test_public_download_is_an_attachment_and_counted(app, client):
     assert response.headers["Content-Disposition"] == "attachment; filename=guide-en.pdf"
     with app.app_context():
         assert db.session.execute(select(GuidelineDownload)).scalar_one().via == "public"
+    # A HEAD (link checkers, mail scanners) answers but counts nothing.
+    for _ in range(3):
+        with client.head(f"/guidelines/{gid}/download/en") as response:
+            assert response.status_code == 200
+    with app.app_context():
+        assert len(db.session.execute(select(GuidelineDownload)).all()) == 1
     # A draft or scheduled guideline cannot be downloaded publicly.
     draft = _new_guideline(app, status=GuidelineStatus.DRAFT)
     assert client.get(f"/guidelines/{draft}/download/en").status_code == 404
