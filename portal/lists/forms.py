@@ -95,7 +95,7 @@ class ScheduleForm(PortalForm):
 class ImportForm(PortalForm):
     file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))])
     ask_unconfirmed = BooleanField(
-        _l("Send a confirmation request to rows without consent evidence"), default=True)
+        _l("Send a confirmation request to rows without consent evidence"), default=False)
 
 
 class SubscriberFilterForm(PortalForm):
