@@ -153,6 +153,9 @@ def _member_or_redirect(group: WorkingGroup, *, need_terms: bool = True):
     if membership is None:
         flash(_("The members' pages open with your personal link. Enter your email address to receive it."), "info")
         return None, redirect(url_for("groups.member_link", slug=group.slug))
+    # The members' pages are reached from emailed links: they speak the member's language, as
+    # those emails did (unless this browser chose one with the language switch).
+    speak_the_language_of(membership.person)
     if need_terms and not membership.has_acknowledged(group):
         return None, redirect(url_for("groups.terms", slug=group.slug))
     return membership, None

@@ -114,9 +114,18 @@ def test_chair_accounts_are_separate_from_memberships(app, groups):
         assert len(db.session.execute(select(GroupChair)).scalars().all()) == 1
 
 
+def _reads_french(app, email: str) -> None:
+    from portal.people.models import Person
+
+    with app.app_context():
+        db.session.execute(select(Person).where(Person.email == email)).scalar_one().language = "fr"
+        db.session.commit()
+
+
 def test_french_members_read_the_terms_in_french_where_they_are_written(app, client, auth, organizer, groups):
     info = groups.group()
     member = groups.member(info, "lecteur@example.ca", name="Léo Lecteur")
+    _reads_french(app, "lecteur@example.ca")
     terms = f"/groups/{info.slug}/members/terms"
     french = {"Accept-Language": "fr-CA"}
     client.get(groups.member_link(member), headers=french)
@@ -160,3 +169,16 @@ def test_the_member_pages_take_the_same_statements_for_3_or_12_members(app, clie
         groups.member(info, f"m{n}@example.ca", name=f"Member {n}", acknowledged=True)
     many = [statements_for(page) for page in pages]
     assert many == few, (few, many)
+
+
+def test_the_members_pages_speak_the_members_language_whatever_the_browser(app, client, groups):
+    """Found by a French reviewer: a French member opening their emailed link in a browser set
+    to English read the terms and the members' page in English (other emailed-link pages
+    follow the person's language)."""
+    info = groups.group()
+    member = groups.member(info, "francois@example.ca", name="François Bélanger")
+    _reads_french(app, "francois@example.ca")
+    english_browser = {"Accept-Language": "en-CA"}
+    client.get(groups.member_link(member), headers=english_browser)
+    terms = client.get(f"/groups/{info.slug}/members/terms", headers=english_browser).get_data(as_text=True)
+    assert '<html lang="fr"' in terms
