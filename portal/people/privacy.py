@@ -72,7 +72,13 @@ _VALUE_LABELS: dict[tuple[str, str], dict[str, Any]] = {
     ("*", "language"): {"en": _l("English"), "fr": _l("French")},
     ("registration", "status"): {"confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"),
                                  "cancelled": _l("Cancelled")},
-    ("subscription", "status"): {"active": _l("Active"), "unsubscribed": _l("Unsubscribed")},
+    ("subscription", "status"): {"active": _l("Active"), "unsubscribed": _l("Unsubscribed"),
+                                 "pending": _l("Waiting for confirmation")},
+    ("copy_request", "status"): {"pending": _l("Waiting for confirmation"), "confirmed": _l("Confirmed")},
+    ("outbox_message", "category"): {"transactional": _l("about something you did"),
+                                     "list": _l("a mailing list's message")},
+    ("registration", "cancelled_by"): {"registrant": _l("you"), "organizer": _l("an organizer"),
+                                       "event": _l("the event's cancellation")},
     ("membership", "status"): {"applied": _l("Applied"), "invited": _l("Invited"), "active": _l("Active"),
                                "declined": _l("Declined"), "left": _l("Left the group")},
     ("consent_record", "kind"): {"express": lazy_pgettext("consent", "Express"),
@@ -153,6 +159,23 @@ COLUMN_LABELS: dict[str, Any] = {
     "filename": _l("File name"), "ip": _l("IP address"), "user_agent": _l("Browser"),
     "at": _l("When"), "action": _l("Action"), "who": _l("Who"), "succeeded": _l("Succeeded"),
     "origin": _l("From (IP address)"), "body_text": _l("What it said"),
+    "id": _l("Record number"), "subject_id": _l("What it opens (record number)"), "revoked_at": _l("Revoked"),
+    "used_at": _l("Last used"), "use_count": _l("Times used"), "wording_version": _l("Version of the wording"),
+    "list_opt_in": _l("Also asked for news of releases"), "notified_at": _l("Told of the release"),
+    "opt_in_language": _l("Language the box was shown in"), "opt_in_wording": _l("Wording of the box you ticked"),
+    "decided_at": _l("Decided"), "show_email": _l("Email shown to other members"),
+    "show_organization": _l("Organization shown to other members"),
+    "term_reminder_sent_for": _l("Chair reminded of the term ending on"),
+    "tor_acknowledged_at": _l("Terms of reference acknowledged"),
+    "tor_acknowledged_version": _l("Version of the terms acknowledged"), "content_type": _l("File type"),
+    "generated": _l("Made when sent"), "message_id": _l("Message (record number)"),
+    "handled_by_id": _l("Answered by (organizer number)"), "refusal_reason": _l("Why it was refused"),
+    "cancelled_by": _l("Cancelled by"), "checked_in_by_id": _l("Checked in by (organizer number)"),
+    "promoted_at": _l("Moved up from the waitlist"), "reminder_sent_at": _l("Reminder sent"),
+    "requested_ip": _l("IP address when you asked"), "requested_language": _l("Language you asked in"),
+    "requested_message_language": _l("Language you asked for messages in"),
+    "requested_user_agent": _l("Browser when you asked"), "requested_wording": _l("Wording shown when you asked"),
+    "requested_wording_version": _l("Version of that wording"),
 }
 
 #: Tables the erasure's address sweep leaves alone: organizer accounts are a separate role
@@ -161,6 +184,16 @@ SWEEP_SKIPS = {"organizer_account", "person"}
 
 #: Columns that identify a row for a reader, used to name what a foreign key points at.
 _LABEL_COLUMNS = ("title_en", "title", "name_en", "name", "slug")
+_FRENCH_LABEL_COLUMNS = ("title_fr", "name_fr")
+
+
+def reader_language() -> str:
+    """The language the person reads their data in: the page's ("en" outside a request)."""
+    from flask import has_request_context
+
+    from portal.core.web import current_language
+
+    return current_language() if has_request_context() else "en"
 
 
 def erased_address(person_id: int) -> str:
@@ -275,12 +308,16 @@ def _reference_labels(table: Table, rows: list[Any]) -> list[dict[str, str]]:
         label_column = next((target.c[n] for n in _LABEL_COLUMNS if n in target.c), None)
         if label_column is None:
             continue
+        # A French reader reads the French name where there is one (title_fr, name_fr).
+        french = next((target.c[n] for n in _FRENCH_LABEL_COLUMNS if n in target.c), None)
+        if french is None or reader_language() != "fr":
+            french = label_column
         values = {getattr(row, fk.parent.name) for row in rows} - {None}
         found: dict[Any, Any] = {}
         ordered = sorted(values)
         for start in range(0, len(ordered), 900):
-            found.update(db.session.execute(
-                select(fk.column, label_column).where(fk.column.in_(ordered[start:start + 900]))
+            found.update((key, french_label or label) for key, french_label, label in db.session.execute(
+                select(fk.column, french, label_column).where(fk.column.in_(ordered[start:start + 900]))
             ).tuples().all())
         for row, row_labels in zip(rows, labels):
             label = found.get(getattr(row, fk.parent.name))
@@ -400,11 +437,32 @@ def _answers_by_question(answers: Any) -> Any:
     if not isinstance(answers, dict) or not answers or questions is None:
         return answers
     ids = [int(key) for key in answers if str(key).isdigit()]
-    labels = dict(db.session.execute(
-        select(questions.c.id, questions.c.label).where(questions.c.id.in_(ids))
-    ).tuples().all()) if ids else {}
-    return {(f"{labels[int(key)]} (q{key})" if str(key).isdigit() and int(key) in labels else f"q{key}"): answer
+    french = reader_language() == "fr" and "label_fr" in questions.c
+    labels = {question_id: (french and label_fr) or label for question_id, label, label_fr in db.session.execute(
+        select(questions.c.id, questions.c.label, questions.c.label_fr if french else questions.c.label)
+        .where(questions.c.id.in_(ids))
+    ).tuples().all()} if ids else {}
+    return {(labels[int(key)] if str(key).isdigit() and int(key) in labels else f"q{key}"): _answer_in_words(answer)
             for key, answer in answers.items()}
+
+
+def _answer_in_words(answer: Any) -> Any:
+    """A ticked box is stored as true: the person reads "yes"."""
+    if isinstance(answer, bool):
+        return str(_l("yes") if answer else _l("no"))
+    return answer
+
+
+def _address_decoded(address: Any) -> Any:
+    """"=?utf-8?q?Jos=C3=A9e?= <josee@...>" as the person reads it: "Josée <josee@...>"."""
+    if not isinstance(address, str) or "=?" not in address:
+        return address
+    from email.header import decode_header, make_header
+
+    try:
+        return str(make_header(decode_header(address)))
+    except (ValueError, LookupError):
+        return address
 
 
 def _links_masked(text: Any) -> Any:
@@ -417,7 +475,8 @@ def _links_masked(text: Any) -> Any:
 
 #: Columns whose stored form a person could not read, and how to show them.
 _READABLE = {("registration", "answers"): _answers_by_question,
-             ("outbox_message", "body_text"): _links_masked}
+             ("outbox_message", "body_text"): _links_masked,
+             ("outbox_message", "to_address"): _address_decoded}
 
 
 def _section(table: Table, rows: Iterable[Any], *, others: bool = False) -> ExportSection:

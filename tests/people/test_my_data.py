@@ -238,3 +238,40 @@ def test_my_data_includes_the_audit_record_about_them_sign_in_attempts_and_what_
         assert "my-data" in body and "…" in body  # the message, its link masked
         raw = link_from_outbox(person.id).rsplit("/", 1)[1]
         assert raw not in body
+
+
+def test_a_french_reader_reads_their_data_in_french(app, client, make):
+    """A French reviewer found the my-data page half English: English event and question
+    names, column names and codes ('Use count', 'pending', 'transactional'), a ticked box as
+    'True', and an accented name in its email encoding ('=?utf-8?q?Jos=C3=A9e...')."""
+    from datetime import UTC, datetime
+
+    from portal.events.models import Event, EventQuestion, Registration
+    from portal.mail.services import queue_email
+
+    person = make.person("josee@example.ca", name="Josée Tremblay", language="fr")
+    with app.app_context():
+        start = datetime(2027, 5, 12, 12, tzinfo=UTC)
+        event = Event(slug="cswb", title="Collaborating for Community Safety", title_fr="Collaborer pour la sécurité",
+                      starts_at=start, ends_at=start + timedelta(hours=8), capacity=10, status="published")
+        db.session.add(event)
+        db.session.flush()
+        question = EventQuestion(event_id=event.id, label="Photo consent", label_fr="Consentement aux photos",
+                                 kind="checkbox")
+        db.session.add(question)
+        db.session.flush()
+        db.session.add(Registration(event_id=event.id, person_id=person.id, status="confirmed",
+                                    answers={str(question.id): True}))
+        queue_email(key="test:josee", to=db.session.get(Person, person.id), template="people/my_data_link",
+                    purpose="test", context={"my_data_path": "/my-data/x", "valid_days": 7})
+        db.session.commit()
+    _ask(client, "josee@example.ca")
+    with app.app_context():
+        page = client.get(link_from_outbox(person.id)).get_data(as_text=True)
+    assert '<html lang="fr"' in page
+    assert "(Collaborer pour la sécurité)" in page and "Collaborating for Community Safety" not in page
+    assert "Consentement aux photos : oui" in page
+    assert "Josée Tremblay" in page and "=?utf-8?" not in page
+    page = page.replace("&#39;", "'")
+    assert "Numéro d'enregistrement" in page and "Nombre d'utilisations" in page
+    assert "au sujet d'une de vos démarches" in page and ">transactional<" not in page
