@@ -562,3 +562,25 @@ def test_a_release_time_already_past_is_not_announced_as_the_plan(app, client):
     clock.set_now(start + timedelta(hours=1, minutes=5))  # the release job has not run yet
     page = client.post(confirm_path, data={"csrf_token": csrf_token(client, "/guidelines/")}).get_data(as_text=True)
     assert "as soon as it is released." in page and "planned for" not in page
+
+
+def test_a_known_address_keeps_its_language_and_the_organizers_see_the_one_used(app, client, auth, organizer):
+    """Found by a review: a known French reader asked in English; the emails came in French
+    (their saved language is kept: the form is open to anyone) while the organizers' table
+    said English. The form now says so, and the table shows the language used."""
+    from portal.people.services import get_or_create_person
+
+    gid = _new_guideline(app, release_at=now() + timedelta(days=3))
+    with app.app_context():
+        get_or_create_person("amelie@example.ca", name="Amélie", language="fr")
+        db.session.commit()
+    page = client.get(f"/guidelines/{gid}/request").get_data(as_text=True)
+    assert "the language saved for it is kept" in page
+    client.post(f"/guidelines/{gid}/request", data={"name": "Amélie", "email": "amelie@example.ca", "language": "en",
+                                                    "csrf_token": csrf_token(client, f"/guidelines/{gid}/request")})
+    with app.app_context():
+        sent = db.session.execute(select(OutboxMessage)).scalar_one()
+        assert sent.language == "fr"
+    auth.login(organizer)
+    detail = client.get(f"/admin/guidelines/{gid}").get_data(as_text=True)
+    assert '<span lang="fr">Français</span>' in detail
