@@ -405,8 +405,8 @@ def apply_to_group(
     notifications.notify_application_received(membership)
     if not already_waiting:  # asking again while waiting is no news to the chairs
         waiting = len(memberships_in(group, MembershipStatus.APPLIED))
-        for chair in chair_people(group):
-            notifications.notify_applications_waiting(group, chair, waiting)
+        for reviewer in application_reviewers(group):
+            notifications.notify_applications_waiting(group, reviewer, waiting)
     return membership
 
 
@@ -952,6 +952,20 @@ def chair_accounts(group: WorkingGroup) -> list[OrganizerAccount]:
         select(OrganizerAccount).join(GroupChair, GroupChair.account_id == OrganizerAccount.id)
         .where(GroupChair.group_id == group.id).order_by(OrganizerAccount.email)
     ).scalars())
+
+
+def application_reviewers(group: WorkingGroup) -> list[Person]:
+    """Who is told that applications wait: people who can sign in and decide them. The
+    group's chair accounts, or else the portal's organizers; a chair who is only a member
+    (no account) cannot open the page the email links to, so is not sent it."""
+    accounts = [account for account in chair_accounts(group) if account.active]
+    if not accounts:
+        accounts = list(db.session.execute(
+            select(OrganizerAccount).where(OrganizerAccount.active.is_(True),
+                                           OrganizerAccount.role.in_([Role.ADMIN.value, Role.ORGANIZER.value]))
+            .order_by(OrganizerAccount.email)
+        ).scalars())
+    return [get_or_create_person(account.email, name=account.name) for account in accounts]
 
 
 def chair_people(group: WorkingGroup) -> list[Person]:

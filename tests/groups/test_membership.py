@@ -105,6 +105,23 @@ def test_the_chairs_hear_that_applications_wait_at_most_once_an_hour(app, client
     assert "3 applications to the group Situation Tables wait" in _outbox(app, "groups.applications_waiting")[-1][1]
 
 
+def test_applications_waiting_go_to_who_can_sign_in_and_decide(app, client, groups, make):
+    """Found by a review: a chair who is only a member (no account) was emailed a sign-in
+    link they could not use, and nobody who could act was told. With no chair account the
+    organizers are told; a member chair is not."""
+    info = groups.group()
+    groups.member(info, "helen.marsh@example.ca", name="Helen Marsh", role="chair")
+    make.organizer()  # an organizer account: may decide any group's applications
+    _apply(client, info.slug, email="alex@example.ca")
+    recipients = [to for to, _body in _outbox(app, "groups.applications_waiting")]
+    assert recipients and not any("helen.marsh" in to for to in recipients)
+    with app.app_context():
+        from portal.auth.models import OrganizerAccount
+
+        organizers = db.session.execute(select(OrganizerAccount.email)).scalars().all()
+    assert all(any(email in to for to in recipients) for email in organizers)
+
+
 def test_application_without_consent_is_refused(app, client, groups):
     from portal.groups.models import Membership
 
