@@ -62,6 +62,11 @@ class Config:
         "MAIL_DEFAULT_SENDER", "Ontario Working Group <no-reply@owg.example.ca>"
     )
     MAIL_LIST_SENDER = os.environ.get("MAIL_LIST_SENDER", "")
+    #: The sender of French messages (the name French readers see); unset, MAIL_DEFAULT_SENDER.
+    MAIL_DEFAULT_SENDER_FR = os.environ.get(
+        "MAIL_DEFAULT_SENDER_FR",
+        "" if "MAIL_DEFAULT_SENDER" in os.environ else "Groupe de travail de l'Ontario <no-reply@owg.example.ca>",
+    )
     MAIL_REPLY_TO = os.environ.get("MAIL_REPLY_TO", "")
     MAIL_RATE_PER_SECOND = _float("MAIL_RATE_PER_SECOND", 0.0)  # 0 = unlimited
     MAIL_CONNECTIONS = _int("MAIL_CONNECTIONS", 1)

@@ -171,7 +171,7 @@ def queue_release_notices_bulk(guideline: Guideline, recipients: list[NoticeReci
     from portal.core.clock import now
     from portal.core.tokens import AccessToken, hash_token, new_raw_token
     from portal.mail.models import OutboxMessage, OutboxState
-    from portal.mail.services import message_id_for, render_email
+    from portal.mail.services import default_sender, message_id_for, render_email
 
     if not recipients:
         return 0
@@ -213,7 +213,7 @@ def queue_release_notices_bulk(guideline: Guideline, recipients: list[NoticeReci
         body_html = (html.replace(_NAME, str(escape(person.name or person.email))).replace(_TOKEN, raw)
                      .replace(_UNSUBSCRIBE, str(escape(unsubscribe_url))))
         headers = {"Auto-Submitted": "auto-generated"}
-        sender = config["MAIL_DEFAULT_SENDER"]
+        sender = default_sender(language)
         if list_context is not None:
             sender = config.get("MAIL_LIST_SENDER") or sender
             headers["List-Id"] = list_context.list_id_header

@@ -65,6 +65,15 @@ def recipient_address(person: Person) -> str:
     return formataddr((person.name, person.email)) if person.name else person.email
 
 
+def default_sender(language: str) -> str:
+    """The From of a transactional message in `language`: French readers see the group's
+    French name (MAIL_DEFAULT_SENDER_FR) where one is set."""
+    config = current_app.config
+    if language == "fr" and config.get("MAIL_DEFAULT_SENDER_FR"):
+        return config["MAIL_DEFAULT_SENDER_FR"]
+    return config["MAIL_DEFAULT_SENDER"]
+
+
 def mail_domain() -> str:
     """The domain of the portal's sender address (for Message-IDs and calendar UIDs)."""
     return _domain_of(current_app.config["MAIL_DEFAULT_SENDER"])
@@ -226,7 +235,7 @@ def _outbox_values(
     headers: dict[str, str] = {}
     if automatic:
         headers["Auto-Submitted"] = "auto-generated"
-    sender = config["MAIL_DEFAULT_SENDER"]
+    sender = default_sender(language)
     if category == MessageCategory.LIST and list_context is not None:
         sender = config.get("MAIL_LIST_SENDER") or sender
         headers["List-Id"] = list_context.list_id_header
