@@ -141,11 +141,20 @@ def _scrub_committed(session: Session) -> None:
     # run tries again (`scrub_after_commit` there too).
     connection = engine.raw_connection()
     try:
-        connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        cursor = connection.cursor()
+        # No waiting: with the usual busy timeout a checkpoint blocked by a reader would hold
+        # every writer back for up to 30 seconds (SQLite stops new writers while it waits).
+        cursor.execute("PRAGMA busy_timeout=0")
+        (blocked, _log_pages, _copied), = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        if blocked:
+            logger.warning("the SQLite log still holds erased data (a reader held it); the retention job will retry")
     except sqlite3.Error:
         logger.warning("could not empty the SQLite log after an erasure; the retention job will retry")
     finally:
-        connection.close()
+        try:
+            connection.cursor().execute("PRAGMA busy_timeout=30000")
+        finally:
+            connection.close()
 
 
 @event.listens_for(Session, "after_rollback")

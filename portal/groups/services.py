@@ -821,8 +821,14 @@ def save_group_post(group: WorkingGroup, *, subject: str, body: str, author: Any
         # The form was sent again (a double click, a reload, the back button) after this
         # very message went out: a second copy to every member is never what was meant.
         raise services.PostNotEditable()
-    if draft is None and _just_sent(mailing_list, subject, body):
-        raise SentAMomentAgo()
+    if draft is None:
+        # Two sends of one form at once (a double click) must see each other: the second
+        # waits for the first's commit on the list's row lock (PostgreSQL; SQLite's writers
+        # take turns already), then finds the message sent.
+        db.session.execute(select(type(mailing_list).id).where(type(mailing_list).id == mailing_list.id)
+                           .with_for_update())
+        if _just_sent(mailing_list, subject, body):
+            raise SentAMomentAgo()
     return services.save_post(mailing_list, draft, subject=subject, body=body, author=author, language=language)
 
 
@@ -843,7 +849,8 @@ def _just_sent(mailing_list: Any, subject: str, body: str) -> bool:
         select(ListPost.id).where(
             ListPost.list_id == mailing_list.id, ListPost.subject == subject.strip()[:200], ListPost.body == body,
             ListPost.status.in_([PostStatus.SENDING.value, PostStatus.SENT.value, PostStatus.SCHEDULED.value]),
-            or_(ListPost.sent_at >= now() - RESEND_GUARD, ListPost.send_at >= now() - RESEND_GUARD),
+            # Sent, or scheduled to go now (a large list): not one scheduled for next week.
+            or_(ListPost.sent_at >= now() - RESEND_GUARD, ListPost.send_at.between(now() - RESEND_GUARD, now())),
         ).limit(1)
     ).first() is not None
 

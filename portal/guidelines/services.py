@@ -361,9 +361,16 @@ def confirm_copy_request(raw: str | None, *, origin: str = "", user_agent: str =
             notifications.notify_release(guideline, copy_request.person, "request", link_template)
         else:
             # Told already (as a subscriber of the releases list), yet they asked for it: the
-            # copy they asked for goes too, rather than a page saying it is on its way.
-            notifications.notify_release(guideline, copy_request.person, "request", link_template,
-                                         key=f"guidelines.copy_request:{copy_request.id}")
+            # copy they asked for goes too, rather than a page saying it is on its way. Its key
+            # is one of this release's (a withdrawal holds it back, the progress counts it),
+            # and they are now told as someone who asked (revisions reach them).
+            notifications.notify_release(
+                guideline, copy_request.person, "request", link_template,
+                key=f"{notifications.release_key(guideline.id, copy_request.person_id)}:request:{copy_request.id}")
+            db.session.execute(
+                update(ReleaseNotice)
+                .where(ReleaseNotice.guideline_id == guideline.id, ReleaseNotice.person_id == copy_request.person_id)
+                .values(reason="request").execution_options(synchronize_session=False))
         copy_request.notified_at = now()
     db.session.flush()
     return copy_request

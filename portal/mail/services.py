@@ -127,6 +127,7 @@ def render_email(template: str, language: str, **context: Any) -> tuple[str, str
     context.setdefault("org_address", config["PORTAL_ORG_ADDRESS"])
     context.setdefault("org_contact", config["PORTAL_ORG_CONTACT"])
     context.setdefault("base_url", config["PORTAL_BASE_URL"].rstrip("/"))
+    context["email_language"] = language  # the <html lang>: what it is written in, whoever reads it
     with force_locale(language):
         context.update(_bound_gettext(get_translations()))  # `_()` in templates calls `gettext`
         # Rendered straight from the environment: mail needs none of the page context

@@ -431,8 +431,10 @@ def _records_about(person: Person) -> list[ExportSection]:
 
 
 def _answers_by_question(answers: Any) -> Any:
-    """A registration's answers are kept by question id; the person reads them by question:
-    "Which workshop? (q12)". A question since removed keeps its id alone."""
+    """A registration's answers are kept by question id; the person reads them by question
+    ("Which workshop?"), in their language where the question has one; two questions worded
+    alike keep their ids ("Other (q12)", "Other (q13)") so neither answer is lost. A question
+    since removed keeps its id alone ("q12")."""
     questions = db.metadata.tables.get("event_question")
     if not isinstance(answers, dict) or not answers or questions is None:
         return answers
@@ -442,7 +444,9 @@ def _answers_by_question(answers: Any) -> Any:
         select(questions.c.id, questions.c.label, questions.c.label_fr if french else questions.c.label)
         .where(questions.c.id.in_(ids))
     ).tuples().all()} if ids else {}
-    return {(labels[int(key)] if str(key).isdigit() and int(key) in labels else f"q{key}"): _answer_in_words(answer)
+    named = {key: labels.get(int(key)) if str(key).isdigit() else None for key in answers}
+    repeated = {label for label in named.values() if label and list(named.values()).count(label) > 1}
+    return {(f"{named[key]} (q{key})" if named[key] in repeated else named[key] or f"q{key}"): _answer_in_words(answer)
             for key, answer in answers.items()}
 
 

@@ -520,3 +520,47 @@ def test_opening_the_post_page_writes_nothing_even_after_a_rename(app, client, a
     writes = [s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))
               and "rate" not in s.lower() and "audit" not in s.lower() and "login_session" not in s.lower()]
     assert writes == []
+
+
+def test_two_sends_of_one_message_at_once_reach_the_members_once(app, groups):
+    """A code review: two simultaneous sends (a double click) both checked before either
+    committed, and on PostgreSQL both went out. The second now waits on the list's lock and
+    finds the message sent."""
+    import threading
+
+    from portal.core.db import writing
+    from portal.groups.models import WorkingGroup
+    from portal.groups.services import SentAMomentAgo, save_group_post, send_group_post
+
+    info = groups.group()
+    groups.member(info, "one@example.ca")
+    first_checked, first_may_commit = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def send(name: str) -> None:
+        with app.app_context(), writing():
+            try:
+                group = db.session.get(WorkingGroup, info.id)
+                post = save_group_post(group, subject="Once", body="Only once.", author=None)
+                send_group_post(group, post, actor=None)
+                if name == "first":
+                    first_checked.set()
+                    first_may_commit.wait(10)
+                db.session.commit()
+                outcomes[name] = "sent"
+            except SentAMomentAgo:
+                db.session.rollback()
+                outcomes[name] = "refused"
+            finally:
+                first_checked.set()
+
+    first = threading.Thread(target=send, args=("first",))
+    first.start()
+    assert first_checked.wait(10)
+    second = threading.Thread(target=send, args=("second",))
+    second.start()
+    second.join(1.0)  # it waits for the first one's lock
+    first_may_commit.set()
+    first.join(20)
+    second.join(20)
+    assert outcomes == {"first": "sent", "second": "refused"}

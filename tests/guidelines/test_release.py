@@ -296,3 +296,11 @@ def test_a_subscriber_told_of_the_release_who_then_asks_for_a_copy_gets_it(app_c
         .order_by(OutboxMessage.id)).scalars().all()
     assert [m.category for m in messages] == ["list", "transactional"]
     assert "/guidelines/link/" in messages[1].body_text
+    # They asked: a revision reaches them as someone who asked, and the copy is one of this
+    # release's messages (counted in its progress, held back by a withdrawal).
+    assert db.session.execute(select(ReleaseNotice.reason).where(ReleaseNotice.person_id == subscriber)).scalar_one() \
+        == "request"
+    assert services.release_progress(db.session.get(Guideline, gid))["total"] == 2
+    services.withdraw_guideline(db.session.get(Guideline, gid), actor=None)
+    db.session.commit()
+    assert db.session.get(OutboxMessage, messages[1].id).state == "withheld"

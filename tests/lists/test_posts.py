@@ -190,7 +190,8 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     # Asked for from a French page, the test copy is the French subscribers' version.
     client.post(f"/admin/lists/posts/{post_id}/test", data={"csrf_token": token}, headers={"Accept-Language": "fr"})
     french_copy = outbox(app, "lists.post_test")[-1]
-    assert french_copy.language == "fr" and "Ceci est un exemplaire d'essai" in french_copy.body_text
+    assert french_copy.language == "fr" and "Ceci est un exemplaire d'essai" in french_copy.body_html
+    assert '<html lang="fr">' in french_copy.body_html  # written in French, whoever reads it
     assert outbox(app, "lists.post") == []
 
     assert client.post(f"/admin/lists/posts/{post_id}/send", data={"csrf_token": token}).status_code == 302

@@ -278,3 +278,45 @@ def test_erased_details_do_not_linger_in_the_sqlite_files(tmp_path):
         assert db.session.execute(text("PRAGMA secure_delete")).scalar_one() == 1
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_reader_holding_the_sqlite_log_delays_nothing_and_is_reported(tmp_path, caplog):
+    """A code review found the checkpoint after an erasure waited up to the 30-second busy
+    timeout for a reader (a streamed export in another worker), holding every writer back,
+    and its failure went unreported. It now gives up at once and says so; the next
+    retention run empties the log."""
+    import logging
+    import sqlite3
+    import time
+
+    from config import TestingConfig
+    from portal import create_app
+    from portal.people.jobs import purge_expired_personal_data
+    from portal.people.services import seed_sectors
+
+    database = tmp_path / "reader.sqlite3"
+    app = create_app({**{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}", "PORTAL_INSTANCE_PATH": str(tmp_path),
+                      "MAIL_SERVER": ""})
+    with app.app_context():
+        db.create_all()
+        seed_sectors()
+        person = Person(email="held.reader@example.ca", name="Held Reader", language="en")
+        db.session.add(person)
+        db.session.commit()
+        reader = sqlite3.connect(database, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM person").fetchall()  # holds its snapshot of the log
+        with caplog.at_level(logging.WARNING, logger="portal.core.db"):
+            erase_person(db.session.get(Person, person.id), actor=None, reason="test")
+            started = time.monotonic()
+            db.session.commit()
+        # Not a speed figure: the busy timeout is 30 s, so a commit that waited for the
+        # reader takes 30 s; one that did not, milliseconds.
+        assert time.monotonic() - started < 10
+        assert "still holds erased data" in caplog.text
+        reader.close()
+        purge_expired_personal_data()  # the next run empties it
+        assert not any(b"held.reader@example.ca" in path.read_bytes() for path in tmp_path.glob("reader.sqlite3*"))
+        db.session.remove()
+        db.engine.dispose()

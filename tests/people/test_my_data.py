@@ -275,3 +275,32 @@ def test_a_french_reader_reads_their_data_in_french(app, client, make):
     page = page.replace("&#39;", "'")
     assert "Numéro d'enregistrement" in page and "Nombre d'utilisations" in page
     assert "au sujet d'une de vos démarches" in page and ">transactional<" not in page
+
+
+def test_two_questions_worded_alike_keep_both_answers(app, make):
+    """A code review: with the question's id gone from the label, two questions both worded
+    "Other (please specify)" kept only one answer in the person's data."""
+    from datetime import UTC, datetime
+
+    from portal.events.models import Event, EventQuestion, Registration
+    from portal.people.privacy import collect_personal_data
+
+    person = make.person("twice.asked@example.ca")
+    with app.app_context():
+        start = datetime(2027, 5, 12, 12, tzinfo=UTC)
+        event = Event(slug="alike", title="Alike", starts_at=start, ends_at=start + timedelta(hours=8), capacity=5,
+                      status="published")
+        db.session.add(event)
+        db.session.flush()
+        first, second = (EventQuestion(event_id=event.id, label="Other (please specify)", kind="short_text")
+                         for _ in range(2))
+        db.session.add_all([first, second])
+        db.session.flush()
+        db.session.add(Registration(event_id=event.id, person_id=person.id, status="confirmed",
+                                    answers={str(first.id): "vegan", str(second.id): "wheelchair"}))
+        db.session.commit()
+        first_id = first.id
+        sections = {s.table: s for s in collect_personal_data(db.session.get(Person, person.id))}
+        answers = sections["registration"].rows[0]["answers"]
+    assert sorted(answers.values()) == ["vegan", "wheelchair"]
+    assert f"Other (please specify) (q{first_id})" in answers
