@@ -3,6 +3,7 @@ organizers' pages under /admin/events (events, questions, attendees, exports, ch
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from datetime import date
 
 from flask import (
@@ -679,16 +680,9 @@ def admin_give_seat(event_id: int, registration_id: int):
 def admin_export_csv(event_id: int):
     event = _admin_event(event_id)
     audit_page_view("events.attendees.exported", f"event:{event.id}", format="csv")
-    filename = f"{event.slug}-registrations-{date.today().isoformat()}.csv"
     event_id = event.id
-
-    def chunks():
-        # Runs while the response streams: load afresh in the session that is live then.
-        for chunk in services.export_csv_chunks(db.get_or_404(Event, event_id)):
-            yield chunk.encode("utf-8")
-
-    return Response(stream_with_context(chunks()), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return _csv_download(lambda: services.export_csv_chunks(db.get_or_404(Event, event_id)),
+                         f"{event.slug}-registrations-{date.today().isoformat()}.csv")
 
 
 @bp.route("/admin/events/<int:event_id>/attendees.xlsx")
@@ -696,10 +690,7 @@ def admin_export_csv(event_id: int):
 def admin_export_xlsx(event_id: int):
     event = _admin_event(event_id)
     audit_page_view("events.attendees.exported", f"event:{event.id}", format="xlsx")
-    filename = f"{event.slug}-registrations-{date.today().isoformat()}.xlsx"
-    return Response(services.export_xlsx(event),
-                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return _xlsx_download(services.export_xlsx(event), f"{event.slug}-registrations-{date.today().isoformat()}.xlsx")
 
 
 @bp.route("/admin/events/<int:event_id>/name-list.csv")
@@ -709,13 +700,8 @@ def admin_name_list_csv(event_id: int):
     audit_page_view("events.name_list.exported", f"event:{event.id}", format="csv")
     language = current_language()
     event_id = event.id
-
-    def chunks():
-        for chunk in services.name_list_csv_chunks(db.get_or_404(Event, event_id), language):
-            yield chunk.encode("utf-8")
-
-    return Response(stream_with_context(chunks()), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{_name_list_file(event)}.csv"'})
+    return _csv_download(lambda: services.name_list_csv_chunks(db.get_or_404(Event, event_id), language),
+                         f"{_name_list_file(event)}.csv")
 
 
 @bp.route("/admin/events/<int:event_id>/name-list.xlsx")
@@ -723,15 +709,29 @@ def admin_name_list_csv(event_id: int):
 def admin_name_list_xlsx(event_id: int):
     event = _admin_event(event_id)
     audit_page_view("events.name_list.exported", f"event:{event.id}", format="xlsx")
-    return Response(services.name_list_xlsx(event, current_language()),
-                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{_name_list_file(event)}.xlsx"'})
+    return _xlsx_download(services.name_list_xlsx(event, current_language()), f"{_name_list_file(event)}.xlsx")
 
 
 def _name_list_file(event: Event) -> str:
     # TRANSLATORS: part of a downloaded file's name: lower-case ASCII letters and hyphens only.
     name = _("name-list")
     return f"{event.slug}-{name}-{date.today().isoformat()}"
+
+
+def _csv_download(chunks: Callable[[], Iterable[str]], filename: str) -> Response:
+    """A CSV streamed as `chunks()` makes it: called while the response streams, so it reads
+    the database in the session that is live then (memory stays flat)."""
+    def encoded():
+        for chunk in chunks():
+            yield chunk.encode("utf-8")
+
+    return Response(stream_with_context(encoded()), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _xlsx_download(content: bytes, filename: str) -> Response:
+    return Response(content, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.route("/admin/events/<int:event_id>/check-in")
