@@ -50,12 +50,14 @@ def seats_per_sector(cap_percent: int | None, capacity: int) -> int | None:
 
 
 def registration_window_open(status: str, opens_at: datetime | None, closes_at: datetime | None,
-                             starts_at: datetime, moment: datetime) -> bool:
+                             starts_at: datetime, moment: datetime, ends_at: datetime | None = None) -> bool:
     """Registration is open while the event is published, from its opening (if set) until its
-    closing (if set, otherwise its start)."""
+    closing (if set, otherwise its start), and never once the event is over."""
     if status != EventStatus.PUBLISHED:
         return False
     if opens_at is not None and moment < opens_at:
+        return False
+    if ends_at is not None and moment >= ends_at:
         return False
     return moment < (closes_at or starts_at)
 
@@ -129,7 +131,7 @@ class Event(Timestamped, db.Model):
 
     def registration_is_open(self, moment: datetime) -> bool:
         return registration_window_open(self.status, self.registration_opens_at,
-                                        self.registration_closes_at, self.starts_at, moment)
+                                        self.registration_closes_at, self.starts_at, moment, self.ends_at)
 
     @property
     def tokens_valid_until(self) -> datetime:

@@ -202,6 +202,17 @@ class ClosesBeforeItOpens(DomainError):
     field = "registration_closes_at"
 
 
+class ClosesAfterItEnds(DomainError):
+    message = _l("Registration must close by the time the event ends.")
+    status = 400
+    field = "registration_closes_at"
+
+
+class EventOver(DomainError):
+    message = _l("This event is over: there is nothing left to cancel.")
+    status = 409
+
+
 class FormChanged(DomainError):
     message = _l("The organizers changed this registration form while you were filling it in. "
                  "Check your answers and send it again.")
@@ -549,6 +560,9 @@ def cancel_registration(
     if by == "registrant" and registration.checked_in_at is not None:
         # They are at the event: a seat given up now would go to someone who is not.
         raise CheckedInAlready()
+    if by == "registrant" and now() >= event.ends_at:
+        # A seat freed after the event helps no one, and would email a 'promotion' to it.
+        raise EventOver()
     held_seat = registration.status == RegistrationStatus.CONFIRMED
     registration.status = RegistrationStatus.CANCELLED.value
     registration.cancelled_at = now()
@@ -706,6 +720,8 @@ def _check_dates(values: dict[str, Any], *, new_end: bool) -> None:
     opens, closes = values.get("registration_opens_at"), values.get("registration_closes_at")
     if opens is not None and closes is not None and closes <= opens:
         raise ClosesBeforeItOpens()
+    if closes is not None and closes > values["ends_at"]:
+        raise ClosesAfterItEnds()
 
 
 def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:
@@ -1508,12 +1524,13 @@ class RegistrationDoor:
     registration_opens_at: datetime | None
     registration_closes_at: datetime | None
     starts_at: datetime
+    ends_at: datetime
     questions_version: int
     questions: tuple[QuestionShape, ...]
 
     def is_open(self, moment: datetime) -> bool:
         return registration_window_open(self.status, self.registration_opens_at,
-                                        self.registration_closes_at, self.starts_at, moment)
+                                        self.registration_closes_at, self.starts_at, moment, self.ends_at)
 
 
 #: How long a process keeps an event's RegistrationDoor (organizers' changes in other
@@ -1525,7 +1542,7 @@ _DOORS = "registration_doors"
 
 _DOOR = select(
     Event.id, Event.slug, Event.status, Event.registration_opens_at, Event.registration_closes_at,
-    Event.starts_at, Event.questions_version,
+    Event.starts_at, Event.ends_at, Event.questions_version,
 ).where(Event.slug == bindparam("slug"))
 _DOOR_QUESTIONS = (
     select(EventQuestion).where(EventQuestion.event_id == bindparam("event_id"))
@@ -1547,7 +1564,7 @@ def _read_door(slug: str) -> RegistrationDoor:
         raise NotFound()
     questions = question_shapes(db.session.execute(_DOOR_QUESTIONS, {"event_id": row.id}).scalars())
     return RegistrationDoor(row.id, row.slug, row.status, row.registration_opens_at,
-                            row.registration_closes_at, row.starts_at, row.questions_version, questions)
+                            row.registration_closes_at, row.starts_at, row.ends_at, row.questions_version, questions)
 
 
 def forget_registration_door(slug: str | None = None) -> None:

@@ -158,7 +158,8 @@ def registered(slug: str):
 
 def _manage_context(registration: Registration, **extra):
     return dict(registration=registration, event=registration.event,
-                place=services.waitlist_place(registration), **extra)
+                place=services.waitlist_place(registration), event_over=now() >= registration.event.ends_at,
+                **extra)
 
 
 @bp.route("/events/manage/<token>", methods=["GET", "POST"])

@@ -272,6 +272,56 @@ def test_closed_window_refuses_registration(client, make_event):
     assert response.status_code == 409
 
 
+def test_once_the_event_is_over_no_one_registers_or_cancels(app, client, make_event):
+    """Found by a review: an event whose registration closed after its end took
+    registrations (with confirmations) after it ended, and registrants could still cancel,
+    promoting someone to a seat at an event already over."""
+    from datetime import timedelta
+
+    from portal.core import clock
+    from portal.core.clock import now
+    from tests.conftest import csrf_token
+
+    start = now()
+    clock.set_now(start)
+    make_event(capacity=1, starts_in=timedelta(minutes=2), registration_closes_at=start + timedelta(days=2))
+    with app.app_context():
+        event = db.session.execute(select(Event)).scalar_one()
+        event.ends_at = start + timedelta(minutes=3)  # as an organizer's old event may still be
+        db.session.commit()
+    register(client, "symposium-1", email="first@example.ca")
+    register(client, "symposium-1", email="second@example.ca")
+    link = manage_link(_outbox(app, "events.confirmation")[0].body_text)
+
+    clock.set_now(start + timedelta(minutes=4))
+    assert "This event is over." in client.get("/events/symposium-1").get_data(as_text=True)
+    late = register(client, "symposium-1", email="late@example.ca")
+    assert late.status_code == 409
+    page = client.get(link).get_data(as_text=True)
+    assert "This event is over." in page and "Cancel my registration" not in page
+    cancel = client.post(f"{link}/cancel", data={"csrf_token": csrf_token(client, link)})
+    assert cancel.status_code == 302
+    assert "nothing left to cancel" in client.get(link).get_data(as_text=True)
+    with app.app_context():
+        statuses = sorted(db.session.execute(select(Registration.status)).scalars())
+    assert statuses == ["confirmed", "waitlisted"]
+    assert _outbox(app, "events.promoted") == []
+
+
+def test_registration_cannot_be_set_to_close_after_the_event_ends(app, client, auth, organizer):
+    from tests.conftest import csrf_token
+    from tests.events.test_admin import EVENT_FORM
+
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    response = client.post("/admin/events/new", data={**EVENT_FORM, "registration_closes_at": "2027-05-13T09:00",
+                                                       "csrf_token": token})
+    assert response.status_code == 400
+    assert "Registration must close by the time the event ends." in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(select(Event)).first() is None
+
+
 def test_manage_link_updates_needs_and_cancel_promotes_the_next_person(app, client, make_event):
     event_id = make_event(capacity=1)
     register(client, "symposium-1", email="first@example.ca")
