@@ -777,7 +777,12 @@ def admin_check_in_post(event_id: int, registration_id: int):
     try:
         changed = services.check_in(registration, actor=_actor(), origin=request_origin())
     except DomainError as error:
-        return _refuse(str(error.message), error.status)
+        # Back to the desk with the search kept (a list left open may show someone cancelled
+        # since): the volunteer reads why there and goes on, as after a bad scan.
+        db.session.rollback()
+        name = registration.person.name if registration.person else ""
+        flash(_("%(name)s: %(reason)s", name=name, reason=str(error.message)), "error")
+        return redirect(back)
     db.session.commit()
     flash(*_checked_in_said(registration, changed))
     return redirect(back)

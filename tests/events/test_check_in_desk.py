@@ -225,3 +225,47 @@ def test_a_seat_holder_who_lost_the_confirmation_gets_it_again_once_an_hour(app,
     assert "Only a confirmed seat has a confirmation to send." in client.get(refused.headers["Location"]).get_data(
         as_text=True)
     assert client.post(manage + "/confirmation", data={}).status_code == 400  # no CSRF token
+
+
+def test_the_desk_keeps_working_after_a_bad_scan_or_a_click_on_someone_cancelled(app, client, auth, organizer,
+                                                                                 make_event):
+    """Found by a review: after a bad scan the page stood at .../check-in/scan, so the name
+    search the error points to went there too (405); and clicking Check in on someone
+    cancelled since (a list left open) led to a dead-end 409 page."""
+    event_id = make_event(capacity=2)
+    register(client, "symposium-1", email="amira@example.ca", name="Amira Haddad")
+    register(client, "symposium-1", email="dan@example.ca", name="Dan Gone")
+    _, dan_id = _code_and_id(app, "dan@example.ca")
+    auth.login(organizer)
+    desk = f"/admin/events/{event_id}/check-in"
+    token = csrf_token(client, desk)
+    bad = client.post(f"{desk}/scan", data={"csrf_token": token, "code": "not-a-real-code"})
+    form = re.search(r'<form method="get"[^>]*role="search"[^>]*>', bad.get_data(as_text=True)).group(0)
+    assert f'action="{desk}"' in form
+    assert "Amira Haddad" in client.get(f"{desk}?q=Amira").get_data(as_text=True)
+
+    with app.app_context():
+        from portal.events.services import cancel_registration
+
+        cancel_registration(db.session.get(Registration, dan_id), by="organizer")
+        db.session.commit()
+    clicked = client.post(f"{desk}/{dan_id}?q=Dan", data={"csrf_token": token})
+    assert clicked.status_code == 302 and clicked.location == f"{desk}?q=Dan"
+    assert "Dan Gone: Only confirmed attendees can be checked in." in client.get(clicked.location).get_data(
+        as_text=True)
+
+
+def test_needs_saved_after_a_refused_correction_go_to_the_needs(app, client, auth, organizer, make_event):
+    """Found by a review: after a refused 'Correct their details' the page stood at
+    .../details, and the needs form posted there too: its save was refused with four
+    unrelated errors."""
+    event_id = make_event()
+    register(client, "symposium-1", email="ann@example.ca", name="Ann Arrive")
+    _, ann_id = _code_and_id(app, "ann@example.ca")
+    auth.login(organizer)
+    attendee = f"/admin/events/{event_id}/attendees/{ann_id}"
+    refused = client.post(f"{attendee}/details", data={"csrf_token": csrf_token(client, attendee),
+                                                        "details-name": ""})
+    assert refused.status_code == 400
+    forms = re.findall(r'<form method="post"[^>]*>', refused.get_data(as_text=True))
+    assert f'<form method="post" action="{attendee}" novalidate>' in forms
