@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from portal.core.clock import now
 from portal.core.db import writing
@@ -17,7 +17,8 @@ def send_due_reminders() -> int:
     to new registrations) starts within its `reminder_days`, once per registration. Each
     registration is claimed with a guarded UPDATE (`reminder_sent_at IS NULL`) and the mail has
     an idempotency key, so running twice, in two processes, or late is harmless. Returns how
-    many reminders were queued."""
+    many reminders were queued. Someone given their seat after reminders began is not
+    reminded: their confirmation is that recent."""
     moment = now()
     sent = 0
     with writing():
@@ -28,12 +29,17 @@ def send_due_reminders() -> int:
         ).scalars().all()
         due_events = [e for e in events if e.starts_at - timedelta(days=e.reminder_days) <= moment]
         for event in due_events:
+            reminders_began = event.starts_at - timedelta(days=event.reminder_days)
             candidates = db.session.execute(
                 select(Registration.id).where(
                     Registration.event_id == event.id,
                     Registration.status == RegistrationStatus.CONFIRMED.value,
                     Registration.reminder_sent_at.is_(None),
                     Registration.person_id.is_not(None),
+                    # Given their seat once reminders had begun: their confirmation (with the
+                    # calendar file and the code) is that recent; a reminder seconds after it
+                    # only repeated it, with a second, different check-in code.
+                    or_(Registration.confirmed_at.is_(None), Registration.confirmed_at < reminders_began),
                 ).order_by(Registration.id)
             ).scalars().all()
             for registration_id in candidates:

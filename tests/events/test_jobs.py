@@ -45,6 +45,21 @@ def test_reminders_go_once_to_confirmed_people_when_due(app_context, make_event)
     assert send_due_reminders() == 0  # nothing after the start
 
 
+def test_no_reminder_follows_a_confirmation_sent_once_reminders_began(app_context, make_event):
+    """Found by a review: registering within the reminder window brought the confirmation,
+    then ten seconds later a reminder with a second, different check-in code."""
+    start = clock.now()
+    clock.set_now(start)
+    event = db.session.get(Event, make_event(capacity=5, reminder_days=2, starts_in=timedelta(days=10)))
+    _register(event, 1)
+    db.session.commit()
+    clock.set_now(start + timedelta(days=8, hours=1))  # reminders have begun
+    _register(event, 2)
+    db.session.commit()
+    assert send_due_reminders() == 1
+    assert _reminders() == ["R 1 <r1@example.ca>"]
+
+
 def test_retention_clears_needs_after_30_days_then_anonymizes(app_context, make_event):
     event = db.session.get(Event, make_event(capacity=5, retention_days=365))
     registration = _register(event, 1, accessibility_needs="Ramp", dietary_needs="Vegan",
