@@ -146,6 +146,13 @@ class SlugTaken(DomainError):
     field = "slug"
 
 
+class DraftWithRegistrations(DomainError):
+    message = _l("People have registered for this event, so it cannot go back to being a draft: close "
+                 "registration instead, or cancel the event (which emails everyone).")
+    status = 409
+    field = "status"
+
+
 class EventNotEditable(DomainError):
     message = _l("This event was cancelled and can no longer be changed.")
     status = 409
@@ -939,6 +946,11 @@ def set_event_status(event: Event, status: EventStatus, *, actor: Any, origin: s
     event = lock_event(event.id)
     if event.status == EventStatus.CANCELLED:
         raise EventNotEditable()
+    if status == EventStatus.DRAFT and event.status != EventStatus.DRAFT and db.session.execute(
+            select(Registration.id).where(Registration.event_id == event.id).limit(1)).first():
+        # A draft is hidden: the event page and every link in the registrants' emails would
+        # answer 404 while their manage pages still said "you have a seat".
+        raise DraftWithRegistrations()
     event.status = status.value
     told = 0
     if status == EventStatus.CANCELLED:

@@ -961,3 +961,18 @@ def test_the_name_list_holds_seat_holders_by_name_without_contact_details_or_nee
     assert _audit_actions(app).count("events.name_list.exported") == 2
     dashboard = client.get(f"/admin/events/{event_id}").get_data(as_text=True)
     assert f"/admin/events/{event_id}/name-list.csv" in dashboard
+
+
+def test_an_event_people_registered_for_cannot_go_back_to_draft(app, client, auth, organizer, make_event):
+    """Found by a review: it went back silently; its page and every link in the registrants'
+    emails then answered 404 while their manage pages still said they had a seat."""
+    event_id = make_event()
+    register(client, "symposium-1", email="held@example.ca")
+    auth.login(organizer)
+    token = csrf_token(client, f"/admin/events/{event_id}")
+    refused = client.post(f"/admin/events/{event_id}/status", data={"csrf_token": token, "status": "draft"})
+    assert refused.status_code == 409
+    assert "cannot go back to being a draft" in refused.get_data(as_text=True).replace("&#39;", "'")
+    with app.app_context():
+        assert db.session.get(Event, event_id).status == "published"
+    assert client.get("/events/symposium-1").status_code == 200
