@@ -46,29 +46,32 @@ def format_local(value: datetime | None, format: str = "medium") -> str:
     return f"{format_date(value, format)}, {short_time(value)}"  # Flask-Babel converts the zone
 
 
-def time_range(starts_at: datetime, ends_at: datetime) -> str:
-    """"Sunday, January 10, 2027, 8:30 AM – 4:30 PM" in the reader's language and the
-    portal's zone (the end date is repeated only when it is another day)."""
-    return _time_range(starts_at, ends_at, str(get_locale() or "en"), str(get_timezone()))
+def time_range(starts_at: datetime, ends_at: datetime, zone_name: str | None = None) -> str:
+    """"Sunday, January 10, 2027, 8:30 AM – 4:30 PM" in the reader's language and `zone_name`
+    (an event's own zone: a Kenora forum in Kenora's time), else the portal's (the end date
+    is repeated only when it is another day)."""
+    return _time_range(starts_at, ends_at, str(get_locale() or "en"), zone_name or str(get_timezone()))
 
 
 @lru_cache(maxsize=256)
-def _time_range(starts_at: datetime, ends_at: datetime, _locale: str, _zone: str) -> str:
-    # Keyed on the language and zone Flask-Babel formats with: every confirmation, reminder
-    # and event list shows the same few ranges, and Babel's formatting is the slow part.
-    text = f"{format_date(starts_at, 'full')}, {short_time(starts_at)} – "
-    if format_date(starts_at, "short") != format_date(ends_at, "short"):
-        text += f"{format_date(ends_at, 'full')}, "
-    return text + short_time(ends_at)
+def _time_range(starts_at: datetime, ends_at: datetime, _locale: str, zone_name: str) -> str:
+    # Keyed on the language and zone: every confirmation, reminder and event list shows the
+    # same few ranges, and Babel's formatting is the slow part.
+    zone = ZoneInfo(zone_name)
+    starts, ends = starts_at.astimezone(zone), ends_at.astimezone(zone)
+    text = f"{format_date(starts, 'full', rebase=False)}, {short_time(starts, rebase=False)} – "
+    if starts.date() != ends.date():
+        text += f"{format_date(ends, 'full', rebase=False)}, "
+    return text + short_time(ends, rebase=False)
 
 
-def short_time(value: datetime) -> str:
+def short_time(value: datetime, rebase: bool = True) -> str:
     """A time to the minute as the reader's language writes it: "8:30 AM"; in French
     "8 h 30", as the Office québécois de la langue française and Canadian usage want
-    (CLDR's French gives "08:30")."""
+    (CLDR's French gives "08:30"). `rebase=False`: `value` is already in the zone to show."""
     if str(get_locale() or "en").startswith("fr"):
-        return format_time(value, "H 'h' mm")
-    return format_time(value, "short")
+        return format_time(value, "H 'h' mm", rebase=rebase)
+    return format_time(value, "short", rebase=rebase)
 
 
 def org_name(language: str) -> str:
@@ -82,7 +85,13 @@ def org_name(language: str) -> str:
 
 def portal_zone_place() -> str:
     """The place that names the portal's time zone, for labels like "Toronto time"."""
-    zone = current_app.config["PORTAL_TIMEZONE"]
+    return zone_place()
+
+
+def zone_place(zone_name: str | None = None) -> str:
+    """The place that names a time zone ("Winnipeg" for America/Winnipeg), the portal's by
+    default, for labels like "Winnipeg time"."""
+    zone = zone_name or current_app.config["PORTAL_TIMEZONE"]
     return zone.rsplit("/", 1)[-1].replace("_", " ")
 
 
@@ -125,11 +134,15 @@ def localized_marked(obj: Any, name: str) -> Markup:
     return Markup.escape(text)
 
 
-def format_day_and_time(value: datetime | None) -> str:
-    """A day and a time to the minute, in the portal's zone ("Saturday, December 5, 2026,
-    9:00 AM"): Babel's "full" date-time would add seconds and the zone's long name."""
+def format_day_and_time(value: datetime | None, zone_name: str | None = None) -> str:
+    """A day and a time to the minute, in the portal's zone or `zone_name` ("Saturday,
+    December 5, 2026, 9:00 AM"): Babel's "full" date-time would add seconds and the zone's
+    long name."""
     if value is None:
         return ""
+    if zone_name:
+        local = value.astimezone(ZoneInfo(zone_name))
+        return f"{format_date(local, 'full', rebase=False)}, {short_time(local, rebase=False)}"
     return f"{format_date(value, 'full')}, {short_time(value)}"
 
 
@@ -142,6 +155,7 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.globals["format_decimal"] = format_decimal
     app.jinja_env.globals["format_percent"] = format_percent
     app.jinja_env.globals["portal_zone_place"] = portal_zone_place
+    app.jinja_env.globals["zone_place"] = zone_place
     app.jinja_env.globals["time_range"] = time_range
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["local_time"] = local_time

@@ -235,11 +235,12 @@ class EventFacts:
     venue_address: str
     starts_at: datetime
     ends_at: datetime
+    timezone: str
 
 
 def event_facts(event: Event) -> EventFacts:
     return EventFacts(event.slug, event.title, event.title_fr, event.venue_name, event.venue_address,
-                      event.starts_at, event.ends_at)
+                      event.starts_at, event.ends_at, event.timezone)
 
 
 def _seat_context(event: Event) -> dict:

@@ -164,9 +164,9 @@ def test_the_event_page_says_when_registration_opens_and_when_it_closed(app, cli
     make_event(slug="past-window", registration_opens_at=now() - timedelta(days=9),
                registration_closes_at=now() - timedelta(days=2))
     opens = client.get("/events/symposium-1").get_data(as_text=True)
-    assert re.search(r"Registration opens \w+day, \w+ \d+, \d{4}, \d+:\d\d\W[AP]M\.", opens), opens
+    assert re.search(r"Registration opens \w+day, \w+ \d+, \d{4}, \d+:\d\d\W[AP]M \(Toronto time\)\.", opens), opens
     closed = client.get("/events/past-window").get_data(as_text=True)
-    assert re.search(r"Registration closed \w+day, \w+ \d+, \d{4}, \d+:\d\d\W[AP]M\.", closed)
+    assert re.search(r"Registration closed \w+day, \w+ \d+, \d{4}, \d+:\d\d\W[AP]M \(Toronto time\)\.", closed)
 
 
 def test_the_french_form_lists_the_sectors_in_french(client, make_event):
@@ -585,3 +585,29 @@ def test_an_address_that_folds_to_someone_elses_is_refused_not_rewritten(app, cl
     with app.app_context():
         assert db.session.execute(select(OutboxMessage)).first() is None
         assert db.session.execute(select(Person).where(Person.email == "strasse@example.ca")).first() is None
+
+
+def test_an_event_elsewhere_is_shown_in_its_own_time(app, client, make_event):
+    """Found by a review: a Kenora forum (America/Winnipeg) typed as 09:00-16:00 showed
+    everywhere as '10:00 AM - 5:00 PM (Toronto time)'; only its calendar file was right."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    make_event(timezone="America/Winnipeg")
+    winnipeg = ZoneInfo("America/Winnipeg")
+    with app.app_context():
+        event = db.session.execute(select(Event)).scalar_one()
+        event.starts_at = datetime(2027, 2, 10, 9, 0, tzinfo=winnipeg)
+        event.ends_at = datetime(2027, 2, 10, 16, 0, tzinfo=winnipeg)
+        db.session.commit()
+    page = client.get("/events/symposium-1").get_data(as_text=True)
+    assert "Wednesday, February 10, 2027, 9:00\u202fAM – 4:00\u202fPM" in page or \
+        "Wednesday, February 10, 2027, 9:00 AM – 4:00 PM" in page
+    assert "(Winnipeg time)" in page and "Toronto time" not in page
+    french = client.get("/events/symposium-1", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "9 h 00 – 16 h 00" in french and "(heure de Winnipeg)" in french
+    register(client, "symposium-1", email="kenora@example.ca")
+    with app.app_context():
+        body = db.session.execute(select(OutboxMessage.body_text).where(
+            OutboxMessage.purpose == "events.confirmation")).scalar_one()
+    assert "4:00" in body and "(Winnipeg time)" in body and "5:00" not in body
