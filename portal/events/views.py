@@ -93,7 +93,9 @@ def register(slug: str):
     if not event.registration_is_open(now()):
         return render_template("events/closed.html", event=event)
     form = registration_form(services.question_shapes(event.questions), list_sectors())
-    return render_template("events/register.html", event=event, form=form)
+    # Someone arriving by a direct link learns before filling it in that they would wait.
+    full = services.seat_counts(event)["seats_left"] == 0
+    return render_template("events/register.html", event=event, form=form, full=full)
 
 
 def _send_registration(slug: str, door: services.RegistrationDoor, *, again: bool = True):
@@ -141,7 +143,9 @@ def _send_registration(slug: str, door: services.RegistrationDoor, *, again: boo
 
 
 def _registration_form_page(slug: str, form, status: int):
-    return render_template("events/register.html", event=services.public_event(slug), form=form), status
+    event = services.public_event(slug)
+    return render_template("events/register.html", event=event, form=form,
+                           full=services.seat_counts(event)["seats_left"] == 0), status
 
 
 @bp.route("/events/<slug>/registered")

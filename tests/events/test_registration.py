@@ -611,3 +611,14 @@ def test_an_event_elsewhere_is_shown_in_its_own_time(app, client, make_event):
         body = db.session.execute(select(OutboxMessage.body_text).where(
             OutboxMessage.purpose == "events.confirmation")).scalar_one()
     assert "4:00" in body and "(Winnipeg time)" in body and "5:00" not in body
+
+
+def test_the_form_says_before_it_is_filled_in_that_the_event_is_full(client, make_event):
+    """Found by a review: only the event page said so; someone arriving by a direct link
+    filled in the whole form without knowing they would wait."""
+    make_event(capacity=1)
+    assert "registering puts you on the waitlist" not in client.get("/events/symposium-1/register").get_data(
+        as_text=True)
+    register(client, "symposium-1", email="first@example.ca")
+    assert "registering puts you on the waitlist" in client.get("/events/symposium-1/register").get_data(
+        as_text=True)
