@@ -1119,12 +1119,17 @@ def attendee_page(event: Event, filters: AttendeeFilter, page: int, per_page: in
 
 
 def communities(event: Event) -> list[str]:
-    """The communities the event's registrants gave, in the order a reader expects."""
-    return sorted([c for (c,) in db.session.execute(
-        select(Person.community).join(Registration, Registration.person_id == Person.id)
+    """The communities the event's registrants gave, in the order a reader expects, each
+    once however it was typed ("Sudbury", "sudbury", " Sudbury"): the filter matches them
+    alike, so the list offers the most used spelling."""
+    spellings: dict[str, Counter[str]] = {}
+    for community, count in db.session.execute(
+        select(Person.community, func.count()).join(Registration, Registration.person_id == Person.id)
         .where(Registration.event_id == event.id, Person.community != "")
-        .distinct()
-    ).all()], key=fold)
+        .group_by(Person.community)
+    ).tuples():
+        spellings.setdefault(fold(community.strip()), Counter())[community.strip()] += count
+    return sorted((counts.most_common(1)[0][0] for counts in spellings.values()), key=fold)
 
 
 # --- exports --------------------------------------------------------------------------

@@ -976,3 +976,18 @@ def test_an_event_people_registered_for_cannot_go_back_to_draft(app, client, aut
     with app.app_context():
         assert db.session.get(Event, event_id).status == "published"
     assert client.get("/events/symposium-1").status_code == 200
+
+
+def test_the_community_filter_offers_each_community_once_however_typed(app, client, auth, organizer, make_event):
+    """Found by a review: 'Sudbury' and 'sudbury' were two options giving the same matches."""
+    event_id = make_event()
+    register(client, "symposium-1", email="a@example.ca", community="Sudbury")
+    register(client, "symposium-1", email="b@example.ca", community="Sudbury")
+    register(client, "symposium-1", email="c@example.ca", community="sudbury")
+    register(client, "symposium-1", email="d@example.ca", community="Timmins")
+    auth.login(organizer)
+    page = client.get(f"/admin/events/{event_id}/attendees").get_data(as_text=True)
+    options = re.findall(r'<option value="([^"]*)"[^>]*>', page.split('name="community"', 1)[1].split("</select>", 1)[0])
+    assert [o for o in options if o] == ["Sudbury", "Timmins"]
+    assert "3 registrations" in client.get(f"/admin/events/{event_id}/attendees?community=Sudbury").get_data(
+        as_text=True)
