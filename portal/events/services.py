@@ -911,7 +911,7 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
 _SCHEDULE_NOTICES = ("events.changed", "events.reminder")
 
 
-def _withhold_outdated_notices(event: Event) -> list[int]:
+def _withhold_outdated_notices(event: Event, why: str = "the event moved") -> list[int]:
     """Withhold the change notices and reminders of this event not yet sent (queued, or
     waiting to retry after a refusal): they give the old time or place, and would arrive
     after the notice of the new one, so the last word a registrant read would be wrong.
@@ -933,7 +933,7 @@ def _withhold_outdated_notices(event: Event) -> list[int]:
     withheld = db.session.execute(
         update(OutboxMessage).where(OutboxMessage.id.in_(list(outdated)),
                                     OutboxMessage.state.in_([OutboxState.QUEUED.value, OutboxState.RETRY.value]))
-        .values(state=OutboxState.WITHHELD.value, last_error="the event moved", lease_until=None)
+        .values(state=OutboxState.WITHHELD.value, last_error=why, lease_until=None)
         .returning(OutboxMessage.id).execution_options(synchronize_session=False)
     ).scalars().all()
     return [int(outdated[message_id].split(":")[2]) for message_id in withheld
@@ -962,6 +962,9 @@ def set_event_status(event: Event, status: EventStatus, *, actor: Any, origin: s
         seat_holders = {r.id for r in active if r.status == RegistrationStatus.CONFIRMED}
         # The cancellation's calendar entry outranks every calendar file sent before it.
         event.schedule_version = (event.schedule_version or 0) + 1
+        # Reminders and change notices not yet sent would arrive after the cancellation
+        # notice, inviting people to an event that is not happening.
+        _withhold_outdated_notices(event, "the event was cancelled")
         for registration in active:
             registration.status = RegistrationStatus.CANCELLED.value
             registration.cancelled_at = moment
