@@ -71,9 +71,33 @@ def register_error_pages(app: Flask) -> None:
             return {"error": error.name}, code
         return render_error(code if code in ERROR_TEXT else 400 if code < 500 else 500)
 
+    from sqlalchemy.exc import OperationalError
+
+    @app.errorhandler(OperationalError)
+    def database_refused(error: OperationalError):
+        """A lock not had within the lock timeout (PostgreSQL's lock_timeout, SQLite's busy
+        timeout) wherever it happens: the person is asked to try again (503 with Retry-After),
+        as the seat lock already does, rather than shown a 500. Anything else the database
+        refused stays a logged 500."""
+        from portal.extensions import db
+
+        db.session.rollback()
+        if not _lock_not_had(error):
+            app.logger.exception("database error", exc_info=error)
+            return render_error(500)
+        app.logger.warning("a lock was not had in time: %s", type(error.orig).__name__)
+        page, code = render_error(503)
+        return page, code, {"Retry-After": "5"}
+
     @app.errorhandler(500)
     def server_error(error):
         from portal.extensions import db
 
         db.session.rollback()
         return render_error(500)
+
+
+def _lock_not_had(error: Exception) -> bool:
+    """PostgreSQL's lock timeout (SQLSTATE 55P03) or SQLite's "database is locked"."""
+    original = getattr(error, "orig", None)
+    return getattr(original, "sqlstate", None) == "55P03" or "database is locked" in str(original)

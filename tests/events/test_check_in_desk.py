@@ -269,3 +269,32 @@ def test_needs_saved_after_a_refused_correction_go_to_the_needs(app, client, aut
     assert refused.status_code == 400
     forms = re.findall(r'<form method="post"[^>]*>', refused.get_data(as_text=True))
     assert f'<form method="post" action="{attendee}" novalidate>' in forms
+
+
+# PostgreSQL only: its row locks time out; SQLite's writers queue for the one write lock.
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+@pytest.mark.app_config(DATABASE_LOCK_TIMEOUT_MS=300)
+def test_a_lock_not_had_in_time_asks_to_try_again_rather_than_failing(app, client, auth, organizer, make_event):
+    """A concurrency review: an organizer's cancel waiting on a registration's row (held by
+    the reminder job) failed with a 500 at the lock timeout. Any lock not had in time is now
+    'busy, try again' (503), and nothing changes."""
+    from sqlalchemy import create_engine, text
+
+    event_id = make_event()
+    register(client, "symposium-1", email="held@example.ca")
+    _, registration_id = _code_and_id(app, "held@example.ca")
+    auth.login(organizer)
+    attendee = f"/admin/events/{event_id}/attendees/{registration_id}"
+    token = csrf_token(client, attendee)
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with other.connect() as holder:
+            holder.execute(text("SELECT id FROM registration WHERE id = :id FOR UPDATE"), {"id": registration_id})
+            answer = client.post(f"{attendee}/cancel", data={"csrf_token": token})
+            holder.rollback()
+    finally:
+        other.dispose()
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert "Please try again in a moment" in answer.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Registration, registration_id).status == "confirmed"
