@@ -16,7 +16,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -1420,15 +1420,34 @@ def answer_tallies(event: Event) -> list[AnswerTally]:
     return tallies
 
 
-def registrations_per_day(event: Event) -> list[tuple[str, int]]:
-    """New registrations per local day (every status), oldest first."""
-    zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
-    days: Counter[str] = Counter()
-    for (created,) in db.session.execute(
-        select(Registration.created_at).where(Registration.event_id == event.id)
-    ):
-        days[created.astimezone(zone).date().isoformat()] += 1
-    return sorted(days.items())
+#: Beyond this many days the chart counts registrations per week (a bar a day would be a
+#: chart taller than the page).
+DAYS_CHARTED_DAY_BY_DAY = 62
+
+
+def registrations_over_time(event: Event) -> tuple[str, list[tuple[date, int]]]:
+    """New registrations (every status) per day in the event's zone, oldest first, days
+    with none included so the chart shows the gaps; per week (Monday first) when they span
+    more than DAYS_CHARTED_DAY_BY_DAY days. Returns ("day" or "week", [(day, count)])."""
+    zone = ZoneInfo(event.timezone or current_app.config["PORTAL_TIMEZONE"])
+    days: Counter[date] = Counter(
+        created.astimezone(zone).date() for (created,) in db.session.execute(
+            select(Registration.created_at).where(Registration.event_id == event.id)))
+    if not days:
+        return "day", []
+    first, last = min(days), max(days)
+    unit = "day" if (last - first).days < DAYS_CHARTED_DAY_BY_DAY else "week"
+    if unit == "week":
+        weeks: Counter[date] = Counter()
+        for day, count in days.items():
+            weeks[day - timedelta(days=day.weekday())] += count
+        days, first = weeks, first - timedelta(days=first.weekday())
+    step = timedelta(days=1 if unit == "day" else 7)
+    series, moment = [], first
+    while moment <= last:
+        series.append((moment, days.get(moment, 0)))
+        moment += step
+    return unit, series
 
 
 # --- messages to attendees ------------------------------------------------------------

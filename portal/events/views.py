@@ -459,16 +459,18 @@ def admin_dashboard(event_id: int):
 
 def _dashboard_page(event: Event, status: int = 200):
     mix = services.sector_mix(event)
-    per_day = services.registrations_per_day(event)
+    unit, over_time = services.registrations_over_time(event)
     status_form = StatusForm(formdata=None, status=event.status)
     return render_template(
         "events/admin/dashboard.html", event=event, seats=services.seat_counts(event), mix=mix,
-        per_day=[(format_date(date.fromisoformat(day), "long"), count) for day, count in per_day],
+        per_day=[(_("Week of %(day)s", day=format_date(day, "long")) if unit == "week" else format_date(day, "long"),
+                  count) for day, count in over_time],
+        per_week=unit == "week",
         status_form=status_form, tallies=services.answer_tallies(event),
         checked_in=sum(checked for _sector, checked, _total in services.check_in_counts(event)),
         sector_chart=bar_chart([(sector.name(current_language()), confirmed) for sector, confirmed, _w in mix],
                                title_id="sector-chart-title"),
-        day_chart=bar_chart([(format_date(date.fromisoformat(day), "d MMM"), count) for day, count in per_day],
+        day_chart=bar_chart([(format_date(day, "d MMM"), count) for day, count in over_time],
                             title_id="day-chart-title"),
     ), status
 

@@ -991,3 +991,31 @@ def test_the_community_filter_offers_each_community_once_however_typed(app, clie
     assert [o for o in options if o] == ["Sudbury", "Timmins"]
     assert "3 registrations" in client.get(f"/admin/events/{event_id}/attendees?community=Sudbury").get_data(
         as_text=True)
+
+
+def test_registrations_over_time_show_the_quiet_days_and_go_by_week_over_a_long_span(app_context, make_event):
+    """Found by a review: with registrations on Nov 20, Dec 3 and Dec 7 the chart showed three
+    bars side by side, hiding the gaps."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from portal.core import clock
+    from portal.events import services
+
+    event = db.session.get(Event, make_event(capacity=50, starts_in=timedelta(days=300)))
+    for n, day in enumerate((date(2026, 11, 20), date(2026, 11, 23), date(2026, 11, 23))):
+        clock.set_now(datetime(day.year, day.month, day.day, 17, tzinfo=UTC))
+        services.register_for_event(event.id, services.RegistrationDetails(
+            email=f"r{n}@example.ca", name=f"R {n}", organization="Org", sector_slug="police", community="Sudbury"))
+    db.session.commit()
+    unit, series = services.registrations_over_time(event)
+    assert unit == "day"
+    assert series == [(date(2026, 11, 20), 1), (date(2026, 11, 21), 0), (date(2026, 11, 22), 0),
+                      (date(2026, 11, 23), 2)]
+    clock.set_now(datetime(2027, 3, 1, 17, tzinfo=UTC))  # 101 days later: by week
+    services.register_for_event(event.id, services.RegistrationDetails(
+        email="late@example.ca", name="Late", organization="Org", sector_slug="police", community="Sudbury"))
+    db.session.commit()
+    unit, series = services.registrations_over_time(event)
+    assert unit == "week" and series[:2] == [(date(2026, 11, 16), 1), (date(2026, 11, 23), 2)]
+    assert series[-1] == (date(2027, 3, 1), 1)
+    assert len(series) == 16 and sum(count for _week, count in series) == 4
