@@ -1,6 +1,8 @@
 """Template filters: times in the portal's zone, sanitized markdown."""
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -9,7 +11,7 @@ from zoneinfo import ZoneInfo
 import nh3
 from flask import Flask, current_app
 from flask_babel import (
-    format_date, format_decimal, format_percent, format_time, get_locale, get_timezone,
+    format_date, format_decimal, format_percent, format_time, get_locale, get_timezone, gettext, pgettext,
 )
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -65,6 +67,13 @@ def _time_range(starts_at: datetime, ends_at: datetime, _locale: str, zone_name:
     return text + short_time(ends, rebase=False)
 
 
+def short_time_in(value: datetime, zone_name: str | None) -> str:
+    """`short_time` in a given zone (an event's own), the portal's when none."""
+    if not zone_name:
+        return short_time(value)
+    return short_time(value.astimezone(ZoneInfo(zone_name)), rebase=False)
+
+
 def short_time(value: datetime, rebase: bool = True) -> str:
     """A time to the minute as the reader's language writes it: "8:30 AM"; in French
     "8 h 30", as the Office québécois de la langue française and Canadian usage want
@@ -88,11 +97,34 @@ def portal_zone_place() -> str:
     return zone_place()
 
 
+#: Zones whose place is not spelled as in their name.
+_PLACE_NAMES = {"America/St_Johns": "St. John's"}
+
+
 def zone_place(zone_name: str | None = None) -> str:
     """The place that names a time zone ("Winnipeg" for America/Winnipeg), the portal's by
-    default, for labels like "Winnipeg time"."""
+    default, for labels like "Winnipeg time"; a fixed offset as "UTC−5" (the zone
+    Etc/GMT+5 is five hours behind UTC: its sign reads backwards)."""
     zone = zone_name or current_app.config["PORTAL_TIMEZONE"]
+    if zone in _PLACE_NAMES:
+        return _PLACE_NAMES[zone]
+    offset = re.fullmatch(r"Etc/GMT([+-])(\d{1,2})", zone)
+    if offset:
+        return f"UTC{'−' if offset.group(1) == '+' else '+'}{offset.group(2)}"
+    if zone in ("UTC", "Etc/UTC", "Etc/GMT", "GMT"):
+        return "UTC"
     return zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def zone_time(zone_name: str | None = None) -> str:
+    """"Winnipeg time", in French "heure de Winnipeg" or, before a vowel, "heure
+    d'Edmonton"; a fixed offset reads "UTC−5"."""
+    place = zone_place(zone_name)
+    if place.startswith("UTC"):
+        return place
+    if str(get_locale() or "en").startswith("fr") and unicodedata.normalize("NFD", place)[0].lower() in "aeiouy":
+        return pgettext("a place beginning with a vowel", "%(place)s time", place=place)
+    return gettext("%(place)s time", place=place)
 
 
 def in_language(obj: Any, name: str, language: str) -> Any:
@@ -156,9 +188,11 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.globals["format_percent"] = format_percent
     app.jinja_env.globals["portal_zone_place"] = portal_zone_place
     app.jinja_env.globals["zone_place"] = zone_place
+    app.jinja_env.globals["zone_time"] = zone_time
     app.jinja_env.globals["time_range"] = time_range
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["datetime"] = format_local
     app.jinja_env.filters["short_time"] = short_time
+    app.jinja_env.filters["short_time_in"] = short_time_in
     app.jinja_env.filters["action_in_words"] = action_in_words

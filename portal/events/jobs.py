@@ -14,6 +14,9 @@ from portal.events.services import lock_event
 from portal.extensions import db
 
 
+#: A confirmation this recent is reminder enough: no reminder follows it sooner.
+CONFIRMATION_STILL_FRESH = timedelta(days=1)
+
 #: How many reminders one transaction queues: the event's lock is held that long (a
 #: registration, a cancellation or a move of the event waits at most one batch).
 REMINDER_BATCH = 200
@@ -22,8 +25,8 @@ REMINDER_BATCH = 200
 def send_due_reminders() -> int:
     """Queue the reminder for every confirmed registration whose event (published, or closed
     to new registrations) starts within its `reminder_days`, once per registration. Someone
-    given their seat after reminders began is not reminded: their confirmation is that
-    recent. Returns how many reminders were queued.
+    given their seat after reminders began is reminded no sooner than a day after their
+    confirmation (CONFIRMATION_STILL_FRESH). Returns how many reminders were queued.
 
     Each batch runs under the event's lock (`lock_event`), as registrations, cancellations
     and moves of the event do, and reads the event afresh there: a move either comes first
@@ -67,10 +70,11 @@ def _remind_a_batch(event_id: int, moment) -> int | None:
             Registration.status == RegistrationStatus.CONFIRMED.value,
             Registration.reminder_sent_at.is_(None),
             Registration.person_id.is_not(None),
-            # Given their seat once reminders had begun: their confirmation (with the
-            # calendar file and the code) is that recent; a reminder seconds after it
-            # only repeated it, with a second, different check-in code.
-            or_(Registration.confirmed_at.is_(None), Registration.confirmed_at < reminders_began),
+            # Given their seat once reminders had begun: a reminder seconds after the
+            # confirmation only repeated it (with a second check-in code), so it waits a day;
+            # someone who registered weeks ahead of a long reminder window still gets one.
+            or_(Registration.confirmed_at.is_(None), Registration.confirmed_at < reminders_began,
+                Registration.confirmed_at <= moment - CONFIRMATION_STILL_FRESH),
         ).order_by(Registration.id).limit(REMINDER_BATCH)
     ).scalars().all()
     if not candidates:

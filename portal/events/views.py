@@ -28,7 +28,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.db import become_writer, want_write_transaction
 from portal.core.errors import DomainError
-from portal.core.formatting import short_time
+from portal.core.formatting import short_time_in
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
 from portal.core.web import audit_page_view, current_language, request_origin, speak_the_language_of, submit_form, user_agent
@@ -772,7 +772,7 @@ def _checked_in_said(registration: Registration, changed: bool) -> tuple[str, st
     if changed:
         return _("%(name)s is checked in.", name=name), "success"
     return _("%(name)s was already checked in, at %(time)s: make sure this is them.", name=name,
-             time=short_time(registration.checked_in_at)), "warning"
+             time=short_time_in(registration.checked_in_at, registration.event.timezone)), "warning"
 
 
 @bp.route("/admin/events/<int:event_id>/check-in/<int:registration_id>", methods=["POST"])

@@ -167,3 +167,20 @@ def test_a_list_or_group_named_only_in_english_is_marked_on_french_pages(app, cl
     group = client.get("/groups/tables", headers=french).get_data(as_text=True)
     assert '<h1><span lang="en">Situation Tables</span></h1>' in group
     assert "<h1>Situation Tables</h1>" in client.get("/groups/tables").get_data(as_text=True)
+
+
+def test_a_time_zone_is_named_as_readers_write_it(app):
+    """A code review: with events in their own zones, French read 'heure de Edmonton' (no
+    elision), St. John's lost its spelling, and Etc/GMT+5 read as 'GMT+5' (it is UTC−5)."""
+    from portal.core.formatting import zone_time
+
+    expected = {
+        "en": {"America/Winnipeg": "Winnipeg time", "America/Edmonton": "Edmonton time",
+               "America/St_Johns": "St. John's time", "Etc/GMT+5": "UTC−5", None: "Toronto time"},
+        "fr": {"America/Winnipeg": "heure de Winnipeg", "America/Edmonton": "heure d'Edmonton",
+               "America/Iqaluit": "heure d'Iqaluit", "Etc/GMT-2": "UTC+2", None: "heure de Toronto"},
+    }
+    for language, names in expected.items():
+        with app.test_request_context(headers={"Accept-Language": language}):
+            for zone, label in names.items():
+                assert zone_time(zone) == label, (language, zone)

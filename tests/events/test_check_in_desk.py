@@ -298,3 +298,24 @@ def test_a_lock_not_had_in_time_asks_to_try_again_rather_than_failing(app, clien
     assert "Please try again in a moment" in answer.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Registration, registration_id).status == "confirmed"
+
+
+def test_the_desk_tells_check_in_times_in_the_events_own_zone(app, client, auth, organizer, make_event):
+    """A code review: at a Winnipeg event, a check-in at 10:05 local time showed at the desk
+    as 'Checked in at 11:05 AM' (Toronto's)."""
+    from datetime import UTC, datetime
+
+    from portal.core import clock
+
+    clock.set_now(datetime(2026, 12, 20, 16, 5, tzinfo=UTC))  # 10:05 in Winnipeg, 11:05 in Toronto
+    event_id = make_event(timezone="America/Winnipeg")
+    register(client, "symposium-1", email="ann@example.ca", name="Ann Arrive")
+    _, ann_id = _code_and_id(app, "ann@example.ca")
+    auth.login(organizer)
+    desk = f"/admin/events/{event_id}/check-in"
+    token = csrf_token(client, desk)
+    client.post(f"{desk}/{ann_id}", data={"csrf_token": token})
+    again = client.post(f"{desk}/{ann_id}", data={"csrf_token": token}, follow_redirects=True)
+    page = again.get_data(as_text=True).replace("\u202f", " ")
+    assert "already checked in, at 10:05 AM" in page and "11:05" not in page
+    assert "Checked in at 10:05 AM" in client.get(f"{desk}?q=Ann").get_data(as_text=True).replace("\u202f", " ")

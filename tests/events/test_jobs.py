@@ -58,6 +58,11 @@ def test_no_reminder_follows_a_confirmation_sent_once_reminders_began(app_contex
     db.session.commit()
     assert send_due_reminders() == 1
     assert _reminders() == ["R 1 <r1@example.ca>"]
+    # A day on, the late registrant is reminded too (a code review: with a 14-day window,
+    # anyone registering in its last two weeks was never reminded at all).
+    clock.set_now(start + timedelta(days=9, hours=2))
+    assert send_due_reminders() == 1
+    assert sorted(_reminders()) == ["R 1 <r1@example.ca>", "R 2 <r2@example.ca>"]
 
 
 def test_retention_clears_needs_after_30_days_then_anonymizes(app_context, make_event):

@@ -611,6 +611,8 @@ def test_an_event_elsewhere_is_shown_in_its_own_time(app, client, make_event):
         body = db.session.execute(select(OutboxMessage.body_text).where(
             OutboxMessage.purpose == "events.confirmation")).scalar_one()
     assert "4:00" in body and "(Winnipeg time)" in body and "5:00" not in body
+    listed = client.get("/events").get_data(as_text=True)
+    assert "(Winnipeg time)" in listed  # the list mixes zones: each says its own
 
 
 def test_the_form_says_before_it_is_filled_in_that_the_event_is_full(client, make_event):
