@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import nh3
 from flask import Flask, current_app
 from flask_babel import (
-    format_date, format_decimal, format_percent, format_time, get_locale, get_timezone, gettext, pgettext,
+    format_decimal, format_percent, format_time, get_locale, get_timezone, gettext, pgettext,
 )
+from flask_babel import format_date as babel_format_date
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -31,6 +32,19 @@ def render_markdown(source: str | None) -> Markup:
     html = _markdown.render(source or "")
     return Markup(nh3.clean(html, tags=ALLOWED_TAGS, attributes={"a": {"href", "title"}},
                             url_schemes={"http", "https", "mailto"}))
+
+
+_FIRST_OF_MONTH = re.compile(
+    r"\b1 (?=janv|févr|mars|avr|mai|juin|juil|août|sept|oct|nov|déc)")
+
+
+def format_date(value: Any = None, format: str = "medium", rebase: bool = True) -> str:
+    """Flask-Babel's date in the reader's language, with French's "1er": CLDR writes
+    "1 décembre", French usage "1er décembre"."""
+    text = babel_format_date(value, format, rebase=rebase)
+    if str(get_locale() or "en").startswith("fr"):
+        text = _FIRST_OF_MONTH.sub("1er ", text)
+    return text
 
 
 def local_time(value: datetime | None) -> datetime | None:
@@ -195,4 +209,5 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = format_local
     app.jinja_env.filters["short_time"] = short_time
     app.jinja_env.filters["short_time_in"] = short_time_in
+    app.jinja_env.filters["dateformat"] = format_date  # Flask-Babel's, with French's "1er"
     app.jinja_env.filters["action_in_words"] = action_in_words

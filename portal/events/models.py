@@ -134,6 +134,13 @@ class Event(Timestamped, db.Model):
                                         self.registration_closes_at, self.starts_at, moment, self.ends_at)
 
     @property
+    def is_over(self) -> bool:
+        """The event has ended (by the portal's clock)."""
+        from portal.core.clock import now
+
+        return now() >= self.ends_at
+
+    @property
     def tokens_valid_until(self) -> datetime:
         """Links sent about this event work until 60 days after it ends."""
         return self.ends_at + timedelta(days=60)

@@ -220,6 +220,11 @@ class EventOver(DomainError):
     status = 409
 
 
+class EventIsOver(DomainError):
+    message = _l("This event is over.")
+    status = 409
+
+
 class FormChanged(DomainError):
     message = _l("The organizers changed this registration form while you were filling it in. "
                  "Check your answers and send it again.")
@@ -618,6 +623,8 @@ def send_confirmation_again(registration: Registration) -> bool:
     Returns False when one already went this hour. Raises NoSeatToConfirm."""
     if registration.status != RegistrationStatus.CONFIRMED or registration.person is None:
         raise NoSeatToConfirm()
+    if now() >= registration.event.ends_at:
+        raise EventIsOver()  # new codes for a door that has closed
     return notifications.notify_confirmation_again(registration)
 
 
@@ -625,9 +632,12 @@ def update_needs(
     registration: Registration, *, accessibility_needs: str, dietary_needs: str,
     actor: Any = None, origin: str = "",
 ) -> Registration:
-    """Replace the person's accessibility and dietary needs (only while registered)."""
+    """Replace the person's accessibility and dietary needs (only while registered, and,
+    for the registrant, before the event is over)."""
     if registration.status == RegistrationStatus.CANCELLED:
         raise RegistrationNotActive()
+    if actor is None and now() >= registration.event.ends_at:
+        raise EventIsOver()
     registration.accessibility_needs = accessibility_needs.strip()
     registration.dietary_needs = dietary_needs.strip()
     if actor is not None:

@@ -18,7 +18,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import format_date, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -28,7 +28,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.db import become_writer, want_write_transaction
 from portal.core.errors import DomainError
-from portal.core.formatting import short_time_in
+from portal.core.formatting import format_date, short_time_in
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required
 from portal.core.web import audit_page_view, current_language, request_origin, speak_the_language_of, submit_form, user_agent

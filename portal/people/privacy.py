@@ -90,6 +90,39 @@ _VALUE_LABELS: dict[tuple[str, str], dict[str, Any]] = {
                                   "withheld": _l("Withheld"), "sending": _l("Sending")},
 }
 
+#: What each kind of link opens, in words (a person's links are on their my-data page).
+_VALUE_LABELS[("access_token", "purpose")] = {
+    "events.manage": _l("managing your registration"), "events.check_in": _l("your check-in code at the door"),
+    "people.my_data": _l("this page (your data)"), "people.preferences": _l("your email preferences"),
+    "guidelines.download": _l("downloading a guideline"), "guidelines.confirm_request": _l("confirming a copy request"),
+    "lists.confirm": _l("confirming a subscription"), "groups.member": _l("the working group's members' pages"),
+    "groups.invite": _l("accepting an invitation to a working group"),
+}
+
+#: What each message was about, in words.
+_VALUE_LABELS[("outbox_message", "purpose")] = {
+    "events.confirmation": _l("your seat's confirmation"), "events.waitlisted": _l("your place on the waitlist"),
+    "events.promoted": _l("a seat that opened up for you"), "events.cancelled": _l("your cancellation"),
+    "events.changed": _l("a change of time or place"), "events.event_cancelled": _l("the event's cancellation"),
+    "events.manage_link": _l("a link to your registration"), "events.message": _l("a message from the organizers"),
+    "events.reminder": _l("a reminder before the event"),
+    "groups.application_received": _l("your application to a working group"),
+    "groups.application_approved": _l("your application's approval"),
+    "groups.application_declined": _l("your application's answer"),
+    "groups.applications_waiting": _l("applications waiting for a decision"),
+    "groups.invitation": _l("an invitation to a working group"), "groups.member_added": _l("being added to a working group"),
+    "groups.member_link": _l("your link to the members' pages"), "groups.term_end_reminder": _l("a term ending"),
+    "guidelines.request_confirmation": _l("confirming your copy request"),
+    "guidelines.request_stands": _l("your copy request"), "guidelines.request_withdrawn": _l("a withdrawn guideline"),
+    "guidelines.release_notice": _l("a guideline's release"), "lists.confirmation": _l("confirming a subscription"),
+    "lists.post": _l("a mailing list's message"), "lists.post_test": _l("a test copy of a list message"),
+    "lists.preferences": _l("your email preferences"), "people.erasure_received": _l("your erasure request"),
+    "people.erasure_refused": _l("the answer to your erasure request"), "people.my_data_link": _l("a link to your data"),
+}
+
+#: Attachments the sender draws when it sends the message.
+_VALUE_LABELS[("outbox_attachment", "generated")] = {"qr-code": _l("the check-in QR code")}
+
 #: How consent was given or withdrawn, in words (the ledger keeps the code).
 _VALUE_LABELS[("consent_record", "method")] = {
     "web form": _l("ticked on a web form"), "double opt-in": _l("confirmed from an emailed link"),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, select
@@ -11,6 +10,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
+from portal.core.formatting import format_date
 from portal.core.web import current_language, request_origin, speak_the_language_of, user_agent
 from portal.extensions import db, limiter
 from portal.people import bp

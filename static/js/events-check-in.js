@@ -3,14 +3,10 @@ document.addEventListener("DOMContentLoaded", function () {
   // Back from checking someone in: the desk goes on with the next person, so focus returns
   // to the box it was using (the search with its words, else the scanner's box), not the top,
   // with its words selected so the next name typed replaces them.
-  // A refused check-in (someone cancelled since the list was shown): focus goes to why, so a
-  // screen reader reads it (a message present when the page loads is not announced); the
-  // box is one Tab away.
-  var refused = document.querySelector(".flashes .flash-error");
-  if (refused && !document.querySelector(".error-summary")) {
-    refused.setAttribute("tabindex", "-1");
-    refused.focus();
-  } else if (document.querySelector(".flash-success, .flash-warning") && !document.querySelector(".error-summary")) {
+  // A refused check-in (someone cancelled since the list was shown) too: why is announced
+  // from the live region (portal.js), and the desk goes on from its box.
+  if (document.querySelector(".flash-success, .flash-warning, .flashes .flash-error") &&
+      !document.querySelector(".error-summary")) {
     var search = document.querySelector("form[data-live-search] input[type=search]");
     var next = search && search.value ? search : document.querySelector("input[name=code]");
     if (next) { next.focus(); next.select(); }

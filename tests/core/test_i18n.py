@@ -184,3 +184,19 @@ def test_a_time_zone_is_named_as_readers_write_it(app):
         with app.test_request_context(headers={"Accept-Language": language}):
             for zone, label in names.items():
                 assert zone_time(zone) == label, (language, zone)
+
+
+def test_french_writes_the_first_of_the_month_as_1er(app):
+    """An accessibility and French pass: 'mardi 1 décembre 2026' (CLDR) where French writes
+    '1er décembre'."""
+    from datetime import UTC, date, datetime
+
+    from portal.core.formatting import format_date, time_range
+
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert format_date(date(2026, 12, 1), "long") == "1er décembre 2026"
+        assert format_date(date(2026, 12, 11), "long") == "11 décembre 2026"
+        assert time_range(datetime(2026, 12, 1, 14, tzinfo=UTC), datetime(2026, 12, 1, 20, tzinfo=UTC)).startswith(
+            "mardi 1er décembre 2026")
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert format_date(date(2026, 12, 1), "long") == "December 1, 2026"

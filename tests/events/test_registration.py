@@ -296,12 +296,18 @@ def test_once_the_event_is_over_no_one_registers_or_cancels(app, client, make_ev
     clock.set_now(start + timedelta(minutes=4))
     assert "This event is over." in client.get("/events/symposium-1").get_data(as_text=True)
     late = register(client, "symposium-1", email="late@example.ca")
-    assert late.status_code == 409
+    assert late.status_code == 409 and "has taken place; registration is closed." in late.get_data(as_text=True)
+    assert "This event is over." in client.get("/events/symposium-1/register").get_data(as_text=True)
     page = client.get(link).get_data(as_text=True)
-    assert "This event is over." in page and "Cancel my registration" not in page
+    assert "This event is over." in page and "You had a seat." in page
+    for gone in ("Cancel my registration", "Email me my confirmation again", "Save my needs", "you have a seat"):
+        assert gone not in page, gone
     cancel = client.post(f"{link}/cancel", data={"csrf_token": csrf_token(client, link)})
     assert cancel.status_code == 302
     assert "nothing left to cancel" in client.get(link).get_data(as_text=True)
+    again = client.post(f"{link}/confirmation", data={"csrf_token": csrf_token(client, link)})
+    assert again.status_code == 302  # refused: new codes for a door that has closed
+    assert _outbox(app, "events.confirmation")[-1].idempotency_key.count(":") == 2  # no new copy
     with app.app_context():
         statuses = sorted(db.session.execute(select(Registration.status)).scalars())
     assert statuses == ["confirmed", "waitlisted"]

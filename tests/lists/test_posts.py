@@ -177,6 +177,7 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     page_path = response.location
     page = client.get(page_path).get_data(as_text=True)
     assert '<a href="https://example.ca" rel="noopener noreferrer">link</a>' in page
+    assert '<div class="post-body post-preview" lang="fr">' in page  # the preview says it is French
     assert "<b>raw</b>" not in page
     assert "Unsubscribe:" in page  # the text version as a subscriber sees it
     french = client.get(page_path, headers={"Accept-Language": "fr-CA"}).get_data(as_text=True)

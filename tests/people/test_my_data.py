@@ -275,6 +275,9 @@ def test_a_french_reader_reads_their_data_in_french(app, client, make):
     page = page.replace("&#39;", "'")
     assert "Numéro d'enregistrement" in page and "Nombre d'utilisations" in page
     assert "au sujet d'une de vos démarches" in page and ">transactional<" not in page
+    # What each link opens and each message was about, in words (not "events.manage").
+    assert "cette page (vos données)" in page and "un lien vers vos données" in page
+    assert ">people.my_data<" not in page and ">people.my_data_link<" not in page
 
 
 def test_two_questions_worded_alike_keep_both_answers(app, make):
