@@ -231,19 +231,30 @@ def test_erasure_removes_where_the_person_came_from_and_keeps_organizers_origins
             AuditEntry.origin == "203.0.113.5")).scalar_one() == 1
 
 
+def _file_sqlite_app(tmp_path, name: str):
+    """The portal on its own SQLite file (whatever backend this run uses), schema and
+    sectors made: for tests about the database file itself."""
+    from config import TestingConfig
+    from portal import create_app
+    from portal.people.services import seed_sectors
+
+    app = create_app({**{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / name}", "PORTAL_INSTANCE_PATH": str(tmp_path),
+                      "MAIL_SERVER": ""})
+    with app.app_context():
+        db.create_all()
+        seed_sectors()
+        db.session.commit()
+    return app
+
+
 def test_erased_details_do_not_linger_in_the_sqlite_files(tmp_path):
     """SQLite keeps a deleted or overwritten value in the file's free space, and a WAL keeps
     every page written since the last checkpoint: an erased address must be in neither
     (a copy of the database file, a backup, would otherwise still hold it)."""
-    from config import TestingConfig
-    from portal import create_app
     from portal.mail.services import queue_email
-    from portal.people.services import seed_sectors
 
-    database = tmp_path / "erasure.sqlite3"
-    app = create_app({**{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}", "PORTAL_INSTANCE_PATH": str(tmp_path),
-                      "MAIL_SERVER": ""})
+    app = _file_sqlite_app(tmp_path, "erasure.sqlite3")
     address = "quillon.vantreight@example.ca"
 
     def files_holding(needle: str) -> list[str]:
@@ -251,8 +262,6 @@ def test_erased_details_do_not_linger_in_the_sqlite_files(tmp_path):
                 if needle.encode() in path.read_bytes()]
 
     with app.app_context():
-        db.create_all()
-        seed_sectors()
         # Neighbours on the same pages: a blanked row's old bytes stay beside theirs.
         db.session.add(Person(email="before@example.ca", name="Before", language="en"))
         db.session.flush()
@@ -289,18 +298,11 @@ def test_a_reader_holding_the_sqlite_log_delays_nothing_and_is_reported(tmp_path
     import sqlite3
     import time
 
-    from config import TestingConfig
-    from portal import create_app
     from portal.people.jobs import purge_expired_personal_data
-    from portal.people.services import seed_sectors
 
     database = tmp_path / "reader.sqlite3"
-    app = create_app({**{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}", "PORTAL_INSTANCE_PATH": str(tmp_path),
-                      "MAIL_SERVER": ""})
+    app = _file_sqlite_app(tmp_path, "reader.sqlite3")
     with app.app_context():
-        db.create_all()
-        seed_sectors()
         person = Person(email="held.reader@example.ca", name="Held Reader", language="en")
         db.session.add(person)
         db.session.commit()
