@@ -818,9 +818,11 @@ def save_group_post(group: WorkingGroup, *, subject: str, body: str, author: Any
     if draft is not None and draft.list_id != mailing_list.id:
         draft = None
     if draft is not None and draft.status != "draft":
-        # The form was sent again (a double click, a reload, the back button) after this
-        # very message went out: a second copy to every member is never what was meant.
-        raise services.PostNotEditable()
+        if draft.subject == subject.strip()[:200] and draft.body == body:
+            # The form was sent again (a double click, a reload, the back button) after this
+            # very message went out: a second copy to every member is never what was meant.
+            raise services.PostNotEditable()
+        draft = None  # back to a sent message's form and written anew: a new message
     if draft is None:
         # Two sends of one form at once (a double click) must see each other: the second
         # waits for the first's commit on the list's row lock (PostgreSQL; SQLite's writers

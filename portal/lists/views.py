@@ -254,7 +254,8 @@ def _edit_list(mailing_list: MailingList | None):
 
     def save():
         return services.save_public_list(
-            mailing_list, slug=mailing_list.slug if mailing_list else form.slug.data, name_en=form.name_en.data, name_fr=form.name_fr.data or "",
+            mailing_list, slug=mailing_list.slug if mailing_list else form.slug.data, name_en=form.name_en.data,
+            name_fr=form.name_fr.data or "",
             description_en=form.description_en.data or "", description_fr=form.description_fr.data or "",
             announce_only=form.announce_only.data, retention_months=form.retention_months.data,
             actor=current_user,
@@ -285,7 +286,7 @@ def admin_subscribers(list_id: int):
     page = db.paginate(query, page=1 if filters.page.errors else filters.page.data or 1,
                        per_page=50, error_out=False, max_per_page=50)
     return render_template("lists/admin/subscribers.html", mailing_list=mailing_list, page=page,
-                           filters=filters, counts=services.count_subscribers(mailing_list))
+                           filters=filters, counts=services.count_subscribers(mailing_list), in_words=value_in_words)
 
 
 @bp.route("/admin/lists/<int:list_id>/subscribers/<int:subscription_id>")

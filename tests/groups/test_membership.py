@@ -375,9 +375,12 @@ def test_a_message_sent_again_by_a_resubmitted_form_does_not_reach_the_members_t
                 OutboxMessage.category == "list", OutboxMessage.to_address.contains("one@example.ca"))).all())
 
     assert copies() == 1
+    # Back to the sent message's form (it still carries the draft) and written anew: a new message.
+    rewritten = client.post(page, data={**message, "body": "Something else.", "action": "send", "draft": draft})
+    assert rewritten.status_code == 302 and copies() == 2
     clock.advance(timedelta(minutes=11))  # later, the same words are a new message
     assert client.post(page, data={**message, "action": "send"}).status_code == 302
-    assert copies() == 2
+    assert copies() == 3
 
 
 def _unsubscribe_path(app, group_id, email):

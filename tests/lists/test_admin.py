@@ -65,6 +65,8 @@ def test_subscribers_history_and_export(app, client, auth, organizer, public_lis
     auth.login(organizer)
     page = client.get(f"/admin/lists/{public_list}").get_data(as_text=True)
     assert "ana@example.ca" in page and "Waiting for confirmation" in page
+    french = client.get(f"/admin/lists/{public_list}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Actifs : 2; en attente de confirmation : 1; désabonnés : 0." in french  # no "1 actifs"
     filtered = client.get(f"/admin/lists/{public_list}?status=pending&q=wait").get_data(as_text=True)
     assert "wait@example.ca" in filtered and "ana@example.ca" not in filtered
     for junk in ("?status=bogus", "?page=abc", "?page=-5", "?q=" + "é" * 500, "?page=99999", "?q=a%00b", "?status=%00",
