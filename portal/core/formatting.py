@@ -106,11 +106,6 @@ def org_name(language: str) -> str:
     return config["PORTAL_ORG_NAME"]
 
 
-def portal_zone_place() -> str:
-    """The place that names the portal's time zone, for labels like "Toronto time"."""
-    return zone_place()
-
-
 #: Zones whose place is not spelled as in their name.
 _PLACE_NAMES = {"America/St_Johns": "St. John's"}
 
@@ -200,7 +195,6 @@ def register_filters(app: Flask) -> None:
     # Numbers as the page's language writes them (French: "15,0", "30 %").
     app.jinja_env.globals["format_decimal"] = format_decimal
     app.jinja_env.globals["format_percent"] = format_percent
-    app.jinja_env.globals["portal_zone_place"] = portal_zone_place
     app.jinja_env.globals["zone_place"] = zone_place
     app.jinja_env.globals["zone_time"] = zone_time
     app.jinja_env.globals["time_range"] = time_range

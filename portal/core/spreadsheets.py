@@ -6,7 +6,9 @@ written typed as text, so it is never a formula and keeps its exact value, quote
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import csv
+import io
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -46,3 +48,19 @@ def xlsx_row(sheet, values: Iterable[Any]) -> list[Any]:
             cell.number_format = "yyyy-mm-dd hh:mm"  # shown as the CSV writes it, sortable as a date
         row.append(cell)
     return row
+
+
+def csv_chunks(header: list[str], rows: Iterable[Iterable[Any]], *, rows_per_chunk: int = 200) -> Iterator[str]:
+    """A CSV for Excel as text chunks to stream: the BOM, the header, then the rows a chunk
+    at a time (memory stays flat whatever the number of rows), no cell a formula."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    yield CSV_BOM
+    writer.writerow(csv_row(header))
+    for count, row in enumerate(rows, 1):
+        writer.writerow(csv_row(row))
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

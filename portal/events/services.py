@@ -9,7 +9,6 @@ already holds its single write lock because the transaction began with BEGIN IMM
 """
 from __future__ import annotations
 
-import csv
 import io
 from bisect import bisect_right
 import secrets
@@ -32,7 +31,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.db import fold, folded, insert_row
 from portal.core.kept import forget, kept
-from portal.core.spreadsheets import CSV_BOM, csv_row, xlsx_row
+from portal.core.spreadsheets import csv_chunks, xlsx_row
 from portal.core.errors import Busy, DomainError, InvalidToken, NotFound
 from portal.core.tokens import AccessToken, hash_token, resolve_token, revoke_tokens
 from portal.events import notifications
@@ -215,11 +214,6 @@ class ClosesAfterItEnds(DomainError):
     field = "registration_closes_at"
 
 
-class EventOver(DomainError):
-    message = _l("This event is over: there is nothing left to cancel.")
-    status = 409
-
-
 class EventIsOver(DomainError):
     message = _l("This event is over.")
     status = 409
@@ -337,7 +331,7 @@ def _has_room(event: Event, counts: Counter[int | None], sector_id: int | None) 
 def _seats_still_move(event: Event) -> bool:
     """Seats may still change hands: the event is published or closed (a closed registration
     still moves its waitlist) and not over; not a draft, not cancelled."""
-    return event.status in (EventStatus.PUBLISHED, EventStatus.CLOSED) and now() < event.ends_at
+    return event.status in (EventStatus.PUBLISHED, EventStatus.CLOSED) and not event.is_over
 
 
 def promote_from_waitlist(event: Event) -> list[Registration]:
@@ -572,9 +566,9 @@ def cancel_registration(
     if by == "registrant" and registration.checked_in_at is not None:
         # They are at the event: a seat given up now would go to someone who is not.
         raise CheckedInAlready()
-    if by == "registrant" and now() >= event.ends_at:
+    if by == "registrant" and event.is_over:
         # A seat freed after the event helps no one, and would email a 'promotion' to it.
-        raise EventOver()
+        raise EventIsOver(_l("This event is over: there is nothing left to cancel."))
     held_seat = registration.status == RegistrationStatus.CONFIRMED
     registration.status = RegistrationStatus.CANCELLED.value
     registration.cancelled_at = now()
@@ -623,7 +617,7 @@ def send_confirmation_again(registration: Registration) -> bool:
     Returns False when one already went this hour. Raises NoSeatToConfirm."""
     if registration.status != RegistrationStatus.CONFIRMED or registration.person is None:
         raise NoSeatToConfirm()
-    if now() >= registration.event.ends_at:
+    if registration.event.is_over:
         raise EventIsOver()  # new codes for a door that has closed
     return notifications.notify_confirmation_again(registration)
 
@@ -636,7 +630,7 @@ def update_needs(
     for the registrant, before the event is over)."""
     if registration.status == RegistrationStatus.CANCELLED:
         raise RegistrationNotActive()
-    if actor is None and now() >= registration.event.ends_at:
+    if actor is None and registration.event.is_over:
         raise EventIsOver()
     registration.accessibility_needs = accessibility_needs.strip()
     registration.dietary_needs = dietary_needs.strip()
@@ -1212,23 +1206,7 @@ def export_rows(event: Event) -> Iterator[list[Any]]:
 def export_csv_chunks(event: Event) -> Iterator[str]:
     """The CSV as text chunks: UTF-8 BOM first (Excel), then the header, then rows, with no
     cell a spreadsheet would run as a formula."""
-    return _csv_chunks(export_header(event), export_rows(event))
-
-
-def _csv_chunks(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    yield CSV_BOM
-    writer.writerow(csv_row(header))
-    count = 0
-    for row in rows:
-        writer.writerow(csv_row([_as_text(value) for value in row]))
-        count += 1
-        if count % 200 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    return csv_chunks(export_header(event), ([_as_text(value) for value in row] for row in export_rows(event)))
 
 
 def export_xlsx(event: Event) -> bytes:
@@ -1271,7 +1249,7 @@ def name_list_rows(event: Event, language: str) -> Iterator[list[Any]]:
 
 def name_list_csv_chunks(event: Event, language: str) -> Iterator[str]:
     """The name list as CSV text chunks (BOM first, no formula cells), like the full export."""
-    return _csv_chunks([str(label) for label in NAME_LIST_HEADER], name_list_rows(event, language))
+    return csv_chunks([str(label) for label in NAME_LIST_HEADER], name_list_rows(event, language))
 
 
 def name_list_xlsx(event: Event, language: str) -> bytes:

@@ -162,8 +162,7 @@ def registered(slug: str):
 
 def _manage_context(registration: Registration, **extra):
     return dict(registration=registration, event=registration.event,
-                place=services.waitlist_place(registration), event_over=now() >= registration.event.ends_at,
-                **extra)
+                place=services.waitlist_place(registration), **extra)
 
 
 @bp.route("/events/manage/<token>", methods=["GET", "POST"])

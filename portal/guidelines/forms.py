@@ -7,7 +7,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateTimeLocalField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from portal.core.formatting import portal_zone_place
+from portal.core.formatting import zone_place
 from portal.core.forms import PortalForm, ShownByClocksIn
 from portal.people.forms import LANGUAGE_CHOICES, an_email_address
 
@@ -83,7 +83,7 @@ class ScheduleForm(PortalForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # The zone is a setting, so the label is made per request, not at import.
-        self.release_at.label.text = _("Release time (%(place)s time)", place=portal_zone_place())
+        self.release_at.label.text = _("Release time (%(place)s time)", place=zone_place())
 
 
 class WithdrawForm(PortalForm):

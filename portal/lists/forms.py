@@ -18,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.core.formatting import portal_zone_place
+from portal.core.formatting import zone_place
 from portal.core.forms import PortalForm, ShownByClocksIn
 from portal.people.forms import LANGUAGE_CHOICES, LanguageField, an_email_address, written_in
 
@@ -89,7 +89,7 @@ class ScheduleForm(PortalForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # The zone is a setting, so the label is made per request, not at import.
-        self.send_at.label.text = _("Send at (%(place)s time)", place=portal_zone_place())
+        self.send_at.label.text = _("Send at (%(place)s time)", place=zone_place())
 
 
 class ImportForm(PortalForm):
