@@ -1206,7 +1206,8 @@ def export_rows(event: Event) -> Iterator[list[Any]]:
 def export_csv_chunks(event: Event) -> Iterator[str]:
     """The CSV as text chunks: UTF-8 BOM first (Excel), then the header, then rows, with no
     cell a spreadsheet would run as a formula."""
-    return csv_chunks(export_header(event), ([_as_text(value) for value in row] for row in export_rows(event)))
+    # A generator: nothing is read until the streaming starts.
+    yield from csv_chunks(export_header(event), ([_as_text(value) for value in row] for row in export_rows(event)))
 
 
 def export_xlsx(event: Event) -> bytes:
@@ -1249,7 +1250,7 @@ def name_list_rows(event: Event, language: str) -> Iterator[list[Any]]:
 
 def name_list_csv_chunks(event: Event, language: str) -> Iterator[str]:
     """The name list as CSV text chunks (BOM first, no formula cells), like the full export."""
-    return csv_chunks([str(label) for label in NAME_LIST_HEADER], name_list_rows(event, language))
+    yield from csv_chunks([str(label) for label in NAME_LIST_HEADER], name_list_rows(event, language))
 
 
 def name_list_xlsx(event: Event, language: str) -> bytes:
