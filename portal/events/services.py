@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import OperationalError
@@ -32,6 +33,7 @@ from portal.core.clock import now
 from portal.core.db import fold, folded, insert_row
 from portal.core.kept import forget, kept
 from portal.core.spreadsheets import csv_chunks, xlsx_row
+from portal.core.formatting import in_language, zone_time
 from portal.core.errors import Busy, DomainError, InvalidToken, NotFound
 from portal.core.tokens import AccessToken, hash_token, resolve_token, revoke_tokens
 from portal.events import notifications
@@ -1154,21 +1156,37 @@ def removed_question_ids(event: Event) -> list[str]:
     return sorted(removed, key=lambda key: (len(key), key))
 
 
-def export_header(event: Event) -> list[str]:
-    return [
-        "registration_id", "status", "waitlist_ticket", "name", "email", "organization",
-        "sector", "community", "job_title", "accessibility_needs", "dietary_needs",
-        "registered_at", "checked_in_at",
-    ] + [f"q{question.id}: {question.label}" for question in event.questions] + [
-        f"q{key}: (removed question)" for key in removed_question_ids(event)]
+#: The full export's columns before the questions, in the organizer's language.
+EXPORT_COLUMNS = (_l("Registration number"), _l("Status"), _l("Waitlist ticket"), _l("Name"), _l("Email"),
+                  _l("Organization"), _l("Sector"), _l("Community"), _l("Job title"), _l("Accessibility needs"),
+                  _l("Dietary needs"))
+STATUS_WORDS = {RegistrationStatus.CONFIRMED.value: _l("Confirmed"),
+                RegistrationStatus.WAITLISTED.value: _l("Waitlisted"),
+                RegistrationStatus.CANCELLED.value: _l("Cancelled")}
 
 
-def _answer_text(value: Any) -> str:
+def export_header(event: Event, language: str) -> list[str]:
+    """The full export's first row, in the organizer's language (the labels in the request's
+    or the command's locale, the questions in `language`): times are in the event's own zone,
+    and the header says which. A question keeps its number beside its label when another
+    question has the same label, so no two columns read alike."""
+    zone = zone_time(event.timezone)
+    labels = [in_language(question, "label", language) for question in event.questions]
+    questions = [label if labels.count(label) == 1 else f"{label} (q{question.id})"
+                 for question, label in zip(event.questions, labels)]
+    return [str(label) for label in EXPORT_COLUMNS] + [
+        _("Registered (%(zone)s)", zone=zone), _("Checked in (%(zone)s)", zone=zone),
+    ] + questions + [_("Removed question (q%(id)s)", id=key) for key in removed_question_ids(event)]
+
+
+def _answer_text(value: Any, question: EventQuestion | None, language: str) -> str:
     if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
+        return "; ".join(_answer_text(item, question, language) for item in value)
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    return "" if value is None else str(value)
+        return _("yes") if value else _("no")
+    if value is None:
+        return ""
+    return question.option_label(str(value), language) if question is not None else str(value)
 
 
 def _local_minute(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -1179,39 +1197,43 @@ def _as_text(value: Any) -> Any:
     return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else value
 
 
-def export_rows(event: Event) -> Iterator[list[Any]]:
-    """Every registration as a row, read in batches so memory stays flat."""
-    zone = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
-    question_ids = [str(question.id) for question in event.questions] + removed_question_ids(event)
+def export_rows(event: Event, language: str) -> Iterator[list[Any]]:
+    """Every registration as a row, read in batches so memory stays flat: statuses, sectors,
+    yes/no and the options chosen in `language`; what people typed as they typed it."""
+    zone = ZoneInfo(event.timezone)
+    asked = {str(question.id): question for question in event.questions}
+    question_ids = list(asked) + removed_question_ids(event)
     # An unticked box is stored as no answer at all; in the sheet it reads "no".
-    checkboxes = {str(question.id) for question in event.questions if question.kind == QuestionKind.CHECKBOX}
+    checkboxes = {qid for qid, question in asked.items() if question.kind == QuestionKind.CHECKBOX}
     query = attendee_query(event, AttendeeFilter()).execution_options(yield_per=500)
     for registration in db.session.execute(query).scalars():
         person, sector = registration.person, registration.sector
-        row = [
-            registration.id, registration.status, registration.waitlist_position or "",
+        answers = registration.answers or {}
+        yield [
+            registration.id, str(STATUS_WORDS.get(registration.status, registration.status)),
+            registration.waitlist_position or "",
             person.name if person else "", person.email if person else "",
-            person.organization if person else "", sector.name_en if sector else "",
+            person.organization if person else "", sector.name(language) if sector else "",
             person.community if person else "", person.job_title if person else "",
             registration.accessibility_needs, registration.dietary_needs,
             # Local times to the minute, as values: the CSV writes them as text, the XLSX as
             # dates a spreadsheet can sort and compute with.
             _local_minute(registration.created_at, zone),
             _local_minute(registration.checked_in_at, zone) if registration.checked_in_at else "",
-        ] + [_answer_text((registration.answers or {}).get(qid, False if qid in checkboxes else None))
+        ] + [_answer_text(answers.get(qid, False if qid in checkboxes else None), asked.get(qid), language)
              for qid in question_ids]
-        yield row
 
 
-def export_csv_chunks(event: Event) -> Iterator[str]:
+def export_csv_chunks(event: Event, language: str) -> Iterator[str]:
     """The CSV as text chunks: UTF-8 BOM first (Excel), then the header, then rows, with no
     cell a spreadsheet would run as a formula."""
     # A generator: nothing is read until the streaming starts.
-    yield from csv_chunks(export_header(event), ([_as_text(value) for value in row] for row in export_rows(event)))
+    yield from csv_chunks(export_header(event, language),
+                          ([_as_text(value) for value in row] for row in export_rows(event, language)))
 
 
-def export_xlsx(event: Event) -> bytes:
-    return _xlsx("Registrations", export_header(event), export_rows(event))
+def export_xlsx(event: Event, language: str) -> bytes:
+    return _xlsx(_("Registrations"), export_header(event, language), export_rows(event, language))
 
 
 def _xlsx(title: str, header: list[str], rows: Iterable[list[Any]]) -> bytes:

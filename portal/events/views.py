@@ -686,9 +686,9 @@ def admin_give_seat(event_id: int, registration_id: int):
 def admin_export_csv(event_id: int):
     event = _admin_event(event_id)
     audit_page_view("events.attendees.exported", f"event:{event.id}", format="csv")
-    event_id = event.id
-    return _csv_download(lambda: services.export_csv_chunks(db.get_or_404(Event, event_id)),
-                         f"{event.slug}-registrations-{date.today().isoformat()}.csv")
+    event_id, language = event.id, current_language()
+    return _csv_download(lambda: services.export_csv_chunks(db.get_or_404(Event, event_id), language),
+                         f"{_export_file(event)}.csv")
 
 
 @bp.route("/admin/events/<int:event_id>/attendees.xlsx")
@@ -696,7 +696,7 @@ def admin_export_csv(event_id: int):
 def admin_export_xlsx(event_id: int):
     event = _admin_event(event_id)
     audit_page_view("events.attendees.exported", f"event:{event.id}", format="xlsx")
-    return _xlsx_download(services.export_xlsx(event), f"{event.slug}-registrations-{date.today().isoformat()}.xlsx")
+    return _xlsx_download(services.export_xlsx(event, current_language()), f"{_export_file(event)}.xlsx")
 
 
 @bp.route("/admin/events/<int:event_id>/name-list.csv")
@@ -716,6 +716,12 @@ def admin_name_list_xlsx(event_id: int):
     event = _admin_event(event_id)
     audit_page_view("events.name_list.exported", f"event:{event.id}", format="xlsx")
     return _xlsx_download(services.name_list_xlsx(event, current_language()), f"{_name_list_file(event)}.xlsx")
+
+
+def _export_file(event: Event) -> str:
+    # TRANSLATORS: part of a downloaded file's name: lower-case ASCII letters and hyphens only.
+    name = _("registrations")
+    return f"{event.slug}-{name}-{date.today().isoformat()}"
 
 
 def _name_list_file(event: Event) -> str:

@@ -251,7 +251,8 @@ def test_exports_neutralize_formulas_and_the_cli_writes_the_same_csv(app, client
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     header, first, second = rows
-    assert header[:5] == ["registration_id", "status", "waitlist_ticket", "name", "email"]
+    assert header[:5] == ["Registration number", "Status", "Waitlist ticket", "Name", "Email"]
+    assert first[1] == "Confirmed" and first[6] == "Police"
     assert header[-1].endswith("Badge")
     assert first[3] == "'=HYPERLINK(\"http://x\")" and first[5] == "'+1 Org" and first[7] == "'@home"
     assert first[10] == "'-nuts" and first[9] == "Ramp"
@@ -268,15 +269,18 @@ def test_exports_neutralize_formulas_and_the_cli_writes_the_same_csv(app, client
     # Registered at: a real date in the sheet (sortable), the same minute as the CSV's text.
     from datetime import datetime
 
-    registered = sheet.cell(row=2, column=header.index("registered_at") + 1)
+    registered = sheet.cell(row=2, column=header.index("Registered (Toronto time)") + 1)
     assert isinstance(registered.value, datetime) and registered.number_format == "yyyy-mm-dd hh:mm"
-    assert registered.value.strftime("%Y-%m-%d %H:%M") == first[header.index("registered_at")]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", first[header.index("registered_at")])
+    assert registered.value.strftime("%Y-%m-%d %H:%M") == first[header.index("Registered (Toronto time)")]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", first[header.index("Registered (Toronto time)")])
     result = runner.invoke(args=["export-registrations", "symposium-1"])
     assert result.exit_code == 0, result.output
-    assert result.stdout_bytes.decode("utf-8-sig").splitlines()[0].startswith("registration_id,status")
+    assert result.stdout_bytes.decode("utf-8-sig").splitlines()[0].startswith("Registration number,Status,")
+    french = runner.invoke(args=["export-registrations", "symposium-1", "--language", "fr"])
+    assert french.exit_code == 0, french.output
+    assert french.stdout_bytes.decode("utf-8-sig").splitlines()[0].startswith("Numéro d'inscription,Statut,")
     assert runner.invoke(args=["export-registrations", "no-such-event"]).exit_code != 0
-    assert _audit_actions(app).count("events.attendees.exported") == 3
+    assert _audit_actions(app).count("events.attendees.exported") == 4
 
 
 def test_check_in_by_search_click_and_scanned_code(app, client, auth, organizer, make_event):
@@ -739,9 +743,9 @@ def test_answers_to_a_removed_question_stay_in_exports_and_an_unticked_box_reads
     rows = list(csv.reader(io.StringIO(
         client.get(f"/admin/events/{event_id}/attendees.csv").get_data(as_text=True).removeprefix("\ufeff"))))
     header = rows[0]
-    role_column = header.index(f"q{role_id}: (removed question)")
-    photos_column = header.index(f"q{photos_id}: Photos are fine")
-    by_email = {row[header.index("email")]: row for row in rows[1:]}
+    role_column = header.index(f"Removed question (q{role_id})")
+    photos_column = header.index("Photos are fine")
+    by_email = {row[header.index("Email")]: row for row in rows[1:]}
     assert by_email["a@example.ca"][role_column] == "Coordonnatrice" and by_email["a@example.ca"][photos_column] == "yes"
     assert by_email["b@example.ca"][role_column] == "Chair" and by_email["b@example.ca"][photos_column] == "no"
     with app.app_context():
@@ -961,6 +965,44 @@ def test_the_name_list_holds_seat_holders_by_name_without_contact_details_or_nee
     assert _audit_actions(app).count("events.name_list.exported") == 2
     dashboard = client.get(f"/admin/events/{event_id}").get_data(as_text=True)
     assert f"/admin/events/{event_id}/name-list.csv" in dashboard
+
+
+def test_the_full_export_speaks_the_organizers_language_and_the_events_time(app, client, auth, organizer,
+                                                                          make_event):
+    """An organizer reading French gets French column names, statuses, sectors, options and
+    yes/no (it was English machine names and codes), with times in the event's own zone."""
+    event_id = make_event(capacity=1, timezone="America/Winnipeg", questions=[
+        {"label": "Which workshop?", "kind": "single_choice", "choices_text": "Privacy\nOutcomes",
+         "label_fr": "Quel atelier?", "choices_fr_text": "Vie privée\nRésultats"},
+        {"label": "Need parking", "kind": "checkbox"},
+        {"label": "Need parking", "kind": "checkbox"}])
+    with app.app_context():
+        workshop, parking, again = db.session.execute(
+            select(EventQuestion.id).order_by(EventQuestion.position, EventQuestion.id)).scalars()
+    register(client, "symposium-1", email="a@example.ca", sector="health-care",
+             **{f"q_{workshop}": "Privacy", f"q_{parking}": "y"})
+    register(client, "symposium-1", email="b@example.ca", **{f"q_{workshop}": "Outcomes"})
+    auth.login(organizer)
+    response = client.get(f"/admin/events/{event_id}/attendees.csv", headers={"Accept-Language": "fr"})
+    assert "-inscriptions-" in response.headers["Content-Disposition"]
+    header, seat, waiting = csv.reader(io.StringIO(response.get_data(as_text=True).removeprefix("\ufeff")))
+    assert header[:7] == ["Numéro d'inscription", "Statut", "Numéro sur la liste d'attente", "Nom", "Courriel",
+                          "Organisation", "Secteur"]
+    assert header[11:] == ["Date d'inscription (heure de Winnipeg)", "Arrivée (heure de Winnipeg)", "Quel atelier?",
+                           f"Need parking (q{parking})", f"Need parking (q{again})"]
+    assert seat[1:2] + seat[6:7] + seat[13:] == ["Confirmé", "Soins de santé", "Vie privée", "oui", "non"]
+    assert waiting[1] == "En liste d'attente" and waiting[13:] == ["Résultats", "non", "non"]
+    with app.app_context():
+        created = db.session.execute(select(Registration.created_at).order_by(Registration.id)).scalars().first()
+    from zoneinfo import ZoneInfo
+
+    assert seat[11] == created.astimezone(ZoneInfo("America/Winnipeg")).strftime("%Y-%m-%d %H:%M")
+    english = client.get(f"/admin/events/{event_id}/attendees.xlsx")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(english.get_data())).active
+    assert sheet.title == "Registrations" and sheet["B1"].value == "Status" and sheet["B2"].value == "Confirmed"
+    assert sheet["N2"].value == "Privacy" and sheet["O2"].value == "yes"
 
 
 def test_an_event_people_registered_for_cannot_go_back_to_draft(app, client, auth, organizer, make_event):
