@@ -421,7 +421,8 @@ def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form:
     subject, text, _html = render_email("lists/post", language, recipient=None, **context)
     return render_template(
         "lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=post,
-        preview_subject=subject, preview_text=text, action_form=ActionForm(),
+        preview_subject=subject, preview_text=text.partition(post.body) if post.body in text else (text, "", ""),
+        action_form=ActionForm(),
         schedule_form=schedule_form or ScheduleForm(), recipients=services.recipient_count(mailing_list),
         editable=post.status in (PostStatus.DRAFT, PostStatus.SCHEDULED),
     ), status

@@ -180,6 +180,8 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     assert '<div class="post-body post-preview" lang="fr">' in page  # the preview says it is French
     assert "<b>raw</b>" not in page
     assert "Unsubscribe:" in page  # the text version as a subscriber sees it
+    # ... its post in French, its footer in the page's language.
+    assert '<pre class="email"><span lang="fr">A [link](https://example.ca) &lt;b&gt;raw&lt;/b&gt;</span>' in page
     french = client.get(page_path, headers={"Accept-Language": "fr-CA"}).get_data(as_text=True)
     assert "Se désabonner :" in french and "vous êtes abonné à « Annonces" in french  # as French readers get it
 
