@@ -119,12 +119,10 @@ def authenticate(email: str, password: str, *, origin: str = "") -> tuple[Organi
     recorded; an account with 100 failures in the past hour is refused before the password
     is even checked.
     """
-    try:
-        address = normalize_email(email)
-    except InvalidEmail:
-        address = (email or "").strip().casefold()[:320]
+    address = attempted_address(email)
     moment = now()
-    if _recent_failures(address, moment) >= current_app.config["LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR"]:
+    if address != NOT_AN_ADDRESS and (
+            _recent_failures(address, moment) >= current_app.config["LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR"]):
         _log_attempt(address, False, origin, reason="throttled")
         raise TooManyAttempts()
 
@@ -145,6 +143,26 @@ def authenticate(email: str, password: str, *, origin: str = "") -> tuple[Organi
     key = new_raw_token()
     db.session.add(LoginSession(key_hash=hash_token(key), account_id=account.id, last_seen_at=moment))
     return account, key
+
+
+#: What a login attempt is recorded under when what was typed is not an email address: it may
+#: well be the password typed in the wrong box, and credentials are never logged (ASVS).
+NOT_AN_ADDRESS = "(not an email address)"
+
+
+def attempted_address(email: str | None) -> str:
+    """The address a login attempt is recorded (and counted) under: the typed address,
+    normalized, or NOT_AN_ADDRESS (no account has it, so nothing is lost by not keeping it)."""
+    try:
+        return normalize_email(email or "")
+    except InvalidEmail:
+        return NOT_AN_ADDRESS
+
+
+def record_refused_login(email: str | None, *, origin: str = "", reason: str) -> None:
+    """A login attempt refused before the password was looked at (too many from one place):
+    recorded like every attempt, but not counted as a failure against the account."""
+    record_audit("auth.login.failed", actor_label=attempted_address(email), origin=origin, reason=reason)
 
 
 def _recent_failures(address: str, moment: datetime) -> int:

@@ -13,6 +13,7 @@ from portal.auth.services import (
     change_password as change_account_password,
     end_session,
     keep_session_alive,
+    record_refused_login,
     session_due,
 )
 from portal.core.db import writing
@@ -69,8 +70,18 @@ def _expiry_message(reason: SessionEnd) -> str:
                     current_app.config["SESSION_MAX_HOURS"])
 
 
+def _login_over_limit(_limit) -> None:
+    """Flask-Limiter refuses the attempt before the view runs: record it all the same (every
+    login attempt is logged), in its own short transaction."""
+    db.session.rollback()
+    with writing():
+        record_refused_login(request.form.get("email"), origin=request_origin(), reason="rate limited")
+        db.session.commit()
+    current_app.logger.warning("login refused by the rate limit: origin=%s", request_origin())
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("20/minute;200/hour", methods=["POST"])
+@limiter.limit("20/minute;200/hour", methods=["POST"], on_breach=_login_over_limit)
 def login():
     form = LoginForm()
     if request.method == "GET":

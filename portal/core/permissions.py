@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from flask import abort, current_app, request
 from flask_login import current_user
@@ -47,6 +47,16 @@ def reads_mail(account) -> bool:
     with the links that act as them (manage, my data, invitations); an organizer runs only
     their own events and groups."""
     return _is_admin(account)
+
+
+def refuse_another_ones(what: str, object_id: int) -> NoReturn:
+    """An account asked, through the pages of an event or group it may run, for a `what` of
+    another one (a registration id of another event, a membership of another group): the
+    same 404 as an id that does not exist, so nothing is learnt, and the refusal is logged
+    as every refused authorization is (ASVS)."""
+    current_app.logger.warning("authorization refused: account=%s path=%s (%s %s belongs elsewhere)",
+                               getattr(current_user, "id", None), request.path, what, object_id)
+    abort(404)
 
 
 organizer_required = _require(_is_organizer)

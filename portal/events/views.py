@@ -30,7 +30,7 @@ from portal.core.db import become_writer, want_write_transaction
 from portal.core.errors import DomainError
 from portal.core.formatting import format_date, short_time_in
 from portal.core.pages import render_error
-from portal.core.permissions import organizer_required
+from portal.core.permissions import organizer_required, refuse_another_ones
 from portal.core.web import audit_page_view, current_language, request_origin, speak_the_language_of, submit_form, user_agent
 from portal.events import bp, services
 from portal.events.charts import bar_chart
@@ -258,7 +258,7 @@ def _admin_registration(event_id: int, registration_id: int) -> tuple[Event, Reg
     event = _admin_event(event_id)
     registration = _get_or_404(Registration, registration_id)
     if registration.event_id != event.id:
-        abort(404)
+        refuse_another_ones("registration", registration.id)
     return event, registration
 
 
@@ -380,7 +380,7 @@ def admin_question_edit(event_id: int, question_id: int):
     event = _admin_event(event_id)
     question = _get_or_404(EventQuestion, question_id)
     if question.event_id != event.id:
-        abort(404)
+        refuse_another_ones("question", question.id)
     form = QuestionForm(obj=question if request.method == "GET" else None)
     outcome = submit_form(
         form,
@@ -400,7 +400,7 @@ def admin_question_delete(event_id: int, question_id: int):
     event = _admin_event(event_id)
     question = _get_or_404(EventQuestion, question_id)
     if question.event_id != event.id:
-        abort(404)
+        refuse_another_ones("question", question.id)
     services.remove_question(question, actor=_actor(), origin=request_origin())
     db.session.commit()
     flash(_("Question removed."), "success")

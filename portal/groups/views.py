@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.core.errors import DomainError
 from portal.core.formatting import org_name
-from portal.core.permissions import organizer_required
+from portal.core.permissions import organizer_required, refuse_another_ones
 from portal.core.web import (
     audit_page_view,
     current_language,
@@ -374,7 +374,7 @@ def admin_group(group: WorkingGroup):
 def _membership_of(group: WorkingGroup, membership_id: int) -> Membership:
     membership = db.get_or_404(Membership, membership_id)
     if membership.group_id != group.id:
-        abort(404)
+        refuse_another_ones("membership", membership.id)
     return membership
 
 
@@ -497,7 +497,7 @@ def admin_add_document(group: WorkingGroup):
 def admin_delete_document(group: WorkingGroup, document_id: int):
     document = db.get_or_404(GroupDocument, document_id)
     if document.group_id != group.id:
-        abort(404)
+        refuse_another_ones("document", document.id)
     form = ConfirmForm()
     if not form.validate_on_submit():
         return redirect(url_for("groups.admin_group", slug=group.slug)), 303

@@ -63,6 +63,23 @@ def test_login_form_is_rate_limited_per_address(app, client):
     assert "Too many requests" in responses[-1].get_data(as_text=True)
     # The 20/minute window has at most a minute left (its end is rounded up to a whole second).
     assert 1 <= int(responses[-1].headers["Retry-After"]) <= 61
+    # Refused before the view ran, the attempt is logged all the same (a review found it was
+    # not), without counting as a failed password against the address.
+    with app.app_context():
+        refused = db.session.execute(select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
+        assert (refused.action, refused.actor_label) == ("auth.login.failed", "nobody@example.ca")
+        assert refused.detail == {"reason": "rate limited"}
+        assert db.session.execute(select(func.count(LoginAttempt.id))).scalar_one() == 20
+
+
+def test_what_is_typed_in_the_address_box_is_logged_only_when_it_is_an_address(app, client, organizer):
+    """A password typed into the email box by mistake was kept in the audit log and the
+    attempts, readable by admins (ASVS: credentials are never logged)."""
+    assert post_login(client, "Tr0ub4dor&3-Horse-Battery", "x").status_code == 400
+    with app.app_context():
+        attempt = db.session.execute(select(LoginAttempt)).scalar_one()
+        audit = db.session.execute(select(AuditEntry)).scalar_one()
+        assert attempt.email == audit.actor_label == "(not an email address)"
 
 
 # A line break or control character in a link's next= made signing in impossible: the form

@@ -61,6 +61,31 @@ def test_an_organizer_of_another_event_sees_nothing_of_this_one(app, client, aut
     assert "Run by other organizers" in listing
 
 
+def test_another_events_registration_or_question_through_ones_own_event_is_a_logged_404(
+        app, client, auth, organizer, make_event, caplog):
+    """The pages of an event one runs, given an id of another event's registration or
+    question: the same 404 as an unknown id, and, as every refused authorization, logged
+    (a review found these refusals left no trace)."""
+    from portal.events.models import EventQuestion
+
+    theirs = make_event(run_by_organizers=False, questions=[{"label": "Badge", "kind": "short_text"}])
+    mine = make_event()
+    register(client, "symposium-1", email="ada@example.ca")
+    registration_id = _registration_id(app)
+    with app.app_context():
+        question_id = db.session.execute(select(EventQuestion.id).where(EventQuestion.event_id == theirs)).scalar_one()
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events")
+    caplog.set_level("WARNING")
+    for path in (f"/admin/events/{mine}/attendees/{registration_id}/cancel",
+                 f"/admin/events/{mine}/questions/{question_id}/delete"):
+        assert client.post(path, data={"csrf_token": token}).status_code == 404
+        assert f"authorization refused: account={organizer.id} path={path}" in caplog.text
+    with app.app_context():
+        assert db.session.get(Registration, registration_id).status == "confirmed"
+        assert db.session.get(EventQuestion, question_id) is not None
+
+
 def test_admins_run_every_event_and_organizers_their_own(app, client, auth, make, make_event, admin):
     event_id = make_event(run_by_organizers=False)
     register(client, "symposium-1", email="ada@example.ca", accessibility_needs="ASL interpreter")

@@ -567,3 +567,22 @@ def test_two_sends_of_one_message_at_once_reach_the_members_once(app, groups):
     first.join(20)
     second.join(20)
     assert outcomes == {"first": "sent", "second": "refused"}
+
+
+def test_a_chair_asking_for_another_groups_membership_gets_a_logged_404(app, client, auth, groups, caplog):
+    """A chair's own group's pages, given a membership id of another group: the same 404 as
+    an unknown id, and logged as a refused authorization (a review found it left no trace)."""
+    mine = groups.group()
+    theirs = groups.group(slug="privacy", name="Information Sharing and Privacy")
+    chair = groups.chair(mine)
+    other = groups.member(theirs, "kept@example.ca")
+    auth.login(chair)
+    page = f"/admin/groups/{mine.slug}"
+    caplog.set_level("WARNING")
+    path = f"{page}/memberships/{other}/remove"
+    assert client.post(path, data={"csrf_token": csrf_token(client, page)}).status_code == 404
+    assert f"authorization refused: account={chair.id} path={path} (membership {other} belongs elsewhere)" in caplog.text
+    from portal.groups.models import Membership
+
+    with app.app_context():
+        assert db.session.get(Membership, other).status == "active"
