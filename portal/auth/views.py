@@ -70,6 +70,15 @@ def _expiry_message(reason: SessionEnd) -> str:
                     current_app.config["SESSION_MAX_HOURS"])
 
 
+def _start_afresh() -> None:
+    """A new session at sign-in and sign-out (nothing from before carries over), but for the
+    language the reader chose: a French reader stayed French only until signing in."""
+    language = session.get("language")
+    session.clear()
+    if language:
+        session["language"] = language
+
+
 def _login_over_limit(_limit) -> None:
     """Flask-Limiter refuses the attempt before the view runs: record it all the same (every
     login attempt is logged), in its own short transaction."""
@@ -96,7 +105,7 @@ def login():
             status = error.status if error.status != 400 else 400
         else:
             db.session.commit()
-            session.clear()
+            _start_afresh()
             session[SESSION_KEY] = key
             login_user(account)
             flash(_("You are signed in."), "success")
@@ -122,7 +131,7 @@ def logout():
                     origin=request_origin())
         db.session.commit()
     logout_user()
-    session.clear()
+    _start_afresh()
     flash(_("You are signed out."), "success")
     return redirect(url_for("public.home"))
 

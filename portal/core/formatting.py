@@ -153,13 +153,30 @@ def localized(obj: Any, name: str) -> Any:
     return in_language(obj, name, current_language())
 
 
-def name_marked(obj: Any, language: str) -> Markup:
-    """A group's or list's `name(language)` for a page's body, its English name marked
-    lang="en" where a French reader gets it for want of a French one (see localized_marked)."""
-    text = obj.name(language)
-    if language == "fr" and not getattr(obj, "name_fr", ""):
-        return Markup('<span lang="en">%s</span>') % text
+def english_marked(text: str) -> Markup:
+    """Text a French reader is given in English (no French was written), marked lang="en" so
+    a screen reader reads it as English (WCAG 3.1.2)."""
+    return Markup('<span lang="en">%s</span>') % text
+
+
+def name_marked(obj: Any, language: str, what: str = "name") -> Markup:
+    """A group's or list's `name(language)` (or a guideline's `title(language)`, with
+    what="title") for a page's body, its English text marked lang="en" where a French reader
+    gets it for want of a French one (see localized_marked)."""
+    text = getattr(obj, what)(language)
+    if language == "fr" and not getattr(obj, f"{what}_fr", ""):
+        return english_marked(text)
     return Markup.escape(text)
+
+
+def fallback_lang(obj: Any, name: str, language: str | None = None) -> Markup:
+    """' lang="en"' for the element holding `obj`'s `name` (a markdown description or
+    summary, which no span can wrap) where a French reader gets the English text; else ''."""
+    from portal.core.web import current_language
+
+    if (language or current_language()) == "fr" and not getattr(obj, f"{name}_fr", ""):
+        return Markup(' lang="en"')
+    return Markup("")
 
 
 def localized_marked(obj: Any, name: str) -> Markup:
@@ -171,7 +188,7 @@ def localized_marked(obj: Any, name: str) -> Markup:
     language = current_language()
     text = in_language(obj, name, language)
     if language == "fr" and not getattr(obj, f"{name}_fr", ""):
-        return Markup('<span lang="en">%s</span>') % text
+        return english_marked(text)
     return Markup.escape(text)
 
 
@@ -191,6 +208,7 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters["localized"] = localized
     app.jinja_env.filters["localized_marked"] = localized_marked
     app.jinja_env.filters["name_marked"] = name_marked
+    app.jinja_env.filters["fallback_lang"] = fallback_lang
     app.jinja_env.filters["day_and_time"] = format_day_and_time
     # Numbers as the page's language writes them (French: "15,0", "30 %").
     app.jinja_env.globals["format_decimal"] = format_decimal

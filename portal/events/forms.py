@@ -22,6 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.core.formatting import english_marked
 from portal.core.forms import PortalForm, ShownByClocksIn, zone_named
 from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
@@ -91,15 +92,21 @@ def registration_form(questions: tuple[QuestionShape, ...], sectors, *,
 
 
 def _asked_in(questions: tuple[QuestionShape, ...], language: str) -> tuple[tuple, ...]:
-    """Each question as asked in `language`: (id, kind, label, hint, required, options as
-    (stored value, label) pairs). French falls back to English where it has no text; an
-    option's value is always the English option, so answers compare across languages."""
+    """Each question as asked in `language`: (id, kind, label, label as shown, hint as shown,
+    required, options as (stored value, label shown) pairs). French falls back to English
+    where it has no text; an option's value is always the English option, so answers compare
+    across languages."""
     asked = []
+    french = language == "fr"
     for question_id, kind, label, hint, required, choices, label_fr, hint_fr, choices_fr in questions:
-        french = language == "fr"
-        labels = choices_fr if french and choices_fr else choices
-        asked.append((question_id, kind, (french and label_fr) or label, (french and hint_fr) or hint, required,
-                      tuple(zip(choices, labels))))
+        # What a French reader gets in English for want of French is marked lang="en" on the
+        # page (WCAG 3.1.2); the error messages that quote the label keep it as plain text.
+        shown_label = label_fr if french and label_fr else english_marked(label) if french else label
+        shown_hint = hint_fr if french and hint_fr else english_marked(hint) if french and hint else hint
+        options = (tuple(zip(choices, choices_fr)) if french and choices_fr
+                   else tuple((value, english_marked(value)) for value in choices) if french
+                   else tuple(zip(choices, choices)))
+        asked.append((question_id, kind, (french and label_fr) or label, shown_label, shown_hint, required, options))
     return tuple(asked)
 
 
@@ -154,27 +161,27 @@ def _form_class(questions: tuple[tuple, ...], base: type[RegistrationForm] = Reg
         pass
 
     question_fields: list[tuple[str, int]] = []
-    for question_id, kind, label, description, required, choices in questions:
+    for question_id, kind, label, shown_label, description, required, choices in questions:
         name = f"q_{question_id}"
         if kind == QuestionKind.LONG_TEXT:
-            field = TextAreaField(label, description=description, validators=[
+            field = TextAreaField(shown_label, description=description, validators=[
                 DataRequired() if required else Optional(), Length(max=4000)])
         elif kind == QuestionKind.SINGLE_CHOICE:
-            field = RadioField(label, description=description,
+            field = RadioField(shown_label, description=description,
                                choices=_choices(choices),
                                validators=[InputRequired(_l("Choose an answer to “%(question)s”.", question=label))]
                                if required else [Optional()],
                                validate_choice=True)
         elif kind == QuestionKind.MULTIPLE_CHOICE:
-            field = MultiCheckboxField(label, description=description,
+            field = MultiCheckboxField(shown_label, description=description,
                                        choices=_choices(choices),
                                        validators=[DataRequired(_l("Choose at least one answer to “%(question)s”.", question=label))]
                                        if required else [Optional()])
         elif kind == QuestionKind.CHECKBOX:
-            field = BooleanField(label, description=description,
+            field = BooleanField(shown_label, description=description,
                                  validators=[DataRequired(_l("This box must be ticked to register."))] if required else [])
         else:
-            field = StringField(label, description=description, validators=[
+            field = StringField(shown_label, description=description, validators=[
                 DataRequired() if required else Optional(), Length(max=300)])
         setattr(EventRegistrationForm, name, field)
         question_fields.append((name, question_id))

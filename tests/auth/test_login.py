@@ -201,3 +201,15 @@ def test_a_chair_lands_on_the_groups_they_chair(app, client, make):
     assert response.location == "/admin/groups"
     page = client.get("/").get_data(as_text=True)
     assert "My working groups" in page and "Organizer dashboard" not in page
+
+
+def test_the_chosen_language_outlives_signing_in_and_out(client, organizer):
+    """Signing in and out start a new session; a French reader was put back in English by it
+    (and shown a French "signed in" on an English page)."""
+    client.post("/language", data={"language": "fr", "next": "/login", "csrf_token": csrf_token(client, "/")})
+    assert post_login(client, organizer.email, organizer.password).status_code == 302
+    dashboard = client.get("/admin/").get_data(as_text=True)
+    assert '<html lang="fr"' in dashboard and "Vous êtes connecté" in dashboard
+    signed_out = client.post("/logout", data={"csrf_token": csrf_token(client, "/admin/")}, follow_redirects=True)
+    assert '<html lang="fr"' in signed_out.get_data(as_text=True)
+    assert "Vous êtes déconnecté" in signed_out.get_data(as_text=True)

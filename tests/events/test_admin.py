@@ -462,6 +462,7 @@ def test_organizer_sees_needs_and_edits_them(app, client, auth, organizer, make_
     auth.login(organizer)
     page = client.get(f"/admin/events/{event_id}/attendees/{registration_id}").get_data(as_text=True)
     assert "ASL interpreter" in page
+    assert "<title>Ada Lovelace · Registration for Symposium 1 · " in page  # each attendee's page its own title
     assert 'data-confirm="Cancel this registration (Ada Lovelace)?"' in page
     token = csrf_token(client, f"/admin/events/{event_id}/attendees/{registration_id}")
     client.post(f"/admin/events/{event_id}/attendees/{registration_id}",
@@ -636,7 +637,7 @@ def test_organizers_reading_french_see_questions_and_answers_in_french(app, clie
     assert "<dt>Quels ateliers?</dt><dd>Vie privée, Résultats</dd>" in french
     # No French label written: the English one; free text is shown as typed, even when it
     # happens to read like an option of another question.
-    assert "<dt>Anything else?</dt><dd>Privacy</dd>" in french
+    assert "<dt><span lang=\"en\">Anything else?</span></dt><dd>Privacy</dd>" in french
     english = client.get(path, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "<dt>Which workshops?</dt><dd>Privacy, Outcomes</dd>" in english
     questions = client.get(f"/admin/events/{event_id}/questions", headers={"Accept-Language": "fr-CA"})

@@ -565,6 +565,32 @@ def test_questions_are_asked_in_french_and_answers_kept_as_the_english_option(ap
         assert db.session.execute(select(Registration)).scalar_one().answers == {str(question_id): "Outcomes"}
 
 
+def test_english_a_french_reader_gets_for_want_of_french_is_marked_english(app, client, make_event):
+    """A review found the English summary, description, venue access and questions of an
+    event with no French unmarked on French pages (WCAG 3.1.2): a screen reader read them
+    with French pronunciation."""
+    make_event(slug="english-only", title="English Only Day", questions=[
+        {"label": "Which workshop?", "kind": "single_choice", "choices_text": "Privacy\nOutcomes",
+         "hint": "Pick one.", "required": True},
+        {"label": "Quel repas?", "label_fr": "Quel repas?", "kind": "short_text", "hint": "Any.", "hint_fr": "Tout."}])
+    french = {"Accept-Language": "fr-CA"}
+    listing = client.get("/events", headers=french).get_data(as_text=True)
+    assert '<p><span lang="en">A day together.</span></p>' in listing
+    page = client.get("/events/english-only", headers=french).get_data(as_text=True)
+    assert '<p class="lead"><span lang="en">A day together.</span></p>' in page
+    assert '<div class="event-description" lang="en"><p><strong>Bold</strong> plans.</p>' in page
+    assert '<div lang="en"><p>Step-free entrance.</p>' in page
+    form = client.get("/events/english-only/register", headers=french).get_data(as_text=True)
+    assert '<span lang="en">Which workshop?</span>' in form and '<span lang="en">Pick one.</span>' in form
+    assert '<span lang="en">Privacy</span>' in form and 'value="Privacy"' in form
+    assert '<span lang="en">Quel repas?</span>' not in form and "Tout." in form  # written in French: unmarked
+    english = client.get("/events/english-only/register", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'lang="en">Which workshop?' not in english  # the page's own language needs no marking
+    # A missed required choice quotes the label as plain text in the error.
+    response = client.post("/events/english-only/register", headers=french, data=form_data(client, "english-only"))
+    assert response.status_code == 400 and "« Which workshop? »" in response.get_data(as_text=True)
+
+
 def test_my_data_shows_answers_by_question_not_by_id(app, client, make_event):
     import json
 

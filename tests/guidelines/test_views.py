@@ -584,3 +584,16 @@ def test_a_known_address_keeps_its_language_and_the_organizers_see_the_one_used(
     auth.login(organizer)
     detail = client.get(f"/admin/guidelines/{gid}").get_data(as_text=True)
     assert '<span lang="fr">Français</span>' in detail
+
+
+def test_a_guideline_with_no_french_title_or_summary_is_marked_english_for_french_readers(app, client):
+    """WCAG 3.1.2: a review found English titles and summaries unmarked on French pages."""
+    with app.app_context():
+        guideline = create_guideline(title="Information Sharing Guide")
+        guideline.title_fr, guideline.summary_fr = "", ""
+        db.session.commit()
+    page = client.get("/guidelines/", headers={"Accept-Language": "fr-CA"}).get_data(as_text=True)
+    assert '<h3><span lang="en">Information Sharing Guide</span></h3>' in page
+    assert '<div lang="en"><p>Summary.</p>' in page
+    english = client.get("/guidelines/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<h3>Information Sharing Guide</h3>" in english and '<div><p>Summary.</p>' in english
