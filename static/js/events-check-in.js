@@ -26,14 +26,18 @@ document.addEventListener("DOMContentLoaded", function () {
         return response.ok ? response.text() : null;
       }).then(function (html) {
         if (html === null || sent !== latest) { return; }
-        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-results]");
+        var answer = new DOMParser().parseFromString(html, "text/html");
+        var fresh = answer.querySelector("[data-live-results]");
         var current = document.querySelector("[data-live-results]");
-        // The region itself stays: screen readers announce changes inside a live region
-        // they know, not a new one put in its place.
         if (fresh && current) {
           current.replaceChildren.apply(current, Array.from(fresh.childNodes));
           if (window.portalScrollingTables) { window.portalScrollingTables(current); }
         }
+        // The status element itself stays: screen readers announce changes inside a live
+        // region they know, not a new one put in its place.
+        var count = answer.querySelector("[data-live-status]");
+        var status = document.querySelector("[data-live-status]");
+        if (count && status) { status.textContent = count.textContent; }
         window.history.replaceState(null, "", url);
       }).catch(function () {
         // Offline or the server is restarting: the Search button still works.

@@ -136,6 +136,9 @@ def test_register_receive_cancel_and_promote(app, page, live_server, smtp_server
     """)
     page.goto(f"/admin/events/{event_id}/check-in")
     page.get_by_role("searchbox", name="Name, email or organization").fill("grace")  # results as you type
+    # Only the count is announced as results come (a live table read every row aloud).
+    expect(page.locator("[data-live-status]")).to_have_text("1 person matches.")
+    expect(page.locator("[data-live-results]")).not_to_have_attribute("aria-live", "polite")
     page.get_by_role("button", name="Check in Grace Hopper").click()
     expect(page.get_by_text("Grace Hopper is checked in.")).to_be_visible()
     page.wait_for_function("window.announced.some(text => text.includes('Grace Hopper is checked in.'))")
