@@ -19,7 +19,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from typing import Any
 
+from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 
@@ -43,6 +45,28 @@ _CHUNK = 900  # stays under SQLite's bound-parameter limit
 class ImportRefused(DomainError):
     message = _l("The file could not be read as CSV.")
     status = 400
+
+
+#: A background import that stopped on an error it did not expect.
+IMPORT_STOPPED = _l("An error stopped the import; nothing was imported.")
+
+
+def refusal_record(message: Any) -> dict[str, Any]:
+    """What a background import keeps of why it failed: the message's English words and
+    their values, not a sentence in one language, so the job's page can say it in whichever
+    language its reader reads (`refusal_in_words`). `message` is an `ImportRefused`'s lazy
+    message (`_l("words", value=...)`, which keeps its words and values until shown)."""
+    words, values = getattr(message, "_args", ()), getattr(message, "_kwargs", {})
+    if len(words) == 1 and isinstance(words[0], str):
+        return {"error": words[0], "error_values": dict(values)}
+    return {"error": str(message), "error_values": {}}
+
+
+def refusal_in_words(report: dict[str, Any]) -> str:
+    """A failed import's reason (`refusal_record`) in the reader's language; a reason kept
+    before the words were (an English sentence) reads as it was kept."""
+    values = report.get("error_values") or {}
+    return gettext(report["error"], **values) if values else gettext(report["error"])
 
 
 @dataclass
@@ -270,7 +294,13 @@ def import_subscribers(
     checked by `parse_rows` (the background job checks them before taking the write lock).
     """
     from portal.lists.notifications import notify_confirmation_requested
-    from portal.lists.services import CONFIRM_PURPOSE, CONFIRMATION_VALID_FOR, _derive_unsubscribe_token
+    from portal.lists.services import (
+        CONFIRM_PAGE_WORDING,
+        CONFIRM_PAGE_WORDING_VERSION,
+        CONFIRM_PURPOSE,
+        CONFIRMATION_VALID_FOR,
+        _derive_unsubscribe_token,
+    )
 
     if parsed is not None:
         rows, report = parsed
@@ -313,27 +343,39 @@ def import_subscribers(
             .where(Subscription.list_id == mailing_list.id, Subscription.person_id.in_(chunk))
         ).tuples().all())
 
-    seen: set[str] = set()
+    def lapsed(row: ImportRow) -> bool:
+        return row.has_evidence and row.consent_kind == "implied" and row.consent_at + IMPLIED_AFTER_TRANSACTION <= moment
+
+    def standing(row: ImportRow) -> int:
+        return 0 if lapsed(row) else 2 if row.has_evidence else 1
+
+    # The row each address is imported from: its first with consent that holds, else its
+    # first without lapsed consent. A file may name someone twice, first without evidence
+    # and then with it: the evidence must not be dropped as a duplicate of the row without.
+    chosen: dict[str, ImportRow] = {}
+    for row in rows:
+        if row.email not in chosen or standing(row) > standing(chosen[row.email]):
+            chosen[row.email] = row
+
     subscriptions: list[dict] = []
     consents: list[dict] = []
     pending_people: list[tuple[int, ImportRow]] = []
     source_label = f"import:{filename}"[:60] if filename else "import"
     for row in rows:
         person_id = people[row.email]
-        if row.email in seen or existing.get(person_id) in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING):
+        if lapsed(row):
+            # Consent that has lapsed is none: not a subscriber, and not someone to email
+            # asking for consent either (that request would itself be a message needing it).
+            report.consent_expired.append(row.line)
+            continue
+        if chosen[row.email] is not row or existing.get(person_id) in (SubscriptionStatus.ACTIVE,
+                                                                       SubscriptionStatus.PENDING):
             report.already_there.append(row.line)
             continue
         if existing.get(person_id) == SubscriptionStatus.UNSUBSCRIBED:
             # They withdrew here; an old list elsewhere is no new consent.
             report.previously_unsubscribed.append(row.line)
             continue
-        if row.has_evidence and row.consent_kind == "implied" and row.consent_at + IMPLIED_AFTER_TRANSACTION <= moment:
-            # Consent that has lapsed is none: not a subscriber, and not someone to email
-            # asking for consent either (that request would itself be a message needing it).
-            # Not "seen": a later row for the address may bring consent that holds.
-            report.consent_expired.append(row.line)
-            continue
-        seen.add(row.email)
         if not row.has_evidence:
             report.without_evidence.append(row.line)
             if not ask_unconfirmed:
@@ -378,8 +420,12 @@ def import_subscribers(
             if subscription.person_id in pending_ids}
         for person_id, row in pending_people:
             subscription = by_person[person_id]
-            subscription.requested_wording = (
-                f"Imported from {source_label} without evidence of consent; asked to confirm.")
+            # No evidence of consent came with them: pressing the confirmation page's button
+            # will be the consent, so its words (in their language) are what the ledger keeps.
+            with force_locale(row.language):
+                subscription.requested_wording = str(CONFIRM_PAGE_WORDING) % {
+                    "list": mailing_list.name(row.language), "email": row.email}
+            subscription.requested_wording_version = CONFIRM_PAGE_WORDING_VERSION
             raw = issue_token(CONFIRM_PURPOSE, person_id=person_id, subject_id=subscription.id,
                               valid_for=CONFIRMATION_VALID_FOR)
             db.session.flush()

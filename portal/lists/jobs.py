@@ -65,7 +65,14 @@ def process_import_job(job_id: int) -> bool:
     Progress is committed while rows are checked; the import itself is one transaction
     together with the job's final state, so it is all or nothing.
     """
-    from portal.lists.imports import ImportRefused, ImportReport, import_subscribers, parse_rows
+    from portal.lists.imports import (
+        IMPORT_STOPPED,
+        ImportRefused,
+        ImportReport,
+        import_subscribers,
+        parse_rows,
+        refusal_record,
+    )
 
     # The lease's end is also this worker's mark on the job: every renewal and the import
     # itself go ahead only while it is still the one we set.
@@ -100,13 +107,13 @@ def process_import_job(job_id: int) -> bool:
                 raise ImportTakenOver()
         held = renewed
 
-    failure = ""
+    failure = None
     report = ImportReport()
     try:
         # Checking rows takes no database lock, so progress commits meanwhile.
         rows = parse_rows(text, report, lambda checked: renew({"processed_rows": checked}))
     except ImportRefused as error:
-        failure = str(error.message)
+        failure = error.message
     except ImportTakenOver:
         return False
     with writing():
@@ -120,7 +127,7 @@ def process_import_job(job_id: int) -> bool:
             db.session.rollback()
             return False
         try:
-            if failure:
+            if failure is not None:
                 raise ImportRefused(failure)
             from portal.auth.models import OrganizerAccount
             from portal.lists.models import MailingList
@@ -137,13 +144,13 @@ def process_import_job(job_id: int) -> bool:
             db.session.rollback()
             job = db.session.get(ImportJob, job_id)
             job.status = ImportStatus.FAILED.value
-            job.report = {"error": str(error.message)}
+            job.report = refusal_record(error.message)
         except Exception:
             db.session.rollback()
             current_app.logger.exception("import %s failed", job_id)
             job = db.session.get(ImportJob, job_id)
             job.status = ImportStatus.FAILED.value
-            job.report = {"error": "An error stopped the import; nothing was imported."}
+            job.report = refusal_record(IMPORT_STOPPED)
         job.content = ""
         job.finished_at = now()
         job.lease_until = None

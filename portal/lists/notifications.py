@@ -30,6 +30,8 @@ def notify_confirmation_requested(subscription: Subscription, raw_token: str) ->
         context={
             "list_name": mailing_list.name(subscription.person.language or "en"),
             "confirm_path": f"/lists/confirm/{raw_token}",
+            # Added by the organizers from a file, not asked for: the message says so.
+            "imported": (subscription.source or "").startswith("import"),
         },
         category=MessageCategory.TRANSACTIONAL,
     )

@@ -63,6 +63,11 @@ SUBSCRIBE_WORDING_VERSION = "lists.subscribe.v1"
 PREFERENCES_WORDING_VERSION = "lists.preferences.v1"
 #: Version of the wording recorded for working-group members.
 GROUP_WORDING_VERSION = "groups.membership.v1"
+#: What the confirmation page says beside its button: for someone an organizer imported
+#: without evidence of consent, pressing it is the consent, so these words are recorded.
+CONFIRM_PAGE_WORDING = _l("Press the button to start receiving “%(list)s” at %(email)s.")
+#: Version of that wording; bump it when the wording changes.
+CONFIRM_PAGE_WORDING_VERSION = "lists.confirm-page.v1"
 
 #: Slugs that would collide with the lists area's own URLs.
 RESERVED_SLUGS = {"unsubscribe", "confirm", "preferences", "preferences-sent"}

@@ -373,12 +373,13 @@ def admin_import(list_id: int):
 @bp.route("/admin/lists/imports/<int:job_id>")
 @organizer_required
 def admin_import_job(job_id: int):
-    from portal.lists.imports import row_problem
+    from portal.lists.imports import refusal_in_words, row_problem
 
     job = db.get_or_404(ImportJob, job_id)
     return render_template("lists/admin/import_job.html", job=job, mailing_list=job.mailing_list,
                            finished=job.status not in (ImportStatus.PENDING, ImportStatus.RUNNING),
-                           row_problem=row_problem)
+                           row_problem=row_problem,
+                           refusal=refusal_in_words(job.report) if (job.report or {}).get("error") else "")
 
 
 @bp.route("/admin/lists/<int:list_id>/posts")

@@ -133,6 +133,9 @@ _VALUE_LABELS[("consent_record", "method")] = {
     "preference centre (emailed link)": _l("the preference centre (from an emailed link)"),
     "unsubscribed from the group's list": _l("unsubscribed from the working group's list"),
     "import": _l("imported by the organizers"),
+    "erased at their request": _l("erased at their request"),
+    "left the group": _l("left the working group"), "removed from the group": _l("removed from the working group"),
+    "application declined": _l("application to the working group declined"),
 }
 
 #: Where consent came from: "<form>" or "<form>:<what>", in words.

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, select
@@ -23,7 +24,7 @@ from portal.people.forms import (
     WithdrawConsentForm,
 )
 from portal.people.models import Person, PrivacyRequest, PrivacyRequestState, Sector
-from portal.people.privacy import collect_personal_data, count_personal_rows, export_csv, export_json
+from portal.people.privacy import collect_personal_data, count_personal_rows, export_csv, export_json, value_in_words
 from portal.people.services import (
     complete_erasure,
     correct_details,
@@ -91,6 +92,7 @@ def _my_data_page(person: Person, token: str, *, details_form=None, erasure_form
         withdraw_forms=withdraw_forms,
         erasure_form=erasure_form or ErasureRequestForm(formdata=None),
         erasure_request=open_erasure_request(person),
+        in_words=value_in_words,
     ), status
 
 
@@ -143,7 +145,8 @@ def my_data_details(token: str):
             form.name.errors.append(str(error.message))
             return _my_data_page(person, token, details_form=form, status=error.status)
         db.session.commit()
-        flash(_("Your details are corrected."), "success")
+        with force_locale(person.language or "en"):  # the next page speaks the language just chosen
+            flash(_("Your details are corrected."), "success")
         return redirect(url_for("people.my_data_view", token=token))
     return _my_data_page(person, token, details_form=form, status=400)
 

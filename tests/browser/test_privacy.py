@@ -46,7 +46,7 @@ def test_privacy_and_my_data_pages_are_accessible(app, page, make):
     assert_accessible(page, "my data: details with errors")
 
     page.goto(path)
-    page.get_by_role("button", name="Withdraw consent for list:news").click()
+    page.get_by_role("button", name="Withdraw consent for emails of the list “News”").click()
     assert page.get_by_text("Your consent is withdrawn").is_visible()
     page.get_by_label("I understand that my details").check()
     page.get_by_role("button", name="Ask for erasure").click()

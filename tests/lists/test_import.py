@@ -291,3 +291,102 @@ def test_the_import_report_speaks_the_organizers_language(app, client, auth, org
     assert "Ligne 2 : adresse non valide : bad-address" in page
     assert "Ligne 3 : la langue doit être en ou fr : de" in page
     assert "invalid address" not in page
+
+
+def test_a_second_row_bringing_consent_is_not_dropped_as_a_duplicate_of_one_without(app, public_list):
+    """A review: an address listed first without evidence, then with it, was reported
+    'already there' and not imported at all (the evidence dropped); a row with lapsed consent
+    before a row without evidence left the address out the same way."""
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList, Subscription
+    from portal.people.models import ConsentRecord, Person
+
+    rows = ("email,name,language,consent_date,consent_source,consent_wording,consent_kind\n"
+            "dup.two@example.org,Dup Two,en,,,,\n"
+            "dup.two@example.org,Dup Two,en,2026-01-10,symposium sign-up sheet,Send me news,\n"
+            "old@example.org,Old,en,2019-01-10,symposium registration,,implied\n"
+            "old@example.org,Old,en,,,,\n")
+    with app.app_context():
+        report = import_subscribers(db.session.get(MailingList, public_list), rows, filename="dupes.csv",
+                                    ask_unconfirmed=True)
+        db.session.commit()
+        assert report.imported == [3] and report.already_there == [2]
+        assert report.consent_expired == [4] and report.confirmation_requested == [5]
+        statuses = dict(db.session.execute(select(Person.email, Subscription.status).join(
+            Subscription, Subscription.person_id == Person.id)).tuples().all())
+        assert statuses == {"dup.two@example.org": "active", "old@example.org": "pending"}
+        evidence = db.session.execute(select(ConsentRecord).join(Person, Person.id == ConsentRecord.person_id)
+                                      .where(Person.email == "dup.two@example.org")).scalar_one()
+        assert evidence.wording == "Send me news" and "symposium sign-up sheet" in evidence.source
+
+
+def test_someone_imported_without_evidence_is_told_the_truth_and_their_consent_keeps_the_words_shown(
+        app, client, public_list):
+    """A review: the request said 'Someone, probably you, asked...' when an organizer had
+    imported the address, and the consent recorded on confirmation kept an internal note
+    instead of the words the person was shown."""
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList
+    from portal.people.models import ConsentRecord
+
+    with app.app_context():
+        import_subscribers(db.session.get(MailingList, public_list), "email,name,language\nfleur@example.ca,Fleur,fr\n",
+                           filename="old-contacts.csv", ask_unconfirmed=True)
+        db.session.commit()
+    (request,) = outbox(app, "lists.confirmation")
+    assert "avait cette adresse dans ses dossiers" in request.body_text and "probablement vous" not in request.body_text
+    link = re.search(r"/lists/confirm/[A-Za-z0-9_-]+", request.body_text).group(0)
+    page = client.get(link).get_data(as_text=True)
+    assert "Appuyez sur le bouton pour commencer à recevoir « Annonces du symposium » à l'adresse fleur@example.ca." in page
+    assert client.post(link, data={"csrf_token": csrf_token(client, link)}).status_code == 200
+    with app.app_context():
+        consent = db.session.execute(select(ConsentRecord)).scalar_one()
+        assert consent.wording == ("Appuyez sur le bouton pour commencer à recevoir « Annonces du symposium » "
+                                   "à l'adresse fleur@example.ca.")
+        assert (consent.wording_version, consent.method, consent.kind) == (
+            "lists.confirm-page.v1", "double opt-in", "express")
+        assert consent.source == "import:old-contacts.csv"
+    # Someone who asked on the form still reads that someone asked.
+    client.post("/lists/symposium-announcements/subscribe", data={
+        "email": "asked@example.ca", "name": "Asked", "consent": "y", "language": "en",
+        "csrf_token": csrf_token(client, "/lists/symposium-announcements")})
+    asked = outbox(app, "lists.confirmation")[-1]
+    assert "asked@example.ca" in asked.to_address and "Someone, probably you, asked" in asked.body_text
+
+
+def test_a_background_imports_failure_reads_in_the_readers_language(app, client, auth, organizer, public_list):
+    """A review: the reason was kept as a sentence in one language ('Le fichier est vide.' on
+    an English page, 'The file has too many rows' on a French one)."""
+    from portal.lists.jobs import process_pending_imports
+
+    app.config["LISTS_IMPORT_IN_THREAD"] = False
+    auth.login(organizer)
+    path = f"/admin/lists/{public_list}/import"
+    bad = ("name\n" + "Ana\n" * 2100).encode()  # large, so in the background; no email column
+    response = client.post(path, headers={"Accept-Language": "fr"}, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(bad), "x.csv"), "csrf_token": csrf_token(client, path)})
+    assert response.status_code == 302
+    with app.app_context():
+        assert process_pending_imports() == 1
+    english = client.get(response.location, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    french = client.get(response.location, headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Failed: nothing was imported" in english and "The first row must name the columns" in english
+    assert "La première ligne" in french and "The first row" not in french
+
+
+def test_a_refusal_keeps_its_words_and_values_until_read():
+    from flask_babel import lazy_gettext as _l
+
+    from portal.lists.imports import refusal_in_words, refusal_record
+
+    record = refusal_record(_l("The file could not be read as CSV (line %(line)s).", line=7))
+    assert record == {"error": "The file could not be read as CSV (line %(line)s).", "error_values": {"line": 7}}
+    from flask import Flask
+
+    from portal import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    with app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert refusal_in_words(record) == "Le fichier n'a pas pu être lu en tant que CSV (ligne 7)."
+        # A reason kept before (an English sentence) reads as it was kept.
+        assert refusal_in_words({"error": "Some old sentence."}) == "Some old sentence."

@@ -190,6 +190,8 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     assert client.post(f"/admin/lists/posts/{post_id}/test", data={"csrf_token": token}).status_code == 302
     [test_copy] = outbox(app, "lists.post_test")
     assert test_copy.to_address.endswith(f"<{organizer.email}>") and test_copy.subject == "[Test] Hello"
+    # The web version's link answers 404 until the post is sent: the test copy says so.
+    assert "/archive/" in test_copy.body_text and "(this link works once the post is sent)" in test_copy.body_text
     # Asked for from a French page, the test copy is the French subscribers' version.
     client.post(f"/admin/lists/posts/{post_id}/test", data={"csrf_token": token}, headers={"Accept-Language": "fr"})
     french_copy = outbox(app, "lists.post_test")[-1]

@@ -107,6 +107,9 @@ def test_a_person_corrects_their_details(app, client, make):
         row = db.session.get(Person, person.id)
         assert (row.name, row.organization, row.sector_id, row.community, row.job_title, row.language) == (
             "Fran Correct", "OPP", police, "Kenora", "", "fr")
+    # The next page speaks French now, and so does its "corrected" (it was said in English).
+    following = client.get(path).get_data(as_text=True)
+    assert '<html lang="fr">' in following and "Vos renseignements sont corrigés." in following
 
 
 def test_a_person_withdraws_a_consent_and_leaves_the_list(app, client, make):
@@ -127,7 +130,7 @@ def test_a_person_withdraws_a_consent_and_leaves_the_list(app, client, make):
     with app.app_context():
         path = link_from_outbox(person.id)
     page = client.get(path).get_data(as_text=True)
-    assert "Withdraw consent for list:news" in page
+    assert "Withdraw consent for emails of the list “News”" in page  # in words, not the code
     response = client.post(path + "/withdraw", data={
         "withdraw-0-csrf_token": csrf_token(client, path), "withdraw-0-purpose": "list:news"})
     assert response.status_code == 302
@@ -307,3 +310,28 @@ def test_two_questions_worded_alike_keep_both_answers(app, make):
         answers = sections["registration"].rows[0]["answers"]
     assert sorted(answers.values()) == ["vegan", "wheelchair"]
     assert f"Other (please specify) (q{first_id})" in answers
+
+
+def test_every_consent_method_the_portal_records_reads_in_words():
+    """The consent ledger keeps a method code; the my-data page and the organizers' subscriber
+    page show it in words. A review found 'erased at their request' shown as the code on a
+    French page: every method recorded anywhere now has words."""
+    import ast
+    from pathlib import Path
+
+    from portal.people.privacy import _VALUE_LABELS
+
+    recorders = {"record_consent", "unsubscribe", "_unsubscribe", "remove_group_subscriber"}
+    recorded: set[str] = set()
+    for path in Path(__file__).resolve().parents[2].joinpath("portal").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = getattr(getattr(node, "func", None), "id", None) or getattr(getattr(node, "func", None), "attr", None)
+            if not isinstance(node, ast.Call) or name not in recorders:
+                continue
+            given = [keyword.value for keyword in node.keywords if keyword.arg in ("method", "reason")]
+            if name in ("unsubscribe", "_unsubscribe") and len(node.args) >= 2:
+                given.append(node.args[1])
+            recorded |= {part.value for value in given for part in ast.walk(value)
+                         if isinstance(part, ast.Constant) and isinstance(part.value, str)}
+    assert len(recorded) > 12  # the scan found the calls
+    assert sorted(recorded - set(_VALUE_LABELS[("consent_record", "method")])) == []
