@@ -88,6 +88,11 @@ def _init_extensions(app: Flask) -> None:
     from portal.core.db import configure_engine
     from portal.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
+    # A failed statement's error (logged with its traceback) names its SQL but not its values:
+    # those are names, addresses, message bodies and links with tokens (a review found a
+    # failed release notice's INSERT logged with all of them).
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True} | dict(
+        app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # No statement waits longer than DATABASE_LOCK_TIMEOUT_MS for a row lock (a
         # registration then answers "busy, try again"). Set once per connection, in the

@@ -19,6 +19,15 @@ def mask_secrets(text: str) -> str:
 
 class TokenMaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        # The traceback too: a formatter adds it after the message, from exc_text when that
+        # is set, and an error's text can hold a link with its token (a review found live
+        # unsubscribe links in a failed job's traceback).
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_secrets(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_secrets(record.stack_info)
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is logged as is

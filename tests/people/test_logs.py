@@ -93,3 +93,36 @@ def test_record_masking_covers_loggers_and_handlers_added_later(app, caplog):
     assert raw not in text and "hunter2-secret" not in text
     assert "yorick" not in text and "Zelda" not in text
     assert "?status=confirmed&q=***" in text and "?actor=***&page=2" in text
+
+
+def test_a_failed_statement_logs_neither_its_values_nor_a_token_in_its_traceback(app, caplog):
+    """A review found a failed release notice's INSERT logged, traceback and all, with the
+    recipients' names and addresses, the bodies and live unsubscribe links: the traceback was
+    never masked, and SQLAlchemy put the statement's values in its error."""
+    from sqlalchemy import text
+
+    from portal.core.logging import install_record_masking
+
+    raw = "Qm7_" + "k" * 39
+    original = logging.getLogRecordFactory()
+    try:
+        install_record_masking()
+        caplog.set_level(logging.DEBUG)
+        with app.app_context():
+            try:
+                db.session.execute(text("INSERT INTO no_such_table (address, body) VALUES (:address, :body)"),
+                                   {"address": "Amélie Tremblay <amelie@example.ca>",
+                                    "body": f"Unsubscribe: https://portal.example/lists/unsubscribe/{raw}"})
+            except Exception:
+                logging.getLogger("portal.guidelines.jobs").exception("releasing guideline 7 failed")
+            db.session.rollback()
+            try:
+                raise RuntimeError(f"could not send https://portal.example/events/manage/{raw}")
+            except RuntimeError:
+                logging.getLogger("portal.mail").exception("sending failed")
+    finally:
+        logging.setLogRecordFactory(original)
+    text_logged = caplog.text
+    assert "no_such_table" in text_logged and "Traceback" in text_logged  # the error itself is there
+    assert raw not in text_logged and "amelie@example.ca" not in text_logged and "Amélie" not in text_logged
+    assert "/events/manage/Qm7_…" in text_logged
