@@ -11,7 +11,8 @@ The guarantees, and how they are kept:
   is still ours (`WHERE id = ? AND claimed_by = me`). However slow the server, a claim never
   runs out while its sender is still going: before each message nearly the whole lease is
   left (the sender renews it on the rows still its own every RENEW_EVERY), and a lease is at
-  least twenty SMTP timeouts, more than one message's exchange can take (`sending_lease`).
+  least twenty SMTP timeouts, while one message's exchange is cut off after twelve however
+  the server dribbles its replies (`EXCHANGE_TIMEOUTS`, `sending_lease`).
   So a crash can re-send at most the one message in flight on each connection.
 * **A lost database is not a crash.** When the sender's database connections are lost (a
   restart, a failover, a killed backend), each step is tried again on new connections for
@@ -152,15 +153,45 @@ class SmtpTransport:
         self.password = config.get("MAIL_PASSWORD")
         self.timeout = float(config.get("MAIL_TIMEOUT_SECONDS") or 30)
         self.reconnect_every = max(1, int(config.get("MAIL_RECONNECT_EVERY") or 1000))
+        #: The longest one message's exchange may take, reconnecting included (`send`).
+        self.exchange_limit = EXCHANGE_TIMEOUTS * self.timeout
         self._connection: smtplib.SMTP | None = None
+        #: A connection being opened, which the watchdog may have to cut off too.
+        self._connecting: smtplib.SMTP | None = None
         self._sent_on_connection = 0
+        self._deadline: float | None = None
+        self._cut_off = False
+        self._closed = threading.Event()
+        threading.Thread(target=self._watch, name="smtp-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Cut off an exchange that outlives its deadline. smtplib's timeout bounds each read,
+        not the exchange: a server that dribbles its reply a byte at a time never trips it,
+        and would keep the message past its claim's lease, when another sender may take and
+        send it too (a review reproduced exactly that). Shutting the socket down makes the
+        blocked read fail at once."""
+        while not self._closed.wait(min(0.5, self.timeout / 2)):
+            deadline = self._deadline
+            if deadline is None or time.monotonic() < deadline or self._cut_off:
+                continue
+            self._cut_off = True
+            for connection in (self._connection, self._connecting):
+                sock = getattr(connection, "sock", None)
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
     def _connect(self) -> smtplib.SMTP:
         try:
-            if self.use_ssl:
-                connection: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout)
-            else:
-                connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            # Made first and connected after, so the watchdog can cut off a slow greeting too.
+            connection: smtplib.SMTP = (smtplib.SMTP_SSL if self.use_ssl else smtplib.SMTP)(timeout=self.timeout)
+            self._connecting = connection
+            code, greeting = connection.connect(self.host, self.port)
+            if code != 220:
+                connection.close()
+                raise smtplib.SMTPConnectError(code, greeting)
             connection.ehlo_or_helo_if_needed()
             if self.use_tls and not self.use_ssl:
                 connection.starttls()
@@ -174,16 +205,14 @@ class SmtpTransport:
             raise TransportUnavailable(f"connect: {reply}") from error
         except (OSError, smtplib.SMTPException) as error:
             raise TransportUnavailable(f"cannot connect to {self.host}:{self.port}: {error}") from error
+        finally:
+            self._connecting = None
         self._sent_on_connection = 0
         return connection
 
     def close(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.quit()
-            except (OSError, smtplib.SMTPException):
-                self._connection.close()
-            self._connection = None
+        self._closed.set()
+        self.quit_connection()
 
     def _drop(self) -> None:
         if self._connection is not None:
@@ -191,10 +220,35 @@ class SmtpTransport:
             self._connection = None
 
     def send(self, message: WireMessage, data: bytes) -> str:
-        """Send one message; return the server's 250 reply or raise a failure."""
+        """Send one message; return the server's 250 reply or raise a failure. The whole
+        exchange, a reconnection included, ends within `exchange_limit` (well inside the
+        claim's lease, `sending_lease`): past it the connection is cut and the message is
+        retried later, as after a timeout (the server may or may not have it)."""
         if self._connection is not None and self._sent_on_connection >= self.reconnect_every:
-            self.close()
+            self.quit_connection()
+        self._cut_off = False
+        self._deadline = time.monotonic() + self.exchange_limit
+        try:
+            reply = self._send_once(message, data)
+        except (TemporaryFailure, PermanentFailure) as error:
+            if not self._cut_off:
+                raise
+            self._drop()
+            raise ServerUnwell(f"no answer within {self.exchange_limit:g} s for one message: "
+                               f"connection cut ({error})") from error
+        finally:
+            self._deadline = None
+        if self._cut_off:
+            # A reply cut short reads to smtplib as a whole one ("250 xx" then end of file):
+            # whether the server took the message is unknown, as after a timeout.
+            self._drop()
+            raise ServerUnwell(f"no answer within {self.exchange_limit:g} s for one message: connection cut")
+        return reply
+
+    def _send_once(self, message: WireMessage, data: bytes) -> str:
         for fresh in (False, True):
+            if self._cut_off:
+                raise ServerUnwell("the exchange ran out of time")
             if self._connection is None:
                 self._connection = self._connect()
                 fresh = True
@@ -207,6 +261,16 @@ class SmtpTransport:
                 if fresh:
                     raise ServerUnwell(str(error)) from error
         raise TemporaryFailure("connection dropped")  # pragma: no cover - loop always returns
+
+    def quit_connection(self) -> None:
+        """Say goodbye to the server on this connection (to open a new one); the transport
+        stays usable."""
+        if self._connection is not None:
+            try:
+                self._connection.quit()
+            except (OSError, smtplib.SMTPException):
+                self._connection.close()
+            self._connection = None
 
     def _transaction(self, connection: smtplib.SMTP, message: WireMessage, data: bytes) -> str:
         sender, recipient = message.envelope_from, message.envelope_to
@@ -824,6 +888,12 @@ class _Shared:
                 self._taken -= count
 
 
+#: One message's whole exchange may take at most this many MAIL_TIMEOUT_SECONDS (a dropped
+#: connection, then connect, greeting, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT, DATA, the end
+#: of data: about a dozen reads, each bounded by the timeout); the transport cuts it off
+#: after that (`SmtpTransport.send`), so it always ends inside the lease (`sending_lease`).
+EXCHANGE_TIMEOUTS = 12
+
 #: A sender renews its claim before the next message once this long has passed since it
 #: was made or last renewed: never for a fast server (a batch takes well under this), and
 #: at most one UPDATE per this long for a slow one.
@@ -832,10 +902,9 @@ RENEW_EVERY = timedelta(seconds=10)
 
 def sending_lease(config: Any) -> timedelta:
     """How long a claim lasts: MAIL_LEASE_SECONDS, but never under twenty SMTP timeouts plus
-    RENEW_EVERY. Each read of one message's exchange waits at most MAIL_TIMEOUT_SECONDS, and
-    there are about a dozen at worst (a dropped connection, then connect, greeting, EHLO,
-    STARTTLS, EHLO, AUTH, MAIL, RCPT, DATA, the end of data, QUIT), so a message always goes
-    out within the lease left before it."""
+    RENEW_EVERY. One message's exchange is cut off after EXCHANGE_TIMEOUTS (twelve) timeouts
+    however the server answers, so a message always ends, sent or not, within the lease
+    left before it."""
     configured = timedelta(seconds=int(config.get("MAIL_LEASE_SECONDS") or 300))
     timeout = timedelta(seconds=float(config.get("MAIL_TIMEOUT_SECONDS") or 30))
     return max(configured, 20 * timeout + RENEW_EVERY)

@@ -549,6 +549,73 @@ def test_a_slow_server_never_gets_a_message_twice_from_two_senders(app, smtp_ser
     assert {outbox.row(message_id).state for message_id in ids} == {OutboxState.SENT}
 
 
+def _dribbling_smtp_server(stop):
+    """An SMTP server (a bare socket) that answers the end of DATA one byte every 0.1 s: each
+    read is quick, the whole reply takes 20 s."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve() -> None:
+        connection, _ = server.accept()
+        lines = connection.makefile("rb")
+        connection.sendall(b"220 drip ready\r\n")
+        while not stop.is_set():
+            command = lines.readline()[:4].upper()
+            if command in (b"EHLO", b"HELO"):
+                connection.sendall(b"250 drip\r\n")
+            elif command in (b"MAIL", b"RCPT", b"RSET"):
+                connection.sendall(b"250 ok\r\n")
+            elif command == b"DATA":
+                connection.sendall(b"354 go on\r\n")
+                while lines.readline() not in (b".\r\n", b""):
+                    pass
+                for byte in b"250 " + b"x" * 200 + b"\r\n":
+                    if stop.is_set():
+                        break
+                    try:
+                        connection.sendall(bytes([byte]))
+                    except OSError:
+                        break
+                    time.sleep(0.1)
+            else:
+                break
+        connection.close()
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def test_a_server_dribbling_its_reply_is_cut_off_within_the_claims_lease(app, outbox):
+    """A review: a server sending its final 250 a byte at a time kept one message for as long
+    as it liked (smtplib's timeout bounds each read, not the exchange); the claim ran out
+    meanwhile and a second sender sent the message too, though no process had died. The
+    exchange is now cut off after twelve timeouts, well inside the lease, and the message
+    waits for a retry like any timed-out one."""
+    import threading
+    import time
+
+    stop = threading.Event()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=_dribbling_smtp_server(stop), MAIL_TIMEOUT_SECONDS=0.3)
+    clock.set_now(clock.now())
+    [message_id] = outbox.queue("dribbled@example.ca")
+    started = time.monotonic()
+    try:
+        report = deliver(app)
+    finally:
+        stop.set()
+    elapsed = time.monotonic() - started
+    row = outbox.row(message_id)
+    assert report.retried == 1 and report.sent == 0 and report.unreachable
+    assert row.state == OutboxState.RETRY and "connection cut" in row.last_error
+    assert elapsed < 12 * 0.3 + 2.5  # twelve timeouts and the watchdog's look, not the 20 s reply
+
+
 def test_a_relay_saying_try_later_is_retried_for_days_not_hours(app):
     from portal.mail.delivery import RETRY_BASE, RETRY_CAP
 
