@@ -10,6 +10,7 @@ import time
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from typing import Any
 
 from aiosmtpd.controller import Controller
 
@@ -32,14 +33,17 @@ class CollectingHandler:
 
 
 class SMTPServer:
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1", **tls: Any) -> None:
+        """`tls`: aiosmtpd's `tls_context` (STARTTLS offered) or `ssl_context` (TLS from the
+        first byte)."""
         self.host = host
         self.port = port
+        self.tls = tls
         self.handler = CollectingHandler()
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self._controller = Controller(self.handler, hostname=self.host, port=self.port)
+        self._controller = Controller(self.handler, hostname=self.host, port=self.port, **self.tls)
         self._controller.start()
 
     def stop(self) -> None:

@@ -159,10 +159,13 @@ class SmtpTransport:
         #: A connection being opened, which the watchdog may have to cut off too.
         self._connecting: smtplib.SMTP | None = None
         self._sent_on_connection = 0
+        # The watchdog's view of the exchange under way, changed only under this lock, so it
+        # never cuts an exchange that has already ended (or the next one, on a stale deadline).
+        self._watch_lock = threading.Lock()
         self._deadline: float | None = None
         self._cut_off = False
         self._closed = threading.Event()
-        threading.Thread(target=self._watch, name="smtp-watchdog", daemon=True).start()
+        self._watchdog: threading.Thread | None = None
 
     def _watch(self) -> None:
         """Cut off an exchange that outlives its deadline. smtplib's timeout bounds each read,
@@ -171,22 +174,40 @@ class SmtpTransport:
         send it too (a review reproduced exactly that). Shutting the socket down makes the
         blocked read fail at once."""
         while not self._closed.wait(min(0.5, self.timeout / 2)):
-            deadline = self._deadline
-            if deadline is None or time.monotonic() < deadline or self._cut_off:
-                continue
-            self._cut_off = True
-            for connection in (self._connection, self._connecting):
-                sock = getattr(connection, "sock", None)
-                if sock is not None:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+            with self._watch_lock:
+                if self._deadline is None or time.monotonic() < self._deadline or self._cut_off:
+                    continue
+                self._cut_off = True
+                for connection in (self._connection, self._connecting):
+                    sock = getattr(connection, "sock", None)
+                    if sock is not None:
+                        try:
+                            sock.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+
+    def _arm(self) -> None:
+        """Start the clock on one exchange (the watchdog thread starts with the first)."""
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, name="smtp-watchdog", daemon=True)
+            self._watchdog.start()
+        with self._watch_lock:
+            self._cut_off = False
+            self._deadline = time.monotonic() + self.exchange_limit
+
+    def _disarm(self) -> bool:
+        """Stop the clock; True if the watchdog cut the exchange off."""
+        with self._watch_lock:
+            self._deadline = None
+            return self._cut_off
 
     def _connect(self) -> smtplib.SMTP:
         try:
             # Made first and connected after, so the watchdog can cut off a slow greeting too.
             connection: smtplib.SMTP = (smtplib.SMTP_SSL if self.use_ssl else smtplib.SMTP)(timeout=self.timeout)
+            # The name TLS checks the certificate against, which smtplib takes only from the
+            # constructor's host (connecting later leaves it empty and STARTTLS refuses).
+            connection._host = self.host
             self._connecting = connection
             code, greeting = connection.connect(self.host, self.port)
             if code != 220:
@@ -203,7 +224,7 @@ class SmtpTransport:
             if 400 <= error.smtp_code < 500:
                 raise TransportUnavailable(reply) from error
             raise TransportUnavailable(f"connect: {reply}") from error
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, ValueError) as error:  # ssl.SSLError is an OSError
             raise TransportUnavailable(f"cannot connect to {self.host}:{self.port}: {error}") from error
         finally:
             self._connecting = None
@@ -211,8 +232,17 @@ class SmtpTransport:
         return connection
 
     def close(self) -> None:
-        self._closed.set()
-        self.quit_connection()
+        """Say goodbye (within the exchange limit: a server dribbling its answer to QUIT
+        must not hold a sender that is stopping), then stop the watchdog."""
+        if self._connection is None:
+            self._closed.set()
+            return
+        self._arm()
+        try:
+            self.quit_connection()
+        finally:
+            self._disarm()
+            self._closed.set()
 
     def _drop(self) -> None:
         if self._connection is not None:
@@ -221,24 +251,24 @@ class SmtpTransport:
 
     def send(self, message: WireMessage, data: bytes) -> str:
         """Send one message; return the server's 250 reply or raise a failure. The whole
-        exchange, a reconnection included, ends within `exchange_limit` (well inside the
-        claim's lease, `sending_lease`): past it the connection is cut and the message is
-        retried later, as after a timeout (the server may or may not have it)."""
-        if self._connection is not None and self._sent_on_connection >= self.reconnect_every:
-            self.quit_connection()
-        self._cut_off = False
-        self._deadline = time.monotonic() + self.exchange_limit
+        exchange, a reconnection (and the QUIT before it) included, ends within
+        `exchange_limit` (well inside the claim's lease, `sending_lease`): past it the
+        connection is cut and the message is retried later, as after a timeout (the server
+        may or may not have it)."""
+        self._arm()
         try:
+            if self._connection is not None and self._sent_on_connection >= self.reconnect_every:
+                self.quit_connection()
             reply = self._send_once(message, data)
-        except (TemporaryFailure, PermanentFailure) as error:
-            if not self._cut_off:
+        except Exception as error:
+            # Cut off, a read may fail any way (a TLS socket shut down mid-read raises
+            # ValueError): it is the cut that says what happened.
+            if not self._disarm():
                 raise
             self._drop()
             raise ServerUnwell(f"no answer within {self.exchange_limit:g} s for one message: "
                                f"connection cut ({error})") from error
-        finally:
-            self._deadline = None
-        if self._cut_off:
+        if self._disarm():
             # A reply cut short reads to smtplib as a whole one ("250 xx" then end of file):
             # whether the server took the message is unknown, as after a timeout.
             self._drop()

@@ -549,9 +549,9 @@ def test_a_slow_server_never_gets_a_message_twice_from_two_senders(app, smtp_ser
     assert {outbox.row(message_id).state for message_id in ids} == {OutboxState.SENT}
 
 
-def _dribbling_smtp_server(stop):
-    """An SMTP server (a bare socket) that answers the end of DATA one byte every 0.1 s: each
-    read is quick, the whole reply takes 20 s."""
+def _dribbling_smtp_server(stop, *, on: bytes = b"DATA"):
+    """An SMTP server (a bare socket) that answers the end of DATA (or QUIT, `on`) one byte
+    every 0.1 s: each read is quick, the whole reply takes 20 s."""
     import socket
     import threading
     import time
@@ -560,8 +560,17 @@ def _dribbling_smtp_server(stop):
     server.bind(("127.0.0.1", 0))
     server.listen()
 
-    def serve() -> None:
-        connection, _ = server.accept()
+    def dribble(connection, reply: bytes) -> None:
+        for byte in reply + b" " + b"x" * 200 + b"\r\n":
+            if stop.is_set():
+                return
+            try:
+                connection.sendall(bytes([byte]))
+            except OSError:
+                return
+            time.sleep(0.1)
+
+    def serve_one(connection) -> None:
         lines = connection.makefile("rb")
         connection.sendall(b"220 drip ready\r\n")
         while not stop.is_set():
@@ -574,17 +583,25 @@ def _dribbling_smtp_server(stop):
                 connection.sendall(b"354 go on\r\n")
                 while lines.readline() not in (b".\r\n", b""):
                     pass
-                for byte in b"250 " + b"x" * 200 + b"\r\n":
-                    if stop.is_set():
-                        break
-                    try:
-                        connection.sendall(bytes([byte]))
-                    except OSError:
-                        break
-                    time.sleep(0.1)
+                if on == b"DATA":
+                    dribble(connection, b"250")
+                else:
+                    connection.sendall(b"250 stored\r\n")
+            elif command == b"QUIT" and on == b"QUIT":
+                dribble(connection, b"221")
+                break
             else:
                 break
         connection.close()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve_one, args=(connection,), daemon=True).start()
         server.close()
 
     threading.Thread(target=serve, daemon=True).start()
@@ -614,6 +631,28 @@ def test_a_server_dribbling_its_reply_is_cut_off_within_the_claims_lease(app, ou
     assert report.retried == 1 and report.sent == 0 and report.unreachable
     assert row.state == OutboxState.RETRY and "connection cut" in row.last_error
     assert elapsed < 12 * 0.3 + 2.5  # twelve timeouts and the watchdog's look, not the 20 s reply
+
+
+def test_a_quit_dribbled_before_reconnecting_is_cut_off_too(app, outbox):
+    """A review: the QUIT that closes a connection before the next one (every
+    MAIL_RECONNECT_EVERY messages) ran outside the exchange's limit, so a server dribbling its
+    goodbye held the next message as long as it liked."""
+    import threading
+    import time
+
+    stop = threading.Event()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=_dribbling_smtp_server(stop, on=b"QUIT"),
+                      MAIL_TIMEOUT_SECONDS=0.3, MAIL_RECONNECT_EVERY=1)
+    clock.set_now(clock.now())
+    first, second = outbox.queue(count=2)
+    started = time.monotonic()
+    try:
+        report = deliver(app)
+    finally:
+        stop.set()
+    assert time.monotonic() - started < 2 * (12 * 0.3 + 1.5)  # each QUIT cut off, not 20 s each
+    assert report.sent == 1 and report.retried == 1
+    assert outbox.row(first).state == OutboxState.SENT and outbox.row(second).state == OutboxState.RETRY
 
 
 def test_a_relay_saying_try_later_is_retried_for_days_not_hours(app):
@@ -679,3 +718,38 @@ def test_a_server_closing_a_reused_connection_with_421_costs_nothing(app, smtp_s
     report = deliver(app)
     assert report.sent == 4 and report.retried == 0 and not report.unreachable
     assert {outbox.row(message_id).attempts for message_id in ids} == {1}
+
+
+def _self_signed_tls(tmp_path):
+    """A server-side TLS context with a throwaway self-signed certificate (openssl)."""
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def test_mail_goes_through_starttls_and_implicit_tls(app, outbox, tmp_path):
+    """A review: connecting in two steps (so the watchdog can cut a slow greeting) left
+    smtplib without the server's name, and every STARTTLS or SSL connection failed before
+    sending anything."""
+    from tests.conftest import free_port
+    from tests.smtp import SMTPServer
+
+    context = _self_signed_tls(tmp_path)
+    for setting, server in (("MAIL_USE_TLS", SMTPServer(free_port(), tls_context=context)),
+                            ("MAIL_USE_SSL", SMTPServer(free_port(), ssl_context=context))):
+        server.start()
+        try:
+            app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port, MAIL_USE_TLS=False, MAIL_USE_SSL=False)
+            app.config[setting] = True
+            [message_id] = outbox.queue(f"{setting.lower()}@example.ca")
+            report = deliver(app)
+            assert report.sent == 1, (setting, outbox.row(message_id).last_error)
+            assert len(server.wait_for(1)) == 1
+        finally:
+            server.stop()
