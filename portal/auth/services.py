@@ -26,7 +26,7 @@ from portal.auth.passwords import (  # noqa: F401  (hash_password and WeakPasswo
     hash_password,
     password_hasher,
 )
-from portal.core.audit import record_audit
+from portal.core.audit import AuditEntry, record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError
 from portal.core.tokens import hash_token, new_raw_token
@@ -159,10 +159,21 @@ def attempted_address(email: str | None) -> str:
         return NOT_AN_ADDRESS
 
 
-def record_refused_login(email: str | None, *, origin: str = "", reason: str) -> None:
-    """A login attempt refused before the password was looked at (too many from one place):
-    recorded like every attempt, but not counted as a failure against the account."""
-    record_audit("auth.login.failed", actor_label=attempted_address(email), origin=origin, reason=reason)
+def record_refused_login(email: str | None, *, origin: str = "") -> bool:
+    """A login attempt refused by the rate limit, before the password was looked at: put on
+    the audit log (not counted as a failure against the account), once a minute per address,
+    so a flood of refused attempts is not a flood of writes. Returns whether it was written
+    (the application log has a line for every one)."""
+    address = attempted_address(email)
+    moment = now()
+    recently = db.session.execute(
+        select(AuditEntry.id).where(AuditEntry.action == "auth.login.rate_limited", AuditEntry.actor_label == address,
+                                    AuditEntry.at > moment - timedelta(minutes=1)).limit(1)
+    ).first()
+    if recently is not None:
+        return False
+    record_audit("auth.login.rate_limited", actor_label=address, origin=origin)
+    return True
 
 
 def _recent_failures(address: str, moment: datetime) -> int:

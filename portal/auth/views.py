@@ -80,13 +80,18 @@ def _start_afresh() -> None:
 
 
 def _login_over_limit(_limit) -> None:
-    """Flask-Limiter refuses the attempt before the view runs: record it all the same (every
-    login attempt is logged), in its own short transaction."""
-    db.session.rollback()
-    with writing():
-        record_refused_login(request.form.get("email"), origin=request_origin(), reason="rate limited")
-        db.session.commit()
+    """Flask-Limiter refuses the attempt before the view runs: log it all the same (every
+    login attempt is logged), and put it on the audit log in its own short transaction. The
+    refusal stands whatever happens to that write (the database may be what is failing)."""
     current_app.logger.warning("login refused by the rate limit: origin=%s", request_origin())
+    db.session.rollback()
+    try:
+        with writing():
+            record_refused_login(request.form.get("email"), origin=request_origin())
+            db.session.commit()
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("a rate-limited login could not be put on the audit log")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -11,6 +11,7 @@ ACTION_WORDS = {
     "admin.audit.viewed": lazy_pgettext("audit action", "Audit log read"),
     "auth.account.reset": lazy_pgettext("audit action", "Organizer account reset"),
     "auth.login.failed": lazy_pgettext("audit action", "Sign-in failed"),
+    "auth.login.rate_limited": lazy_pgettext("audit action", "Sign-in refused: too many attempts"),
     "auth.login.succeeded": lazy_pgettext("audit action", "Signed in"),
     "auth.logout": lazy_pgettext("audit action", "Signed out"),
     "auth.password.change_refused": lazy_pgettext("audit action", "Password change refused"),

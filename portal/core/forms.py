@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
@@ -157,5 +158,8 @@ def _named_if_generic(field, message: str) -> str:
     several reads the same and a screen-reader user cannot tell them apart (WCAG 3.3.1,
     2.4.4). Say which field, in the page's language."""
     if message in (field.gettext(WTFORMS_REQUIRED), WTFORMS_REQUIRED):
-        return _("“%(label)s” is required.", label=field.label.text)
+        # A label may be markup (English shown to a French reader, marked lang="en"): the
+        # message is text, so it names the field by the label's text.
+        label = field.label.text
+        return _("“%(label)s” is required.", label=label.striptags() if isinstance(label, Markup) else label)
     return message

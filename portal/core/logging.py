@@ -17,17 +17,33 @@ def mask_secrets(text: str) -> str:
     return _SEARCH.sub(r"\1***", _PASSWORD.sub(r"\1***", _TOKEN.sub(r"\1…", text)))
 
 
+# In a traceback, a token is in a link or a parameter (after "/" or "="): the code's own long
+# names (subscription_for_unsubscribe_token, a constraint's name) stay readable.
+_TOKEN_IN_TRACEBACK = re.compile(r"(?<=[/=])([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{28,}")
+# PostgreSQL's DETAIL line quotes the values a constraint refused ("Key (email)=(...)",
+# "Failing row contains (...)"): personal data, whatever SQLAlchemy hides.
+_DATABASE_DETAIL = re.compile(r"^(DETAIL:).*$", re.MULTILINE)
+
+
+def mask_traceback(text: str) -> str:
+    text = _DATABASE_DETAIL.sub(r"\1 (values not logged)", text)
+    return _SEARCH.sub(r"\1***", _PASSWORD.sub(r"\1***", _TOKEN_IN_TRACEBACK.sub(r"\1…", text)))
+
+
 class TokenMaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         # The traceback too: a formatter adds it after the message, from exc_text when that
         # is set, and an error's text can hold a link with its token (a review found live
         # unsubscribe links in a failed job's traceback).
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = mask_secrets(record.exc_text)
-        if record.stack_info:
-            record.stack_info = mask_secrets(record.stack_info)
+        try:
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = mask_traceback(record.exc_text)
+            if record.stack_info:
+                record.stack_info = mask_traceback(record.stack_info)
+        except Exception:  # a traceback that cannot be formatted is the formatter's to report
+            pass
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is logged as is

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 
@@ -295,7 +295,6 @@ def import_subscribers(
     """
     from portal.lists.notifications import notify_confirmation_requested
     from portal.lists.services import (
-        CONFIRM_PAGE_WORDING,
         CONFIRM_PAGE_WORDING_VERSION,
         CONFIRM_PURPOSE,
         CONFIRMATION_VALID_FOR,
@@ -316,11 +315,22 @@ def import_subscribers(
     for start in range(0, len(addresses), _CHUNK):
         chunk = addresses[start:start + _CHUNK]
         people.update(db.session.execute(select(Person.email, Person.id).where(Person.email.in_(chunk))).tuples().all())
-    first_row = {}
+    def lapsed(row: ImportRow) -> bool:
+        return row.has_evidence and row.consent_kind == "implied" and row.consent_at + IMPLIED_AFTER_TRANSACTION <= moment
+
+    def standing(row: ImportRow) -> int:
+        return 0 if lapsed(row) else 2 if row.has_evidence else 1
+
+    # The row each address is imported from: its first with consent that holds, else its
+    # first without lapsed consent. A file may name someone twice, first without evidence
+    # and then with it: the evidence must not be dropped as a duplicate of the row without,
+    # and a new person takes their name and language from that row too.
+    chosen: dict[str, ImportRow] = {}
     for row in rows:
-        first_row.setdefault(row.email, row)
+        if row.email not in chosen or standing(row) > standing(chosen[row.email]):
+            chosen[row.email] = row
     new_people = [
-        {"email": email, "name": first_row[email].name, "language": first_row[email].language,
+        {"email": email, "name": chosen[email].name, "language": chosen[email].language,
          "organization": "", "community": "", "job_title": "", "created_at": moment}
         for email in addresses if email not in people
     ]
@@ -343,38 +353,31 @@ def import_subscribers(
             .where(Subscription.list_id == mailing_list.id, Subscription.person_id.in_(chunk))
         ).tuples().all())
 
-    def lapsed(row: ImportRow) -> bool:
-        return row.has_evidence and row.consent_kind == "implied" and row.consent_at + IMPLIED_AFTER_TRANSACTION <= moment
-
-    def standing(row: ImportRow) -> int:
-        return 0 if lapsed(row) else 2 if row.has_evidence else 1
-
-    # The row each address is imported from: its first with consent that holds, else its
-    # first without lapsed consent. A file may name someone twice, first without evidence
-    # and then with it: the evidence must not be dropped as a duplicate of the row without.
-    chosen: dict[str, ImportRow] = {}
-    for row in rows:
-        if row.email not in chosen or standing(row) > standing(chosen[row.email]):
-            chosen[row.email] = row
-
     subscriptions: list[dict] = []
     consents: list[dict] = []
     pending_people: list[tuple[int, ImportRow]] = []
     source_label = f"import:{filename}"[:60] if filename else "import"
     for row in rows:
         person_id = people[row.email]
-        if lapsed(row):
-            # Consent that has lapsed is none: not a subscriber, and not someone to email
-            # asking for consent either (that request would itself be a message needing it).
-            report.consent_expired.append(row.line)
-            continue
-        if chosen[row.email] is not row or existing.get(person_id) in (SubscriptionStatus.ACTIVE,
-                                                                       SubscriptionStatus.PENDING):
+        if existing.get(person_id) in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING):
             report.already_there.append(row.line)
             continue
         if existing.get(person_id) == SubscriptionStatus.UNSUBSCRIBED:
             # They withdrew here; an old list elsewhere is no new consent.
             report.previously_unsubscribed.append(row.line)
+            continue
+        if lapsed(row):
+            # Consent that has lapsed is none: not a subscriber, and not someone to email
+            # asking for consent either (that request would itself be a message needing it).
+            report.consent_expired.append(row.line)
+            continue
+        if chosen[row.email] is not row:
+            # Another row of the file names them: they are imported from that one. This row
+            # reads as that address's outcome: on the list, or left out for want of evidence.
+            if chosen[row.email].has_evidence or ask_unconfirmed:
+                report.already_there.append(row.line)
+            else:
+                report.without_evidence.append(row.line)
             continue
         if not row.has_evidence:
             report.without_evidence.append(row.line)
@@ -421,10 +424,9 @@ def import_subscribers(
         for person_id, row in pending_people:
             subscription = by_person[person_id]
             # No evidence of consent came with them: pressing the confirmation page's button
-            # will be the consent, so its words (in their language) are what the ledger keeps.
-            with force_locale(row.language):
-                subscription.requested_wording = str(CONFIRM_PAGE_WORDING) % {
-                    "list": mailing_list.name(row.language), "email": row.email}
+            # will be the consent, so the ledger will keep that page's words as it showed
+            # them (confirm_subscription), under this version.
+            subscription.requested_wording = ""
             subscription.requested_wording_version = CONFIRM_PAGE_WORDING_VERSION
             raw = issue_token(CONFIRM_PURPOSE, person_id=person_id, subject_id=subscription.id,
                               valid_for=CONFIRMATION_VALID_FOR)

@@ -21,6 +21,8 @@ def notify_confirmation_requested(subscription: Subscription, raw_token: str) ->
     The key carries part of the new token's hash, so asking again sends a fresh link (the
     service rate-limits how often).
     """
+    from portal.lists.services import CONFIRM_PAGE_WORDING_VERSION  # services imports this module
+
     mailing_list = subscription.mailing_list
     return queue_email(
         key=f"lists.confirmation:{subscription.id}:{hash_token(raw_token)[:16]}",
@@ -31,7 +33,7 @@ def notify_confirmation_requested(subscription: Subscription, raw_token: str) ->
             "list_name": mailing_list.name(subscription.person.language or "en"),
             "confirm_path": f"/lists/confirm/{raw_token}",
             # Added by the organizers from a file, not asked for: the message says so.
-            "imported": (subscription.source or "").startswith("import"),
+            "imported": subscription.requested_wording_version == CONFIRM_PAGE_WORDING_VERSION,
         },
         category=MessageCategory.TRANSACTIONAL,
     )

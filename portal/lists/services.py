@@ -474,7 +474,14 @@ def confirmation_for(raw_token: str | None) -> Subscription:
     return subscription
 
 
-def confirm_subscription(raw_token: str | None) -> Subscription:
+def confirm_page_wording(subscription: Subscription, language: str) -> str:
+    """What the confirmation page says beside its button, as text, in `language`."""
+    with force_locale(language):
+        return str(CONFIRM_PAGE_WORDING) % {"list": subscription.mailing_list.name(language),
+                                            "email": subscription.person.email}
+
+
+def confirm_subscription(raw_token: str | None, *, shown_in: str = "en") -> Subscription:
     """The person clicked the confirmation button: the subscription becomes active.
 
     Writes the express consent row (wording and version shown on the form, source, method
@@ -483,6 +490,8 @@ def confirm_subscription(raw_token: str | None) -> Subscription:
     request the person has since withdrawn (unsubscribing revokes it): an old email must not
     put back on the list someone who left. The language they asked their messages in becomes
     theirs (the link proves the address; the form alone could not change a known person's).
+    For someone imported without evidence, the wording kept is the confirmation page's, in
+    `shown_in`, the language the page was shown in.
     """
     subscription = confirmation_for(raw_token)
     if subscription.status == SubscriptionStatus.ACTIVE:
@@ -494,9 +503,14 @@ def confirm_subscription(raw_token: str | None) -> Subscription:
     subscription.unsubscribed_at = None
     if subscription.requested_message_language in ("en", "fr"):
         subscription.person.language = subscription.requested_message_language
+    wording = subscription.requested_wording
+    if subscription.requested_wording_version == CONFIRM_PAGE_WORDING_VERSION:
+        # Imported without evidence: the button they pressed, on the page as it read
+        # (`shown_in`), is their consent.
+        wording = confirm_page_wording(subscription, shown_in)
     record_consent(
         subscription.person, purpose=subscription.mailing_list.consent_purpose, kind=ConsentKind.EXPRESS,
-        wording=subscription.requested_wording, wording_version=subscription.requested_wording_version,
+        wording=wording, wording_version=subscription.requested_wording_version,
         source=subscription.source or "lists.subscribe-form", method="double opt-in",
         ip=subscription.requested_ip, user_agent=subscription.requested_user_agent,
         language=subscription.requested_language or "en",

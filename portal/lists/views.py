@@ -125,7 +125,7 @@ def confirm(token: str):
     speak_the_language_of(subscription.person)
     form = ConfirmForm()
     if form.validate_on_submit():
-        subscription = services.confirm_subscription(token)
+        subscription = services.confirm_subscription(token, shown_in=current_language())
         db.session.commit()
         return render_template("lists/confirmed.html", subscription=subscription,
                                mailing_list=subscription.mailing_list, language=current_language())
@@ -422,7 +422,7 @@ def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form:
     subject, text, _html = render_email("lists/post", language, recipient=None, **context)
     return render_template(
         "lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=post,
-        preview_subject=subject, preview_text=text.partition(post.body) if post.body in text else (text, "", ""),
+        preview_subject=subject, preview_text=text.partition(post.body) if post.body and post.body in text else (text, "", ""),
         action_form=ActionForm(),
         schedule_form=schedule_form or ScheduleForm(), recipients=services.recipient_count(mailing_list),
         editable=post.status in (PostStatus.DRAFT, PostStatus.SCHEDULED),

@@ -589,6 +589,12 @@ def test_english_a_french_reader_gets_for_want_of_french_is_marked_english(app, 
     # A missed required choice quotes the label as plain text in the error.
     response = client.post("/events/english-only/register", headers=french, data=form_data(client, "english-only"))
     assert response.status_code == 400 and "« Which workshop? »" in response.get_data(as_text=True)
+    # ... and so does a required text question's ("“X” is required"), never showing the markup.
+    make_event(slug="english-text", title="English Text Day", questions=[
+        {"label": "Your role", "kind": "short_text", "required": True}])
+    response = client.post("/events/english-text/register", headers=french, data=form_data(client, "english-text"))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and "« Your role » est obligatoire" in body and "&lt;span" not in body
 
 
 def test_my_data_shows_answers_by_question_not_by_id(app, client, make_event):

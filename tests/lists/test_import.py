@@ -390,3 +390,63 @@ def test_a_refusal_keeps_its_words_and_values_until_read():
         assert refusal_in_words(record) == "Le fichier n'a pas pu être lu en tant que CSV (ligne 7)."
         # A reason kept before (an English sentence) reads as it was kept.
         assert refusal_in_words({"error": "Some old sentence."}) == "Some old sentence."
+
+
+def test_rows_naming_one_address_twice_read_truthfully(app, public_list):
+    """From a code review: a new person took the name and language of the address's first
+    row, not the row imported from; a lapsed row of someone already subscribed read 'consent
+    expired'; a repeated row of an address left out read 'already there'."""
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList
+    from portal.people.models import Person
+
+    add_subscriber(app, public_list, "member@example.ca")
+    rows = ("email,name,language,consent_date,consent_source,consent_wording,consent_kind\n"
+            "xav@example.ca,,en,,,,\n"                                      # 2: repeat of line 3
+            "xav@example.ca,Xavière,fr,2026-01-10,sign-up sheet,Oui,\n"     # 3: imported
+            "member@example.ca,Member,en,2019-01-10,old form,,implied\n"    # 4: already there
+            "none@example.ca,None,en,,,,\n"                                 # 5: no evidence
+            "none@example.ca,None,en,,,,\n")                                # 6: no evidence either
+    with app.app_context():
+        report = import_subscribers(db.session.get(MailingList, public_list), rows, filename="twice.csv",
+                                    ask_unconfirmed=False)
+        db.session.commit()
+        assert report.imported == [3] and report.already_there == [2, 4]
+        assert report.without_evidence == [5, 6] and report.consent_expired == []
+        xav = db.session.execute(select(Person).where(Person.email == "xav@example.ca")).scalar_one()
+        assert (xav.name, xav.language) == ("Xavière", "fr")
+
+
+def test_the_consent_kept_is_the_page_as_it_was_shown_and_a_later_form_request_reads_as_asked(
+        app, client, public_list):
+    """From a code review: the wording was fixed at import in the file's language, while the
+    page spoke the person's; and someone imported, then asking on the form, was still told the
+    organizers 'had this address on file'."""
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList
+    from portal.people.models import ConsentRecord
+    from portal.people.services import get_or_create_person
+
+    with app.app_context():
+        get_or_create_person("known@example.ca", name="Known", language="en")
+        import_subscribers(db.session.get(MailingList, public_list), "email,name,language\nknown@example.ca,Known,fr\n",
+                           filename="x.csv", ask_unconfirmed=True)
+        db.session.commit()
+    (request,) = outbox(app, "lists.confirmation")
+    link = re.search(r"/lists/confirm/[A-Za-z0-9_-]+", request.body_text).group(0)
+    page = client.get(link).get_data(as_text=True)
+    assert "Press the button to start receiving" in page
+    client.post(link, data={"csrf_token": csrf_token(client, link)})
+    with app.app_context():
+        consent = db.session.execute(select(ConsentRecord)).scalar_one()
+        assert consent.wording == ("Press the button to start receiving “Symposium announcements” "
+                                   "at known@example.ca.")
+        import_subscribers(db.session.get(MailingList, public_list), "email,name,language\nlater@example.ca,Later,en\n",
+                           filename="y.csv", ask_unconfirmed=True)
+        db.session.commit()
+    client.post("/lists/symposium-announcements/subscribe", data={
+        "email": "later@example.ca", "name": "Later", "consent": "y", "language": "en",
+        "csrf_token": csrf_token(client, "/lists/symposium-announcements")})
+    asked = [m for m in outbox(app, "lists.confirmation") if "later@example.ca" in m.to_address]
+    assert len(asked) == 2 and "had this address on file" in asked[0].body_text
+    assert "Someone, probably you, asked" in asked[1].body_text

@@ -126,3 +126,19 @@ def test_a_failed_statement_logs_neither_its_values_nor_a_token_in_its_traceback
     assert "no_such_table" in text_logged and "Traceback" in text_logged  # the error itself is there
     assert raw not in text_logged and "amelie@example.ca" not in text_logged and "Amélie" not in text_logged
     assert "/events/manage/Qm7_…" in text_logged
+
+
+def test_a_traceback_keeps_the_codes_own_names_and_drops_the_databases_detail_line():
+    """From a code review: masking a traceback like a message turned long function and
+    constraint names into 'subs…'; and PostgreSQL's DETAIL line quotes the refused values."""
+    from portal.core.logging import mask_traceback
+
+    trace = ('File "portal/lists/services.py", line 9, in subscription_for_unsubscribe_token\n'
+             'psycopg.errors.UniqueViolation: duplicate key value violates unique constraint '
+             '"uq_person_email_lowercase_for_everyone"\n'
+             'DETAIL:  Key (email)=(alice@example.ca) already exists.\n'
+             "GET /lists/unsubscribe/Zx9_" + "q" * 39 + " failed")
+    masked = mask_traceback(trace)
+    assert "subscription_for_unsubscribe_token" in masked and "uq_person_email_lowercase_for_everyone" in masked
+    assert "alice@example.ca" not in masked and "DETAIL: (values not logged)" in masked
+    assert "/lists/unsubscribe/Zx9_…" in masked
