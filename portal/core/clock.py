@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 _frozen: datetime | None = None
@@ -61,3 +61,11 @@ def frozen_at(moment: datetime) -> Iterator[None]:
 
 def portal_zone(name: str = "America/Toronto") -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def local_today() -> date:
+    """Today's date where the portal is (PORTAL_TIMEZONE), not in UTC: at 9:30 PM in Toronto
+    UTC is already tomorrow, and a term approved then starts today."""
+    from flask import current_app
+
+    return now().astimezone(ZoneInfo(current_app.config["PORTAL_TIMEZONE"])).date()

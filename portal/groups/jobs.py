@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from portal.core.clock import now
+from portal.core.clock import local_today
 from portal.core.db import writing
 from portal.extensions import db
 from portal.groups.models import Membership, MembershipStatus
 from portal.groups.notifications import notify_term_ending
-from portal.groups.services import TERM_REMINDER_BEFORE, chair_people
+from portal.groups.services import TERM_REMINDER_BEFORE, application_reviewers
 
 
 def send_term_end_reminders() -> int:
@@ -19,7 +19,7 @@ def send_term_end_reminders() -> int:
     and chair, so running twice, late, or in two processes sends nothing more. A late run
     still reminds as long as the term has not ended. Returns the memberships reminded.
     """
-    today = now().date()
+    today = local_today()
     horizon = today + TERM_REMINDER_BEFORE
     with writing():
         due = list(
@@ -40,7 +40,8 @@ def send_term_end_reminders() -> int:
             if membership.term_reminder_sent_for == membership.term_end:
                 continue
             membership.term_reminder_sent_for = membership.term_end
-            for chair in chair_people(membership.group):
+            # Those who can sign in and act on it (the email links to the organizers' pages).
+            for chair in application_reviewers(membership.group):
                 notify_term_ending(membership, chair)
             count += 1
         db.session.commit()

@@ -28,13 +28,13 @@ from sqlalchemy.orm import contains_eager
 from portal.auth.models import OrganizerAccount, Role
 from portal.auth.services import hash_password
 from portal.core.audit import record_audit
-from portal.core.clock import now
+from portal.core.clock import local_today, now
+from portal.core.db import folded
 from portal.core.errors import DomainError, InvalidToken
 from portal.core.tokens import issue_token, resolve_token, revoke_tokens
 from portal.extensions import db
 from portal.groups import notifications
 from portal.groups.models import (
-    CHAIR_ROLES,
     GroupChair,
     GroupDocument,
     Membership,
@@ -74,6 +74,12 @@ class NotPending(DomainError):
 
 class AlreadyMember(DomainError):
     message = _l("This person is already an active member of the group.")
+    status = 409
+
+
+class InvitedJustNow(DomainError):
+    message = _l("They were invited a few minutes ago: that invitation is on its way. Invite them again later "
+                 "if it does not arrive.")
     status = 409
 
 
@@ -275,7 +281,7 @@ def active_members(group: WorkingGroup) -> list[Membership]:
             .join(Person)
             .options(contains_eager(Membership.person))
             .where(Membership.group_id == group.id, Membership.status == MembershipStatus.ACTIVE.value)
-            .order_by(Membership.role, Person.name)
+            .order_by(Membership.role, folded(Person.name), Person.name)  # Élise among the Es, not last
         ).scalars()
     )
 
@@ -366,15 +372,27 @@ def apply_to_group(
 ) -> Membership:
     """Record an application and its consent to member mail; the chairs decide later.
 
-    Gives the same outcome to the applicant whatever their standing: an active member who
-    applies again is simply sent a fresh members' link (so the form reveals nothing), an
-    earlier declined or left application is reopened. Raises `ConsentRequired`.
+    Gives the same outcome to the applicant whatever their standing, so the form reveals
+    nothing: an active member who applies again is sent a fresh members' link (at most one
+    per 10 minutes); an earlier declined or left application is reopened. The form proves
+    nothing about who fills it in, so it never changes what is already under way for the
+    address: an invitation waiting for them stands (and its link keeps working), and an
+    application waiting for the chairs stands as its applicant wrote it (its reasons and what
+    the directory will show). Raises `ConsentRequired`.
     """
     if not consent:
         raise ConsentRequired()
     person = get_or_create_person(
         email, name=name, organization=organization, sector_id=sector_id, community=community, language=language
     )
+    membership = _membership_for(group, person)
+    if membership.is_active:
+        _send_member_link_once_a_window(membership)
+        return membership
+    # A row just made is "applied" with no time yet; one with a time was waiting already.
+    waiting = membership.status == MembershipStatus.APPLIED and membership.applied_at is not None
+    if membership.status == MembershipStatus.INVITED or waiting:
+        return membership
     record_consent(
         person,
         purpose=consent_purpose(group),
@@ -387,12 +405,6 @@ def apply_to_group(
         user_agent=user_agent,
         language=language,
     )
-    membership = _membership_for(group, person)
-    if membership.is_active:
-        notifications.notify_member_link(membership, issue_member_link(membership))
-        return membership
-    # A row just made is "applied" with no time yet; one with a time was waiting already.
-    already_waiting = membership.status == MembershipStatus.APPLIED and membership.applied_at is not None
     membership.status = MembershipStatus.APPLIED.value
     membership.why = why
     membership.show_email = show_email
@@ -403,16 +415,15 @@ def apply_to_group(
     record_audit("groups.membership.applied", actor_label=person.email, subject=f"membership:{membership.id}",
                  origin=ip, group=group.slug)
     notifications.notify_application_received(membership)
-    if not already_waiting:  # asking again while waiting is no news to the chairs
-        waiting = len(memberships_in(group, MembershipStatus.APPLIED))
-        for reviewer in application_reviewers(group):
-            notifications.notify_applications_waiting(group, reviewer, waiting)
+    count = len(memberships_in(group, MembershipStatus.APPLIED))
+    for reviewer in application_reviewers(group):
+        notifications.notify_applications_waiting(group, reviewer, count)
     return membership
 
 
 def _activate(membership: Membership, *, term_start: date | None = None) -> str:
     """Make the membership active, subscribe to the list; returns a new members' link."""
-    today = now().date()
+    today = local_today()
     rejoining = membership.left_at is not None
     membership.status = MembershipStatus.ACTIVE.value
     membership.decided_at = now()
@@ -527,6 +538,11 @@ def invite_member(
     membership = _membership_for(group, person)
     if membership.is_active:
         raise AlreadyMember()
+    if (membership.status == MembershipStatus.INVITED and membership.applied_at is not None
+            and membership.applied_at > now() - RESEND_GUARD):
+        # A form sent twice (a double click, a resubmission) would revoke the invitation
+        # just emailed and send another: the first email's link would be dead.
+        raise InvitedJustNow()
     membership.status = MembershipStatus.INVITED.value
     membership.role = role
     membership.applied_at = now()
@@ -724,6 +740,13 @@ def request_member_link(group: WorkingGroup, email: str) -> None:
     ).scalar_one_or_none()
     if membership is None or not membership.is_active:
         return
+    _send_member_link_once_a_window(membership)
+
+
+def _send_member_link_once_a_window(membership: Membership) -> None:
+    """A fresh members' link, at most one per member per 10 minutes (the idempotency key
+    carries the window): a public form cannot flood a member's mailbox, and no link is made
+    that would not be sent."""
     window = int(now().timestamp() // 600)
     key = f"groups.member_link:{membership.id}:{window}"
     if already_queued(key):
@@ -977,10 +1000,4 @@ def application_reviewers(group: WorkingGroup) -> list[Person]:
     return [get_or_create_person(account.email, name=account.name) for account in accounts]
 
 
-def chair_people(group: WorkingGroup) -> list[Person]:
-    """Who "the chairs" are for reminders: active chair/co-chair members, or else the
-    people behind the group's chair accounts."""
-    people = [m.person for m in active_members(group) if m.role in CHAIR_ROLES]
-    if not people:
-        people = [get_or_create_person(a.email, name=a.name) for a in chair_accounts(group)]
-    return people
+

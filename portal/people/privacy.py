@@ -40,7 +40,6 @@ TABLE_LABELS: dict[str, Any] = {
     "person": _l("Your details"),
     "registration": _l("Event registrations"),
     "registration_answer": _l("Answers you gave when registering"),
-    "membership": _l("Working-group memberships"),
     "group_membership": _l("Working-group memberships"),
     "group_chair": _l("Working groups you chair"),
     "subscription": _l("Mailing-list subscriptions"),
@@ -79,8 +78,8 @@ _VALUE_LABELS: dict[tuple[str, str], dict[str, Any]] = {
                                      "list": _l("a mailing list's message")},
     ("registration", "cancelled_by"): {"registrant": _l("you"), "organizer": _l("an organizer"),
                                        "event": _l("the event's cancellation")},
-    ("membership", "status"): {"applied": _l("Applied"), "invited": _l("Invited"), "active": _l("Active"),
-                               "declined": _l("Declined"), "left": _l("Left the group")},
+    ("group_membership", "status"): {"applied": _l("Applied"), "invited": _l("Invited"), "active": _l("Active"),
+                                     "declined": _l("Declined"), "left": _l("Left the group")},
     ("consent_record", "kind"): {"express": lazy_pgettext("consent", "Express"),
                                  "implied": lazy_pgettext("consent", "Implied"),
                                  "withdrawn": lazy_pgettext("consent", "Withdrawn")},
@@ -122,6 +121,11 @@ _VALUE_LABELS[("outbox_message", "purpose")] = {
 
 #: Attachments the sender draws when it sends the message.
 _VALUE_LABELS[("outbox_attachment", "generated")] = {"qr-code": _l("the check-in QR code")}
+
+#: A membership's role (portal.groups.models.ROLE_WORDS: people must not import groups).
+_VALUE_LABELS[("group_membership", "role")] = {
+    "chair": _l("Chair"), "co-chair": _l("Co-chair"), "member": _l("Member"), "secretariat": _l("Secretariat"),
+    "observer": _l("Observer")}
 
 #: How consent was given or withdrawn, in words (the ledger keeps the code).
 _VALUE_LABELS[("consent_record", "method")] = {
@@ -414,15 +418,18 @@ def collect_personal_data(person: Person) -> list[ExportSection]:
     return sections
 
 
-#: Tables whose rows the audit log names as "<table>:<id>" and that belong to one person.
-_PERSONS_OWN_ROWS = ("registration", "subscription", "membership", "copy_request", "privacy_request")
+#: Rows that belong to one person, as the audit log names them ("<name>:<id>"), by table: a
+#: membership is "membership:<id>" in the log, its table group_membership.
+_PERSONS_OWN_ROWS = {"registration": "registration", "subscription": "subscription",
+                     "membership": "group_membership", "copy_request": "copy_request",
+                     "privacy_request": "privacy_request"}
 
 
 def audit_subjects_of(person: Person) -> list[str]:
     """How the audit log names the person and their own rows ("person:7", "registration:12")."""
     subjects = [f"person:{person.id}"]
-    for name in _PERSONS_OWN_ROWS:
-        table = db.metadata.tables.get(name)
+    for name, table_name in _PERSONS_OWN_ROWS.items():
+        table = db.metadata.tables.get(table_name)
         if table is not None:
             subjects += [f"{name}:{row_id}" for row_id in db.session.execute(
                 select(table.c.id).where(table.c.person_id == person.id)).scalars()]

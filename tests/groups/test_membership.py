@@ -586,3 +586,98 @@ def test_a_chair_asking_for_another_groups_membership_gets_a_logged_404(app, cli
 
     with app.app_context():
         assert db.session.get(Membership, other).status == "active"
+
+
+def test_the_public_form_never_rewrites_what_is_under_way_for_an_address(app, client, auth, organizer, groups):
+    """A review: a stranger applying with someone's address cancelled their invitation (its
+    link went dead), rewrote a waiting application (reasons, and the directory choices the
+    chairs then approved), and mailed an active member a new link at every submit."""
+    info = groups.group()
+    auth.login(organizer)
+    page = f"/admin/groups/{info.slug}/invitations/new"
+    client.post(page, data={"email": "ivan@example.ca", "name": "Ivan Invited", "role": "member",
+                            "csrf_token": csrf_token(client, page)})
+    # Invited twice by a double click: the first email's link must still work.
+    again = client.post(page, data={"email": "ivan@example.ca", "name": "Ivan Invited", "role": "member",
+                                    "csrf_token": csrf_token(client, page)})
+    assert again.status_code == 409 and "invited a few minutes ago" in again.get_data(as_text=True)
+    auth.logout()
+    [(_to, body)] = _outbox(app, "groups.invitation")
+    invitation = link_in(body, "/groups/invitations/")
+
+    assert _apply(client, info.slug, email="ivan@example.ca", why="A stranger").status_code == 302
+    assert client.get(invitation).status_code == 200  # still his to accept
+    assert _membership(app, "ivan@example.ca").status == "invited"
+
+    _apply(client, info.slug, email="jordan@example.ca", name="Jordan Smith", why="I chair our table.")
+    _apply(client, info.slug, email="jordan@example.ca", why="Replaced by a stranger", show_email="y",
+           show_organization="y")
+    jordan = _membership(app, "jordan@example.ca")
+    assert (jordan.status, jordan.why, jordan.show_email, jordan.show_organization) == (
+        "applied", "I chair our table.", False, False)
+
+    groups.member(info, "dana@example.ca")
+    for _ in range(5):
+        _apply(client, info.slug, email="dana@example.ca")
+    assert len(_outbox(app, "groups.member_link")) == 1  # one link per 10 minutes
+
+
+def test_a_term_approved_in_the_evening_starts_on_that_days_date_in_ontario(app, groups):
+    """A review: approved at 9:30 PM in Toronto (02:30 UTC the next day), the term started
+    'tomorrow'."""
+    from datetime import UTC, date, datetime
+
+    from portal.core import clock
+
+    clock.set_now(datetime(2026, 12, 8, 2, 30, tzinfo=UTC))  # 9:30 PM on December 7 in Toronto
+    info = groups.group()
+    membership_id = groups.member(info, "evening@example.ca")
+    with app.app_context():
+        from portal.groups.models import Membership
+
+        assert db.session.get(Membership, membership_id).term_start == date(2026, 12, 7)
+
+
+def test_the_directory_sorts_accented_names_among_the_others(app, groups):
+    from portal.groups.models import WorkingGroup
+    from portal.groups.services import active_members
+
+    info = groups.group()
+    for email, name in (("g@example.ca", "Grace Okafor"), ("e@example.ca", "Élise Fortin"),
+                        ("m@example.ca", "Marc Tremblay")):
+        groups.member(info, email, name=name)
+    with app.app_context():
+        names = [m.person.name for m in active_members(db.session.get(WorkingGroup, info.id))]
+    assert names == ["Élise Fortin", "Grace Okafor", "Marc Tremblay"]
+
+
+def test_a_members_data_page_shows_what_the_chairs_did_to_their_membership_in_words(app, groups, make):
+    """A review: the my-data page left out every audit entry about a membership (it looked
+    for a table named 'membership'; it is group_membership), and showed 'active', 'co-chair'
+    and ISO dates, even in French."""
+    from datetime import date
+
+    from flask_babel import force_locale
+
+    from portal.groups.models import Membership
+    from portal.groups.services import set_role
+    from portal.people.models import Person
+    from portal.people.privacy import audit_subjects_of, collect_personal_data
+
+    info = groups.group()
+    membership_id = groups.member(info, "grace@example.ca", name="Grace Okafor")
+    organizer = make.organizer()
+    with app.app_context():
+        from portal.auth.models import OrganizerAccount
+
+        set_role(db.session.get(Membership, membership_id), role="co-chair", term_start=date(2026, 1, 1),
+                 term_end=date(2027, 6, 30), actor=db.session.get(OrganizerAccount, organizer.id))
+        db.session.commit()
+        person = db.session.execute(select(Person).where(Person.email == "grace@example.ca")).scalar_one()
+        assert f"membership:{membership_id}" in audit_subjects_of(person)
+        with app.test_request_context(headers={"Accept-Language": "fr"}), force_locale("fr"):
+            sections = {section.table: section for section in collect_personal_data(person)}
+            memberships = sections["group_membership"]
+            assert memberships.value_label("role", "co-chair") == "Coprésidence"
+            assert memberships.value_label("status", "active") == "Actif"
+            assert any(f"membership:{membership_id}" in str(row) for row in sections["audit_entry"].rows)
