@@ -38,6 +38,7 @@ ACTION_WORDS = {
     "events.registration.checked_in": lazy_pgettext("audit action", "Checked in"),
     "events.registration.edited": lazy_pgettext("audit action", "Registration details corrected"),
     "events.registration.given_seat": lazy_pgettext("audit action", "Seat given by an organizer"),
+    "events.registration.moved": lazy_pgettext("audit action", "Registration moved to another event"),
     "events.registration.viewed": lazy_pgettext("audit action", "Registration read"),
     "groups.chair_account.granted": lazy_pgettext("audit action", "Chair's organizer account granted"),
     "groups.chair_account.revoked": lazy_pgettext("audit action", "Chair's organizer account withdrawn"),

@@ -232,6 +232,14 @@ class ActionForm(PortalForm):
     """A button that changes state (check-in, status change): only the CSRF token."""
 
 
+class MoveForm(PortalForm):
+    """Move an attendee to another event: the choices are the events the organizer may move
+    them to (`services.events_to_move_to`), set by the view."""
+
+    event = SelectField(_l("Event to move them to"), validators=[DataRequired(_l("Choose the event to move them to."))],
+                        validate_choice=True)
+
+
 def _zone_validator(form, field) -> None:
     if zone_named(field.data) is None:
         raise ValidationError(_l("Enter a time zone name like America/Toronto."))

@@ -360,16 +360,18 @@ def _cancellation_attachment(registration: Registration) -> Attachment:
                       cancellation_calendar_file(event, person.language or "en", person.email))
 
 
-def notify_registration_cancelled(registration: Registration, *, held_seat: bool = False) -> None:
-    """Their registration is cancelled (by them or by the organizers). `held_seat`: they had
-    the confirmation's calendar file, so a cancellation of that entry comes along."""
+def notify_registration_cancelled(registration: Registration, *, held_seat: bool = False,
+                                  moved_to: Event | None = None) -> None:
+    """Their registration is cancelled (by them or by the organizers, or moved by them to
+    the event `moved_to`, whose own confirmation follows). `held_seat`: they had the
+    confirmation's calendar file, so a cancellation of that entry comes along."""
     if registration.person is None:
         return
     queue_email(
         key=f"events.cancelled:registration:{registration.id}:{registration.cancelled_at.isoformat()}",
         to=registration.person, template="events/cancelled", purpose="events.cancelled",
         context={**_base_context(registration, path_for("events.detail", slug=registration.event.slug)),
-                 "calendar_attached": held_seat},
+                 "calendar_attached": held_seat, "moved_to": moved_to},
         attachments=[_cancellation_attachment(registration)] if held_seat else None,
     )
 

@@ -481,23 +481,10 @@ def register_for_event(
         return RegistrationOutcome(existing, created=False, place=waitlist_place(existing))
 
     counts = confirmed_by_sector(event.id)
-    moment = now()
-    values: dict[str, Any] = dict(
-        event_id=event.id, person_id=person.id, sector_id=sector_id,
-        accessibility_needs=details.accessibility_needs.strip(),
-        dietary_needs=details.dietary_needs.strip(), answers=details.answers,
-        status=RegistrationStatus.CONFIRMED.value, waitlist_position=None, confirmed_at=moment,
-        promoted_at=None, cancelled_at=None, cancelled_by="", checked_in_at=None,
-        checked_in_by_id=None, reminder_sent_at=None, created_at=moment,
-    )
-    place = None
-    sector_full = False
-    if not _has_room(event, counts, sector_id):
-        last_ticket, waiting = db.session.execute(_WAITLIST_TAIL, {"event_id": event.id}).one()
-        values.update(status=RegistrationStatus.WAITLISTED.value, confirmed_at=None,
-                      waitlist_position=(last_ticket or 0) + 1)
-        place = waiting + 1
-        sector_full = sum(counts.values()) < event.capacity
+    values = _new_registration_values(event, person.id, sector_id, answers=details.answers,
+                                      accessibility_needs=details.accessibility_needs.strip(),
+                                      dietary_needs=details.dietary_needs.strip())
+    place, sector_full = _seat_or_end_of_line(event, counts, sector_id, values)
     registration = insert_row(Registration, values)
     # Known already: attached as loaded, so nothing is written or read back for them.
     set_committed_value(registration, "event", event)
@@ -515,6 +502,33 @@ def register_for_event(
                                         sector_seats=event.seat_cap_per_sector if sector_full else None)
     return RegistrationOutcome(registration, created=True, place=place, sector_full=sector_full,
                                saved_details_kept=details_kept, announcements_to_confirm=asked_to_confirm)
+
+
+def _new_registration_values(event: Event, person_id: int, sector_id: int | None, *, accessibility_needs: str,
+                             dietary_needs: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """Every column of a new registration holding a seat (`_seat_or_end_of_line` may make it
+    a place in line): inserted as one statement, nothing left to defaults or read back."""
+    moment = now()
+    return dict(
+        event_id=event.id, person_id=person_id, sector_id=sector_id, accessibility_needs=accessibility_needs,
+        dietary_needs=dietary_needs, answers=answers,
+        status=RegistrationStatus.CONFIRMED.value, waitlist_position=None, confirmed_at=moment,
+        promoted_at=None, cancelled_at=None, cancelled_by="", checked_in_at=None,
+        checked_in_by_id=None, reminder_sent_at=None, created_at=moment,
+    )
+
+
+def _seat_or_end_of_line(event: Event, counts: Counter[int | None], sector_id: int | None,
+                         values: dict[str, Any]) -> tuple[int | None, bool]:
+    """Under the event's lock: a seat, if one is free within the sector's share (`values`
+    unchanged), or the next waitlist ticket (`values` made a waiting registration). Returns
+    the place in line (None with a seat) and whether seats were left but not for this sector."""
+    if _has_room(event, counts, sector_id):
+        return None, False
+    last_ticket, waiting = db.session.execute(_WAITLIST_TAIL, {"event_id": event.id}).one()
+    values.update(status=RegistrationStatus.WAITLISTED.value, confirmed_at=None,
+                  waitlist_position=(last_ticket or 0) + 1)
+    return waiting + 1, sum(counts.values()) < event.capacity
 
 
 def _ask_for_announcements(person: Person, slug: str, details: RegistrationDetails) -> bool:
@@ -611,6 +625,107 @@ def give_seat_by_hand(registration: Registration, *, actor: Any, origin: str = "
                  origin=origin, beyond_sector_share=not _has_room(event, counts, registration.sector_id))
     notifications.notify_promoted(registration)
     return registration
+
+
+class CannotMoveThere(DomainError):
+    message = _l("That event is not taking registrations: choose another.")
+    status = 409
+    field = "event"
+
+
+class CheckedInCannotMove(DomainError):
+    message = _l("They are checked in at this event, so they cannot be moved to another.")
+    status = 409
+
+
+@dataclass
+class MoveOutcome:
+    #: Their registration for the event they were moved to.
+    registration: Registration
+    #: Place in line there (1 = next) when it had no seat for them.
+    place: int | None
+    #: Who took the seat they gave up.
+    promoted: list[Registration]
+
+
+def events_to_move_to(registration: Registration, account: Any) -> list[Event]:
+    """Where an organizer may move someone: the other events they run that still take people
+    (published or closed, not over), soonest first."""
+    query = (select(Event).where(Event.id != registration.event_id,
+                                 Event.status.in_([EventStatus.PUBLISHED.value, EventStatus.CLOSED.value]),
+                                 Event.ends_at > now())
+             .order_by(Event.starts_at, Event.id))
+    runs = events_run_by(account)
+    if runs is not None:
+        query = query.where(Event.id.in_(runs or {0}))
+    return list(db.session.execute(query).scalars())
+
+
+def moved_to(registration: Registration) -> Registration | None:
+    """The registration a moved one became (`move_registration` makes it at the very moment
+    it cancels this one), for the organizers' page; None for any other."""
+    if registration.cancelled_by != "moved" or registration.person_id is None:
+        return None
+    return db.session.execute(
+        select(Registration).where(Registration.person_id == registration.person_id,
+                                   Registration.created_at == registration.cancelled_at,
+                                   Registration.event_id != registration.event_id)
+        .order_by(Registration.id).limit(1)
+    ).scalar_one_or_none()
+
+
+def move_registration(registration: Registration, target_event_id: int, *, actor: Any,
+                      origin: str = "") -> MoveOutcome:
+    """Move someone to another event (the wrong day chosen, a session swapped), as pretix
+    moves an order to another date: under both events' locks (taken in id order, so two
+    moves crossing each other never deadlock), they get a seat there if one is free within
+    their sector's share, otherwise the end of its waitlist; their registration here is
+    cancelled ('moved') and its seat goes to the next person waiting, in the same
+    transaction. Their needs go with them; their answers stay with this event's questions.
+    They are emailed the cancellation (with the calendar entry's removal) and the new
+    confirmation or place in line. Audited. Raises CannotMoveThere, AlreadyRegistered,
+    RegistrationNotActive, RegistrationAnonymized, CheckedInCannotMove, EventIsOver, Busy."""
+    if target_event_id == registration.event_id:
+        raise CannotMoveThere()
+    locked = {event_id: lock_event(event_id) for event_id in sorted((registration.event_id, target_event_id))}
+    source, target = locked[registration.event_id], locked[target_event_id]
+    registration = _locked(registration)
+    if registration.status == RegistrationStatus.CANCELLED:
+        raise RegistrationNotActive()
+    if registration.person_id is None:
+        raise RegistrationAnonymized()
+    if registration.checked_in_at is not None:
+        raise CheckedInCannotMove()
+    if source.is_over:
+        raise EventIsOver()
+    if not _seats_still_move(target):
+        raise CannotMoveThere()
+    if active_registration(target.id, registration.person_id) is not None:
+        raise AlreadyRegistered()
+    values = _new_registration_values(target, registration.person_id, registration.sector_id, answers={},
+                                      accessibility_needs=registration.accessibility_needs,
+                                      dietary_needs=registration.dietary_needs)
+    place, sector_full = _seat_or_end_of_line(target, confirmed_by_sector(target.id), registration.sector_id, values)
+    moved = insert_row(Registration, values)
+    set_committed_value(moved, "event", target)
+    set_committed_value(moved, "person", registration.person)
+    held_seat = registration.status == RegistrationStatus.CONFIRMED
+    registration.status = RegistrationStatus.CANCELLED.value
+    registration.cancelled_at = values["created_at"]
+    registration.cancelled_by = "moved"
+    revoke_tokens(notifications.CHECK_IN_PURPOSE, subject_id=registration.id)
+    db.session.flush()
+    record_audit("events.registration.moved", actor=actor, subject=f"registration:{registration.id}",
+                 origin=origin, to=f"registration:{moved.id}", event=target.id, status=moved.status)
+    notifications.notify_registration_cancelled(registration, held_seat=held_seat, moved_to=target)
+    material = notifications.prepare_seat_material()
+    if moved.status == RegistrationStatus.CONFIRMED:
+        notifications.notify_registration_confirmed(moved, material)
+    else:
+        notifications.notify_waitlisted(moved, place or 0, material.manage_raw,
+                                        sector_seats=target.seat_cap_per_sector if sector_full else None)
+    promoted = promote_from_waitlist(source) if held_seat else []
+    return MoveOutcome(moved, place, promoted)
 
 
 def send_confirmation_again(registration: Registration) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from flask import (
     Response,
@@ -28,7 +29,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.db import become_writer, want_write_transaction
 from portal.core.errors import DomainError
-from portal.core.formatting import format_date, short_time_in
+from portal.core.formatting import format_date, in_language, short_time_in
 from portal.core.pages import render_error
 from portal.core.permissions import organizer_required, refuse_another_ones
 from portal.core.web import audit_page_view, current_language, request_origin, speak_the_language_of, submit_form, user_agent
@@ -42,6 +43,7 @@ from portal.events.forms import (
     EventForm,
     EventOrganizerForm,
     MessageForm,
+    MoveForm,
     NeedsForm,
     QuestionForm,
     ScanForm,
@@ -577,7 +579,7 @@ def admin_registration(event_id: int, registration_id: int):
 
 
 def _registration_page(event: Event, registration: Registration, status: int = 200, *,
-                       needs_form: NeedsForm | None = None, details_form=None):
+                       needs_form: NeedsForm | None = None, details_form=None, move_form: MoveForm | None = None):
     """The attendee's page; its reading is on record (a GET's in a short writer transaction)."""
     if request.method == "GET":
         audit_page_view("events.registration.viewed", f"registration:{registration.id}")
@@ -589,9 +591,13 @@ def _registration_page(event: Event, registration: Registration, status: int = 2
         needs_form = NeedsForm(obj=registration, formdata=None)
     if details_form is None:
         details_form = attendee_details_form(registration, list_sectors(), posted=False)
+    movable = registration.status != "cancelled" and not registration.checked_in_at and registration.person
+    if move_form is None and movable:
+        move_form = _move_form(registration, posted=False)
     return render_template("events/admin/registration.html", event=event, registration=registration,
                            form=needs_form, details_form=details_form, cancel_form=CancelForm(),
-                           seat_form=ActionForm(),
+                           seat_form=ActionForm(), move_form=move_form if movable else None,
+                           moved_to=services.moved_to(registration),
                            seats=services.seat_counts(event) if registration.status == "waitlisted" else None,
                            place=services.waitlist_place(registration)), status
 
@@ -623,6 +629,46 @@ def admin_registration_details(event_id: int, registration_id: int):
         said += " " + _("Their new sector now holds more than its share of seats; they keep their seat.")
     flash(" ".join(filter(None, [said, promoted])), "success")
     return redirect(url_for("events.admin_registration", event_id=event.id, registration_id=registration.id))
+
+
+def _move_form(registration: Registration, *, posted: bool) -> MoveForm:
+    form = MoveForm(formdata=None if not posted else request.form)
+    form.event.choices = [SelectChoice("", _("Choose an event"))] + [
+        SelectChoice(str(target.id), f"{in_language(target, 'title', current_language())} · "
+                                      f"{format_date(target.starts_at.astimezone(ZoneInfo(target.timezone)), 'medium', rebase=False)}")
+        for target in services.events_to_move_to(registration, current_user)]
+    return form
+
+
+@bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/move", methods=["POST"])
+@organizer_required
+def admin_registration_move(event_id: int, registration_id: int):
+    """Move the attendee to another event the organizer runs (services.move_registration)."""
+    event, registration = _admin_registration(event_id, registration_id)
+    form = _move_form(registration, posted=True)
+    if not form.validate_on_submit():
+        return _registration_page(event, registration, 400, move_form=form)
+    try:
+        outcome = services.move_registration(registration, int(form.event.data), actor=_actor(),
+                                             origin=request_origin())
+    except DomainError as error:
+        db.session.rollback()
+        form.event.errors = list(form.event.errors) + [str(error.message)]
+        return _registration_page(event, _get_or_404(Registration, registration_id), error.status, move_form=form)
+    moved = outcome.registration
+    target = moved.event
+    title = in_language(target, "title", current_language())
+    said = [_("Moved to %(title)s, where they have a seat.", title=title) if outcome.place is None
+            else _("Moved to %(title)s, where they are number %(place)d on the waitlist.", title=title,
+                   place=outcome.place),
+            _("They were emailed about both events."), _promoted_said(outcome.promoted)]
+    if target.questions:
+        said.append(_("Their answers to this event's questions stay with it; the new event's questions are unanswered."))
+    target_id, moved_id = target.id, moved.id
+    db.session.commit()
+    flash(" ".join(filter(None, said)), "success")
+    # Where they are now: the new event's attendee page (this one reads "cancelled, moved").
+    return redirect(url_for("events.admin_registration", event_id=target_id, registration_id=moved_id))
 
 
 @bp.route("/admin/events/<int:event_id>/attendees/<int:registration_id>/cancel", methods=["POST"])
