@@ -159,21 +159,25 @@ def attempted_address(email: str | None) -> str:
         return NOT_AN_ADDRESS
 
 
-def record_refused_login(email: str | None, *, origin: str = "") -> bool:
-    """A login attempt refused by the rate limit, before the password was looked at: put on
-    the audit log (not counted as a failure against the account), once a minute per address,
-    so a flood of refused attempts is not a flood of writes. Returns whether it was written
-    (the application log has a line for every one)."""
+def refused_login_to_record(email: str | None, *, origin: str = "") -> str | None:
+    """A login attempt refused by the rate limit (before the password was looked at) goes on
+    the audit log once a minute per address and per origin, so a flood of refused attempts,
+    even with a new address each time, is not a flood of writes (the application log has a
+    line for every one). Returns the address to record it under, or None. Only reads."""
     address = attempted_address(email)
-    moment = now()
+    since = now() - timedelta(minutes=1)
     recently = db.session.execute(
-        select(AuditEntry.id).where(AuditEntry.action == "auth.login.rate_limited", AuditEntry.actor_label == address,
-                                    AuditEntry.at > moment - timedelta(minutes=1)).limit(1)
+        select(AuditEntry.id).where(AuditEntry.action == "auth.login.rate_limited", AuditEntry.at > since,
+                                    or_(AuditEntry.actor_label == address, AuditEntry.origin == origin[:64]))
+        .limit(1)
     ).first()
-    if recently is not None:
-        return False
+    return None if recently is not None else address
+
+
+def record_refused_login(address: str, *, origin: str = "") -> None:
+    """Put a rate-limited login attempt on the audit log (see `refused_login_to_record`); it is
+    not counted as a failed password against the account."""
     record_audit("auth.login.rate_limited", actor_label=address, origin=origin)
-    return True
 
 
 def _recent_failures(address: str, moment: datetime) -> int:

@@ -14,6 +14,7 @@ from portal.auth.services import (
     end_session,
     keep_session_alive,
     record_refused_login,
+    refused_login_to_record,
     session_due,
 )
 from portal.core.db import writing
@@ -86,9 +87,12 @@ def _login_over_limit(_limit) -> None:
     current_app.logger.warning("login refused by the rate limit: origin=%s", request_origin())
     db.session.rollback()
     try:
-        with writing():
-            record_refused_login(request.form.get("email"), origin=request_origin())
-            db.session.commit()
+        address = refused_login_to_record(request.form.get("email"), origin=request_origin())
+        db.session.rollback()
+        if address is not None:
+            with writing():
+                record_refused_login(address, origin=request_origin())
+                db.session.commit()
     except Exception:
         db.session.rollback()
         current_app.logger.exception("a rate-limited login could not be put on the audit log")

@@ -17,9 +17,17 @@ def mask_secrets(text: str) -> str:
     return _SEARCH.sub(r"\1***", _PASSWORD.sub(r"\1***", _TOKEN.sub(r"\1…", text)))
 
 
-# In a traceback, a token is in a link or a parameter (after "/" or "="): the code's own long
-# names (subscription_for_unsubscribe_token, a constraint's name) stay readable.
-_TOKEN_IN_TRACEBACK = re.compile(r"(?<=[/=])([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{28,}")
+# In a traceback a token may stand anywhere (a link, a parameter, a quoted value): told from
+# the code's own long names (subscription_for_unsubscribe_token, a constraint's name), which
+# are lower case, by holding capitals and digits, as a random token all but always does.
+_LONG_RUN = re.compile(r"[A-Za-z0-9_-]{32,}")
+
+
+def _token_like(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if any(c.isupper() for c in run) and any(c.isdigit() for c in run):
+        return run[:4] + "…"
+    return run
 # PostgreSQL's DETAIL line quotes the values a constraint refused ("Key (email)=(...)",
 # "Failing row contains (...)"): personal data, whatever SQLAlchemy hides.
 _DATABASE_DETAIL = re.compile(r"^(DETAIL:).*$", re.MULTILINE)
@@ -27,7 +35,7 @@ _DATABASE_DETAIL = re.compile(r"^(DETAIL:).*$", re.MULTILINE)
 
 def mask_traceback(text: str) -> str:
     text = _DATABASE_DETAIL.sub(r"\1 (values not logged)", text)
-    return _SEARCH.sub(r"\1***", _PASSWORD.sub(r"\1***", _TOKEN_IN_TRACEBACK.sub(r"\1…", text)))
+    return _SEARCH.sub(r"\1***", _PASSWORD.sub(r"\1***", _LONG_RUN.sub(_token_like, text)))
 
 
 class TokenMaskingFilter(logging.Filter):

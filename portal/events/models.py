@@ -247,8 +247,11 @@ class Registration(Timestamped, db.Model):
     promoted_at: Mapped[datetime | None]
     #: When the registration was cancelled.
     cancelled_at: Mapped[datetime | None]
-    #: Who cancelled it: "registrant", "organizer" or "event".
+    #: Who cancelled it: "registrant", "organizer", "event", or "moved" (an organizer moved it
+    #: to another event: `moved_to_id`).
     cancelled_by: Mapped[str] = mapped_column(String(20), default="")
+    #: The registration a moved one became, at the other event.
+    moved_to_id: Mapped[int | None] = mapped_column(ForeignKey("registration.id", ondelete="SET NULL"))
     #: When the person arrived at the event.
     checked_in_at: Mapped[datetime | None]
     #: The organizer who checked them in.

@@ -362,9 +362,9 @@ def _cancellation_attachment(registration: Registration) -> Attachment:
 
 def notify_registration_cancelled(registration: Registration, *, held_seat: bool = False,
                                   moved_to: Event | None = None) -> None:
-    """Their registration is cancelled (by them or by the organizers, or moved by them to
-    the event `moved_to`, whose own confirmation follows). `held_seat`: they had the
-    confirmation's calendar file, so a cancellation of that entry comes along."""
+    """Their registration is cancelled (by them or by the organizers, or moved by the
+    organizers to the event `moved_to`, whose own confirmation follows). `held_seat`: they had
+    the confirmation's calendar file, so a cancellation of that entry comes along."""
     if registration.person is None:
         return
     queue_email(

@@ -221,6 +221,17 @@ class EventIsOver(DomainError):
     status = 409
 
 
+class CannotMoveThere(DomainError):
+    message = _l("That event is not taking registrations: choose another.")
+    status = 409
+    field = "event"
+
+
+class CheckedInCannotMove(DomainError):
+    message = _l("They are checked in at this event, so they cannot be moved to another.")
+    status = 409
+
+
 class FormChanged(DomainError):
     message = _l("The organizers changed this registration form while you were filling it in. "
                  "Check your answers and send it again.")
@@ -513,7 +524,7 @@ def _new_registration_values(event: Event, person_id: int, sector_id: int | None
         event_id=event.id, person_id=person_id, sector_id=sector_id, accessibility_needs=accessibility_needs,
         dietary_needs=dietary_needs, answers=answers,
         status=RegistrationStatus.CONFIRMED.value, waitlist_position=None, confirmed_at=moment,
-        promoted_at=None, cancelled_at=None, cancelled_by="", checked_in_at=None,
+        promoted_at=None, cancelled_at=None, cancelled_by="", moved_to_id=None, checked_in_at=None,
         checked_in_by_id=None, reminder_sent_at=None, created_at=moment,
     )
 
@@ -627,17 +638,6 @@ def give_seat_by_hand(registration: Registration, *, actor: Any, origin: str = "
     return registration
 
 
-class CannotMoveThere(DomainError):
-    message = _l("That event is not taking registrations: choose another.")
-    status = 409
-    field = "event"
-
-
-class CheckedInCannotMove(DomainError):
-    message = _l("They are checked in at this event, so they cannot be moved to another.")
-    status = 409
-
-
 @dataclass
 class MoveOutcome:
     #: Their registration for the event they were moved to.
@@ -659,19 +659,6 @@ def events_to_move_to(registration: Registration, account: Any) -> list[Event]:
     if runs is not None:
         query = query.where(Event.id.in_(runs or {0}))
     return list(db.session.execute(query).scalars())
-
-
-def moved_to(registration: Registration) -> Registration | None:
-    """The registration a moved one became (`move_registration` makes it at the very moment
-    it cancels this one), for the organizers' page; None for any other."""
-    if registration.cancelled_by != "moved" or registration.person_id is None:
-        return None
-    return db.session.execute(
-        select(Registration).where(Registration.person_id == registration.person_id,
-                                   Registration.created_at == registration.cancelled_at,
-                                   Registration.event_id != registration.event_id)
-        .order_by(Registration.id).limit(1)
-    ).scalar_one_or_none()
 
 
 def move_registration(registration: Registration, target_event_id: int, *, actor: Any,
@@ -713,6 +700,7 @@ def move_registration(registration: Registration, target_event_id: int, *, actor
     registration.status = RegistrationStatus.CANCELLED.value
     registration.cancelled_at = values["created_at"]
     registration.cancelled_by = "moved"
+    registration.moved_to_id = moved.id
     revoke_tokens(notifications.CHECK_IN_PURPOSE, subject_id=registration.id)
     db.session.flush()
     record_audit("events.registration.moved", actor=actor, subject=f"registration:{registration.id}",

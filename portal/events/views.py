@@ -591,13 +591,18 @@ def _registration_page(event: Event, registration: Registration, status: int = 2
         needs_form = NeedsForm(obj=registration, formdata=None)
     if details_form is None:
         details_form = attendee_details_form(registration, list_sectors(), posted=False)
-    movable = registration.status != "cancelled" and not registration.checked_in_at and registration.person
+    movable = (registration.status != "cancelled" and not registration.checked_in_at and registration.person
+               and not event.is_over)
     if move_form is None and movable:
         move_form = _move_form(registration, posted=False)
+    # A refused move says why, even when the refusal is that it can no longer move (a second
+    # click once it has moved, a check-in meanwhile).
+    shown_move_form = move_form if movable or (move_form is not None and move_form.errors) else None
+    moved_to = db.session.get(Registration, registration.moved_to_id) if registration.moved_to_id else None
     return render_template("events/admin/registration.html", event=event, registration=registration,
                            form=needs_form, details_form=details_form, cancel_form=CancelForm(),
-                           seat_form=ActionForm(), move_form=move_form if movable else None,
-                           moved_to=services.moved_to(registration),
+                           seat_form=ActionForm(), move_form=shown_move_form, moved_to=moved_to,
+                           runs_moved_to=moved_to is not None and services.runs_event(current_user, moved_to.event_id),
                            seats=services.seat_counts(event) if registration.status == "waitlisted" else None,
                            place=services.waitlist_place(registration)), status
 
@@ -663,7 +668,7 @@ def admin_registration_move(event_id: int, registration_id: int):
                    place=outcome.place),
             _("They were emailed about both events."), _promoted_said(outcome.promoted)]
     if target.questions:
-        said.append(_("Their answers to this event's questions stay with it; the new event's questions are unanswered."))
+        said.append(_("Their answers stayed with the event they left; this event's questions are unanswered."))
     target_id, moved_id = target.id, moved.id
     db.session.commit()
     flash(" ".join(filter(None, said)), "success")

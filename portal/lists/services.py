@@ -481,7 +481,8 @@ def confirm_page_wording(subscription: Subscription, language: str) -> str:
                                             "email": subscription.person.email}
 
 
-def confirm_subscription(raw_token: str | None, *, shown_in: str = "en") -> Subscription:
+def confirm_subscription(raw_token: str | None, *, shown_in: str = "en", confirm_ip: str = "",
+                         confirm_user_agent: str = "") -> Subscription:
     """The person clicked the confirmation button: the subscription becomes active.
 
     Writes the express consent row (wording and version shown on the form, source, method
@@ -503,17 +504,18 @@ def confirm_subscription(raw_token: str | None, *, shown_in: str = "en") -> Subs
     subscription.unsubscribed_at = None
     if subscription.requested_message_language in ("en", "fr"):
         subscription.person.language = subscription.requested_message_language
-    wording = subscription.requested_wording
+    wording, language = subscription.requested_wording, subscription.requested_language or "en"
+    ip, user_agent = subscription.requested_ip, subscription.requested_user_agent
     if subscription.requested_wording_version == CONFIRM_PAGE_WORDING_VERSION:
-        # Imported without evidence: the button they pressed, on the page as it read
-        # (`shown_in`), is their consent.
-        wording = confirm_page_wording(subscription, shown_in)
+        # Imported without evidence: the button they pressed is their consent, so the page as
+        # it read (`shown_in`) and the click's address and browser are what the ledger keeps.
+        wording, language = confirm_page_wording(subscription, shown_in), shown_in
+        ip, user_agent = confirm_ip, confirm_user_agent
     record_consent(
         subscription.person, purpose=subscription.mailing_list.consent_purpose, kind=ConsentKind.EXPRESS,
         wording=wording, wording_version=subscription.requested_wording_version,
         source=subscription.source or "lists.subscribe-form", method="double opt-in",
-        ip=subscription.requested_ip, user_agent=subscription.requested_user_agent,
-        language=subscription.requested_language or "en",
+        ip=ip, user_agent=user_agent, language=language,
     )
     record_audit("lists.subscription.confirmed", subject=f"subscription:{subscription.id}")
     db.session.flush()

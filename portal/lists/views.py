@@ -125,7 +125,8 @@ def confirm(token: str):
     speak_the_language_of(subscription.person)
     form = ConfirmForm()
     if form.validate_on_submit():
-        subscription = services.confirm_subscription(token, shown_in=current_language())
+        subscription = services.confirm_subscription(token, shown_in=current_language(), confirm_ip=request_origin(),
+                                                     confirm_user_agent=user_agent())
         db.session.commit()
         return render_template("lists/confirmed.html", subscription=subscription,
                                mailing_list=subscription.mailing_list, language=current_language())

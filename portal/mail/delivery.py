@@ -175,8 +175,10 @@ class SmtpTransport:
         blocked read fail at once."""
         while not self._closed.wait(min(0.5, self.timeout / 2)):
             with self._watch_lock:
-                if self._deadline is None or time.monotonic() < self._deadline or self._cut_off:
+                if self._deadline is None or time.monotonic() < self._deadline:
                     continue
+                # Past the deadline, every look cuts whatever socket there is: one still being
+                # opened at the first look (a slow connect or handshake) has none to cut yet.
                 self._cut_off = True
                 for connection in (self._connection, self._connecting):
                     sock = getattr(connection, "sock", None)
@@ -205,11 +207,14 @@ class SmtpTransport:
         try:
             # Made first and connected after, so the watchdog can cut off a slow greeting too.
             connection: smtplib.SMTP = (smtplib.SMTP_SSL if self.use_ssl else smtplib.SMTP)(timeout=self.timeout)
-            # The name TLS checks the certificate against, which smtplib takes only from the
-            # constructor's host (connecting later leaves it empty and STARTTLS refuses).
+            # The server's name for TLS (SNI), which smtplib takes only from the constructor's
+            # host: connecting later leaves it empty, and STARTTLS and SSL refuse to start.
             connection._host = self.host
             self._connecting = connection
             code, greeting = connection.connect(self.host, self.port)
+            if self._cut_off:
+                connection.close()
+                raise TransportUnavailable("the connection took longer than the exchange may")
             if code != 220:
                 connection.close()
                 raise smtplib.SMTPConnectError(code, greeting)

@@ -212,6 +212,7 @@ COLUMN_LABELS: dict[str, Any] = {
     "generated": _l("Made when sent"), "message_id": _l("Message (record number)"),
     "handled_by_id": _l("Answered by (organizer number)"), "refusal_reason": _l("Why it was refused"),
     "cancelled_by": _l("Cancelled by"), "checked_in_by_id": _l("Checked in by (organizer number)"),
+    "moved_to_id": _l("Moved to (registration number)"),
     "promoted_at": _l("Moved up from the waitlist"), "reminder_sent_at": _l("Reminder sent"),
     "requested_ip": _l("IP address when you asked"), "requested_language": _l("Language you asked in"),
     "requested_message_language": _l("Language you asked for messages in"),

@@ -69,6 +69,10 @@ def test_an_attendee_moves_to_another_event_and_their_seat_goes_to_the_next_in_l
     assert "the new event&#39;s questions are unanswered" not in said  # Friday asks none
     old_page = client.get(f"/admin/events/{thursday}/attendees/{ada.id}").get_data(as_text=True)
     assert f'moved to <a href="/admin/events/{friday}/attendees/{moved.id}">Friday forum</a>' in old_page
+    # Moved already (a second click on a page still open): refused, and the page says why.
+    again = client.post(f"/admin/events/{thursday}/attendees/{ada.id}/move",
+                        data={"csrf_token": csrf_token(client, "/admin/events"), "event": str(friday)})
+    assert again.status_code == 409 and "already been cancelled" in again.get_data(as_text=True)
 
     # Ada hears of both: Thursday's entry leaves her calendar; Friday's confirmation comes.
     [cancelled] = [m for m in _mail(app, "events.cancelled") if "ada@example.ca" in m.to_address]
@@ -126,7 +130,9 @@ def test_what_cannot_be_moved_is_refused_beside_the_choice_and_nothing_changes(a
         db.session.get(Registration, ada.id).checked_in_at = now()
         db.session.commit()
     assert "Move to another event" not in client.get(f"/admin/events/{here}/attendees/{ada.id}").get_data(as_text=True)
-    assert _move(client, here, ada.id, taken).status_code in (400, 409)
+    # Checked in while the page was open: the refusal says why (a review found a bare 409).
+    refused = _move(client, here, ada.id, taken)
+    assert refused.status_code == 409 and "They are checked in at this event" in refused.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Registration, ada.id).status == "confirmed"
         assert db.session.execute(select(Registration).where(Registration.event_id == taken)).scalar_one() is not None

@@ -441,6 +441,8 @@ def test_the_consent_kept_is_the_page_as_it_was_shown_and_a_later_form_request_r
         consent = db.session.execute(select(ConsentRecord)).scalar_one()
         assert consent.wording == ("Press the button to start receiving “Symposium announcements” "
                                    "at known@example.ca.")
+        # ... in the language it was shown in, with the click's address (the import has none).
+        assert consent.language == "en" and consent.ip == "127.0.0.1"
         import_subscribers(db.session.get(MailingList, public_list), "email,name,language\nlater@example.ca,Later,en\n",
                            filename="y.csv", ask_unconfirmed=True)
         db.session.commit()

@@ -137,8 +137,10 @@ def test_a_traceback_keeps_the_codes_own_names_and_drops_the_databases_detail_li
              'psycopg.errors.UniqueViolation: duplicate key value violates unique constraint '
              '"uq_person_email_lowercase_for_everyone"\n'
              'DETAIL:  Key (email)=(alice@example.ca) already exists.\n'
-             "GET /lists/unsubscribe/Zx9_" + "q" * 39 + " failed")
+             "GET /lists/unsubscribe/Zx9_" + "q" * 39 + " failed\n"
+             "KeyError: 'Ab3_Rr8sKq2LmN5pQ7tUvW9xYz1aBcDeFgHiJkL0mn'")
     masked = mask_traceback(trace)
+    assert "Rr8sKq2" not in masked and "KeyError: 'Ab3_…'" in masked  # a quoted token too
     assert "subscription_for_unsubscribe_token" in masked and "uq_person_email_lowercase_for_everyone" in masked
     assert "alice@example.ca" not in masked and "DETAIL: (values not logged)" in masked
     assert "/lists/unsubscribe/Zx9_…" in masked
