@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from portal.events.models import Event
 from portal.extensions import db
@@ -371,3 +372,50 @@ def test_a_signed_in_organizer_is_warned_before_the_idle_sign_out_and_can_stay(a
     expect(warning).to_be_hidden()  # the count started again
     page.clock.fast_forward("01:05")
     expect(warning).to_be_visible()
+
+
+def test_an_organizer_moves_an_attendee_to_another_event_by_keyboard(app, page, live_server, smtp_server, organizer):
+    """The wrong day chosen: moved from the attendee's page; the person hears of both events by
+    real SMTP, and the seat they left goes to the next in line."""
+    from portal.events.models import Registration
+    from portal.people.models import Person
+
+    factory = EventFactory(app)
+    thursday = factory(slug="thursday", title="Thursday forum", capacity=1)
+    friday = factory(slug="friday", title="Friday forum", capacity=5, starts_in=timedelta(days=31))
+    for name, email in (("Ada Lovelace", "ada@example.ca"), ("Nadia Next", "nadia@example.ca")):
+        page.goto("/events/thursday/register")
+        page.get_by_label("Full name").fill(name)
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Organization").fill("Sudbury Public Health")
+        page.get_by_label("Sector").select_option(label="Health care")
+        page.get_by_label("Community you work in").fill("Sudbury")
+        page.get_by_label(re.compile("I have read the privacy notice")).check()
+        page.get_by_role("button", name="Register").press("Enter")
+        page.wait_for_url("**/registered")
+    with app.app_context():
+        ada = db.session.execute(select(Registration.id).join(Person, Person.id == Registration.person_id)
+                                 .where(Person.email == "ada@example.ca")).scalar_one()
+    _sign_in(page, organizer)
+    page.goto(f"/admin/events/{thursday}/attendees/{ada}")
+    page.locator("summary", has_text="Move to another event").press("Enter")
+    page.get_by_role("button", name="Move them").press("Enter")
+    expect(page.locator(".error-summary")).to_be_focused()
+    expect(page.get_by_label("Event to move them to")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, "moving an attendee, with an error")
+    expect(page.get_by_role("option", name=re.compile(r"^Friday forum · "))).to_have_count(1)  # with its date
+    page.get_by_label("Event to move them to").select_option(str(friday))
+    page.get_by_role("button", name="Move them").press("Enter")
+    expect(page.get_by_text("Moved to Friday forum, where they have a seat.")).to_be_visible()
+    expect(page.get_by_text(re.compile("The freed seat went to Nadia Next"))).to_be_visible()
+    assert_accessible(page, "the moved attendee at the new event")
+    page.goto(f"/admin/events/{thursday}/attendees/{ada}")
+    expect(page.get_by_role("link", name="Friday forum")).to_have_attribute(
+        "href", re.compile(rf"^/admin/events/{friday}/attendees/\d+$"))
+
+    _deliver(app)
+    subjects = sorted(str(m["Subject"]) for m in smtp_server.to("ada@example.ca"))
+    assert "Registration moved: Thursday forum" in subjects
+    assert any("Friday forum" in subject and "moved" not in subject for subject in subjects)
+    assert any("Thursday forum" in str(m["Subject"]) for m in smtp_server.to("nadia@example.ca")
+               if "seat" in m.get_body(("plain",)).get_content().lower())
