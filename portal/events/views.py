@@ -163,8 +163,9 @@ def registered(slug: str):
 
 
 def _manage_context(registration: Registration, **extra):
+    moved_to = db.session.get(Registration, registration.moved_to_id) if registration.moved_to_id else None
     return dict(registration=registration, event=registration.event,
-                place=services.waitlist_place(registration), **extra)
+                place=services.waitlist_place(registration), moved_to=moved_to, **extra)
 
 
 @bp.route("/events/manage/<token>", methods=["GET", "POST"])

@@ -12,7 +12,7 @@ from portal.events.models import Registration
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from tests.conftest import csrf_token
-from tests.events.conftest import register
+from tests.events.conftest import manage_link, register
 
 
 def _registration(app, email: str, slug: str) -> Registration:
@@ -68,7 +68,9 @@ def test_an_attendee_moves_to_another_event_and_their_seat_goes_to_the_next_in_l
     assert "Moved to Friday forum, where they have a seat." in said and "Nadia Next" in said
     assert "the new event&#39;s questions are unanswered" not in said  # Friday asks none
     old_page = client.get(f"/admin/events/{thursday}/attendees/{ada.id}").get_data(as_text=True)
-    assert f'moved to <a href="/admin/events/{friday}/attendees/{moved.id}">Friday forum</a>' in old_page
+    assert f'Cancelled: moved to <a href="/admin/events/{friday}/attendees/{moved.id}">Friday forum</a>' in old_page
+    french = client.get(f"/admin/events/{thursday}/attendees/{ada.id}", headers={"Accept-Language": "fr"})
+    assert "Annulée : déplacée vers <a href=" in french.get_data(as_text=True)  # one sentence, French spacing
     # Moved already (a second click on a page still open): refused, and the page says why.
     again = client.post(f"/admin/events/{thursday}/attendees/{ada.id}/move",
                         data={"csrf_token": csrf_token(client, "/admin/events"), "event": str(friday)})
@@ -83,6 +85,10 @@ def test_an_attendee_moves_to_another_event_and_their_seat_goes_to_the_next_in_l
     assert any("Friday forum" in m.subject and "ada@example.ca" in m.to_address
                for m in _mail(app, "events.confirmation"))
     assert any("next@example.ca" in m.to_address for m in _mail(app, "events.promoted"))
+    # Her old confirmation's manage link says where she went (a smoke pass found only "Cancelled.").
+    [first] = [m for m in _mail(app, "events.confirmation") if "Thursday forum" in m.subject]
+    old_manage = client.get(manage_link(first.body_text)).get_data(as_text=True)
+    assert "The organizers moved your registration to Friday forum." in old_manage
     with app.app_context():
         entry = db.session.execute(select(AuditEntry).where(AuditEntry.action == "events.registration.moved")).scalar_one()
         assert entry.subject == f"registration:{ada.id}" and entry.detail["to"] == f"registration:{moved.id}"
