@@ -58,6 +58,9 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
     MAIL_USE_TLS = _flag("MAIL_USE_TLS")
     MAIL_USE_SSL = _flag("MAIL_USE_SSL")
+    # TLS to the SMTP server checks its certificate against the system's authorities, or the
+    # certificates in this PEM file (a relay with its own authority or a self-signed one).
+    MAIL_TLS_CA_FILE = os.environ.get("MAIL_TLS_CA_FILE", "")
     MAIL_DEFAULT_SENDER = os.environ.get(
         "MAIL_DEFAULT_SENDER", "Ontario Working Group <no-reply@owg.example.ca>"
     )

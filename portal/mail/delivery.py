@@ -45,6 +45,7 @@ import os
 import random
 import smtplib
 import socket
+import ssl
 import secrets
 import threading
 import time
@@ -149,6 +150,7 @@ class SmtpTransport:
         self.port = int(config.get("MAIL_PORT") or 25)
         self.use_ssl = bool(config.get("MAIL_USE_SSL"))
         self.use_tls = bool(config.get("MAIL_USE_TLS"))
+        self.ca_file = config.get("MAIL_TLS_CA_FILE") or None
         self.username = config.get("MAIL_USERNAME")
         self.password = config.get("MAIL_PASSWORD")
         self.timeout = float(config.get("MAIL_TIMEOUT_SECONDS") or 30)
@@ -206,7 +208,10 @@ class SmtpTransport:
     def _connect(self) -> smtplib.SMTP:
         try:
             # Made first and connected after, so the watchdog can cut off a slow greeting too.
-            connection: smtplib.SMTP = (smtplib.SMTP_SSL if self.use_ssl else smtplib.SMTP)(timeout=self.timeout)
+            # smtplib's own TLS checks no certificate: this context checks it and the server's name.
+            tls = ssl.create_default_context(cafile=self.ca_file) if self.use_ssl or self.use_tls else None
+            connection: smtplib.SMTP = (smtplib.SMTP_SSL(timeout=self.timeout, context=tls) if self.use_ssl
+                                        else smtplib.SMTP(timeout=self.timeout))
             # The server's name for TLS (SNI), which smtplib takes only from the constructor's
             # host: connecting later leaves it empty, and STARTTLS and SSL refuse to start.
             connection._host = self.host
@@ -220,7 +225,7 @@ class SmtpTransport:
                 raise smtplib.SMTPConnectError(code, greeting)
             connection.ehlo_or_helo_if_needed()
             if self.use_tls and not self.use_ssl:
-                connection.starttls()
+                connection.starttls(context=tls)
                 connection.ehlo()
             if self.username:
                 connection.login(self.username, self.password or "")
