@@ -44,7 +44,8 @@ CHAIR_ROLES = (MemberRole.CHAIR.value, MemberRole.CO_CHAIR.value)
 
 
 class MembershipStatus(StrEnum):
-    APPLIED = "applied"    # asked to join; waiting for a chair or organizer
+    UNCONFIRMED = "unconfirmed"  # applied on the public form; the address has not confirmed it yet
+    APPLIED = "applied"    # asked to join (and confirmed from the emailed link); waiting for a chair
     INVITED = "invited"    # an organizer sent an invitation that is not yet accepted
     ACTIVE = "active"      # a member: on the group's list, sees the members' pages
     DECLINED = "declined"  # the application was declined

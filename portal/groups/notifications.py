@@ -19,14 +19,15 @@ def _group_context(membership: Membership) -> dict:
     }
 
 
-def notify_application_received(membership: Membership) -> None:
-    """Tell the applicant their application reached the chairs."""
+def notify_application_to_confirm(membership: Membership, confirm_path: str, *, key: str) -> None:
+    """Ask the address to confirm the application made with it on the public form (double
+    opt-in: the chairs see nothing until then). Transactional: it answers a request."""
     queue_email(
-        key=f"groups.application_received:{membership.id}:{membership.applied_at.isoformat()}",
+        key=key,
         to=membership.person,
-        template="groups/application_received",
-        purpose="groups.application_received",
-        context=_group_context(membership),
+        template="groups/confirm_application",
+        purpose="groups.application_confirm",
+        context={**_group_context(membership), "confirm_path": confirm_path},
         category=MessageCategory.TRANSACTIONAL,
     )
 

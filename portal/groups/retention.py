@@ -38,7 +38,7 @@ MONTH = timedelta(days=30)
 #: An unsubscribe link keeps working at least this long after the last message (CASL: 60 days).
 UNSUBSCRIBE_LINK_KEPT = timedelta(days=60)
 #: Links issued for a membership, deleted with it.
-MEMBERSHIP_TOKEN_PURPOSES = ("groups.member", "groups.invite")
+MEMBERSHIP_TOKEN_PURPOSES = ("groups.member", "groups.invite", "groups.application")
 
 ENDED = (MembershipStatus.LEFT.value, MembershipStatus.DECLINED.value)
 

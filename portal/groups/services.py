@@ -48,6 +48,9 @@ from portal.people.services import get_or_create_person, normalize_email, record
 
 MEMBER_TOKEN_PURPOSE = "groups.member"
 INVITE_TOKEN_PURPOSE = "groups.invite"
+APPLICATION_TOKEN_PURPOSE = "groups.application"
+#: How long the link that confirms an application works.
+APPLICATION_CONFIRM_VALID_FOR = timedelta(days=7)
 #: How long a members' link works; a member can ask for a new one at any time.
 MEMBER_LINK_VALID_FOR = timedelta(days=180)
 #: How long an invitation can be accepted.
@@ -370,7 +373,8 @@ def apply_to_group(
     user_agent: str = "",
     language: str = "en",
 ) -> Membership:
-    """Record an application and its consent to member mail; the chairs decide later.
+    """Record an application and email the address a link to confirm it (`confirm_application`:
+    only then do the chairs see it, and only then is consent to member mail recorded).
 
     Gives the same outcome to the applicant whatever their standing, so the form reveals
     nothing: an active member who applies again is sent a fresh members' link (at most one
@@ -378,7 +382,8 @@ def apply_to_group(
     nothing about who fills it in, so it never changes what is already under way for the
     address: an invitation waiting for them stands (and its link keeps working), and an
     application waiting for the chairs stands as its applicant wrote it (its reasons and what
-    the directory will show). Raises `ConsentRequired`.
+    the directory will show). The form's consent box is required, but the consent recorded
+    is the one given on the confirmation page. Raises `ConsentRequired`.
     """
     if not consent:
         raise ConsentRequired()
@@ -393,6 +398,55 @@ def apply_to_group(
     waiting = membership.status == MembershipStatus.APPLIED and membership.applied_at is not None
     if membership.status == MembershipStatus.INVITED or waiting:
         return membership
+    # Not yet the chairs' to see: the address confirms it first, from an emailed link, so an
+    # application (and the consent to the group's mail) is the address owner's own.
+    asked_again = membership.status == MembershipStatus.UNCONFIRMED
+    membership.status = MembershipStatus.UNCONFIRMED.value
+    membership.why = why
+    membership.show_email = show_email
+    membership.show_organization = show_organization
+    membership.applied_at = None
+    membership.decided_at = None
+    db.session.flush()
+    window = int(now().timestamp() // 600)
+    key = f"groups.application_confirm:{membership.id}:{window}"
+    if asked_again and already_queued(key):
+        return membership  # one link per 10 minutes: the public form cannot flood a mailbox
+    revoke_tokens(APPLICATION_TOKEN_PURPOSE, subject_id=membership.id)
+    raw = issue_token(APPLICATION_TOKEN_PURPOSE, person_id=person.id, subject_id=membership.id,
+                      valid_for=APPLICATION_CONFIRM_VALID_FOR)
+    notifications.notify_application_to_confirm(membership, f"/groups/applications/{quote(raw)}", key=key)
+    return membership
+
+
+def application_for(raw_token: str | None) -> Membership:
+    """The application an emailed confirmation link stands for, while it waits for that
+    confirmation. Raises `InvalidToken`."""
+    token = resolve_token(APPLICATION_TOKEN_PURPOSE, raw_token)
+    membership = db.session.get(Membership, token.subject_id) if token.subject_id else None
+    if membership is None or membership.status != MembershipStatus.UNCONFIRMED:
+        raise InvalidToken()
+    return membership
+
+
+def confirm_application(
+    raw_token: str | None,
+    *,
+    consent: bool,
+    consent_wording: str,
+    show_email: bool,
+    show_organization: bool,
+    ip: str = "",
+    user_agent: str = "",
+    language: str = "en",
+) -> Membership:
+    """The applicant confirmed from the emailed link: the application goes to the chairs,
+    with the consent to member mail given on that page (double opt-in) and the directory
+    choices made there. Raises `InvalidToken`, `ConsentRequired`."""
+    membership = application_for(raw_token)
+    if not consent:
+        raise ConsentRequired()
+    group, person = membership.group, membership.person
     record_consent(
         person,
         purpose=consent_purpose(group),
@@ -400,21 +454,19 @@ def apply_to_group(
         wording=consent_wording,
         wording_version=MEMBER_MAIL_CONSENT_VERSION,
         source=f"groups.apply:{group.slug}",
-        method="web form",
+        method="double opt-in",
         ip=ip,
         user_agent=user_agent,
         language=language,
     )
     membership.status = MembershipStatus.APPLIED.value
-    membership.why = why
     membership.show_email = show_email
     membership.show_organization = show_organization
     membership.applied_at = now()
-    membership.decided_at = None
     db.session.flush()
+    revoke_tokens(APPLICATION_TOKEN_PURPOSE, subject_id=membership.id)
     record_audit("groups.membership.applied", actor_label=person.email, subject=f"membership:{membership.id}",
                  origin=ip, group=group.slug)
-    notifications.notify_application_received(membership)
     count = len(memberships_in(group, MembershipStatus.APPLIED))
     for reviewer in application_reviewers(group):
         notifications.notify_applications_waiting(group, reviewer, count)
@@ -668,7 +720,8 @@ def end_memberships_of(person: Person) -> int:
     memberships = db.session.execute(
         select(Membership).where(
             Membership.person_id == person.id,
-            Membership.status.in_([MembershipStatus.APPLIED.value, MembershipStatus.INVITED.value,
+            Membership.status.in_([MembershipStatus.UNCONFIRMED.value, MembershipStatus.APPLIED.value,
+                                   MembershipStatus.INVITED.value,
                                    MembershipStatus.ACTIVE.value]),
         ).with_for_update()
     ).scalars().all()
@@ -678,6 +731,7 @@ def end_memberships_of(person: Person) -> int:
         db.session.flush()
         _unsubscribe(membership, "erased at their request")
         revoke_tokens(MEMBER_TOKEN_PURPOSE, subject_id=membership.id)
+        revoke_tokens(APPLICATION_TOKEN_PURPOSE, subject_id=membership.id)
     return len(memberships)
 
 

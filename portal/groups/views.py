@@ -119,7 +119,7 @@ def apply(slug: str):
             language=current_language(),
         ),
         error_field="email",
-        success=_("Thank you. Your application was sent to the group's chairs; we will email you their decision."),
+        success=_("Thank you. Check your email: confirm your application from the link we sent, and it goes to the group's chairs."),
         redirect_to=url_for("groups.group", slug=group.slug),
     )
     if isinstance(outcome, Response):
@@ -277,6 +277,34 @@ def invitation(token: str):
     if request.method == "POST":
         status = 400
     return render_template("groups/invitation.html", group=group, membership=membership, form=form,
+                           language=current_language()), status
+
+
+@bp.route("/groups/applications/<token>", methods=["GET", "POST"])
+def confirm_application(token: str):
+    """The applicant confirms from the emailed link: their own directory choices and consent
+    to the group's mail, then the application goes to the chairs."""
+    membership = services.application_for(token)
+    speak_the_language_of(membership.person)
+    group = membership.group
+    form = AcceptInvitationForm(data=None if request.method == "POST" else {
+        "show_email": membership.show_email, "show_organization": membership.show_organization})
+    wording = _consent_wording(group)
+    form.consent.label.text = wording
+    status = 200
+    if form.validate_on_submit():
+        services.confirm_application(
+            token, consent=form.consent.data, consent_wording=wording,
+            show_email=form.show_email.data, show_organization=form.show_organization.data,
+            ip=request_origin(), user_agent=user_agent(), language=current_language(),
+        )
+        db.session.commit()
+        flash(_("Thank you. Your application was sent to the group's chairs; we will email you their decision."),
+              "success")
+        return redirect(url_for("groups.group", slug=group.slug))
+    if request.method == "POST":
+        status = 400
+    return render_template("groups/confirm_application.html", group=group, membership=membership, form=form,
                            language=current_language()), status
 
 

@@ -79,7 +79,7 @@ _VALUE_LABELS: dict[tuple[str, str], dict[str, Any]] = {
     ("registration", "cancelled_by"): {"registrant": _l("you"), "organizer": _l("an organizer"),
                                        "event": _l("the event's cancellation"),
                                        "moved": _l("an organizer, who moved you to another event")},
-    ("group_membership", "status"): {"applied": _l("Applied"), "invited": _l("Invited"), "active": _l("Active"),
+    ("group_membership", "status"): {"unconfirmed": _l("Applied, not yet confirmed"), "applied": _l("Applied"), "invited": _l("Invited"), "active": _l("Active"),
                                      "declined": _l("Declined"), "left": _l("Left the group")},
     ("consent_record", "kind"): {"express": lazy_pgettext("consent", "Express"),
                                  "implied": lazy_pgettext("consent", "Implied"),
@@ -97,6 +97,7 @@ _VALUE_LABELS[("access_token", "purpose")] = {
     "guidelines.download": _l("downloading a guideline"), "guidelines.confirm_request": _l("confirming a copy request"),
     "lists.confirm": _l("confirming a subscription"), "groups.member": _l("the working group's members' pages"),
     "groups.invite": _l("accepting an invitation to a working group"),
+    "groups.application": _l("confirming an application to a working group"),
 }
 
 #: What each message was about, in words.
@@ -107,6 +108,7 @@ _VALUE_LABELS[("outbox_message", "purpose")] = {
     "events.manage_link": _l("a link to your registration"), "events.message": _l("a message from the organizers"),
     "events.reminder": _l("a reminder before the event"),
     "groups.application_received": _l("your application to a working group"),
+    "groups.application_confirm": _l("the link to confirm your application to a working group"),
     "groups.application_approved": _l("your application's approval"),
     "groups.application_declined": _l("your application's answer"),
     "groups.applications_waiting": _l("applications waiting for a decision"),

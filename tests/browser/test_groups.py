@@ -50,8 +50,20 @@ def test_apply_be_approved_by_the_chair_and_open_the_members_page(app, page, smt
     page.get_by_label("Show my organization to other members").check()
     consent.check()
     page.get_by_role("button", name="Send my application").click()
-    expect(page.get_by_text("Your application was sent")).to_be_visible()
+    expect(page.get_by_text("confirm your application from the link we sent")).to_be_visible()
     assert_accessible(page, "group page after applying")
+
+    # The address confirms it from the email (real SMTP), ticking the consent box itself.
+    with app.app_context():
+        deliver_due()
+    [request] = [m for m in smtp_server.wait_for(1) if "Confirm your application" in str(m["Subject"])]
+    page.goto(link_in(request.get_body(("plain",)).get_content(), "/groups/applications/"))
+    expect(page.get_by_label("Show my organization to other members")).to_be_checked()  # as applied
+    assert_accessible(page, "confirming an application")
+    page.get_by_label(re.compile("Yes, send me the messages")).check()
+    page.get_by_role("button", name="Confirm my application").click()
+    expect(page.get_by_text("Your application was sent")).to_be_visible()
+    assert_accessible(page, "group page after confirming the application")
 
     # The chair signs in (sent to the login page first) and approves.
     page.goto(f"/admin/groups/{info.slug}")

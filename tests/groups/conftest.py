@@ -7,6 +7,8 @@ from datetime import date
 
 import pytest
 
+from sqlalchemy import select
+
 from portal.extensions import db
 from tests.factories import AccountInfo
 
@@ -79,3 +81,20 @@ def link_in(text: str, fragment: str) -> str:
     match = re.search(r"https?://[^/\s]+(\S*?" + re.escape(fragment) + r"\S*)", text)
     assert match, f"no link with {fragment!r} in:\n{text}"
     return match.group(1)
+
+
+def confirmed_application(group, **details):
+    """`apply_to_group`, then `confirm_application` from the emailed link as the address's
+    owner would (inside an app context): an application the chairs can decide."""
+    from portal.groups.services import apply_to_group, confirm_application
+    from portal.mail.models import OutboxMessage
+
+    membership = apply_to_group(group, **details)
+    body = db.session.execute(
+        select(OutboxMessage.body_text).where(OutboxMessage.purpose == "groups.application_confirm",
+                                              OutboxMessage.person_id == membership.person_id)
+        .order_by(OutboxMessage.id.desc()).limit(1)).scalar_one()
+    token = link_in(body, "/groups/applications/").rsplit("/", 1)[1]
+    return confirm_application(token, consent=True, consent_wording=details.get("consent_wording", "w"),
+                               show_email=details.get("show_email", False),
+                               show_organization=details.get("show_organization", False))

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from portal.core import clock
 from portal.extensions import db
+from tests.groups.conftest import confirmed_application
 
 
 def _reminders(app):
@@ -132,7 +133,7 @@ def test_former_applicants_are_forgotten_after_the_retention_period(app, client,
             db.session.commit()
         return count
 
-    from portal.groups.services import apply_to_group, decide_application, remove_member
+    from portal.groups.services import decide_application, remove_member
 
     clock.set_now(datetime(2026, 1, 10, 14, tzinfo=UTC))
     info = groups.group()
@@ -140,7 +141,7 @@ def test_former_applicants_are_forgotten_after_the_retention_period(app, client,
         group = db.session.get(WorkingGroup, info.id)
         ids = []
         for email in ("declined@example.ca", "left@example.ca", "staying@example.ca"):
-            membership = apply_to_group(group, email=email, name="N", why=f"Why {email}", consent=True,
+            membership = confirmed_application(group, email=email, name="N", why=f"Why {email}", consent=True,
                                         consent_wording="w")
             ids.append(membership.id)
         declined, left, staying = (db.session.get(Membership, i) for i in ids)

@@ -12,14 +12,33 @@ from tests.conftest import csrf_token, without_csrf_tokens
 from tests.groups.conftest import link_in
 
 
-def _apply(client, slug, **overrides):
+def _apply(client, slug, *, confirm: bool = True, **overrides):
+    """Apply on the public form and, unless `confirm` is False, confirm from the emailed link
+    as the address's owner would (with the directory choices made on the form)."""
     data = {
         "name": "Alex Applicant", "email": "Alex@Example.ca", "organization": "Sudbury Police",
         "sector": "", "community": "Sudbury", "why": "I run our situation table.", "consent": "y",
         "csrf_token": csrf_token(client, f"/groups/{slug}/apply"),
     }
     data.update(overrides)
-    return client.post(f"/groups/{slug}/apply", data=data)
+    response = client.post(f"/groups/{slug}/apply", data=data)
+    if confirm and response.status_code == 302:
+        link = _confirmation_link(client.application, data["email"].casefold())
+        if link and client.get(link).status_code == 200:
+            choices = {name: "y" for name in ("show_email", "show_organization") if data.get(name)}
+            client.post(link, data={"consent": "y", **choices, "csrf_token": csrf_token(client, link)})
+    return response
+
+
+def _confirmation_link(app, email: str) -> str | None:
+    """The newest link emailed to `email` to confirm an application, if any."""
+    from portal.mail.models import OutboxMessage
+
+    with app.app_context():
+        bodies = [m.body_text for m in db.session.execute(
+            select(OutboxMessage).where(OutboxMessage.purpose == "groups.application_confirm")
+            .order_by(OutboxMessage.id.desc())).scalars() if email in m.to_address.casefold()]
+    return link_in(bodies[0], "/groups/applications/") if bodies else None
 
 
 def _membership(app, email):
@@ -79,8 +98,8 @@ def test_application_records_consent_and_waits_for_a_decision(app, client, group
     assert _subscription_status(app, info.id, "alex@example.ca") is None  # not on the list yet
     with app.app_context():
         consent = db.session.execute(select(ConsentRecord).where(ConsentRecord.purpose == "list:group-situation-tables")).scalar_one()
-        assert consent.kind == "express" and "Situation Tables" in consent.wording and consent.method == "web form"
-    assert len(_outbox(app, "groups.application_received")) == 1
+        assert consent.kind == "express" and "Situation Tables" in consent.wording and consent.method == "double opt-in"
+    assert len(_outbox(app, "groups.application_confirm")) == 1
 
 
 def test_the_chairs_hear_that_applications_wait_at_most_once_an_hour(app, client, groups):
@@ -681,3 +700,39 @@ def test_a_members_data_page_shows_what_the_chairs_did_to_their_membership_in_wo
             assert memberships.value_label("role", "co-chair") == "Coprésidence"
             assert memberships.value_label("status", "active") == "Actif"
             assert any(f"membership:{membership_id}" in str(row) for row in sections["audit_entry"].rows)
+
+
+def test_an_application_reaches_the_chairs_only_once_its_address_confirms_it(app, client, auth, organizer, groups):
+    """A review: anyone could file an application in someone's name, which the chairs saw
+    and approved, subscribing that address to the group's list on consent a stranger ticked.
+    The address now confirms it from an emailed link first (double opt-in, as lists do)."""
+    from portal.people.models import ConsentRecord
+
+    info = groups.group()
+    groups.chair(info, "dana.chair@example.ca")
+    response = _apply(client, info.slug, email="claire@example.ca", name="Claire", confirm=False)
+    assert response.status_code == 302
+    assert "confirm your application from the link we sent" in client.get(response.location).get_data(as_text=True)
+    assert _membership(app, "claire@example.ca").status == "unconfirmed"
+    assert _outbox(app, "groups.applications_waiting") == []  # the chairs hear of nothing yet
+    auth.login(organizer)
+    assert "claire@example.ca" not in client.get(f"/admin/groups/{info.slug}").get_data(as_text=True)
+    auth.logout()
+    for _ in range(3):  # the public form again: no flood of links
+        _apply(client, info.slug, email="claire@example.ca", name="Claire", confirm=False)
+    [(_to, body)] = _outbox(app, "groups.application_confirm")
+    link = link_in(body, "/groups/applications/")
+    page = client.get(link).get_data(as_text=True)
+    assert "I run our situation table." in page and "claire@example.ca" in page
+    refused = client.post(link, data={"csrf_token": csrf_token(client, link)})
+    assert refused.status_code == 400  # the consent box is the address owner's to tick
+    with app.app_context():
+        assert db.session.execute(select(ConsentRecord)).first() is None
+    assert client.post(link, data={"consent": "y", "csrf_token": csrf_token(client, link)}).status_code == 302
+    membership = _membership(app, "claire@example.ca")
+    assert membership.status == "applied" and membership.applied_at is not None
+    with app.app_context():
+        consent = db.session.execute(select(ConsentRecord)).scalar_one()
+        assert (consent.method, consent.ip) == ("double opt-in", "127.0.0.1")
+    assert len(_outbox(app, "groups.applications_waiting")) == 1
+    assert client.get(link).status_code == 404  # used

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from portal.core import clock
 from portal.extensions import db
+from tests.groups.conftest import confirmed_application
 from tests.retention import purge_at
 from tests.conftest import forecast_day
 
@@ -51,7 +52,7 @@ def _state(app) -> dict[str, object]:
 def _seed(app, groups) -> None:
     """Group "long" (24 months) and group "short" (1 month), with people in every state."""
     from portal.groups.models import Membership, WorkingGroup
-    from portal.groups.services import apply_to_group, decide_application, remove_member
+    from portal.groups.services import decide_application, remove_member
     from portal.lists.models import MailingList, Subscription
     from portal.lists.services import add_group_subscriber, unsubscribe
 
@@ -60,7 +61,7 @@ def _seed(app, groups) -> None:
     short_info = groups.group(slug="short", name="Short")
 
     def apply(group, email):
-        return apply_to_group(group, email=email, name=email.split("@")[0], why=f"Why {email}",
+        return confirmed_application(group, email=email, name=email.split("@")[0], why=f"Why {email}",
                               consent=True, consent_wording="w")
 
     with app.app_context():
@@ -170,14 +171,14 @@ def test_former_members_are_deleted_when_due_and_nothing_else(app, groups):
 
 
 def test_the_consent_to_member_mail_ends_with_the_membership(app, groups):
-    from portal.groups.services import apply_to_group, decide_application
+    from portal.groups.services import decide_application
     from portal.groups.models import WorkingGroup
     from portal.people.models import ConsentRecord, Person
 
     clock.set_now(T0)
     info = groups.group()
     with app.app_context():
-        membership = apply_to_group(db.session.get(WorkingGroup, info.id), email="no@example.ca", name="No",
+        membership = confirmed_application(db.session.get(WorkingGroup, info.id), email="no@example.ca", name="No",
                                     consent=True, consent_wording="w")
         decide_application(membership, approve=False, actor=None)
         person_id = membership.person_id
@@ -213,7 +214,7 @@ def test_a_former_member_with_nothing_else_is_erased_by_the_purge_job(app, group
     """The whole job: the groups rule removes the membership; 24 months after the consent
     ended, the people area erases the person, who had nothing else left."""
     from portal.groups.models import WorkingGroup
-    from portal.groups.services import apply_to_group, decide_application, remove_member
+    from portal.groups.services import decide_application, remove_member
     from portal.people.jobs import purge_expired_personal_data
     from portal.people.models import Person
 
@@ -221,8 +222,8 @@ def test_a_former_member_with_nothing_else_is_erased_by_the_purge_job(app, group
     info = groups.group()
     with app.app_context():
         group = db.session.get(WorkingGroup, info.id)
-        gone = apply_to_group(group, email="gone@example.ca", name="Gone Member", consent=True, consent_wording="w")
-        stays = apply_to_group(group, email="stays@example.ca", name="Stays", consent=True, consent_wording="w")
+        gone = confirmed_application(group, email="gone@example.ca", name="Gone Member", consent=True, consent_wording="w")
+        stays = confirmed_application(group, email="stays@example.ca", name="Stays", consent=True, consent_wording="w")
         decide_application(gone, approve=True, actor=None)
         decide_application(stays, approve=True, actor=None)
         remove_member(gone, actor=None)

@@ -9,6 +9,7 @@ from portal.auth.models import LoginAttempt
 from portal.core import clock
 from portal.core.tokens import AccessToken, issue_token
 from portal.extensions import db
+from tests.groups.conftest import confirmed_application
 from portal.lists.models import MailingList, Subscription
 from portal.people.jobs import purge_expired_personal_data, retention_modules
 from portal.people.models import ConsentKind, Person
@@ -182,7 +183,7 @@ def test_one_late_run_purges_every_area_then_the_people_left_with_nothing(app, m
     holds and erases those left with nothing (the people area runs last); a second run
     changes nothing more. Someone still active anywhere stays."""
     from portal.groups.models import Membership, WorkingGroup
-    from portal.groups.services import add_member, apply_to_group, create_group, decide_application, remove_member
+    from portal.groups.services import add_member, create_group, decide_application, remove_member
     from portal.guidelines.jobs import release_due_guidelines
     from portal.guidelines.models import CopyRequest, Guideline, ReleaseNotice
 
@@ -190,7 +191,7 @@ def test_one_late_run_purges_every_area_then_the_people_left_with_nothing(app, m
     reader_id = make.person("reader@example.ca", name="Reader").id
     with app.app_context():
         group = create_group(slug="tables", name_en="Tables")
-        former = apply_to_group(group, email="former@example.ca", name="Former", consent=True, consent_wording="w")
+        former = confirmed_application(group, email="former@example.ca", name="Former", consent=True, consent_wording="w")
         decide_application(former, approve=True, actor=None)
         remove_member(former, actor=None)
         member = add_member(group, email="member@example.ca", name="Member", actor=None)
