@@ -40,7 +40,10 @@ UNSUBSCRIBE_LINK_KEPT = timedelta(days=60)
 #: Links issued for a membership, deleted with it.
 MEMBERSHIP_TOKEN_PURPOSES = ("groups.member", "groups.invite", "groups.application")
 
-ENDED = (MembershipStatus.LEFT.value, MembershipStatus.DECLINED.value)
+#: Rows purged when their group's period has passed: former members, declined applicants,
+#: and applications never confirmed (from when the row was made, or ended before it was
+#: reopened: a stranger's form cannot restart the clock).
+ENDED = (MembershipStatus.LEFT.value, MembershipStatus.DECLINED.value, MembershipStatus.UNCONFIRMED.value)
 
 
 def _ended_at(left_at: datetime | None, decided_at: datetime | None, created_at: datetime) -> datetime:

@@ -31,7 +31,7 @@ from portal.core.audit import record_audit
 from portal.core.clock import local_today, now
 from portal.core.db import folded
 from portal.core.errors import DomainError, InvalidToken
-from portal.core.tokens import issue_token, resolve_token, revoke_tokens
+from portal.core.tokens import AccessToken, hash_token, issue_token, resolve_token, revoke_tokens
 from portal.extensions import db
 from portal.groups import notifications
 from portal.groups.models import (
@@ -62,7 +62,7 @@ MEMBER_MAIL_CONSENT_VERSION = "groups-member-mail-1"
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 #: Words taken by the groups area's own URLs (/groups/invitations/..., /admin/groups/new).
-RESERVED_SLUGS = {"new", "invitations"}
+RESERVED_SLUGS = {"new", "invitations", "applications"}
 
 
 class SlugTaken(DomainError):
@@ -400,30 +400,44 @@ def apply_to_group(
         return membership
     # Not yet the chairs' to see: the address confirms it first, from an emailed link, so an
     # application (and the consent to the group's mail) is the address owner's own.
-    asked_again = membership.status == MembershipStatus.UNCONFIRMED
+    if membership.status == MembershipStatus.UNCONFIRMED and _link_sent_lately(membership):
+        # One link per 10 minutes, and nothing changed meanwhile: the page its owner may have
+        # open shows what they will confirm.
+        return membership
     membership.status = MembershipStatus.UNCONFIRMED.value
     membership.why = why
     membership.show_email = show_email
     membership.show_organization = show_organization
     membership.applied_at = None
-    membership.decided_at = None
+    # decided_at and left_at stay: an unconfirmed application is purged on the same clock as
+    # the membership it reopened (groups.retention), which a stranger's form cannot restart.
     db.session.flush()
-    window = int(now().timestamp() // 600)
-    key = f"groups.application_confirm:{membership.id}:{window}"
-    if asked_again and already_queued(key):
-        return membership  # one link per 10 minutes: the public form cannot flood a mailbox
     revoke_tokens(APPLICATION_TOKEN_PURPOSE, subject_id=membership.id)
     raw = issue_token(APPLICATION_TOKEN_PURPOSE, person_id=person.id, subject_id=membership.id,
                       valid_for=APPLICATION_CONFIRM_VALID_FOR)
-    notifications.notify_application_to_confirm(membership, f"/groups/applications/{quote(raw)}", key=key)
+    notifications.notify_application_to_confirm(membership, f"/groups/applications/{quote(raw)}",
+                                                key=f"groups.application_confirm:{membership.id}:{hash_token(raw)[:16]}")
     return membership
 
 
-def application_for(raw_token: str | None) -> Membership:
+def _link_sent_lately(membership: Membership) -> bool:
+    """A confirmation link went to this application within the past 10 minutes."""
+    return db.session.execute(
+        select(AccessToken.id).where(AccessToken.purpose == APPLICATION_TOKEN_PURPOSE,
+                                     AccessToken.subject_id == membership.id,
+                                     AccessToken.created_at > now() - RESEND_GUARD).limit(1)
+    ).first() is not None
+
+
+def application_for(raw_token: str | None, *, lock: bool = False) -> Membership:
     """The application an emailed confirmation link stands for, while it waits for that
-    confirmation. Raises `InvalidToken`."""
+    confirmation (`lock`: read afresh under its row lock, as a decision is). Raises
+    `InvalidToken`."""
     token = resolve_token(APPLICATION_TOKEN_PURPOSE, raw_token)
-    membership = db.session.get(Membership, token.subject_id) if token.subject_id else None
+    query = select(Membership).where(Membership.id == token.subject_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    membership = db.session.execute(query).scalar_one_or_none() if token.subject_id else None
     if membership is None or membership.status != MembershipStatus.UNCONFIRMED:
         raise InvalidToken()
     return membership
@@ -443,7 +457,7 @@ def confirm_application(
     """The applicant confirmed from the emailed link: the application goes to the chairs,
     with the consent to member mail given on that page (double opt-in) and the directory
     choices made there. Raises `InvalidToken`, `ConsentRequired`."""
-    membership = application_for(raw_token)
+    membership = application_for(raw_token, lock=True)
     if not consent:
         raise ConsentRequired()
     group, person = membership.group, membership.person
@@ -463,6 +477,7 @@ def confirm_application(
     membership.show_email = show_email
     membership.show_organization = show_organization
     membership.applied_at = now()
+    membership.decided_at = None
     db.session.flush()
     revoke_tokens(APPLICATION_TOKEN_PURPOSE, subject_id=membership.id)
     record_audit("groups.membership.applied", actor_label=person.email, subject=f"membership:{membership.id}",

@@ -736,3 +736,48 @@ def test_an_application_reaches_the_chairs_only_once_its_address_confirms_it(app
         assert (consent.method, consent.ip) == ("double opt-in", "127.0.0.1")
     assert len(_outbox(app, "groups.applications_waiting")) == 1
     assert client.get(link).status_code == 404  # used
+
+
+def test_an_unconfirmed_application_stands_as_shown_is_purged_in_time_and_re_asks_after_a_decline(
+        app, client, groups):
+    """From a review of the double opt-in: a second form within the 10 minutes rewrote the
+    text the owner was about to confirm; an application never confirmed was never purged; a
+    re-application after a decline in the same 10 minutes sent no email."""
+    from datetime import timedelta
+
+    from portal.core import clock
+    from portal.groups.models import Membership, WorkingGroup
+    from portal.groups.retention import purge_due
+    from portal.groups.services import decide_application
+
+    info = groups.group()
+    _apply(client, info.slug, email="eve@example.ca", why="Original reason.", confirm=False)
+    _apply(client, info.slug, email="eve@example.ca", why="A stranger's text.", confirm=False)
+    [(_to, body)] = _outbox(app, "groups.application_confirm")
+    link = link_in(body, "/groups/applications/")
+    assert "Original reason." in client.get(link).get_data(as_text=True)
+    client.post(link, data={"consent": "y", "csrf_token": csrf_token(client, link)})
+    assert _membership(app, "eve@example.ca").why == "Original reason."
+    with app.app_context():
+        decide_application(db.session.execute(select(Membership)).scalar_one(), approve=False, actor=None)
+        db.session.commit()
+    _apply(client, info.slug, email="eve@example.ca", why="Once more.", confirm=False)
+    assert len(_outbox(app, "groups.application_confirm")) == 2  # a new link, the same 10 minutes
+
+    _apply(client, info.slug, email="never@example.ca", confirm=False)
+    with app.app_context():
+        months = db.session.get(WorkingGroup, info.id).retention_months
+        purge_due(clock.now() + timedelta(days=30 * months + 1))
+        db.session.commit()
+        left = {m.person.email for m in db.session.execute(select(Membership)).scalars()}
+    assert "never@example.ca" not in left
+
+
+def test_no_group_can_take_the_applications_address(app, groups):
+    import pytest
+
+    from portal.core.errors import DomainError
+    from portal.groups.services import create_group
+
+    with app.app_context(), pytest.raises(DomainError):
+        create_group(slug="applications", name_en="Applications", actor=None)
