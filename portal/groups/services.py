@@ -433,14 +433,34 @@ def application_for(raw_token: str | None, *, lock: bool = False) -> Membership:
     """The application an emailed confirmation link stands for, while it waits for that
     confirmation (`lock`: read afresh under its row lock, as a decision is). Raises
     `InvalidToken`."""
-    token = resolve_token(APPLICATION_TOKEN_PURPOSE, raw_token)
+    return _membership_behind(APPLICATION_TOKEN_PURPOSE, raw_token, MembershipStatus.UNCONFIRMED, lock=lock)
+
+
+def _membership_behind(purpose: str, raw_token: str | None, status: MembershipStatus, *,
+                       lock: bool = False) -> Membership:
+    """The membership an emailed link (of `purpose`) stands for, while it is in `status`;
+    `lock` reads it afresh under its row lock. Raises `InvalidToken`."""
+    token = resolve_token(purpose, raw_token)
+    if not token.subject_id:
+        raise InvalidToken()
     query = select(Membership).where(Membership.id == token.subject_id)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
-    membership = db.session.execute(query).scalar_one_or_none() if token.subject_id else None
-    if membership is None or membership.status != MembershipStatus.UNCONFIRMED:
+    membership = db.session.execute(query).scalar_one_or_none()
+    if membership is None or membership.status != status:
         raise InvalidToken()
     return membership
+
+
+def _consent_to_member_mail(membership: Membership, *, wording: str, source: str, method: str, ip: str,
+                            user_agent: str, language: str) -> None:
+    """The express consent to the group's mail given when joining (the ledger keeps the
+    sentence shown, its version, where and how it was given)."""
+    record_consent(
+        membership.person, purpose=consent_purpose(membership.group), kind=ConsentKind.EXPRESS,
+        wording=wording, wording_version=MEMBER_MAIL_CONSENT_VERSION, source=source, method=method,
+        ip=ip, user_agent=user_agent, language=language,
+    )
 
 
 def confirm_application(
@@ -461,18 +481,8 @@ def confirm_application(
     if not consent:
         raise ConsentRequired()
     group, person = membership.group, membership.person
-    record_consent(
-        person,
-        purpose=consent_purpose(group),
-        kind=ConsentKind.EXPRESS,
-        wording=consent_wording,
-        wording_version=MEMBER_MAIL_CONSENT_VERSION,
-        source=f"groups.apply:{group.slug}",
-        method="double opt-in",
-        ip=ip,
-        user_agent=user_agent,
-        language=language,
-    )
+    _consent_to_member_mail(membership, wording=consent_wording, source=f"groups.apply:{group.slug}",
+                            method="double opt-in", ip=ip, user_agent=user_agent, language=language)
     membership.status = MembershipStatus.APPLIED.value
     membership.show_email = show_email
     membership.show_organization = show_organization
@@ -625,11 +635,7 @@ def invite_member(
 
 def invitation_for(raw_token: str | None) -> Membership:
     """The invited membership behind an invitation link. Raises `InvalidToken`."""
-    token = resolve_token(INVITE_TOKEN_PURPOSE, raw_token)
-    membership = db.session.get(Membership, token.subject_id) if token.subject_id else None
-    if membership is None or membership.status != MembershipStatus.INVITED:
-        raise InvalidToken()
-    return membership
+    return _membership_behind(INVITE_TOKEN_PURPOSE, raw_token, MembershipStatus.INVITED)
 
 
 def accept_invitation(
@@ -656,12 +662,8 @@ def accept_invitation(
     resolve_token(INVITE_TOKEN_PURPOSE, raw_token, consume=True)
     if language in ("en", "fr"):
         membership.person.language = language
-    record_consent(
-        membership.person, purpose=consent_purpose(membership.group), kind=ConsentKind.EXPRESS,
-        wording=consent_wording, wording_version=MEMBER_MAIL_CONSENT_VERSION,
-        source=f"groups.invitation:{membership.group.slug}", method="web form", ip=ip,
-        user_agent=user_agent, language=language,
-    )
+    _consent_to_member_mail(membership, wording=consent_wording, source=f"groups.invitation:{membership.group.slug}",
+                            method="web form", ip=ip, user_agent=user_agent, language=language)
     membership.show_email = show_email
     membership.show_organization = show_organization
     link = _activate(membership)
