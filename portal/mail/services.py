@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from itertools import islice
@@ -205,6 +206,16 @@ def already_queued(key: str) -> bool:
     """Whether a message with this idempotency key exists. For callers that would otherwise
     do work first (issue a link, count recipients) only for queue_email to drop the repeat."""
     return db.session.execute(_EXISTING_KEY, {"key": key}).scalar_one_or_none() is not None
+
+
+def queued_lately(key_prefix: str, within: timedelta) -> bool:
+    """Whether a message whose idempotency key starts with `key_prefix` was queued within
+    the past `within` (a sliding limit, where a key's own window would let two go out a
+    moment apart across its edge)."""
+    return db.session.execute(
+        select(OutboxMessage.id).where(OutboxMessage.idempotency_key.startswith(key_prefix, autoescape=True),
+                                       OutboxMessage.created_at > now() - within).limit(1)
+    ).first() is not None
 
 
 def hourly_key(key: str) -> str:

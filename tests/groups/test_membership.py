@@ -342,6 +342,28 @@ def test_members_link_request_answers_the_same_for_anyone(app, client, groups):
     assert len(links) == 1 and "member@example.ca" in links[0][0]
 
 
+def test_members_link_goes_at_most_once_in_any_ten_minutes(app, client, groups):
+    """Not once per clock window: a request just before a window's edge and one just after
+    would otherwise both send."""
+    from datetime import UTC, datetime
+
+    clock.set_now(datetime(2026, 12, 8, 15, 9, 30, tzinfo=UTC))  # 30 s before a 10-minute edge
+    info = groups.group()
+    groups.member(info, "member@example.ca")
+    page = f"/groups/{info.slug}/members/link"
+
+    def ask() -> None:
+        client.post(page, data={"email": "member@example.ca", "csrf_token": csrf_token(client, page)})
+
+    ask()
+    clock.advance(timedelta(minutes=1))
+    ask()
+    assert len(_outbox(app, "groups.member_link")) == 1
+    clock.advance(timedelta(minutes=9, seconds=1))
+    ask()
+    assert len(_outbox(app, "groups.member_link")) == 2
+
+
 def test_chair_posts_to_the_group_list(app, client, auth, groups):
     from portal.mail.models import OutboxMessage
 
