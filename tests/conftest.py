@@ -239,6 +239,22 @@ def smtp_server(app) -> Iterator[SMTPServer]:
         server.stop()
 
 
+def _closing_responses(app):
+    """Close every response once sent. Werkzeug's development server skips the close when the
+    browser drops the connection while it drains the request (a page left mid-load), and the
+    file behind a static response is then left to the garbage collector, whose
+    ResourceWarning fails whichever test runs next."""
+    def serve(environ, start_response):
+        response = app(environ, start_response)
+        try:
+            yield from response
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+
+    return serve
+
+
 class LiveServer:
     def __init__(self, app, port: int) -> None:
         from werkzeug.serving import make_server
@@ -246,7 +262,7 @@ class LiveServer:
         self.app = app
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._server = make_server("127.0.0.1", port, _closing_responses(app), threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> None:

@@ -5,14 +5,13 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template, request
-from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal.admin import bp
 from portal.admin.forms import AuditFilterForm
-from portal.core.audit import AuditEntry, record_audit
+from portal.core.audit import AuditEntry
 from portal.core.permissions import admin_required, organizer_required
-from portal.core.web import request_origin
+from portal.core.web import audit_page_view
 from portal.extensions import db
 
 AUDIT_PAGE_SIZE = 50
@@ -56,6 +55,5 @@ def audit_log():
     # Reading the log (login addresses, who was erased) is itself on record.
     filters = {k: v for k, v in request.args.items() if k != "page" and v}
     html = render_template("admin/audit.html", form=form, page=page, filters=filters)
-    record_audit("admin.audit.viewed", actor=current_user, origin=request_origin())
-    db.session.commit()
+    audit_page_view("admin.audit.viewed", "")
     return html

@@ -10,8 +10,8 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, String, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, event, select, update
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from portal.core.clock import now
 from portal.core.errors import InvalidToken
@@ -49,7 +49,8 @@ class AccessToken(Timestamped, db.Model):
     revoked_at: Mapped[datetime | None]
     #: Set the first time a one-use link was used.
     used_at: Mapped[datetime | None]
-    #: How many times the link was followed successfully.
+    #: How many times the link was used by a request that was kept (committed): one that
+    #: changed something or downloaded a file. Only looking at its page is not counted.
     use_count: Mapped[int] = mapped_column(default=0)
 
 
@@ -93,8 +94,30 @@ def resolve_token(purpose: str, raw: str | None, *, consume: bool = False) -> Ac
         raise InvalidToken()
     if consume:
         token.used_at = moment
-    token.use_count += 1
+    # Counted as the transaction commits (`_count_uses`), not here: a page that only looks
+    # writes nothing (on SQLite a reader that writes fails if another writer went first),
+    # the row is locked last, after whatever the use locks, and two uses at once add two.
+    db.session.info.setdefault(_USED_TOKENS, set()).add(token.id)
     return token
+
+
+#: session.info key: ids of the tokens resolved in the current transaction.
+_USED_TOKENS = "portal_used_tokens"
+
+
+@event.listens_for(Session, "before_commit")
+def _count_uses(session: Session) -> None:
+    if session.in_nested_transaction() or not session.info.get(_USED_TOKENS):
+        return
+    used = sorted(session.info.pop(_USED_TOKENS))  # in id order: two such commits never deadlock
+    session.execute(update(AccessToken).where(AccessToken.id.in_(used))
+                    .values(use_count=AccessToken.use_count + 1).execution_options(synchronize_session=False))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_uses(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back or closed uncommitted: those uses are not kept
+        session.info.pop(_USED_TOKENS, None)
 
 
 def revoke_tokens(purpose: str, *, person_id: int | None = None, subject_id: int | None = None) -> int:

@@ -569,8 +569,7 @@ def _ask_for_announcements(person: Person, slug: str, details: RegistrationDetai
 def registration_for_manage_token(raw: str | None) -> Registration:
     """The registration a manage link acts on; InvalidToken for anything else."""
     token = resolve_token(notifications.MANAGE_PURPOSE, raw)
-    with db.session.no_autoflush:  # the use counter is written with the caller's next write, if any
-        registration = db.session.get(Registration, token.subject_id) if token.subject_id else None
+    registration = db.session.get(Registration, token.subject_id) if token.subject_id else None
     if registration is None or registration.person_id is None or registration.person_id != token.person_id:
         raise InvalidToken()
     return registration

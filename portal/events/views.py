@@ -171,10 +171,7 @@ def _manage_context(registration: Registration, **extra):
 @bp.route("/events/manage/<token>", methods=["GET", "POST"])
 def manage(token: str):
     registration = services.registration_for_manage_token(token)
-    if request.method == "GET":
-        # Reading only: drop the token's use counter rather than write from a reader (SQLite).
-        db.session.rollback()
-    speak_the_language_of(registration.person)  # after: loading the person would flush the counter
+    speak_the_language_of(registration.person)
     form = NeedsForm(obj=registration if request.method == "GET" else None)
     status = 200
     if form.validate_on_submit():

@@ -184,8 +184,7 @@ def _really_downloading() -> bool:
 @bp.route("/guidelines/link/<token>")
 def download_link(token: str):
     """The page a notice's personal link opens: the editions to download."""
-    access = services.open_download_link(token)
-    db.session.rollback()  # only looking: the use is counted when a file is downloaded
+    access = services.open_download_link(token)  # only looking: a use counts when a file is downloaded
     speak_the_language_of(access.person)
     return render_template("guidelines/link.html", guideline=access.guideline, token=token,
                            language=current_language())

@@ -23,7 +23,6 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import contains_eager
 
-from portal.core.audit import record_audit
 from portal.core.db import fold, folded
 from portal.core.errors import DomainError
 from portal.core.forms import without_control_characters
@@ -308,9 +307,8 @@ def admin_subscriber(list_id: int, subscription_id: int):
 @organizer_required
 def admin_export(list_id: int):
     mailing_list = db.get_or_404(MailingList, list_id)
-    record_audit("lists.subscribers.exported", actor=current_user, subject=f"list:{mailing_list.id}",
-                 origin=request_origin(), rows=services.subscriber_export_size(mailing_list))
-    db.session.commit()
+    audit_page_view("lists.subscribers.exported", f"list:{mailing_list.id}",
+                    rows=services.subscriber_export_size(mailing_list))
     slug = mailing_list.slug
 
     def chunks():

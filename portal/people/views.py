@@ -7,12 +7,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, select
 
-from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
 from portal.core.formatting import format_date
-from portal.core.web import current_language, request_origin, speak_the_language_of, user_agent
+from portal.core.web import audit_page_view, current_language, request_origin, speak_the_language_of, user_agent
 from portal.extensions import db, limiter
 from portal.people import bp
 from portal.people.forms import (
@@ -207,8 +206,7 @@ def admin_requests():
         .limit(500)
     ).all()
     # Seeing who asked is an organizer action on personal data: on record.
-    record_audit("people.requests.viewed", actor=current_user, origin=request_origin())
-    db.session.commit()
+    audit_page_view("people.requests.viewed", "")
     return render_template("people/admin_requests.html", rows=rows, moment=now())
 
 
@@ -228,12 +226,8 @@ def _request_page(privacy_request: PrivacyRequest, *, complete_form=None, refuse
 @organizer_required
 def admin_request(request_id: int):
     privacy_request = _load_request(request_id)
-    record_audit("people.request.viewed", actor=current_user,
-                 subject=f"person:{privacy_request.person_id}", origin=request_origin(),
-                 request=privacy_request.id)
-    page = _request_page(privacy_request)
-    db.session.commit()
-    return page
+    audit_page_view("people.request.viewed", f"person:{privacy_request.person_id}", request=privacy_request.id)
+    return _request_page(privacy_request)
 
 
 @bp.route("/admin/privacy/requests/<int:request_id>/complete", methods=["POST"])
