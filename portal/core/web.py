@@ -31,6 +31,14 @@ def per_typed_address(prefix: str) -> Callable[[], str]:
     return key
 
 
+def form_accepted(response: Response) -> bool:
+    """For `deduct_when` on a per-address limit: only a submission the form accepted uses up
+    the address's allowance. A refused one sends nothing; counted, a blank address would
+    share one allowance among every visitor, and anyone's bad posts could use up someone
+    else's (the per-IP limit still counts every attempt)."""
+    return response.status_code < 400
+
+
 def is_safe_next(target: str | None) -> bool:
     """Only a path on this site: no scheme, no host, no protocol-relative `//evil`."""
     if not target or len(target) > 500:

@@ -13,8 +13,8 @@ from portal.people.forms import LANGUAGE_CHOICES, an_email_address
 
 
 def _optional_int(value):
-    if value in (None, "", "None"):
-        return None
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None  # blank, as Optional() sees spaces: no choice made
     try:
         return int(value)
     except (TypeError, ValueError):

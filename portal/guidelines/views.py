@@ -17,6 +17,7 @@ from portal.core.permissions import organizer_required
 from portal.core.web import (
     audit_page_view,
     current_language,
+    form_accepted,
     per_typed_address,
     request_origin,
     speak_the_language_of,
@@ -79,7 +80,7 @@ def _sector_choices(language: str, blank: str) -> list[SelectChoice]:
 
 @bp.route("/guidelines/<int:guideline_id>/request", methods=["GET", "POST"])
 @limiter.limit("20/minute;100/hour", methods=["POST"])
-@limiter.limit("6/hour", key_func=per_typed_address("guidelines-request"), methods=["POST"])
+@limiter.limit("6/hour", key_func=per_typed_address("guidelines-request"), methods=["POST"], deduct_when=form_accepted)
 def request_copy(guideline_id: int):
     guideline = services.public_guideline(guideline_id)
     language = current_language()

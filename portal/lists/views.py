@@ -30,6 +30,7 @@ from portal.core.permissions import organizer_required
 from portal.core.web import (
     audit_page_view,
     current_language,
+    form_accepted,
     per_typed_address,
     request_origin,
     speak_the_language_of,
@@ -81,7 +82,7 @@ def index():
 
 @bp.route("/lists/<slug>/subscribe", methods=["GET", "POST"])
 @limiter.limit(_subscribe_ip_limit, methods=["POST"])
-@limiter.limit("6/hour", key_func=per_typed_address("lists-subscribe"), methods=["POST"])
+@limiter.limit("6/hour", key_func=per_typed_address("lists-subscribe"), methods=["POST"], deduct_when=form_accepted)
 def subscribe(slug: str):
     mailing_list = _public_list(slug)
     form = SubscribeForm()

@@ -84,7 +84,9 @@ def _normalized_address(candidate: str) -> str:
         result = validate_email(candidate, check_deliverability=False, strict=True)
     except EmailNotValidError as exc:
         raise InvalidEmail() from exc
-    return result.normalized.casefold()
+    # An internationalized domain typed in its ASCII form (xn--...) stays so: `normalized`
+    # spells it in Unicode, which the outbox could not address (every address is ASCII).
+    return (result.ascii_email or result.normalized).casefold()
 
 
 def seed_sectors() -> None:

@@ -341,6 +341,15 @@ def test_the_request_form_emails_one_address_at_most_six_times_an_hour(app, clie
         assert len(db.session.execute(select(OutboxMessage)).all()) == 6
 
 
+def test_a_sector_of_spaces_is_no_sector_chosen(app, client):
+    """Spaces were read as a choice not offered, and the refusal was shown beside the email."""
+    gid = _new_guideline(app, release_at=now() + timedelta(days=3))
+    response = client.post(f"/guidelines/{gid}/request", data={
+        "csrf_token": csrf_token(client, "/guidelines/"), "name": "Ren", "email": "ren@example.org",
+        "sector": "   ", "language": "en"})
+    assert response.status_code == 302
+
+
 def test_public_download_is_an_attachment_and_counted(app, client):
     gid = _new_guideline(app, status=GuidelineStatus.RELEASED, release_at=now() - timedelta(days=1))
     page = client.get("/guidelines/").get_data(as_text=True)

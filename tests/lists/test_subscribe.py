@@ -130,6 +130,15 @@ def test_a_re_request_sends_a_fresh_link_and_the_address_limit_answers_429(app, 
     assert _subscribe(client, "eager@example.ca").status_code == 302
 
 
+def test_refused_submissions_use_up_no_address_allowance(app, client, public_list):
+    """A blank address is everyone's: counted, the seventh visitor to forget theirs was told
+    "too many requests"; and anyone's refused posts could use up someone else's address."""
+    app.config["LISTS_SUBSCRIBE_LIMIT_PER_IP"] = "100/minute"  # as if from many visitors
+    assert [_subscribe(client, "").status_code for _ in range(7)] == [400] * 7
+    assert [_subscribe(client, "victim@example.ca", consent="").status_code for _ in range(7)] == [400] * 7
+    assert _subscribe(client, "victim@example.ca").status_code == 302
+
+
 def test_the_ip_limit_answers_429(app, client, public_list):
     app.config["LISTS_SUBSCRIBE_LIMIT_PER_IP"] = "3/minute"
     statuses = [_subscribe(client, f"p{n}@example.ca").status_code for n in range(4)]
@@ -179,6 +188,15 @@ def test_addresses_the_outbox_cannot_send_to_are_refused_beside_the_field(app, c
         assert response.status_code == 400, address
         assert re.search(r'id="email-error"[^>]*>.*only unaccented letters', body, re.S), address
     assert outbox(app) == []
+
+
+def test_an_internationalized_domain_typed_in_ascii_is_subscribed_as_typed(app, client, public_list):
+    """Its ASCII form (xn--...) is what the outbox can send to; the Unicode spelling of the
+    same domain is the one refused above."""
+    response = _subscribe(client, "Ana@XN--bcher-kva.example")
+    assert response.status_code == 302
+    [message] = outbox(app)
+    assert message.to_address.endswith("<ana@xn--bcher-kva.example>")
 
 
 def test_every_error_of_the_subscribe_form_is_reported_at_once(client, public_list):

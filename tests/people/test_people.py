@@ -23,7 +23,9 @@ from portal.people.services import (
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [("  Jane.Doe@Example.CA ", "jane.doe@example.ca"), ("OFFICER@Police.ON.CA", "officer@police.on.ca")],
+    [("  Jane.Doe@Example.CA ", "jane.doe@example.ca"), ("OFFICER@Police.ON.CA", "officer@police.on.ca"),
+     # An internationalized domain typed as ASCII stays ASCII (not turned into "exämple").
+     ("User@XN--exmple-cua.org", "user@xn--exmple-cua.org")],
 )
 def test_addresses_are_trimmed_and_case_folded(raw, expected):
     assert normalize_email(raw) == expected
