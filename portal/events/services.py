@@ -360,7 +360,7 @@ def promote_from_waitlist(event: Event) -> list[Registration]:
         .where(Registration.event_id == event.id,
                Registration.status == RegistrationStatus.WAITLISTED.value)
         .order_by(Registration.waitlist_position)
-        .with_for_update()
+        .with_for_update().execution_options(populate_existing=True)
     ).scalars()
     promoted: list[Registration] = []
     moment = now()

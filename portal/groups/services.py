@@ -343,8 +343,9 @@ def _membership_for(group: WorkingGroup, person: Person) -> Membership:
     Two simultaneous first applications meet the unique (group, person) constraint; the
     loser re-reads the winner's row instead of failing.
     """
-    query = select(Membership).where(Membership.group_id == group.id, Membership.person_id == person.id)
-    membership = db.session.execute(query.with_for_update()).scalar_one_or_none()
+    query = (select(Membership).where(Membership.group_id == group.id, Membership.person_id == person.id)
+             .with_for_update().execution_options(populate_existing=True))
+    membership = db.session.execute(query).scalar_one_or_none()
     if membership is None:
         try:
             with db.session.begin_nested():
@@ -352,7 +353,7 @@ def _membership_for(group: WorkingGroup, person: Person) -> Membership:
                 db.session.add(membership)
                 db.session.flush()
         except IntegrityError:
-            membership = db.session.execute(query.with_for_update()).scalar_one()
+            membership = db.session.execute(query).scalar_one()
     return membership
 
 
@@ -740,7 +741,7 @@ def end_memberships_of(person: Person) -> int:
             Membership.status.in_([MembershipStatus.UNCONFIRMED.value, MembershipStatus.APPLIED.value,
                                    MembershipStatus.INVITED.value,
                                    MembershipStatus.ACTIVE.value]),
-        ).with_for_update()
+        ).with_for_update().execution_options(populate_existing=True)
     ).scalars().all()
     for membership in memberships:
         membership.status = MembershipStatus.LEFT.value

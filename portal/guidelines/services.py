@@ -343,6 +343,8 @@ def confirm_copy_request(raw: str | None, *, origin: str = "", user_agent: str =
     copy_request = copy_request_for_token(raw)
     guideline = db.session.execute(
         select(Guideline).where(Guideline.id == copy_request.guideline_id).with_for_update()
+        # Read afresh: the guideline loaded with the request may predate the release just committed.
+        .execution_options(populate_existing=True)
     ).scalar_one()
     db.session.refresh(copy_request)
     if guideline.status == GuidelineStatus.WITHDRAWN:

@@ -338,7 +338,7 @@ def add_group_subscriber(mailing_list: MailingList, person: Person) -> Subscript
     """
     subscription = db.session.execute(
         select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.person_id == person.id)
-        .with_for_update()
+        .with_for_update().execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
         return subscription
@@ -385,8 +385,12 @@ def list_posts(mailing_list: MailingList) -> list[ListPost]:
 
 
 def _recent_requests(person: Person, action: str) -> int:
+    """How many `action` requests the person's address made in the past hour, counted under
+    the person's row lock: requests for one address at once take turns, so each counts the
+    ones before it (unlocked, ten at once on PostgreSQL all counted none and all went out)."""
     from portal.core.audit import AuditEntry
 
+    db.session.execute(select(Person.id).where(Person.id == person.id).with_for_update())
     return db.session.execute(
         select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == action,
@@ -444,7 +448,7 @@ def request_subscription(
 
     subscription = db.session.execute(
         select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.person_id == person.id)
-        .with_for_update()
+        .with_for_update().execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
         return
@@ -494,7 +498,7 @@ def confirm_subscription(raw_token: str | None, *, shown_in: str = "en", confirm
     For someone imported without evidence, the wording kept is the confirmation page's, in
     `shown_in`, the language the page was shown in.
     """
-    subscription = confirmation_for(raw_token)
+    subscription = _locked(confirmation_for(raw_token))
     if subscription.status == SubscriptionStatus.ACTIVE:
         return subscription
     if subscription.status != SubscriptionStatus.PENDING:
@@ -522,6 +526,16 @@ def confirm_subscription(raw_token: str | None, *, shown_in: str = "en", confirm
     return subscription
 
 
+def _locked(subscription: Subscription) -> Subscription:
+    """The subscription read afresh under its row lock (PostgreSQL; SQLite's writers take
+    turns already): a confirmation and an unsubscription at once are decided one after the
+    other, each seeing the other's outcome (a confirmation must never undo a withdrawal)."""
+    return db.session.execute(
+        select(Subscription).where(Subscription.id == subscription.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
 def unsubscribe(subscription: Subscription, method: str, *, source: str = "", ip: str = "",
                 user_agent: str = "", actor=None) -> bool:
     """Take the person off the list at once; returns False if they already were off.
@@ -531,6 +545,7 @@ def unsubscribe(subscription: Subscription, method: str, *, source: str = "", ip
     """
     from portal.mail.models import OutboxMessage, OutboxState
 
+    subscription = _locked(subscription)
     if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
         return False
     subscription.status = SubscriptionStatus.UNSUBSCRIBED.value

@@ -407,7 +407,7 @@ def _unsubscribe_from_list(person: Person, slug: str, *, origin: str, user_agent
         select(Subscription)
         .join(MailingList, Subscription.list_id == MailingList.id)
         .where(MailingList.slug == slug, Subscription.person_id == person.id)
-        .with_for_update()
+        .with_for_update().execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if subscription is None or subscription.status == SubscriptionStatus.UNSUBSCRIBED:
         return
@@ -467,6 +467,7 @@ def request_erasure(person: Person, *, origin: str = "") -> PrivacyRequest:
 def _lock_open_erasure(privacy_request: PrivacyRequest) -> PrivacyRequest:
     locked = db.session.execute(
         select(PrivacyRequest).where(PrivacyRequest.id == privacy_request.id).with_for_update()
+        .execution_options(populate_existing=True)  # the request as it is now, not as the page loaded it
     ).scalar_one()
     if locked.kind != PrivacyRequestKind.ERASURE or locked.state != PrivacyRequestState.OPEN:
         raise RequestNotOpen()

@@ -2,7 +2,8 @@
 
 One server per backend (start-up is the slow part): in that run, 200 registrations for 50
 seats, the same with a sector cap, then parallel cancellations on both events, each link twice
-at once, then one address registered by 20 browsers at once.
+at once, then one address registered by 20 browsers at once, then one address subscribing to
+a list from 10 browsers at once.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from portal.core.clock import now
 from portal.events.models import Event, Registration
 from portal.extensions import db
+from portal.lists.services import CONFIRMATIONS_PER_ADDRESS_PER_HOUR, save_public_list
 from portal.mail.models import OutboxMessage
 from portal.people.models import Person, Sector
 from tests.conftest import free_port
@@ -143,6 +145,9 @@ def test_two_hundred_people_fifty_seats_several_workers(app, tmp_path):
         plain_id = _new_event("plain", None)
         capped_id = _new_event("capped", 20)  # at most 10 seats per sector
         sector_ids = dict(db.session.execute(select(Sector.slug, Sector.id)).all())
+        save_public_list(None, slug="announcements", name_en="Announcements", name_fr="Annonces",
+                         description_en="News.")
+        db.session.commit()
     server, base = _start_gunicorn(url, tmp_path)
     try:
         statuses = _register_many(base, "plain", lambda i: "police")
@@ -209,6 +214,24 @@ def test_two_hundred_people_fifty_seats_several_workers(app, tmp_path):
             mail = Counter(db.session.execute(
                 select(OutboxMessage.purpose).where(OutboxMessage.person_id == person.id)).scalars())
             assert mail == {"events.waitlisted": 1, "events.manage_link": 1}
+
+        # The same gunicorn, for a list: one address asking to subscribe from 10 browsers at
+        # once gets at most the hour's three confirmation emails (unlocked, each request
+        # counted the hour's requests before any other had committed, and all 10 went).
+        def prepare_subscriber(i: int):
+            visitor = Visitor(base)
+            return visitor, visitor.token("/lists/announcements/subscribe")
+
+        def subscribe(i: int, state) -> int:
+            visitor, token = state
+            return visitor.post("/lists/announcements/subscribe", {
+                "csrf_token": token, "email": "eager@example.ca", "language": "en", "consent": "y"})
+
+        answers = _in_parallel(10, prepare_subscriber, subscribe)
+        assert Counter(answers) == {302: CONFIRMATIONS_PER_ADDRESS_PER_HOUR, 429: 10 - CONFIRMATIONS_PER_ADDRESS_PER_HOUR}
+        with app.app_context():
+            assert len(db.session.execute(select(OutboxMessage).where(
+                OutboxMessage.purpose == "lists.confirmation")).all()) == CONFIRMATIONS_PER_ADDRESS_PER_HOUR
     finally:
         server.terminate()
         try:

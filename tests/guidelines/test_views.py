@@ -17,7 +17,7 @@ from portal.guidelines.jobs import release_due_guidelines
 from portal.guidelines.models import CopyRequest, Guideline, GuidelineDownload, GuidelineStatus
 from portal.mail.models import OutboxMessage
 from portal.people.models import ConsentRecord
-from tests.conftest import csrf_token
+from tests.conftest import BACKENDS, csrf_token
 from tests.guidelines.conftest import create_guideline
 
 
@@ -606,3 +606,34 @@ def test_a_guideline_with_no_french_title_or_summary_is_marked_english_for_frenc
     assert '<div lang="en"><p>Summary.</p>' in page
     english = client.get("/guidelines/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "<h3>Information Sharing Guide</h3>" in english and '<div><p>Summary.</p>' in english
+
+
+# PostgreSQL only: there a confirmation waits on the guideline's row lock while the release
+# commits; SQLite's writers never overlap (each begins with the write lock).
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_a_confirmation_that_waited_on_the_release_sends_the_copy(app, client):
+    """The link's page loaded the guideline as scheduled; the release job committed while the
+    confirmation waited for the lock, having read its recipients before this one confirmed.
+    Read afresh under the lock, the copy goes now; read from the page's copy, never."""
+    from sqlalchemy import update
+
+    from portal.guidelines.services import confirm_copy_request, copy_request_for_token
+
+    gid = _new_guideline(app, release_at=now() + timedelta(days=3))
+    client.post(f"/guidelines/{gid}/request", data={
+        "csrf_token": csrf_token(client, "/guidelines/"), "name": "Late", "email": "late@example.ca",
+        "language": "en"})
+    with app.app_context():
+        body = db.session.execute(select(OutboxMessage.body_text)).scalar_one()
+    raw = _link_from(body, r"/guidelines/confirm/[\w-]+").rsplit("/", 1)[1]
+    with app.app_context():
+        as_the_page_loaded_it = copy_request_for_token(raw)  # held, as confirm_copy_request holds it
+        assert as_the_page_loaded_it.guideline.status == GuidelineStatus.SCHEDULED
+        with db.engine.begin() as release_job:
+            release_job.execute(update(Guideline).where(Guideline.id == gid)
+                                .values(status=GuidelineStatus.RELEASED.value))
+        confirm_copy_request(raw)
+        db.session.commit()
+        notices = db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.purpose == "guidelines.release_notice")).scalars().all()
+        assert len(notices) == 1 and notices[0].to_address.endswith("<late@example.ca>")

@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from portal.core import clock
 from portal.extensions import db
-from tests.conftest import csrf_token
+from tests.conftest import BACKENDS, csrf_token
 from tests.lists.conftest import add_subscriber, outbox
 
 SUBSCRIBE = "/lists/symposium-announcements/subscribe"
@@ -304,3 +305,30 @@ def test_the_language_choices_are_each_marked_in_their_own_language(client, publ
     page = client.get(SUBSCRIBE).get_data(as_text=True)
     assert re.search(r'<label[^>]*lang="fr"[^>]*>Français</label>', page), page
     assert re.search(r'<label[^>]*lang="en"[^>]*>English</label>', page)
+
+
+# PostgreSQL only: there a confirmation can wait on the subscription's row lock while an
+# unsubscription commits; SQLite's writers never overlap (each begins with the write lock).
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_a_confirmation_that_waited_on_an_unsubscription_never_undoes_it(app, client, public_list):
+    """The confirmation had read the subscription as pending when the one-click
+    unsubscription committed: read afresh under the lock, it is refused; from its own copy it
+    made the person a subscriber again (and had deadlocked with the unsubscription)."""
+    from sqlalchemy import update
+
+    from portal.core.errors import InvalidToken
+    from portal.lists.models import Subscription
+    from portal.lists.services import confirm_subscription, confirmation_for
+
+    _subscribe(client, "torn@example.ca")
+    raw = re.search(r"http://portal\.test/lists/confirm/(\S+)", outbox(app)[0].body_text).group(1)
+    with app.app_context():
+        as_read_first = confirmation_for(raw)
+        assert as_read_first.status == "pending"
+        with db.engine.begin() as unsubscription:
+            unsubscription.execute(update(Subscription).where(Subscription.id == as_read_first.id)
+                                   .values(status="unsubscribed"))
+        with pytest.raises(InvalidToken):
+            confirm_subscription(raw)
+        db.session.rollback()
+    assert _subscription(app, "torn@example.ca").status == "unsubscribed"

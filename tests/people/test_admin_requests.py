@@ -1,6 +1,7 @@
 """Organizers handle erasure requests; each of their actions on personal data is on record."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from portal.core.audit import AuditEntry
@@ -9,7 +10,7 @@ from portal.mail.models import OutboxMessage
 from portal.people.models import Person, PrivacyRequest
 from portal.people.services import request_erasure
 
-from tests.conftest import csrf_token
+from tests.conftest import BACKENDS, csrf_token
 
 
 def _erasure_request(app, make, email="asks@example.ca", name="Asha Requester") -> tuple[int, int]:
@@ -117,3 +118,29 @@ def test_an_erasure_request_left_open_past_30_days_shows_as_overdue(app, client,
     clock.advance(timedelta(days=30, minutes=1))
     auth.login(organizer)  # a month later the login session has long ended
     assert "overdue" in client.get("/admin/privacy/requests").get_data(as_text=True)
+
+
+# PostgreSQL only: there a decision waits on the request's row lock while another commits;
+# SQLite's writers never overlap (each begins with the write lock).
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_a_refusal_that_waited_on_a_completed_erasure_is_refused_itself(app, make, organizer):
+    """The page loaded the request open; a second organizer completed it meanwhile. Read
+    afresh under the lock, the refusal is too late; read from the page's copy, the person
+    was both erased and told no."""
+    from sqlalchemy import update
+
+    from portal.auth.models import OrganizerAccount
+    from portal.people.services import RequestNotOpen, refuse_erasure
+
+    _person_id, request_id = _erasure_request(app, make)
+    with app.app_context():
+        loaded = db.session.get(PrivacyRequest, request_id)
+        assert loaded.state == "open"
+        with db.engine.begin() as other_organizer:
+            other_organizer.execute(update(PrivacyRequest).where(PrivacyRequest.id == request_id)
+                                    .values(state="completed"))
+        with pytest.raises(RequestNotOpen):
+            refuse_erasure(loaded, actor=db.session.get(OrganizerAccount, organizer.id), reason="A record we keep.")
+        db.session.rollback()
+        assert db.session.execute(select(OutboxMessage).where(
+            OutboxMessage.purpose == "people.erasure_refused")).first() is None
