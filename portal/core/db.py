@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, delete, event, func, insert, text
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from portal.extensions import db
@@ -60,6 +61,22 @@ def writing() -> Iterator[None]:
         yield
     finally:
         _immediate.reset(token)
+
+
+@contextmanager
+def unique_or(refusal: Exception, column: str) -> Iterator[None]:
+    """Flush the enclosed changes in a savepoint; if they break the uniqueness of `column`
+    (two organizers saving the same web address at once: each checked it was free before
+    either committed), raise `refusal` instead of a 500, with those changes undone."""
+    try:
+        with db.session.begin_nested():
+            yield
+            db.session.flush()
+    except IntegrityError as error:
+        # PostgreSQL names the constraint (uq_event_slug), SQLite the column (event.slug).
+        if column not in str(error.orig):
+            raise
+        raise refusal from error
 
 
 def is_sqlite(engine: Engine) -> bool:

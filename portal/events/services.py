@@ -30,7 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal.auth.models import OrganizerAccount, Role
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.db import fold, folded, insert_row
+from portal.core.db import fold, folded, insert_row, unique_or
 from portal.core.kept import forget, kept
 from portal.core.spreadsheets import csv_chunks, xlsx_row
 from portal.core.formatting import in_language, zone_time
@@ -845,8 +845,8 @@ def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:
     if db.session.execute(select(Event.id).where(Event.slug == values["slug"])).first():
         raise SlugTaken()
     event = Event(status=EventStatus.DRAFT.value, **{k: values[k] for k in EVENT_FIELDS if k in values})
-    db.session.add(event)
-    db.session.flush()
+    with unique_or(SlugTaken(), "slug"):
+        db.session.add(event)
     record_audit("events.event.created", actor=actor, subject=f"event:{event.id}", origin=origin)
     if getattr(actor, "is_organizer", False):
         # Whoever creates an event runs it; they add the rest of the team.
@@ -980,9 +980,10 @@ def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -
         raise SlugTaken()
     moved = any(key in values and _changed(values[key], getattr(event, key)) for key in SCHEDULE_FIELDS)
     new_start = "starts_at" in values and _changed(values["starts_at"], event.starts_at)
-    for key in EVENT_FIELDS:
-        if key in values:
-            setattr(event, key, values[key])
+    with unique_or(SlugTaken(), "slug"):
+        for key in EVENT_FIELDS:
+            if key in values:
+                setattr(event, key, values[key])
     if moved:
         event.schedule_version = (event.schedule_version or 0) + 1
         withheld = _withhold_outdated_notices(event)

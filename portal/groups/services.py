@@ -29,7 +29,7 @@ from portal.auth.models import OrganizerAccount, Role
 from portal.auth.services import hash_password
 from portal.core.audit import record_audit
 from portal.core.clock import local_today, now
-from portal.core.db import folded
+from portal.core.db import folded, unique_or
 from portal.core.errors import DomainError, InvalidToken
 from portal.core.tokens import AccessToken, hash_token, issue_token, resolve_token, revoke_tokens
 from portal.extensions import db
@@ -228,9 +228,9 @@ def create_group(
         retention_months=retention_months,
     )
     group.sectors = _sectors(sector_ids or [])
-    db.session.add(group)
-    db.session.flush()
-    ensure_list(group)
+    with unique_or(SlugTaken(), "slug"):
+        db.session.add(group)
+        ensure_list(group)
     record_audit("groups.group.created", actor=actor, subject=f"group:{group.id}", origin=origin, slug=slug)
     return group
 

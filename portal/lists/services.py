@@ -28,6 +28,7 @@ from sqlalchemy.orm import contains_eager
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError, InvalidToken, NotFound
+from portal.core.db import unique_or
 from portal.core.formatting import org_name
 from portal.core.spreadsheets import csv_chunks
 from portal.core.tokens import hash_token, issue_token, resolve_token, revoke_tokens
@@ -172,7 +173,8 @@ def save_public_list(
     if not 1 <= retention_months <= 240:
         raise DomainError(_l("Choose from 1 to 240 months."))
     mailing_list.retention_months = retention_months
-    db.session.flush()
+    with unique_or(SlugTaken(), "slug"):
+        db.session.flush()
     record_audit("lists.list.created" if created else "lists.list.updated", actor=actor,
                  subject=f"list:{mailing_list.id}")
     return mailing_list

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from config import TestingConfig
 from portal import create_app
@@ -92,3 +93,33 @@ def test_a_rolled_back_savepoint_forgets_only_its_own_inserts(app_context):
     assert outer in db.session and inner not in db.session
     db.session.commit()
     assert [p.email for p in db.session.query(Person).order_by(Person.id)] == ["outer@example.ca"]
+
+
+def test_a_web_address_taken_at_the_last_moment_is_a_refusal_not_a_500(app_context):
+    """Two organizers saving one web address at once both find it free; the second's flush
+    meets the unique constraint. `unique_or` turns that into the service's refusal, undoes
+    only the refused changes, and leaves the transaction usable."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from portal.core.clock import now
+    from portal.core.db import unique_or
+    from portal.events.models import Event
+    from portal.events.services import SlugTaken
+
+    start = now() + timedelta(days=9)
+
+    def event(title: str) -> Event:
+        return Event(slug="symposium", title=title, starts_at=start, ends_at=start + timedelta(hours=2), capacity=10)
+
+    db.session.add(event("First"))
+    db.session.commit()
+    with pytest.raises(SlugTaken):
+        with unique_or(SlugTaken(), "slug"):
+            db.session.add(event("Second"))
+    assert db.session.execute(select(func.count()).select_from(Event)).scalar_one() == 1
+    # Any other broken constraint is not dressed up as a taken address.
+    with pytest.raises(IntegrityError):
+        with unique_or(SlugTaken(), "no-such-column"):
+            db.session.add(event("Third"))
