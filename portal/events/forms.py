@@ -1,6 +1,7 @@
 """Forms for registering, managing a registration, and running events."""
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from wtforms import (
     RadioField,
     SearchField,
     SelectField,
+    HiddenField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -385,6 +387,10 @@ class MessageForm(PortalForm):
     # half a French version would mix the languages in one email).
     subject_fr = StringField(_l("Subject in French"), validators=[Length(max=200)])
     body_fr = TextAreaField(_l("Message in French"), validators=[Length(max=20000)])
+    #: Drawn when the form is first shown and kept through its previews: the message's
+    #: identity, so sending the same form twice (a double click, a resubmitted page) is
+    #: seen as the same message.
+    batch = HiddenField(default=lambda: secrets.token_hex(8), validators=[Regexp(r"^[0-9a-f]{16}$")])
 
     def validate_subject_fr(self, field) -> None:
         if (self.body_fr.data or "").strip() and not (field.data or "").strip():

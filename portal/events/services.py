@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from bisect import bisect_right
-import secrets
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from portal.events.models import (
 )
 from portal.extensions import db
 from portal.mail.models import OutboxMessage, OutboxState
+from portal.mail.services import queued_under
 from portal.people.models import Person, Sector
 from portal.people.services import (
     correct_details,
@@ -138,6 +138,11 @@ class RegistrationAnonymized(DomainError):
 
 class RegistrationNotActive(DomainError):
     message = _l("This registration has already been cancelled.")
+    status = 409
+
+
+class MessageAlreadySent(DomainError):
+    message = _l("This message was already sent. To send another, open the form again.")
     status = 409
 
 
@@ -1620,12 +1625,14 @@ def preview_attendee_message(event: Event, message: AttendeeMessage, language: s
     return (*notifications.attendee_message_preview(event, language, subject, body, written_in), written_in)
 
 
-def message_attendees(event: Event, *, statuses: Iterable[str], message: AttendeeMessage,
+def message_attendees(event: Event, *, statuses: Iterable[str], message: AttendeeMessage, batch: str,
                       actor: Any, origin: str = "") -> int:
     """Queue an organizer's message to every confirmed and/or waitlisted registrant, each in
-    the language they read the portal in."""
+    the language they read the portal in. `batch` names this message (the form's): sending
+    it again raises MessageAlreadySent rather than mailing everyone twice."""
     wanted = _message_recipients(event, statuses)
-    batch = secrets.token_hex(8)
+    if queued_under(f"events.message:{batch}:"):
+        raise MessageAlreadySent()
     registrations = db.session.execute(
         select(Registration).where(Registration.event_id == event.id, Registration.status.in_(wanted),
                                    Registration.person_id.is_not(None))

@@ -889,9 +889,11 @@ def admin_message(event_id: int):
                 audience = services.message_audience(event, form.recipients.data)
                 previews = {language: services.preview_attendee_message(event, message, language)
                             for language in ("en", "fr")}
-            else:
+            elif request.form.get("action") == "send":
                 count = services.message_attendees(event, statuses=form.recipients.data, message=message,
-                                                   actor=_actor(), origin=request_origin())
+                                                   batch=form.batch.data, actor=_actor(), origin=request_origin())
+            else:
+                abort(400)  # neither of the form's two buttons
         except DomainError as error:
             db.session.rollback()
             form.recipients.errors = list(form.recipients.errors) + [str(error.message)]

@@ -42,7 +42,7 @@ from portal.groups.models import (
     MemberRole,
     WorkingGroup,
 )
-from portal.mail.services import already_queued, queued_lately
+from portal.mail.services import already_queued, queued_under
 from portal.people.models import ConsentKind, Person, Sector
 from portal.people.services import get_or_create_person, normalize_email, record_consent
 
@@ -822,7 +822,7 @@ def _send_member_link_if_none_lately(membership: Membership) -> None:
     # a window's edge were possible); the window in the key stops two requests at once.
     prefix = f"groups.member_link:{membership.id}:"
     key = f"{prefix}{int(now().timestamp() // 600)}"
-    if already_queued(key) or queued_lately(prefix, RESEND_GUARD):
+    if already_queued(key) or queued_under(prefix, within=RESEND_GUARD):
         return
     notifications.notify_member_link(membership, issue_member_link(membership), key=key)
 

@@ -208,14 +208,14 @@ def already_queued(key: str) -> bool:
     return db.session.execute(_EXISTING_KEY, {"key": key}).scalar_one_or_none() is not None
 
 
-def queued_lately(key_prefix: str, within: timedelta) -> bool:
-    """Whether a message whose idempotency key starts with `key_prefix` was queued within
-    the past `within` (a sliding limit, where a key's own window would let two go out a
-    moment apart across its edge)."""
-    return db.session.execute(
-        select(OutboxMessage.id).where(OutboxMessage.idempotency_key.startswith(key_prefix, autoescape=True),
-                                       OutboxMessage.created_at > now() - within).limit(1)
-    ).first() is not None
+def queued_under(key_prefix: str, *, within: timedelta | None = None) -> bool:
+    """Whether a message whose idempotency key starts with `key_prefix` was queued (within
+    the past `within`, if given: a sliding limit, where a key's own window would let two go
+    out a moment apart across its edge)."""
+    query = select(OutboxMessage.id).where(OutboxMessage.idempotency_key.startswith(key_prefix, autoescape=True))
+    if within is not None:
+        query = query.where(OutboxMessage.created_at > now() - within)
+    return db.session.execute(query.limit(1)).first() is not None
 
 
 def hourly_key(key: str) -> str:

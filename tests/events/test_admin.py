@@ -371,7 +371,8 @@ def test_organizer_emails_confirmed_or_waitlisted_attendees(app, client, auth, o
     auth.login(organizer)
     token = csrf_token(client, f"/admin/events/{event_id}/message")
     sent = client.post(f"/admin/events/{event_id}/message", data={
-        "csrf_token": token, "recipients": ["waitlisted"], "subject": "Parking", "body": "Use lot B."})
+        "csrf_token": token, "recipients": ["waitlisted"], "subject": "Parking", "body": "Use lot B.",
+        "action": "send"})
     assert sent.status_code == 302
     with app.app_context():
         (message,) = db.session.execute(
@@ -381,6 +382,26 @@ def test_organizer_emails_confirmed_or_waitlisted_attendees(app, client, auth, o
     nobody = client.post(f"/admin/events/{event_id}/message", data={
         "csrf_token": token, "subject": "x", "body": "y"})
     assert nobody.status_code == 400
+
+
+def test_the_same_message_form_sent_twice_mails_everyone_once(app, client, auth, organizer, make_event):
+    """A resubmitted page or a second click on the form that was sent: each time, a fresh
+    batch mailed every attendee again. The form's batch names the message."""
+    event_id = make_event(capacity=5)
+    register(client, "symposium-1", email="a@example.ca")
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/message"
+    page = client.get(path).get_data(as_text=True)
+    batch = re.search(r'name="batch" type="hidden" value="([0-9a-f]{16})"', page).group(1)
+    message = {"csrf_token": csrf_token(client, path), "recipients": ["confirmed"], "subject": "Parking",
+               "body": "Use lot B.", "batch": batch}
+    assert client.post(path, data={**message, "action": "preview"}).status_code == 200
+    assert client.post(path, data={**message, "action": "send"}).status_code == 302
+    again = client.post(path, data={**message, "action": "send"})
+    assert again.status_code == 409 and "already sent" in again.get_data(as_text=True)
+    # Neither of the form's two buttons: nothing is sent.
+    assert client.post(path, data={**message, "batch": "f" * 16, "action": "__class__"}).status_code == 400
+    assert _purposes(app).count("events.message") == 1
 
 
 def test_a_message_goes_to_each_attendee_in_their_language(app, client, auth, organizer, make_event):
@@ -408,7 +429,8 @@ def test_a_message_goes_to_each_attendee_in_their_language(app, client, auth, or
     assert "Bonjour" in french.body_text and "Use lot B." not in french.body_text
 
     # Without a French version, French readers get the English one (in the French wrapper).
-    client.post(path, data={**message, "subject_fr": "", "body_fr": "", "subject": "Lunch", "body": "At noon."})
+    client.post(path, data={**message, "subject_fr": "", "body_fr": "", "subject": "Lunch", "body": "At noon.",
+                            "action": "send"})
     with app.app_context():
         (lunch,) = db.session.execute(select(OutboxMessage).where(
             OutboxMessage.subject == "Lunch", OutboxMessage.to_address.contains("fr@"))).scalars()
@@ -445,7 +467,7 @@ def test_a_message_to_attendees_keeps_its_paragraphs_and_lines_in_html(app, clie
     body = "Dear colleagues,\r\n\r\nParking is in lot B.\r\n\r\n1. Arrive by 8:30\r\n2. Bring <ID>"
     client.post(f"/admin/events/{event_id}/message", data={
         "csrf_token": csrf_token(client, f"/admin/events/{event_id}/message"), "recipients": ["confirmed"],
-        "subject": "Practical details", "body": body})
+        "subject": "Practical details", "body": body, "action": "send"})
     with app.app_context():
         html = db.session.execute(select(OutboxMessage.body_html).where(
             OutboxMessage.purpose == "events.message")).scalar_one()
@@ -873,7 +895,7 @@ def test_messaging_a_large_event_takes_a_fixed_number_of_statements(app, make_ev
         db.session.commit()
         with counted_statements(app) as statements:
             sent = services.message_attendees(
-                db.session.get(Event, event_id), statuses=["confirmed"], actor=actor,
+                db.session.get(Event, event_id), statuses=["confirmed"], actor=actor, batch="0123456789abcdef",
                 message=services.AttendeeMessage("Parking", "Use the east lot.", "Stationnement",
                                                  "Utilisez le stationnement est."))
             db.session.commit()

@@ -26,7 +26,7 @@ def _event_pages(event_id: int, registration_id: int) -> list[tuple[str, str, di
         ("POST", f"{base}/attendees/{registration_id}/cancel", {}),
         ("POST", f"{base}/check-in/{registration_id}", {}),
         ("POST", f"{base}/status", {"status": "cancelled"}),
-        ("POST", f"{base}/message", {"recipients": "confirmed", "subject": "Hi", "body": "Hello"}),
+        ("POST", f"{base}/message", {"recipients": "confirmed", "subject": "Hi", "body": "Hello", "action": "send"}),
         ("GET", f"{base}/attendees/new", {}),
         ("POST", f"{base}/attendees/{registration_id}/seat", {}),
         ("POST", f"{base}/attendees/new", {"name": "Intruder", "email": "intruder@example.ca", "organization": "X",
