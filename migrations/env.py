@@ -4,6 +4,7 @@ from logging.config import fileConfig
 from flask import current_app
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -105,14 +106,66 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode changes a SQLite table by copying it, dropping the old one and
+            # renaming the copy. With foreign keys on (every portal connection turns them on),
+            # that DROP deletes the rows of every table pointing at it with ON DELETE CASCADE:
+            # a review found a downgrade emptying group_membership. Alembic's batch docs say
+            # to turn them off for the migration; foreign_key_check below checks what they
+            # would have.
+            _set_sqlite_foreign_keys(connection, on=False)
+        options = dict(conf_args)
+        if sqlite:
+            # SQLite's DDL is transactional (the portal's engine issues BEGIN itself), so all
+            # the migrations run in one transaction and a failed check undoes them.
+            options.setdefault("transactional_ddl", True)
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **options
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _check_sqlite_foreign_keys(connection)
+        finally:
+            if sqlite:
+                # The connection goes back to the pool: the app's next use needs them on.
+                _set_sqlite_foreign_keys(connection, on=True)
+
+
+def _set_sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    """Turn SQLite's foreign key enforcement on or off for this connection.
+
+    SQLite ignores the pragma inside a transaction, so it goes through the driver's own
+    connection (SQLAlchemy's would begin one first); reading it back makes sure it took.
+    """
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+        (enforced,) = cursor.execute("PRAGMA foreign_keys").fetchone()
+    finally:
+        cursor.close()
+    if bool(enforced) != on:
+        raise RuntimeError(
+            f"could not turn SQLite's foreign keys {'on' if on else 'off'} "
+            "(a transaction was already open on the migration's connection)")
+
+
+def _check_sqlite_foreign_keys(connection: Connection) -> None:
+    """Fail, undoing the migrations, if any row points at a row that is not there.
+
+    With foreign keys off nothing stopped a migration from leaving such rows behind.
+    """
+    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if dangling:
+        examples = "; ".join(f"{table} row {rowid} -> {parent}" for table, rowid, parent, _fk in dangling[:5])
+        raise RuntimeError(
+            f"the migrations left {len(dangling)} row(s) pointing at missing rows ({examples}); "
+            "nothing was changed")
 
 
 if context.is_offline_mode():
