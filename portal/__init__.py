@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request, session
+from flask import Config as FlaskConfig, Flask, g, request, session
 from flask_babel import get_locale
 
 from config import CONFIGS, Config, ConfigurationError, check_production
@@ -33,21 +33,7 @@ def create_app(config: type[Config] | dict[str, Any] | str | None = None) -> Fla
         static_folder=str(ROOT / "static"),
         instance_path=os.environ.get("PORTAL_INSTANCE_PATH", str(ROOT / "instance")),
     )
-    env_name = os.environ.get("PORTAL_ENV", "development")
-    if isinstance(config, str):
-        env_name, config = config, None
-    if env_name not in CONFIGS:
-        # A typo ("prod") must not quietly give the development profile: its public key,
-        # cookies without Secure, no HSTS.
-        raise ConfigurationError(f"PORTAL_ENV must be one of {', '.join(CONFIGS)}; it is {env_name!r}.")
-    app.config.from_object(CONFIGS[env_name])
-    if isinstance(config, type):
-        app.config.from_object(config)
-    elif isinstance(config, dict):
-        app.config.update(config)
-    app.config["PORTAL_ENV"] = env_name
-    if env_name == "production":
-        check_production(app.config)
+    _load_config(app.config, config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     _configure_logging(app)
@@ -72,6 +58,33 @@ def create_app(config: type[Config] | dict[str, Any] | str | None = None) -> Fla
 
     register_dev_command(app)
     return app
+
+
+def check_configuration(config: type[Config] | dict[str, Any] | str | None = None) -> None:
+    """Raise ConfigurationError if `create_app(config)` would refuse to start, without
+    building the app: gunicorn's master runs this once (gunicorn.conf.py), since it would
+    otherwise respawn workers that each refuse, forever."""
+    _load_config(FlaskConfig(str(ROOT)), config)
+
+
+def _load_config(settings: FlaskConfig, config: type[Config] | dict[str, Any] | str | None) -> None:
+    """Fill an app's settings as `create_app` documents; ConfigurationError if they cannot
+    run safely."""
+    env_name = os.environ.get("PORTAL_ENV", "development")
+    if isinstance(config, str):
+        env_name, config = config, None
+    if env_name not in CONFIGS:
+        # A typo ("prod") must not quietly give the development profile: its public key,
+        # cookies without Secure, no HSTS.
+        raise ConfigurationError(f"PORTAL_ENV must be one of {', '.join(CONFIGS)}; it is {env_name!r}.")
+    settings.from_object(CONFIGS[env_name])
+    if isinstance(config, type):
+        settings.from_object(config)
+    elif isinstance(config, dict):
+        settings.update(config)
+    settings["PORTAL_ENV"] = env_name
+    if env_name == "production":
+        check_production(settings)
 
 
 def _configure_logging(app: Flask) -> None:
