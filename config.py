@@ -196,3 +196,18 @@ def check_production(settings: dict) -> None:
         raise ConfigurationError(
             f"PORTAL_BASE_URL must be the portal's public https address (it is {base_url or 'unset'!r}); "
             "every link in every email starts with it.")
+    for language in settings.get("LANGUAGES") or ():
+        if language != settings.get("BABEL_DEFAULT_LOCALE") and not _catalogue_compiled(settings, language):
+            # The .mo files are not in git (they are built from the .po): without them Babel
+            # falls back to English without a word, and French readers get English pages
+            # and emails (a deployment review found the README's steps never built them).
+            raise ConfigurationError(
+                f"the {language!r} translations are not compiled ({language}/LC_MESSAGES/messages.mo is "
+                "missing under portal/translations); run `make translations` before starting.")
+
+
+def _catalogue_compiled(settings: dict, language: str) -> bool:
+    """Whether a compiled catalogue (.mo) for `language` is in one of Babel's directories."""
+    directories = (settings.get("BABEL_TRANSLATION_DIRECTORIES") or "").split(";")
+    return any((Path(directory) / language / "LC_MESSAGES" / "messages.mo").is_file()
+               for directory in directories if directory)

@@ -100,3 +100,17 @@ def test_production_sets_cookie_flags_and_hsts(tmp_path, monkeypatch):
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     response = app.test_client().get("/")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_production_refuses_to_start_without_the_compiled_french_catalogue(tmp_path, monkeypatch):
+    """Found by a deployment review: the .mo files are not in git, the README's production
+    steps never built them, and French readers got English pages."""
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    uncompiled = tmp_path / "translations"
+    (uncompiled / "fr" / "LC_MESSAGES").mkdir(parents=True)
+    (uncompiled / "fr" / "LC_MESSAGES" / "messages.po").write_text('msgid ""\nmsgstr ""\n')
+    with pytest.raises(ConfigurationError) as refused:
+        create_app({**PRODUCTION, "SECRET_KEY": RANDOM_KEY, "BABEL_TRANSLATION_DIRECTORIES": str(uncompiled)})
+    assert "'fr' translations are not compiled" in str(refused.value)
+    assert "make translations" in str(refused.value)
+    assert "\n" not in str(refused.value)
