@@ -123,6 +123,8 @@ class Config:
     # The cookie lasts as long as the login may: it never ends one early without saying why.
     PERMANENT_SESSION_LIFETIME = SESSION_MAX_HOURS * 3600
     HSTS = False
+    # Behind a reverse proxy: trust its X-Forwarded-For, -Proto and -Host (one hop).
+    PORTAL_PROXY_FIX = _flag("PORTAL_PROXY_FIX")
 
     # portal/core/rate_limits.py: in-process counters without limits' thread per request.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "swept-memory://")

@@ -135,7 +135,8 @@ def _init_extensions(app: Flask) -> None:
 
         return load_session_account(account_id, session.get(SESSION_KEY))
 
-    if app.config.get("PORTAL_PROXY_FIX") or os.environ.get("PORTAL_PROXY_FIX"):
+    # Parsed as a flag in config.py: "0" and "false" once turned it on, as any value did.
+    if app.config.get("PORTAL_PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]

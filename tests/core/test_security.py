@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-import pytest
+import runpy
 
-from config import ConfigurationError
-from portal import create_app
+import pytest
+from flask import request
+
+from config import ConfigurationError, TestingConfig
+from portal import ROOT, create_app
 
 
 def test_security_headers_on_every_page(client):
@@ -114,3 +117,29 @@ def test_production_refuses_to_start_without_the_compiled_french_catalogue(tmp_p
     assert "'fr' translations are not compiled" in str(refused.value)
     assert "make translations" in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("value", "trusted"), [
+    ("0", False), ("false", False), ("no", False), ("", False),
+    ("1", True), ("true", True), ("True", True), ("yes", True),
+])
+def test_the_proxy_headers_are_trusted_only_when_portal_proxy_fix_says_yes(monkeypatch, value, trusted):
+    """Found by a deployment review: PORTAL_PROXY_FIX=0 or false turned it on, and anyone
+    reaching gunicorn could then pick the client address the rate limits count."""
+    monkeypatch.setenv("PORTAL_PROXY_FIX", value)
+    settings = runpy.run_path(str(ROOT / "config.py"))["Config"]  # as a fresh process reads it
+    assert settings.PORTAL_PROXY_FIX is trusted
+
+    app = create_app({**{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+                      "SQLALCHEMY_DATABASE_URI": "sqlite://", "PORTAL_PROXY_FIX": settings.PORTAL_PROXY_FIX})
+
+    @app.get("/seen-as")
+    def seen_as() -> str:
+        return f"{request.remote_addr} {request.scheme} {request.host}"
+
+    seen = app.test_client().get("/seen-as", headers={
+        "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "portal.example.org"})
+    if trusted:
+        assert seen.text == "203.0.113.9 https portal.example.org"
+    else:
+        assert seen.text == "127.0.0.1 http localhost"
