@@ -6,6 +6,11 @@ STAMP = $(VENV)/.installed-stamp
 AXE = tests/browser/node_modules/axe-core/axe.min.js
 MO = portal/translations/fr/LC_MESSAGES/messages.mo
 CHROMIUM = /usr/bin/chromium
+# Where `make run` serves: `make run PORT=8000`, or PORT in the environment. HOST only on the
+# command line (`make run HOST=0.0.0.0`): some shells set HOST to the machine's name, and the
+# demo's admin password is in the README.
+PORT ?= 5000
+HOST = 127.0.0.1
 export FLASK_APP = portal
 
 .PHONY: run test install translations extract-messages bench clean
@@ -34,11 +39,13 @@ $(CHROMIUM):
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi
 
-## Set up and serve the portal at http://127.0.0.1:5000 on SQLite with demo data.
+## Set up and serve the portal at http://$(HOST):$(PORT) on SQLite with demo data.
+# The demo's emails link to where it is served, unless PORTAL_BASE_URL says otherwise.
+run: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP) $(MO)
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
-	$(BIN)/flask run-dev --host 127.0.0.1 --port 5000
+	$(BIN)/flask run-dev --host $(HOST) --port $(PORT)
 
 ## Set up and run the whole test suite.
 test: $(STAMP) $(MO) $(AXE) $(CHROMIUM)

@@ -21,8 +21,6 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))
 
-pytestmark = pytest.mark.slow
-
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
@@ -40,6 +38,15 @@ def _get(url: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
+def test_make_run_serves_on_the_port_asked_for():
+    """`make run PORT=8123` when 5000 is taken (-n: what it would run)."""
+    planned = subprocess.run(["make", "-n", "run", "PORT=8123"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=30)
+    assert planned.returncode == 0, planned.stderr
+    assert "flask run-dev --host 127.0.0.1 --port 8123" in planned.stdout
+
+
+@pytest.mark.slow
 def test_migrate_seed_and_serve_like_make_run(tmp_path):
     instance = tmp_path / "instance"
     environment = {
