@@ -80,7 +80,6 @@ class Config:
     # relay answering "try later" before a message is given up, as mail servers do.
     MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 24)
     MAIL_TIMEOUT_SECONDS = _float("MAIL_TIMEOUT_SECONDS", 30.0)
-    MAIL_DELIVER_IN_PROCESS = _flag("MAIL_DELIVER_IN_PROCESS")
     # Days after a message is sent (or queued, if it never went) before its address and
     # content are emptied from the outbox (portal/mail/retention.py).
     MAIL_RETENTION_DAYS = _int("MAIL_RETENTION_DAYS", 90)
@@ -133,9 +132,6 @@ class Config:
     # back: the 429 page sets Retry-After (portal/core/pages.py).
     RATELIMIT_HEADERS_ENABLED = False
     LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR = 100
-
-    # The scheduler: web workers never start it; `make run` and `flask scheduler` do.
-    SCHEDULER_IN_PROCESS = _flag("SCHEDULER_IN_PROCESS")
 
 
 class DevelopmentConfig(Config):
