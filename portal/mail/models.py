@@ -54,9 +54,13 @@ class OutboxMessage(Timestamped, db.Model):
     list_id: Mapped[int | None] = mapped_column(
         ForeignKey("mailing_list.id", ondelete="SET NULL"), index=True
     )
-    to_address: Mapped[str] = mapped_column(String(320))
-    from_address: Mapped[str] = mapped_column(String(400))
-    reply_to: Mapped[str] = mapped_column(String(400), default="")
+    #: The To: value, "Name <address>". No length limit: a non-ASCII name is RFC 2047-encoded
+    #: (base64 of its UTF-8), and a 200-letter name alone can then take 1,100 characters.
+    to_address: Mapped[str] = mapped_column(Text)
+    #: The From: value, the operator's MAIL_*_SENDER as given.
+    from_address: Mapped[str] = mapped_column(Text)
+    #: The Reply-To: value (MAIL_REPLY_TO), or empty.
+    reply_to: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(5), default="en")
     subject: Mapped[str] = mapped_column(String(400))
     body_text: Mapped[str] = mapped_column(Text)

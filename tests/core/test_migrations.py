@@ -128,3 +128,31 @@ def test_sqlite_migrations_that_would_leave_a_row_pointing_nowhere_change_nothin
             assert "moved_to_id" not in {c["name"] for c in inspect(connection).get_columns("registration")}
         for engine in db.engines.values():
             engine.dispose()
+
+
+def test_a_long_encoded_recipient_survives_the_outbox_widening_both_ways(empty_database, tmp_path):
+    """Upgraded, the outbox holds a 200-letter CJK name's To: value; downgraded, a value too
+    long for the old column keeps its bare address, still deliverable."""
+    from email.utils import formataddr
+
+    from portal.core.clock import now
+    from portal.mail.models import OutboxMessage
+
+    app = _app_on(empty_database, tmp_path)
+    long_recipient = formataddr(("漢" * 200, "ada@example.ca"))
+    with app.app_context():
+        upgrade()
+        db.session.execute(OutboxMessage.__table__.insert().values(
+            idempotency_key="k", purpose="events.confirmation", to_address=long_recipient,
+            from_address="Portal <no-reply@example.ca>", subject="s", body_text="b", message_id="<m@example.ca>",
+            headers={}, next_attempt_at=now(), created_at=now()))
+        db.session.commit()
+        db.session.remove()
+
+        downgrade(revision="c6e1a8f3d2b7")  # the revision before the widening
+        with db.engine.connect() as connection:
+            assert connection.execute(text("SELECT to_address, from_address FROM outbox_message")).one() == (
+                "ada@example.ca", "Portal <no-reply@example.ca>")
+        upgrade()
+        for engine in db.engines.values():
+            engine.dispose()

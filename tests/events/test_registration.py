@@ -662,3 +662,19 @@ def test_the_form_says_before_it_is_filled_in_that_the_event_is_full(client, mak
     register(client, "symposium-1", email="first@example.ca")
     assert "registering puts you on the waitlist" in client.get("/events/symposium-1/register").get_data(
         as_text=True)
+
+
+@pytest.mark.parametrize("letter", ["é", "漢", "𠀋"])
+def test_a_200_letter_accented_or_cjk_name_registers_and_its_confirmation_is_queued_intact(app, client, make_event, letter):
+    """Found by a deployment review: the To: value is RFC 2047-encoded ("=?utf-8?b?...?="),
+    so a 200-letter name of é or CJK letters made it longer than the outbox column's 320
+    characters, and PostgreSQL answered the form with a 500."""
+    from email.policy import default as email_policy
+
+    make_event(capacity=5)
+    name = letter * 200  # the longest name the form takes
+    response = register(client, "symposium-1", name=name)
+    assert response.status_code == 302
+    (message,) = _outbox(app, "events.confirmation")
+    (recipient,) = email_policy.header_factory("To", message.to_address).addresses
+    assert (recipient.display_name, recipient.addr_spec) == (name, "ada@example.ca")
