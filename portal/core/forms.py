@@ -72,10 +72,16 @@ def exists_locally(moment: datetime, zone: ZoneInfo) -> bool:
     return moment.replace(tzinfo=zone).astimezone(UTC).astimezone(zone).replace(tzinfo=None) == moment
 
 
+def happens_twice_locally(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether the zone's clocks show this wall time twice (in the hour repeated when they go back)."""
+    return moment.replace(tzinfo=zone, fold=0).utcoffset() != moment.replace(tzinfo=zone, fold=1).utcoffset()
+
+
 class ShownByClocksIn:
     """Validator of a local date and time: it must exist in the zone `zone_of(form)` names (or
-    the portal's). In the hour skipped when the clocks go forward, 02:30 would silently become
-    03:30 and everyone would be told the wrong time."""
+    the portal's), once. In the hour skipped when the clocks go forward, 02:30 would silently
+    become 03:30 and everyone would be told the wrong time; in the hour repeated when they go
+    back, 01:30 is two moments an hour apart, and the first would be taken without a word."""
 
     def __init__(self, zone_of: Callable[[Any], str] | None = None) -> None:
         self.zone_of = zone_of
@@ -91,6 +97,9 @@ class ShownByClocksIn:
             return  # the zone field reports its own error
         if not exists_locally(moment.replace(second=0, microsecond=0), zone):
             raise ValidationError(_l("The clocks skip this time (they go forward an hour then). Choose another time."))
+        if happens_twice_locally(moment, zone):
+            raise ValidationError(_l("The clocks show this time twice that night (they go back an hour then). "
+                                     "Choose a time outside that hour."))
 
 
 class PortalForm(FlaskForm):

@@ -641,6 +641,20 @@ def test_an_event_time_the_clocks_skip_is_refused(app, client, auth, organizer):
         assert db.session.execute(select(Event)).first() is None
 
 
+def test_an_event_time_the_clocks_show_twice_is_refused(app, client, auth, organizer):
+    """01:30 on the night Toronto falls back is two moments an hour apart: the first was
+    taken without a word, and the organizer may have meant the second."""
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    response = client.post("/admin/events/new", data={**EVENT_FORM, "csrf_token": token,
+                                                      "starts_at": "2027-11-07T01:30", "ends_at": "2027-11-07T16:30"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400 and 'id="starts_at-error"' in body and "The clocks show this time twice" in body
+    ok = client.post("/admin/events/new", data={**EVENT_FORM, "csrf_token": token,
+                                                "starts_at": "2027-11-07T02:30", "ends_at": "2027-11-07T16:30"})
+    assert ok.status_code == 302
+
+
 def test_organizers_reading_french_see_questions_and_answers_in_french(app, client, auth, organizer, make_event):
     event_id = make_event(questions=[
         {"label": "Which workshops?", "label_fr": "Quels ateliers?", "kind": "multiple_choice",

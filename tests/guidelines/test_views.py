@@ -82,7 +82,8 @@ def test_organizer_creates_uploads_and_schedules_in_toronto_time(app, client, au
         assert _upload(client, gid, pdf_bytes, f"Guide {language}.pdf", language).status_code == 302
     for typo, message in (("9999-12-31T23:59", "Enter a date between 1900 and 2100."),  # beyond any release
                           ("0001-01-01T00:00", "Enter a date between 1900 and 2100."),
-                          ("2031-03-09T02:30", "The clocks skip this time")):  # Toronto springs forward
+                          ("2031-03-09T02:30", "The clocks skip this time"),  # Toronto springs forward
+                          ("2031-11-02T01:30", "The clocks show this time twice")):  # and falls back
         response = client.post(f"/admin/guidelines/{gid}/schedule", data={
             "csrf_token": csrf_token(client, f"/admin/guidelines/{gid}"), "release_at": typo})
         assert response.status_code == 400 and message in response.get_data(as_text=True)
