@@ -252,6 +252,9 @@ _IN_EVENT_ZONE = ShownByClocksIn(lambda form: form.timezone.data)
 
 
 class EventForm(PortalForm):
+    #: The edit page's `services.edition_of` the event: a save from a page opened before
+    #: someone else's is refused rather than undoing theirs.
+    edition = HiddenField(validators=[Optional(), Regexp(r"^[0-9a-f]{32}$")])
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     slug = StringField(_l("Web address"), validators=[
         DataRequired(), Length(max=80),
@@ -305,7 +308,8 @@ class EventForm(PortalForm):
             "venue_accessibility_fr": self.venue_accessibility_fr.data or "",
         }
 
-    def fill_from(self, event: Event) -> None:
+    def fill_from(self, event: Event, edition: str = "") -> None:
+        self.edition.data = edition
         zone = ZoneInfo(event.timezone)
         for name in ("title", "slug", "summary", "description", "timezone", "venue_name", "venue_address",
                      "venue_accessibility", "capacity", "sector_cap_percent", "reminder_days", "retention_days",

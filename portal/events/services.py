@@ -9,6 +9,7 @@ already holds its single write lock because the transaction began with BEGIN IMM
 """
 from __future__ import annotations
 
+import hashlib
 import io
 from bisect import bisect_right
 from collections import Counter
@@ -157,6 +158,12 @@ class DraftWithRegistrations(DomainError):
                  "registration instead, or cancel the event (which emails everyone).")
     status = 409
     field = "status"
+
+
+class EditedMeanwhile(DomainError):
+    message = _l("Someone else saved changes to this event after you opened this page, so yours were not "
+                 "saved. Open the event again to see theirs, then make your changes.")
+    status = 409
 
 
 class EventNotEditable(DomainError):
@@ -955,16 +962,28 @@ class EventUpdate:
     told_of_move: int = 0
 
 
-def update_event(event: Event, *, actor: Any, origin: str = "", **values: Any) -> EventUpdate:
+def edition_of(event: Event) -> str:
+    """A fingerprint of the event's details as its edit form shows them. The form carries it,
+    and `update_event` refuses a save made from a page opened before someone else's save."""
+    details = "\x1f".join(repr(getattr(event, name)) for name in EVENT_FIELDS)
+    return hashlib.sha256(details.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def update_event(event: Event, *, actor: Any, origin: str = "", seen_edition: str | None = None,
+                 **values: Any) -> EventUpdate:
     """Change an event's details. More seats (or a looser sector cap) promote from the
     waitlist at once. Fewer seats never take a confirmed seat away: going below the number of
     confirmed attendees raises CapacityBelowConfirmed, and a tighter sector cap (or fewer seats
     under a cap) that one sector already exceeds raises SectorOverCap, so confirmed <= capacity
     and the cap hold at every moment. A new time or place is emailed to everyone registered.
-    Returns who was promoted and how many were told of a move."""
+    `seen_edition`, the `edition_of` the organizer's page showed: if the event was saved by
+    someone else since, EditedMeanwhile (the whole form is written back, so theirs would
+    silently be undone). Returns who was promoted and how many were told of a move."""
     event = lock_event(event.id)
     if event.status == EventStatus.CANCELLED:
         raise EventNotEditable()
+    if seen_edition and seen_edition != edition_of(event):
+        raise EditedMeanwhile()
     merged = {k: getattr(event, k) for k in EVENT_FIELDS} | values
     # The form keeps whole minutes: an end it sends back unchanged may differ by the seconds.
     _check_dates(merged, new_end=_changed(merged["ends_at"], event.ends_at))

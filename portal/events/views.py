@@ -300,16 +300,19 @@ def admin_edit(event_id: int):
     event = _admin_event(event_id)
     form = EventForm()
     if request.method == "GET":
-        form.fill_from(event)
+        form.fill_from(event, services.edition_of(event))
     status = 200
     if form.validate_on_submit():
         try:
-            update = services.update_event(event, actor=_actor(), origin=request_origin(), **form.values())
+            update = services.update_event(event, actor=_actor(), origin=request_origin(),
+                                           seen_edition=form.edition.data, **form.values())
         except DomainError as error:
             db.session.rollback()
-            # The message goes beside the field it is about (DomainError.field).
-            target = form[error.field] if error.field in form else form.title
-            target.errors = list(target.errors) + [str(error.message)]
+            # The message goes beside the field it is about (DomainError.field), or above the form.
+            if error.field in form:
+                form[error.field].errors = list(form[error.field].errors) + [str(error.message)]
+            else:
+                form.form_errors.append(str(error.message))
             status = error.status
         else:
             db.session.commit()

@@ -641,6 +641,32 @@ def test_an_event_time_the_clocks_skip_is_refused(app, client, auth, organizer):
         assert db.session.execute(select(Event)).first() is None
 
 
+def test_a_save_from_a_page_opened_before_someone_elses_save_is_refused(app, client, auth, organizer, make_event):
+    """Two organizers edit one event: each form writes every field back, so the second save
+    silently undid the first's changes. It is now refused, saying why, and changes nothing."""
+    event_id = make_event()
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/edit"
+
+    def form_as_opened() -> dict:
+        page = client.get(path).get_data(as_text=True)
+        fields = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', page))
+        fields.update(re.findall(r'<textarea[^>]*name="([a-z_]+)"[^>]*>\s*([^<]*)</textarea>', page))
+        fields["timezone"] = "America/Toronto"
+        return fields
+
+    first, second = form_as_opened(), form_as_opened()
+    assert client.post(path, data={**first, "title": "New title"}).status_code == 302
+    late = client.post(path, data={**second, "venue_name": "Another hall"})
+    body = late.get_data(as_text=True)
+    assert late.status_code == 409 and "Someone else saved changes to this event" in body
+    with app.app_context():
+        event = db.session.get(Event, event_id)
+        assert event.title == "New title" and event.venue_name != "Another hall"
+    # Opened again, the page shows the first save, and saving from it works.
+    assert client.post(path, data={**form_as_opened(), "venue_name": "Another hall"}).status_code == 302
+
+
 def test_an_event_time_the_clocks_show_twice_is_refused(app, client, auth, organizer):
     """01:30 on the night Toronto falls back is two moments an hour apart: the first was
     taken without a word, and the organizer may have meant the second."""
