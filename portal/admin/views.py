@@ -53,7 +53,7 @@ def audit_log():
         page=form.page.data or 1, per_page=AUDIT_PAGE_SIZE, error_out=False,
     )
     # Reading the log (login addresses, who was erased) is itself on record.
-    filters = {k: v for k, v in request.args.items() if k != "page" and v}
+    filters = form.link_args("page")
     html = render_template("admin/audit.html", form=form, page=page, filters=filters)
     audit_page_view("admin.audit.viewed", "")
     return html

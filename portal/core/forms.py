@@ -144,6 +144,14 @@ class PortalForm(FlaskForm):
                 valid = False
         return valid
 
+    def link_args(self, *leave_out: str) -> dict[str, str]:
+        """What was typed in this GET form's fields, for links to the same page (its other pages).
+        Only the form's own fields: copying the whole query string into url_for would let any
+        extra parameter (event_id, endpoint, _method, _external...) clash with url_for's own
+        arguments, a 500, or change where the link goes."""
+        return {field.name: field.raw_data[0] for field in self
+                if field.name not in leave_out and field.raw_data and field.raw_data[0]}
+
 
 _LINE_BREAKS = re.compile("[\r\n\u2028\u2029]")
 

@@ -509,7 +509,9 @@ def admin_attendees(event_id: int):
     if page > pages:  # past the end: show the last page
         page = pages
         rows, total = services.attendee_page(event, filters, page, per_page)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = form.link_args()
+    if "per_page" in request.args:
+        args["per_page"] = str(per_page)
     places = services.waitlist_places(event, rows)
     return render_template("events/admin/attendees.html", event=event, form=form, rows=rows, total=total,
                            page=page, pages=pages, args=args, places=places)

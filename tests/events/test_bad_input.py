@@ -87,6 +87,20 @@ def test_manage_forms_refuse_junk(app, client, setup):
     assert client.post("/events/manage/" + "A" * 43 + "/cancel", data={"csrf_token": token}).status_code == 404
 
 
+def test_page_links_carry_only_the_filters_not_whatever_else_the_address_held(client, auth, organizer, setup):
+    event_id, _other, questions, _registration_id = setup
+    register(client, "symposium-1", email="b@example.ca", **{f"q_{questions[0]}": "B"})  # two rows, two pages
+    auth.login(organizer)
+    base = f"/admin/events/{event_id}/attendees?per_page=1&sort=name"
+    # Each of these is also an argument of url_for itself: passed on, they were a 500 or a link elsewhere.
+    for extra in ["event_id=2", "endpoint=x", "_method=POST", "_anchor=x", "_external=1", "_scheme=gopher",
+                  "page=1&event_id=2"]:
+        response = client.get(f"{base}&{extra}")
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, (extra, response.status_code)
+        assert f'href="/admin/events/{event_id}/attendees?page=2&amp;sort=name&amp;per_page=1"' in body, extra
+
+
 def test_organizer_urls_and_forms_refuse_junk(client, auth, organizer, setup):
     event_id, other_id, questions, registration_id = setup
     auth.login(organizer)
