@@ -33,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 Row = TypeVar("Row")
 
+#: The largest id a row can have: every id column is an `Integer` (PostgreSQL int4). A larger
+#: number in a query is an error on PostgreSQL (NumericValueOutOfRange) and, past 64 bits, on
+#: SQLite (OverflowError): ids from addresses and forms are checked against it first.
+MAX_ID = 2**31 - 1
+
 _immediate: ContextVar[bool] = ContextVar("portal_sqlite_immediate", default=False)
 
 

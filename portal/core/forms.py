@@ -16,6 +16,8 @@ from markupsafe import Markup
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
+from portal.core.db import MAX_ID
+
 #: C0 control characters (tab, line feed and carriage return excepted), DEL, and Unicode's
 #: noncharacters (U+FFFE, U+FFFF and the like): nobody types them, PostgreSQL refuses NUL, and
 #: an XML file (an .xlsx export) cannot hold any of them: one in a name made every Excel
@@ -100,6 +102,23 @@ class ShownByClocksIn:
         if happens_twice_locally(moment, zone):
             raise ValidationError(_l("The clocks show this time twice that night (they go back an hour then). "
                                      "Choose a time outside that hour."))
+
+
+class RowId:
+    """A row's id carried by a form (the hidden draft of a message being written): digits
+    naming an id a row can have. A larger one, forged or mangled, would reach the database
+    and fail there (PostgreSQL refuses to compare past int4): a 500 where the form should
+    refuse it. Put `Optional()` before it when the id may be absent."""
+
+    _DIGITS = re.compile("[0-9]{1,10}")
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or _l("This refers to nothing that exists. Reload the page and try again.")
+
+    def __call__(self, form, field) -> None:
+        value = field.data
+        if not (isinstance(value, str) and self._DIGITS.fullmatch(value) and 0 < int(value) <= MAX_ID):
+            raise ValidationError(self.message)
 
 
 class PortalForm(FlaskForm):

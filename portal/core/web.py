@@ -9,6 +9,8 @@ from flask import request
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 from werkzeug.wrappers import Response
 
+from portal.core.db import MAX_ID
+
 
 def request_origin() -> str:
     """The client address (ProxyFix, when configured, has already resolved forwarding)."""
@@ -55,12 +57,12 @@ class BoundedIntegerConverter(IntegerConverter):
     """`<int:id>` that only matches ids a database column can hold.
 
     Werkzeug's converter accepts any length of digits; SQLite then raises OverflowError and
-    PostgreSQL a NumericValueOutOfRange, i.e. a 500 for a typo. Every id column is an
-    `Integer` (PostgreSQL int4), so past 2**31-1 this is a 404.
+    PostgreSQL a NumericValueOutOfRange, i.e. a 500 for a typo. Past `MAX_ID` (every id
+    column is an int4) this is a 404.
     """
 
     def __init__(self, map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 

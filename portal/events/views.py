@@ -27,7 +27,7 @@ from wtforms.fields.choices import SelectChoice
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.db import become_writer, want_write_transaction
+from portal.core.db import MAX_ID, become_writer, want_write_transaction
 from portal.core.errors import DomainError
 from portal.core.formatting import format_date, in_language, short_time_in
 from portal.core.pages import render_error
@@ -231,10 +231,6 @@ def manage_cancel(token: str):
 
 
 # --- organizers -----------------------------------------------------------------------
-
-
-#: Ids beyond a 32-bit integer cannot exist; PostgreSQL would refuse to even compare them.
-MAX_ID = 2**31 - 1
 
 
 def _get_or_404(model, object_id: int):

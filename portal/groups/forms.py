@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.auth.forms import NewPassword
-from portal.core.forms import PortalForm
+from portal.core.forms import PortalForm, RowId
 from portal.groups.models import ROLE_WORDS, MemberRole
 from portal.people.forms import an_email_address, their_email_language, written_in
 
@@ -149,7 +149,7 @@ class PostForm(PortalForm):
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=50000)])
     language = written_in()
-    draft = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,12}$")])
+    draft = HiddenField(validators=[Optional(), RowId()])
     action = SelectField(
         choices=[SelectChoice("preview", _l("Preview")), SelectChoice("test", _l("Send me a test")),
                  SelectChoice("send", _l("Send to the members now"))],

@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import case, select
 
 from portal.core.clock import now
+from portal.core.db import MAX_ID
 from portal.core.errors import DomainError
 from portal.core.permissions import organizer_required
 from portal.core.formatting import format_date
@@ -184,10 +185,6 @@ def my_data_erasure(token: str):
 
 
 # --- organizers -------------------------------------------------------------------------
-
-#: Ids beyond a 32-bit integer cannot exist, and SQLite raises on 64-bit overflow: a 404.
-MAX_ID = 2**31 - 1
-
 
 def _load_request(request_id: int) -> PrivacyRequest:
     if request_id > MAX_ID:

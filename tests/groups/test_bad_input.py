@@ -127,5 +127,10 @@ def test_admin_forms_with_junk(app, client, auth, organizer, groups):
     post = f"{group_page}/post"
     _assert_4xx(_post(client, post, {"subject": "S", "body": "B", "action": "explode"}), "post action")
     _assert_4xx(_post(client, post, {"subject": "S", "body": "B", "action": "send", "draft": "abc"}), "post draft")
+    # Past the id columns' range: PostgreSQL refused even to look such a draft up (a 500).
+    for draft in ("2147483648", "99999999999", "0", "１２"):
+        for action in ("test", "send"):
+            _assert_4xx(_post(client, post, {"subject": "S", "body": "B", "action": action, "draft": draft}),
+                        ("post draft", draft, action), "refers to nothing that exists")
     _assert_4xx(_post(client, post, {"subject": LONG, "body": "B", "action": "send"}), "post subject")
     _assert_4xx(_post(client, post, {"subject": "", "body": "", "action": "send"}), "post empty")

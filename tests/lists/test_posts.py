@@ -250,10 +250,12 @@ def test_scheduling_from_the_page_and_junk(app, client, auth, organizer, public_
                  {"subject": "x", "body": "b" * 60_000}, {"subject": "nul\x00", "body": "x"},
                  {"subject": "x", "body": "nul\x00"}):
         assert client.post(new, data={**data, "csrf_token": token}).status_code == 400, data
-    for bad in ("/admin/lists/posts/abc", "/admin/lists/posts/999999", "/admin/lists/999999/posts",
+    for bad in ("/admin/lists/posts/abc", "/admin/lists/posts/999999", "/admin/lists/posts/2147483648",
+                "/admin/lists/999999/posts",
                 "/admin/lists/999999/posts/new"):
         assert client.get(bad).status_code == 404, bad
-    assert client.post("/admin/lists/posts/999999/send", data={"csrf_token": token}).status_code == 404
+    for bad in ("/admin/lists/posts/999999/send", "/admin/lists/posts/2147483648", "/admin/lists/posts/2147483648/send"):
+        assert client.post(bad, data={"csrf_token": token}).status_code == 404, bad
 
 
 def test_send_now_to_a_large_list_is_handed_to_the_scheduler(app, public_list):
