@@ -22,6 +22,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from portal.auth.forms import NewPassword
 from portal.core.forms import PortalForm, RowId
 from portal.groups.models import ROLE_WORDS, MemberRole
+from portal.groups.services import SLUG_MAX_LENGTH
 from portal.people.forms import an_email_address, their_email_language, written_in
 
 
@@ -88,7 +89,8 @@ class DecisionForm(PortalForm):
 class GroupForm(PortalForm):
     slug = StringField(
         _l("Web address"),
-        validators=[DataRequired(), Length(max=80),
+        # Its list's web address is made from it: both must fit their columns.
+        validators=[DataRequired(), Length(max=SLUG_MAX_LENGTH),
                     Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", message=_l("Use lowercase letters, digits and dashes."))],
     )
     name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=200)])

@@ -42,6 +42,7 @@ from portal.groups.models import (
     MemberRole,
     WorkingGroup,
 )
+from portal.lists.models import MailingList
 from portal.mail.services import already_queued, queued_under
 from portal.people.models import ConsentKind, Person, Sector
 from portal.people.services import get_or_create_person, normalize_email, record_consent
@@ -61,6 +62,12 @@ TERM_REMINDER_BEFORE = timedelta(days=30)
 MEMBER_MAIL_CONSENT_VERSION = "groups-member-mail-1"
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+#: A group's list is named after the group: this, then the group's web address.
+GROUP_LIST_SLUG_PREFIX = "group-"
+#: The longest web address a group can have: its list's slug (prefix and address) must fit
+#: the list's column, which is no longer than the group's own.
+SLUG_MAX_LENGTH = min(WorkingGroup.__table__.c.slug.type.length,
+                      MailingList.__table__.c.slug.type.length - len(GROUP_LIST_SLUG_PREFIX))
 #: Words taken by the groups area's own URLs (/groups/invitations/..., /admin/groups/new).
 RESERVED_SLUGS = {"new", "invitations", "applications"}
 
@@ -121,7 +128,7 @@ def _lists_services() -> Any | None:
 
 def group_list_slug(group: WorkingGroup) -> str:
     """The slug of a group's list: prefixed so it never collides with a public list."""
-    return f"group-{group.slug}"
+    return f"{GROUP_LIST_SLUG_PREFIX}{group.slug}"
 
 
 def consent_purpose(group: WorkingGroup) -> str:
@@ -210,7 +217,7 @@ def create_group(
     origin: str = "",
 ) -> WorkingGroup:
     """Create a working group and its mailing list. Raises `SlugTaken`."""
-    if not SLUG_PATTERN.match(slug or "") or len(slug) > 80:
+    if not SLUG_PATTERN.match(slug or "") or len(slug) > SLUG_MAX_LENGTH:
         raise DomainError(_l("Use lowercase letters, digits and dashes for the web address."))
     exists = db.session.execute(select(WorkingGroup.id).where(WorkingGroup.slug == slug)).scalar_one_or_none()
     if exists is not None or slug in RESERVED_SLUGS:
@@ -873,8 +880,6 @@ def group_posts(group: WorkingGroup) -> list[Any]:
     services = _lists_services()
     if group.mailing_list_id is None or services is None or not hasattr(services, "list_posts"):
         return []
-    from portal.lists.models import MailingList
-
     mailing_list = db.session.get(MailingList, group.mailing_list_id)
     return services.list_posts(mailing_list) if mailing_list is not None else []
 
@@ -891,8 +896,6 @@ def post_recipient_count(group: WorkingGroup) -> int:
     services = _lists_services()
     if services is None or group.mailing_list_id is None:
         return 0
-    from portal.lists.models import MailingList
-
     mailing_list = db.session.get(MailingList, group.mailing_list_id)
     return len(services.recipients(mailing_list)) if mailing_list is not None else 0
 

@@ -78,6 +78,28 @@ def test_invitation_form_with_junk(app, client, auth, organizer, groups):
     _assert_4xx(_post(client, page, {"email": "a@example.ca", "role": "member", "name": LONG}), "invite name")
 
 
+def test_a_group_web_address_is_short_enough_for_its_lists(app, client, auth, organizer):
+    """The group's list is named group-<address>, in a column as long as the group's own: an
+    address of 75 to 80 characters made a list slug that PostgreSQL refused (a 500)."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.groups.models import WorkingGroup
+    from portal.lists.models import MailingList
+
+    auth.login(organizer)
+    new = "/admin/groups/new"
+    base = {"name_en": "Long", "tor_version": "1", "retention_months": "24"}
+    for length in (75, 80):
+        response = _post(client, new, {**base, "slug": "a" * length})
+        assert response.status_code == 400, (length, response.status_code)
+        assert "Field cannot be longer than 74 characters." in response.get_data(as_text=True), length
+    assert _post(client, new, {**base, "slug": "a" * 74}).status_code == 302
+    with app.app_context():
+        assert db.session.execute(select(WorkingGroup.slug)).scalars().all() == ["a" * 74]
+        assert db.session.execute(select(MailingList.slug)).scalars().all() == ["group-" + "a" * 74]
+
+
 def test_admin_forms_with_junk(app, client, auth, organizer, groups):
     info = groups.group()
     member = groups.member(info, "m@example.ca")
