@@ -66,6 +66,13 @@ class LinkToWithdrawnGuideline(DomainError):
     status = 410
 
 
+class RevisionRefused(DomainError):
+    """The earlier version chosen for a guideline cannot be one."""
+
+    message = _l("Choose an existing guideline for the earlier version.")
+    field = "revision_of"
+
+
 class CannotSchedule(DomainError):
     message = _l("This guideline cannot be scheduled.")
     status = 409
@@ -77,7 +84,7 @@ def create_guideline(*, actor: Any = None, origin: str = "", **fields: Any) -> G
     """Create a draft guideline (title, summary, version, optional revision_of_id)."""
     revision_of_id = fields.pop("revision_of_id", None)
     if revision_of_id is not None and db.session.get(Guideline, revision_of_id) is None:
-        raise DomainError(_l("Choose an existing guideline for the earlier version."))
+        raise RevisionRefused()
     guideline = Guideline(status=GuidelineStatus.DRAFT.value, revision_of_id=revision_of_id, **fields)
     db.session.add(guideline)
     db.session.flush()
@@ -86,14 +93,22 @@ def create_guideline(*, actor: Any = None, origin: str = "", **fields: Any) -> G
 
 
 def update_guideline(guideline: Guideline, *, actor: Any = None, origin: str = "", **fields: Any) -> Guideline:
-    """Change a guideline's texts; a withdrawn one is closed for edits."""
+    """Change a guideline's texts; a withdrawn one is closed for edits.
+
+    Versions form chains, never loops: a guideline cannot be a revision of itself nor of one
+    of its own later versions (`RevisionRefused`). In a loop each would replace the other,
+    and the public list, which shows only the latest of each chain, would show neither.
+    """
     if guideline.status == GuidelineStatus.WITHDRAWN:
         raise DomainError(_l("A withdrawn guideline cannot be edited."))
     revision_of_id = fields.pop("revision_of_id", guideline.revision_of_id)
     if revision_of_id == guideline.id:
-        raise DomainError(_l("A guideline cannot be a revision of itself."))
-    if revision_of_id is not None and db.session.get(Guideline, revision_of_id) is None:
-        raise DomainError(_l("Choose an existing guideline for the earlier version."))
+        raise RevisionRefused(_l("A guideline cannot be a revision of itself."))
+    earlier = db.session.get(Guideline, revision_of_id) if revision_of_id is not None else None
+    if revision_of_id is not None and earlier is None:
+        raise RevisionRefused()
+    if earlier is not None and guideline.id in _earlier_versions(earlier):
+        raise RevisionRefused(_l("This guideline is an earlier version of the one chosen: choose another."))
     guideline.revision_of_id = revision_of_id
     for name, value in fields.items():
         setattr(guideline, name, value)

@@ -532,6 +532,31 @@ def test_a_released_revision_takes_its_predecessors_place_on_the_public_page(app
     assert Fetched(client.get(f"/guidelines/{first}/download/en")).status_code == 200  # still downloadable
 
 
+def test_versions_form_a_chain_never_a_loop(app, client, auth, organizer):
+    """Found by a review: 1 made a revision of 2, and 2 of 1, was accepted, and both released
+    guidelines vanished from the public list (each replaced the other)."""
+    first = _new_guideline(app, status=GuidelineStatus.RELEASED, version="1.0", title="Situation Tables")
+    second = _new_guideline(app, status=GuidelineStatus.RELEASED, version="2.0", title="Situation Tables",
+                            revision_of_id=first)
+    third = _new_guideline(app, status=GuidelineStatus.DRAFT, version="3.0", title="Situation Tables",
+                           revision_of_id=second)
+    auth.login(organizer)
+    token = csrf_token(client, f"/admin/guidelines/{first}/edit")
+    for later in (second, third):  # the next version, and one further down the chain
+        response = client.post(f"/admin/guidelines/{first}/edit", data={
+            "csrf_token": token, "title_en": "Situation Tables", "version": "1.0", "revision_of": str(later)})
+        assert response.status_code == 400, later
+        error = re.search(r'id="revision_of-error">(.*?)</p>', response.get_data(as_text=True), re.S)
+        assert error and "is an earlier version of the one chosen" in error.group(1), later
+    # Itself: refused too, beside the same field.
+    response = client.post(f"/admin/guidelines/{first}/edit", data={
+        "csrf_token": token, "title_en": "Situation Tables", "version": "1.0", "revision_of": str(first)})
+    assert response.status_code == 400 and 'id="revision_of-error"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Guideline, first).revision_of_id is None
+    assert "<h3>Situation Tables</h3>" in client.get("/guidelines/").get_data(as_text=True)
+
+
 def test_confirming_a_request_for_a_withdrawn_guideline_says_so_and_promises_nothing(app, client):
     from portal.guidelines.services import withdraw_guideline
 
