@@ -228,6 +228,12 @@ class ClosesAfterItEnds(DomainError):
     field = "registration_closes_at"
 
 
+class OpensAfterItEnds(DomainError):
+    message = _l("Registration must open before the event ends.")
+    status = 400
+    field = "registration_opens_at"
+
+
 class EventIsOver(DomainError):
     message = _l("This event is over.")
     status = 409
@@ -837,7 +843,8 @@ def _changed(new: Any, old: Any) -> bool:
 
 
 def _check_dates(values: dict[str, Any], *, new_end: bool) -> None:
-    """The event ends after it starts and registration closes after it opens. An end being
+    """The event ends after it starts, and registration opens before it ends and closes
+    after it opens (and by its end). An end being
     set (a new event, or a changed end) must be still to come: an event that is already
     over could never take a registration. An old event can still be corrected."""
     if values["ends_at"] <= values["starts_at"]:
@@ -849,6 +856,9 @@ def _check_dates(values: dict[str, Any], *, new_end: bool) -> None:
         raise ClosesBeforeItOpens()
     if closes is not None and closes > values["ends_at"]:
         raise ClosesAfterItEnds()
+    if opens is not None and opens >= values["ends_at"]:
+        # With no closing time the door would open on an event already over: no one could register.
+        raise OpensAfterItEnds()
 
 
 def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:

@@ -328,6 +328,24 @@ def test_registration_cannot_be_set_to_close_after_the_event_ends(app, client, a
         assert db.session.execute(select(Event)).first() is None
 
 
+def test_registration_cannot_be_set_to_open_after_the_event_ends(app, client, auth, organizer):
+    from tests.events.test_admin import EVENT_FORM
+
+    auth.login(organizer)
+    token = csrf_token(client, "/admin/events/new")
+    for opens in ("2027-05-12T16:30", "2027-05-13T09:00"):  # at the end, after it; no closing time
+        response = client.post("/admin/events/new", data={**EVENT_FORM, "registration_opens_at": opens,
+                                                           "csrf_token": token})
+        assert response.status_code == 400, opens
+        error = re.search(r'id="registration_opens_at-error">(.*?)</p>', response.get_data(as_text=True), re.S)
+        assert error and "Registration must open before the event ends." in error.group(1), opens
+    with app.app_context():
+        assert db.session.execute(select(Event)).first() is None
+    response = client.post("/admin/events/new", data={**EVENT_FORM, "registration_opens_at": "2027-05-12T16:29",
+                                                       "csrf_token": token})
+    assert response.status_code == 302
+
+
 def test_manage_link_updates_needs_and_cancel_promotes_the_next_person(app, client, make_event):
     event_id = make_event(capacity=1)
     register(client, "symposium-1", email="first@example.ca")
