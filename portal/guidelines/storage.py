@@ -1,7 +1,8 @@
 """Where guideline PDFs live: `<instance>/guidelines/`, outside static/, under server-chosen names.
 
-Nothing here trusts the uploader: the content must start with the PDF magic, the name must end
-in .pdf, empty and oversized files are refused, and the file on disk is named by the server.
+Nothing here trusts the uploader: the content must start with the PDF magic and end with its
+trailer, the name must end in .pdf, empty and oversized files are refused, and the file on
+disk is named by the server.
 """
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from sqlalchemy.orm import Session
 from portal.core.errors import DomainError
 
 PDF_MAGIC = b"%PDF-"
+#: A PDF ends with this marker; readers look for it within the file's last 1,024 bytes (the
+#: PDF reference, "File Trailer": bytes after it are tolerated, such as a final line break).
+PDF_END = b"%%EOF"
+PDF_END_WITHIN = 1024
 DEFAULT_MAX_BYTES = 15 * 1024 * 1024
 
 
@@ -71,8 +76,10 @@ def check_and_store(stream: BinaryIO, filename: str) -> StoredFile:
             _l("The file is larger than %(size)s MB. Reduce its size and try again.",
                size=format(limit / (1024 * 1024), "g"))
         )
-    if not content.startswith(PDF_MAGIC):
-        raise UploadRefused(_l("The file is not a PDF (its content does not start like a PDF)."))
+    # The start alone is five bytes anyone can type before other content; a PDF reader also
+    # needs the trailer at the end, so a file without one would not open for whoever downloads it.
+    if not content.startswith(PDF_MAGIC) or PDF_END not in content[-PDF_END_WITHIN:]:
+        raise UploadRefused(_l("The file is not a PDF (its content does not begin and end like a PDF)."))
     return store_bytes(content, filename)
 
 

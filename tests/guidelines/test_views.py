@@ -141,11 +141,15 @@ def test_replacing_a_pdf_deletes_the_file_it_replaced(app, client, auth, organiz
     ("content", "filename", "message"),
     [
         (b"MZ\x90\x00 this is an executable", "guide.pdf", "is not a PDF"),
+        # The magic, then anything: no reader could open it.
+        (b"%PDF-" + bytes(range(256)) * 4, "guide.pdf", "is not a PDF"),
+        # The trailer, but not where a reader looks for it (within the last 1,024 bytes).
+        (b"%PDF-1.4\n%%EOF\n" + b"0" * 1024, "guide.pdf", "is not a PDF"),
         (b"", "guide.pdf", "The file is empty"),
         (b"%PDF-1.4\n" + b"0" * 3000, "guide.pdf", "larger than"),
         (b"%PDF-1.4\n%%EOF", "guide.exe", "must end in .pdf"),
     ],
-    ids=["not-a-pdf", "empty", "oversized", "wrong-extension"],
+    ids=["not-a-pdf", "only-the-magic", "trailer-too-early", "empty", "oversized", "wrong-extension"],
 )
 def test_bad_uploads_are_refused_with_a_clear_message(app, client, auth, organizer, content, filename, message):
     app.config["GUIDELINE_MAX_BYTES"] = 2048
