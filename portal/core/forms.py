@@ -13,8 +13,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.db import MAX_ID
 
@@ -119,6 +120,19 @@ class RowId:
         value = field.data
         if not (isinstance(value, str) and self._DIGITS.fullmatch(value) and 0 < int(value) <= MAX_ID):
             raise ValidationError(self.message)
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several checkboxes in a fieldset (the forms macro renders it by this class name).
+    Each box ticked counts once: a browser sends a box's value once, but a forged post can
+    repeat it (q_21=A&q_21=A), which would be stored, and counted, as many times."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def process_formdata(self, valuelist) -> None:
+        super().process_formdata(valuelist)
+        self.data = list(dict.fromkeys(self.data))  # after coercion: "1" and "01" are one sector
 
 
 class PortalForm(FlaskForm):

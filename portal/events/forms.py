@@ -16,27 +16,18 @@ from wtforms import (
     SearchField,
     SelectField,
     HiddenField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.formatting import english_marked
-from portal.core.forms import PortalForm, ShownByClocksIn, zone_named
+from portal.core.forms import MultiCheckboxField, PortalForm, ShownByClocksIn, zone_named
 from portal.core.web import current_language
 from portal.events.models import Event, EventStatus, QuestionKind
 from portal.events.services import ANNOUNCEMENTS_WORDING, QuestionShape
 from portal.people.forms import an_email_address, their_email_language
-
-
-class MultiCheckboxField(SelectMultipleField):
-    """Several checkboxes in a fieldset (the forms macro renders it by this class name)."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 def _choices(pairs) -> list[SelectChoice]:

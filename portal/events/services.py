@@ -880,6 +880,17 @@ def create_event(*, actor: Any, origin: str = "", **values: Any) -> Event:
 # --- who runs an event -----------------------------------------------------------------
 
 
+class RepeatedOption(DomainError):
+    # Two identical boxes on the form, and answers no one could tell apart.
+    message = _l("Each option must be different.")
+    status = 400
+    field = "choices_text"
+
+
+class RepeatedFrenchOption(RepeatedOption):
+    field = "choices_fr_text"
+
+
 class FrenchChoicesMismatch(DomainError):
     message = _l("Give one French option for each English option, in the same order, or none.")
     status = 400
@@ -1142,16 +1153,18 @@ def _clean_choices(kind: QuestionKind, choices_text: str) -> list[str]:
     if len(choices) < 2:
         raise DomainError(_l("A choice question needs at least two options, one per line."))
     if len({choice.casefold() for choice in choices}) < len(choices):
-        # Two identical boxes on the form, and answers no one could tell apart.
-        raise DomainError(_l("Each option must be different."))
+        raise RepeatedOption()
     return choices
 
 
 def _clean_french_choices(choices: list[str], choices_fr_text: str) -> list[str]:
-    """The French labels of the options, one per English option in the same order, or none."""
+    """The French labels of the options, one per English option in the same order, or none;
+    different from each other, as the English ones are (French readers see only these)."""
     french = [line.strip() for line in choices_fr_text.splitlines() if line.strip()]
     if french and len(french) != len(choices):
         raise FrenchChoicesMismatch()
+    if len({choice.casefold() for choice in french}) < len(french):
+        raise RepeatedFrenchOption()
     return french
 
 

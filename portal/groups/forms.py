@@ -10,17 +10,15 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
     URLField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.auth.forms import NewPassword
-from portal.core.forms import PortalForm, RowId
+from portal.core.forms import MultiCheckboxField, PortalForm, RowId
 from portal.groups.models import ROLE_WORDS, MemberRole
 from portal.groups.services import SLUG_MAX_LENGTH
 from portal.people.forms import an_email_address, their_email_language, written_in
@@ -32,11 +30,6 @@ def role_choices() -> list[SelectChoice]:
 
 def _email_field(label=None):
     return EmailField(label or _l("Email address"), validators=[DataRequired(), Length(max=320), an_email_address])
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class ApplyForm(PortalForm):

@@ -10,24 +10,15 @@ from wtforms import (
     EmailField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.formatting import zone_place
-from portal.core.forms import PortalForm, ShownByClocksIn
+from portal.core.forms import MultiCheckboxField, PortalForm, ShownByClocksIn
 from portal.people.forms import LANGUAGE_CHOICES, LanguageField, an_email_address, written_in
-
-
-class MultiCheckboxField(SelectMultipleField):
-    """A group of checkboxes (rendered as a fieldset by the forms macro)."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class SubscribeForm(PortalForm):

@@ -1,6 +1,8 @@
 """Junk in every field and URL of events: a clear message and a 4xx, never a 500."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -85,6 +87,44 @@ def test_manage_forms_refuse_junk(app, client, setup):
     assert response.status_code == 400 and "Field cannot be longer" in response.get_data(as_text=True)
     assert client.post(link + "/cancel", data={}).status_code == 400
     assert client.post("/events/manage/" + "A" * 43 + "/cancel", data={"csrf_token": token}).status_code == 404
+
+
+def test_a_choice_sent_several_times_is_kept_once(app, client, auth, organizer, setup):
+    """A browser sends a ticked box once; a forged post repeated it, and the answer was stored
+    as ["X", "X", "X"] and counted three times on the dashboard."""
+    event_id, _other, questions, _registration_id = setup
+    workshop, topics = (f"q_{question}" for question in questions)
+    public = register(client, "symposium-1", email="b@example.ca", **{workshop: "A", topics: ["X", "X", "Y", "X"]})
+    assert public.status_code == 302
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/attendees/new"
+    added = client.post(path, data={
+        "csrf_token": csrf_token(client, path), "name": "Bo", "email": "c@example.ca", "organization": "Org",
+        "sector": "police", "community": "Ottawa", "language": "en", "privacy": "y",
+        workshop: "B", topics: ["X", "X", "X"]})
+    assert added.status_code == 302
+    with app.app_context():
+        stored = dict(db.session.execute(select(Registration.id, Registration.answers)).all())
+    assert sorted(answers.get(str(questions[1])) or [] for answers in stored.values()) == [[], ["X"], ["X", "Y"]]
+    dashboard = client.get(f"/admin/events/{event_id}").get_data(as_text=True)
+    # One confirmed (capacity 1, no topics), two waitlisted: X ticked by both of them, Y by one.
+    assert re.search(r'<th scope="row">X</th><td>0</td><td>2</td>', dashboard), dashboard
+    assert re.search(r'<th scope="row">Y</th><td>0</td><td>1</td>', dashboard), dashboard
+
+
+def test_french_options_must_differ_as_the_english_ones_do(app, client, auth, organizer, setup):
+    event_id = setup[0]
+    auth.login(organizer)
+    path = f"/admin/events/{event_id}/questions"
+    token = csrf_token(client, path)
+    for english, french, beside in (("A\na", "", "choices_text"), ("A\nB", "x\nX ", "choices_fr_text")):
+        response = client.post(path, data={"csrf_token": token, "label": "Meal", "kind": "single_choice",
+                                           "choices_text": english, "choices_fr_text": french})
+        assert response.status_code == 400, french
+        error = re.search(f'id="{beside}-error">(.*?)</p>', response.get_data(as_text=True), re.S)
+        assert error and "Each option must be different." in error.group(1), (english, french)
+    with app.app_context():
+        assert db.session.execute(select(EventQuestion.id).where(EventQuestion.label == "Meal")).first() is None
 
 
 def test_page_links_carry_only_the_filters_not_whatever_else_the_address_held(client, auth, organizer, setup):
