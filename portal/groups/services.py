@@ -105,10 +105,12 @@ class ConsentRequired(DomainError):
 
 class InvalidRole(DomainError):
     message = _l("Choose one of the listed roles.")
+    field = "role"
 
 
 class InvalidTerm(DomainError):
     message = _l("The term cannot end before it starts.")
+    field = "term_end"
 
 
 # --- the group's mailing list (built by the lists area) ------------------------------------

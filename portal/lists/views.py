@@ -420,12 +420,18 @@ def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form:
     context = post_context(post, language)
     context["unsubscribe_url"] = current_app.config["PORTAL_BASE_URL"].rstrip("/") + "/lists/unsubscribe/…"
     subject, text, _html = render_email("lists/post", language, recipient=None, **context)
+    editable = post.status in (PostStatus.DRAFT, PostStatus.SCHEDULED)
+    if not editable:
+        # A post already sent has no form on its page: a refused save's message (chiefly that
+        # it can no longer be changed) would be on a field nobody sees, so it goes above the page.
+        for message in dict.fromkeys(str(m) for messages in form.errors.values() for m in messages):
+            flash(message, "error")
     return render_template(
         "lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=post,
         preview_subject=subject, preview_text=text.partition(post.body) if post.body and post.body in text else (text, "", ""),
         action_form=ActionForm(),
         schedule_form=schedule_form or ScheduleForm(), recipients=services.recipient_count(mailing_list),
-        editable=post.status in (PostStatus.DRAFT, PostStatus.SCHEDULED),
+        editable=editable,
     ), status
 
 

@@ -304,6 +304,14 @@ def test_organizer_adds_a_member_directly(app, client, auth, organizer, groups):
     again = client.post(page, data={"email": "direct@example.ca", "name": "Di Rect", "role": "member",
                                     "csrf_token": csrf_token(client, page)})
     assert again.status_code == 409 and "already an active member" in again.get_data(as_text=True)
+    # A term that ends before it starts: said beside Term end, as on a membership's own page.
+    backwards = client.post(page, data={"email": "late@example.ca", "name": "Late", "role": "member",
+                                        "term_start": "2027-01-01", "term_end": "2026-01-01",
+                                        "csrf_token": csrf_token(client, page)})
+    body = backwards.get_data(as_text=True)
+    assert backwards.status_code == 400 and 'id="email-error"' not in body
+    error = re.search(r'id="term_end-error">(.*?)</p>', body, re.S)
+    assert error and "The term cannot end before it starts." in error.group(1)
 
 
 def test_role_changes_are_audited(app, client, auth, groups):
@@ -326,6 +334,7 @@ def test_role_changes_are_audited(app, client, auth, groups):
     bad = client.post(page, data={"role": "member", "term_start": "2027-01-01", "term_end": "2026-01-01",
                                   "csrf_token": csrf_token(client, page)})
     assert bad.status_code == 400 and "cannot end before it starts" in bad.get_data(as_text=True)
+    assert 'id="term_end-error"' in bad.get_data(as_text=True)
 
 
 def test_members_link_request_answers_the_same_for_anyone(app, client, groups):

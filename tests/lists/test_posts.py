@@ -205,7 +205,12 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     # A sent post can no longer be edited or sent again.
     assert client.post(f"/admin/lists/posts/{post_id}/send", data={"csrf_token": token}).status_code == 302
     assert len(outbox(app, "lists.post")) == 1
-    assert client.post(page_path, data={"subject": "x", "body": "y", "csrf_token": token}).status_code == 409
+    assert "already been sent" in client.get(page_path).get_data(as_text=True)  # said once, where it went back to
+    refused = client.post(page_path, data={"subject": "x", "body": "y", "csrf_token": token})
+    # The page of a sent post draws no form: the reason is above the page, not on a hidden field.
+    assert refused.status_code == 409
+    assert re.search(r'<p class="flash flash-error">This post has already been sent or is being sent; '
+                     r'it can no longer be changed\.</p>', refused.get_data(as_text=True))
     # It is in the public archive.
     archive = client.get("/lists/symposium-announcements/archive").get_data(as_text=True)
     assert f'/archive/{post_id}" lang="fr">Hello</a>' in archive
