@@ -35,6 +35,13 @@ class Busy(DomainError):
     status = 503
 
 
+class RateLimited(DomainError):
+    """One address asked for mail too often: a public form must not flood anyone's inbox."""
+
+    message = _l("You have asked too often. Please wait an hour and try again.")
+    status = 429
+
+
 class InvalidToken(DomainError):
     """Unknown, expired, revoked or used: deliberately one error so nothing is revealed."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from flask_babel import lazy_gettext as _l
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.errors import DomainError, InvalidToken, NotFound
+from portal.core.errors import DomainError, InvalidToken, NotFound, RateLimited
 from portal.core.tokens import AccessToken, hash_token, resolve_token, revoke_tokens
 from portal.extensions import db
 from portal.guidelines import notifications, storage
@@ -35,7 +35,7 @@ from portal.guidelines.models import (
 )
 from portal.mail.models import OutboxMessage, OutboxState
 from portal.people.models import ConsentKind, Person, Sector
-from portal.people.services import get_or_create_person, record_consent
+from portal.people.services import get_or_create_person, record_consent, take_turns_for
 
 log = logging.getLogger(__name__)
 
@@ -310,10 +310,27 @@ def request_copy(
     copy_request.opt_in_wording = (opt_in_wording or OPT_IN_WORDING) if list_opt_in else ""
     copy_request.opt_in_language = (shown_in if shown_in in LANGUAGES else language) if list_opt_in else ""
     db.session.flush()
+    if _confirmations_this_hour(person) >= CONFIRMATIONS_PER_ADDRESS_PER_HOUR:
+        raise RateLimited()
     record_audit("guidelines.request.received", subject=f"copy_request:{copy_request.id}", origin=origin,
                  guideline=guideline.id, accessible_format=accessible_format)
     notifications.notify_copy_request_confirmation(copy_request)
     return copy_request
+
+
+#: Confirmation links one address may be sent in an hour, whatever the guideline: the form's
+#: own per-address limit only counts requests once answered, so ones at the same moment all
+#: passed it; this is counted in the transaction, under the person's lock.
+CONFIRMATIONS_PER_ADDRESS_PER_HOUR = 6
+
+
+def _confirmations_this_hour(person: Person) -> int:
+    take_turns_for(person)
+    return db.session.execute(
+        select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.person_id == person.id, OutboxMessage.purpose == "guidelines.request_confirmation",
+            OutboxMessage.created_at > now() - timedelta(hours=1))
+    ).scalar_one()
 
 
 def set_accessible_format(copy_request: CopyRequest, *, accessible_format: bool, format_details: str,

@@ -27,7 +27,7 @@ from sqlalchemy.orm import contains_eager
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.errors import DomainError, InvalidToken, NotFound
+from portal.core.errors import DomainError, InvalidToken, NotFound, RateLimited
 from portal.core.db import unique_or
 from portal.core.formatting import org_name
 from portal.core.spreadsheets import csv_chunks
@@ -43,7 +43,7 @@ from portal.lists.models import (
 )
 from portal.mail.services import mail_domain
 from portal.people.models import ConsentKind, ConsentRecord, Person
-from portal.people.services import find_person, get_or_create_person, has_consent, record_consent
+from portal.people.services import find_person, get_or_create_person, has_consent, record_consent, take_turns_for
 
 #: How long a confirmation link works.
 CONFIRMATION_VALID_FOR = timedelta(days=7)
@@ -74,11 +74,6 @@ CONFIRM_PAGE_WORDING_VERSION = "lists.confirm-page.v1"
 RESERVED_SLUGS = {"unsubscribe", "confirm", "preferences", "preferences-sent"}
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
 _TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
-
-
-class RateLimited(DomainError):
-    message = _l("You have asked too often. Please wait an hour and try again.")
-    status = 429
 
 
 class ListNotFound(NotFound):
@@ -392,7 +387,7 @@ def _recent_requests(person: Person, action: str) -> int:
     ones before it (unlocked, ten at once on PostgreSQL all counted none and all went out)."""
     from portal.core.audit import AuditEntry
 
-    db.session.execute(select(Person.id).where(Person.id == person.id).with_for_update())
+    take_turns_for(person)
     return db.session.execute(
         select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == action,

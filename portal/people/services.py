@@ -61,6 +61,16 @@ class AccentedEmail(InvalidEmail):
     message = _l("Enter an email address using only unaccented letters, like name@example.ca.")
 
 
+def take_turns_for(person: Person) -> None:
+    """Hold the person's row lock for the rest of the transaction, so requests about one
+    address (counting how many it made this hour) take turns. PostgreSQL's FOR NO KEY
+    UPDATE: rows that merely refer to the person (a consent, an outbox message, a token),
+    written meanwhile by a confirmation or an unsubscription holding their own locks, are
+    not held up, so the two never wait on each other (a plain FOR UPDATE deadlocked them).
+    SQLite's writers take turns already."""
+    db.session.execute(select(Person.id).where(Person.id == person.id).with_for_update(key_share=True))
+
+
 def normalize_email(raw: str | None) -> str:
     """Trim, validate and case-fold an address; raise `InvalidEmail` if it is not one, or
     `AccentedEmail` if it holds anything but ASCII."""

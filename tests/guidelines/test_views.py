@@ -667,3 +667,30 @@ def test_a_confirmation_that_waited_on_the_release_sends_the_copy(app, client):
         notices = db.session.execute(select(OutboxMessage).where(
             OutboxMessage.purpose == "guidelines.release_notice")).scalars().all()
         assert len(notices) == 1 and notices[0].to_address.endswith("<late@example.ca>")
+
+
+def test_simultaneous_requests_for_one_address_send_at_most_six_links(app):
+    """The form's per-address limit counts a request once answered, so requests at the same
+    moment all passed it; the service counts the hour's links under the person's lock."""
+    import threading
+
+    gid = _new_guideline(app, release_at=now() + timedelta(days=3))
+    visitors = [app.test_client() for _ in range(12)]
+    tokens = [csrf_token(visitor, "/guidelines/") for visitor in visitors]
+    together = threading.Barrier(len(visitors))
+    statuses: list[int] = []
+
+    def ask(i: int) -> None:
+        together.wait()
+        statuses.append(visitors[i].post(f"/guidelines/{gid}/request", data={
+            "csrf_token": tokens[i], "name": "Victim", "email": "victim@example.org", "language": "en"},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(visitors))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with app.app_context():
+        assert len(db.session.execute(select(OutboxMessage)).all()) == 6
+    assert sorted(statuses) == [302] * 6 + [429] * 6
