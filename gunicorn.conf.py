@@ -12,14 +12,21 @@ collection of an unfrozen app took ~60 ms, stalling whatever request was running
 The one-insert app of bench/register.py is served with the same file.
 """
 import gc
+import subprocess
+import sys
+
+_CHECK = "from portal import check_configuration; check_configuration()"
 
 
 def on_starting(server) -> None:
-    # The environment alone, as `portal:create_app()` reads it; the app is not built here,
-    # so nothing (engines, connections) is made in the master for the workers to inherit.
-    from portal import check_configuration
-
-    check_configuration()
+    # The environment alone, as `portal:create_app()` reads it, in a child process: the
+    # portal imported into the master would stay in its modules, and the workers a reload
+    # (HUP) forks would run the old code beside the new.
+    check = subprocess.run([sys.executable, "-c", _CHECK], capture_output=True, text=True, timeout=120)
+    if check.returncode != 0:
+        # The child's last line is ConfigurationError's own ("Configuration error: ...").
+        lines = check.stderr.strip().splitlines()
+        raise SystemExit(lines[-1] if lines else f"the configuration check failed (status {check.returncode})")
 
 
 def post_worker_init(worker) -> None:

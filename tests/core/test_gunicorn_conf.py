@@ -65,6 +65,17 @@ def test_gunicorn_stops_with_the_reason_when_production_refuses_its_configuratio
     assert "Booting worker" not in output  # refused once, by the master
 
 
+def test_the_master_checks_the_configuration_without_importing_the_portal():
+    """A review: imported into gunicorn's master, the portal stayed in its modules, and the
+    workers a reload (HUP) forks ran the old code beside the new."""
+    probe = ("import runpy, sys; runpy.run_path('gunicorn.conf.py')['on_starting'](None); "
+             "print(sorted(name for name in sys.modules if name == 'portal' or name.startswith('portal.')))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PORTAL_ENV": "development"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.slow
 def test_gunicorn_starts_its_workers_with_a_configuration_production_accepts(tmp_path):
     port = free_port()
