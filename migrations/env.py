@@ -128,9 +128,12 @@ def run_migrations_online():
             )
 
             with context.begin_transaction():
+                # Rows that pointed nowhere before (edited by hand, say) are not the
+                # migrations' doing: only new ones stop them.
+                before = _dangling_rows(connection) if sqlite else set()
                 context.run_migrations()
                 if sqlite:
-                    _check_sqlite_foreign_keys(connection)
+                    _check_sqlite_foreign_keys(connection, before)
         finally:
             if sqlite:
                 # The connection goes back to the pool: the app's next use needs them on.
@@ -155,12 +158,17 @@ def _set_sqlite_foreign_keys(connection: Connection, on: bool) -> None:
             "(a transaction was already open on the migration's connection)")
 
 
-def _check_sqlite_foreign_keys(connection: Connection) -> None:
-    """Fail, undoing the migrations, if any row points at a row that is not there.
+def _dangling_rows(connection: Connection) -> set[tuple]:
+    """Every (table, rowid, parent, key) whose row points at a row that is not there."""
+    return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()}
+
+
+def _check_sqlite_foreign_keys(connection: Connection, before: set[tuple]) -> None:
+    """Fail, undoing the migrations, if they left a row pointing at a row that is not there.
 
     With foreign keys off nothing stopped a migration from leaving such rows behind.
     """
-    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    dangling = sorted(_dangling_rows(connection) - before, key=repr)
     if dangling:
         examples = "; ".join(f"{table} row {rowid} -> {parent}" for table, rowid, parent, _fk in dangling[:5])
         raise RuntimeError(

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
@@ -20,6 +22,8 @@ from portal.admin.demo import seed_demo
 from portal.extensions import db
 from portal.people.services import seed_sectors
 from tests.conftest import BACKENDS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -106,26 +110,46 @@ def test_sqlite_table_rebuilds_keep_the_rows_of_the_tables_pointing_at_them(tmp_
 
 
 def test_sqlite_migrations_that_would_leave_a_row_pointing_nowhere_change_nothing(tmp_path, capsys):
+    """A migration run with foreign keys off could leave rows pointing nowhere: here one that
+    does (on top of the real ones, in a copy of the migrations) is refused and undone. A row
+    that pointed nowhere before (edited by hand, say) is not the migrations' doing: it does
+    not stop an upgrade (or `make run`, which upgrades every time)."""
+    import shutil
+
+    migrations = tmp_path / "migrations"
+    shutil.copytree(ROOT / "migrations", migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    scripts = AlembicConfig()
+    scripts.set_main_option("script_location", str(migrations))
+    head = ScriptDirectory.from_config(scripts).get_current_head()
+    (migrations / "versions" / "ffff00000001_leaves_a_row_pointing_nowhere.py").write_text(
+        f'revision = "ffff00000001"\ndown_revision = "{head}"\nbranch_labels = None\ndepends_on = None\n\n'
+        "from alembic import op\n\n\ndef upgrade():\n"
+        '    op.execute("INSERT INTO working_group_sector (group_id, sector_id) VALUES (999, 1)")\n\n\n'
+        "def downgrade():\n    pass\n")
     path = tmp_path / "dangling.sqlite3"
     app = _app_on(f"sqlite:///{path}", tmp_path)
     with app.app_context():
-        upgrade(revision=REBUILDING_DOWNGRADE_TARGET)
+        upgrade(directory=str(migrations), revision=head)
         seed_sectors()
         db.session.commit()
         db.session.remove()
-        # A row whose working group is gone, as a migration with foreign keys off could leave.
-        raw = sqlite3.connect(path)
-        raw.execute("INSERT INTO working_group_sector (group_id, sector_id) VALUES (999, 1)")
-        raw.commit()
-        raw.close()
-
         with pytest.raises(SystemExit):  # `flask db upgrade` exits 1 with the error's line
-            upgrade()
+            upgrade(directory=str(migrations))
         assert "1 row(s) pointing at missing rows (working_group_sector row 1 -> working_group)" in capsys.readouterr().err
         with db.engine.connect() as connection:
             version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-            assert version == REBUILDING_DOWNGRADE_TARGET  # undone: the schema is as it was
-            assert "moved_to_id" not in {c["name"] for c in inspect(connection).get_columns("registration")}
+            assert version == head  # undone
+            assert connection.execute(text("SELECT count(*) FROM working_group_sector")).scalar_one() == 0
+
+        # The same row, put there by hand before: an upgrade goes ahead and leaves it be.
+        downgrade(directory=str(migrations), revision=REBUILDING_DOWNGRADE_TARGET)
+        raw = sqlite3.connect(path)
+        raw.execute("INSERT INTO working_group_sector (group_id, sector_id) VALUES (998, 1)")
+        raw.commit()
+        raw.close()
+        upgrade(directory=str(migrations), revision=head)
+        with db.engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
         for engine in db.engines.values():
             engine.dispose()
 
