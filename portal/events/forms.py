@@ -387,6 +387,15 @@ class MessageForm(PortalForm):
     #: seen as the same message.
     batch = HiddenField(default=lambda: secrets.token_hex(8), validators=[Regexp(r"^[0-9a-f]{16}$")])
 
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if not self.batch.raw_data:
+            # Posted without one (a page from before it existed, a script): a batch drawn now
+            # would be new at every post, and the same message would go out at each.
+            self.form_errors.append(_l("This form is out of date. Open it again to write your message."))
+            return False
+        return valid
+
     def validate_subject_fr(self, field) -> None:
         if (self.body_fr.data or "").strip() and not (field.data or "").strip():
             raise ValidationError(_l("Give the French subject too, or leave the French message empty."))

@@ -372,7 +372,7 @@ def test_organizer_emails_confirmed_or_waitlisted_attendees(app, client, auth, o
     token = csrf_token(client, f"/admin/events/{event_id}/message")
     sent = client.post(f"/admin/events/{event_id}/message", data={
         "csrf_token": token, "recipients": ["waitlisted"], "subject": "Parking", "body": "Use lot B.",
-        "action": "send"})
+        "action": "send", "batch": "a" * 16})
     assert sent.status_code == 302
     with app.app_context():
         (message,) = db.session.execute(
@@ -401,6 +401,9 @@ def test_the_same_message_form_sent_twice_mails_everyone_once(app, client, auth,
     assert again.status_code == 409 and "already sent" in again.get_data(as_text=True)
     # Neither of the form's two buttons: nothing is sent.
     assert client.post(path, data={**message, "batch": "f" * 16, "action": "__class__"}).status_code == 400
+    # Without its batch (a page from before it existed, a script), each post would be new.
+    unnamed = client.post(path, data={**{k: v for k, v in message.items() if k != "batch"}, "action": "send"})
+    assert unnamed.status_code == 400 and "This form is out of date" in unnamed.get_data(as_text=True)
     assert _purposes(app).count("events.message") == 1
 
 
@@ -419,7 +422,7 @@ def test_a_message_goes_to_each_attendee_in_their_language(app, client, auth, or
     assert re.search(r'id="subject_fr-error"[^>]*>.*Give the French subject too', half.get_data(as_text=True), re.S)
     assert _purposes(app).count("events.message") == 0
 
-    assert client.post(path, data={**message, "action": "send"}).status_code == 302
+    assert client.post(path, data={**message, "action": "send", "batch": "b" * 16}).status_code == 302
     with app.app_context():
         sent = {m.to_address.split("<")[-1].rstrip(">"): m for m in db.session.execute(
             select(OutboxMessage).where(OutboxMessage.purpose == "events.message")).scalars()}
@@ -430,7 +433,7 @@ def test_a_message_goes_to_each_attendee_in_their_language(app, client, auth, or
 
     # Without a French version, French readers get the English one (in the French wrapper).
     client.post(path, data={**message, "subject_fr": "", "body_fr": "", "subject": "Lunch", "body": "At noon.",
-                            "action": "send"})
+                            "action": "send", "batch": "c" * 16})
     with app.app_context():
         (lunch,) = db.session.execute(select(OutboxMessage).where(
             OutboxMessage.subject == "Lunch", OutboxMessage.to_address.contains("fr@"))).scalars()
@@ -449,7 +452,8 @@ def test_previewing_a_message_shows_both_languages_and_queues_nothing(app, clien
     path = f"/admin/events/{event_id}/message"
     page = client.post(path, data={
         "csrf_token": csrf_token(client, path), "recipients": ["confirmed", "waitlisted"], "action": "preview",
-        "subject": "Parking", "body": "Use lot B.", "subject_fr": "Stationnement", "body_fr": "Lot B."})
+        "subject": "Parking", "body": "Use lot B.", "subject_fr": "Stationnement", "body_fr": "Lot B.",
+        "batch": "f" * 16})
     body = page.get_data(as_text=True)
     assert page.status_code == 200 and "<title>Preview: Email attendees" in body
     assert "This message would go to 2 people." in body and "In English: 1. In French: 1." in body
@@ -467,7 +471,7 @@ def test_a_message_to_attendees_keeps_its_paragraphs_and_lines_in_html(app, clie
     body = "Dear colleagues,\r\n\r\nParking is in lot B.\r\n\r\n1. Arrive by 8:30\r\n2. Bring <ID>"
     client.post(f"/admin/events/{event_id}/message", data={
         "csrf_token": csrf_token(client, f"/admin/events/{event_id}/message"), "recipients": ["confirmed"],
-        "subject": "Practical details", "body": body, "action": "send"})
+        "subject": "Practical details", "body": body, "action": "send", "batch": "d" * 16})
     with app.app_context():
         html = db.session.execute(select(OutboxMessage.body_html).where(
             OutboxMessage.purpose == "events.message")).scalar_one()
