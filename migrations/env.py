@@ -1,4 +1,5 @@
 import logging
+from collections import Counter
 from logging.config import fileConfig
 
 from flask import current_app
@@ -130,7 +131,7 @@ def run_migrations_online():
             with context.begin_transaction():
                 # Rows that pointed nowhere before (edited by hand, say) are not the
                 # migrations' doing: only new ones stop them.
-                before = _dangling_rows(connection) if sqlite else set()
+                before = _dangling_rows(connection) if sqlite else Counter()
                 context.run_migrations()
                 if sqlite:
                     _check_sqlite_foreign_keys(connection, before)
@@ -158,21 +159,23 @@ def _set_sqlite_foreign_keys(connection: Connection, on: bool) -> None:
             "(a transaction was already open on the migration's connection)")
 
 
-def _dangling_rows(connection: Connection) -> set[tuple]:
-    """Every (table, rowid, parent, key) whose row points at a row that is not there."""
-    return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()}
+def _dangling_rows(connection: Connection) -> Counter:
+    """How many rows of each (table, parent table) point at a row that is not there. Counted,
+    not listed by row: rebuilding a table (batch mode) renumbers its rowids and foreign keys."""
+    return Counter((table, parent) for table, _rowid, parent, _key
+                   in connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall())
 
 
-def _check_sqlite_foreign_keys(connection: Connection, before: set[tuple]) -> None:
-    """Fail, undoing the migrations, if they left a row pointing at a row that is not there.
+def _check_sqlite_foreign_keys(connection: Connection, before: Counter) -> None:
+    """Fail, undoing the migrations, if they left more rows pointing at missing rows.
 
     With foreign keys off nothing stopped a migration from leaving such rows behind.
     """
-    dangling = sorted(_dangling_rows(connection) - before, key=repr)
-    if dangling:
-        examples = "; ".join(f"{table} row {rowid} -> {parent}" for table, rowid, parent, _fk in dangling[:5])
+    grown = _dangling_rows(connection) - before
+    if grown:
+        examples = "; ".join(f"{table} -> {parent}: {count}" for (table, parent), count in sorted(grown.items()))
         raise RuntimeError(
-            f"the migrations left {len(dangling)} row(s) pointing at missing rows ({examples}); "
+            f"the migrations left {sum(grown.values())} row(s) pointing at missing rows ({examples}); "
             "nothing was changed")
 
 

@@ -135,21 +135,29 @@ def test_sqlite_migrations_that_would_leave_a_row_pointing_nowhere_change_nothin
         db.session.remove()
         with pytest.raises(SystemExit):  # `flask db upgrade` exits 1 with the error's line
             upgrade(directory=str(migrations))
-        assert "1 row(s) pointing at missing rows (working_group_sector row 1 -> working_group)" in capsys.readouterr().err
+        assert "1 row(s) pointing at missing rows (working_group_sector -> working_group: 1)" in capsys.readouterr().err
         with db.engine.connect() as connection:
             version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
             assert version == head  # undone
             assert connection.execute(text("SELECT count(*) FROM working_group_sector")).scalar_one() == 0
 
-        # The same row, put there by hand before: an upgrade goes ahead and leaves it be.
-        downgrade(directory=str(migrations), revision=REBUILDING_DOWNGRADE_TARGET)
+        # The same row, put there by hand before: an upgrade goes ahead and leaves it be, even
+        # one that rebuilds its table (which renumbers rows and foreign keys).
+        (migrations / "versions" / "ffff00000001_leaves_a_row_pointing_nowhere.py").write_text(
+            f'revision = "ffff00000001"\ndown_revision = "{head}"\nbranch_labels = None\ndepends_on = None\n\n'
+            "import sqlalchemy as sa\nfrom alembic import op\n\n\ndef upgrade():\n"
+            '    with op.batch_alter_table("working_group_sector") as batch:\n'
+            '        batch.add_column(sa.Column("added_by_id", sa.Integer, nullable=True))\n'
+            '        batch.create_foreign_key("fk_wgs_added_by", "person", ["added_by_id"], ["id"])\n\n\n'
+            "def downgrade():\n    pass\n")
         raw = sqlite3.connect(path)
         raw.execute("INSERT INTO working_group_sector (group_id, sector_id) VALUES (998, 1)")
         raw.commit()
         raw.close()
-        upgrade(directory=str(migrations), revision=head)
+        upgrade(directory=str(migrations))
         with db.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "ffff00000001"
+            assert connection.execute(text("SELECT count(*) FROM working_group_sector")).scalar_one() == 1
         for engine in db.engines.values():
             engine.dispose()
 
