@@ -144,7 +144,8 @@ class PostForm(PortalForm):
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=50000)])
     language = written_in()
-    draft = HiddenField(validators=[Optional(), RowId()])
+    # Spaces are no draft (Optional() stops there, so the view must not see them either).
+    draft = HiddenField(validators=[Optional(), RowId()], filters=[lambda value: (value or "").strip() or None])
     action = SelectField(
         choices=[SelectChoice("preview", _l("Preview")), SelectChoice("test", _l("Send me a test")),
                  SelectChoice("send", _l("Send to the members now"))],

@@ -424,7 +424,8 @@ def _post_page(post: ListPost, form: PostForm, status: int = 200, schedule_form:
     if not editable:
         # A post already sent has no form on its page: a refused save's message (chiefly that
         # it can no longer be changed) would be on a field nobody sees, so it goes above the page.
-        for message in dict.fromkeys(str(m) for messages in form.errors.values() for m in messages):
+        refusals = [*form.errors.values(), *(schedule_form.errors.values() if schedule_form else ())]
+        for message in dict.fromkeys(str(m) for messages in refusals for m in messages):
             flash(message, "error")
     return render_template(
         "lists/admin/edit_post.html", form=form, mailing_list=mailing_list, post=post,

@@ -211,6 +211,10 @@ def test_organizer_writes_previews_tests_and_sends(app, client, auth, organizer,
     assert refused.status_code == 409
     assert re.search(r'<p class="flash flash-error">This post has already been sent or is being sent; '
                      r'it can no longer be changed\.</p>', refused.get_data(as_text=True))
+    # So is a schedule asked for from a stale tab (its form is not drawn either).
+    late = client.post(f"/admin/lists/posts/{post_id}/schedule", data={"send_at": "2031-03-02T09:00",
+                                                                       "csrf_token": token})
+    assert late.status_code == 409 and 'class="flash flash-error"' in late.get_data(as_text=True)
     # It is in the public archive.
     archive = client.get("/lists/symposium-announcements/archive").get_data(as_text=True)
     assert f'/archive/{post_id}" lang="fr">Hello</a>' in archive
