@@ -194,6 +194,10 @@ def check_production(settings: dict) -> None:
         raise ConfigurationError(
             f"PORTAL_BASE_URL must be the portal's public https address (it is {base_url or 'unset'!r}); "
             "every link in every email starts with it.")
+    if os.environ.get("PORTAL_FAKE_NOW"):
+        # The tests' clock (portal/core/clock.py): left set, every release, reminder, expiry
+        # and consent lapse would run by a frozen date.
+        raise ConfigurationError("PORTAL_FAKE_NOW is set: it is for tests only; unset it.")
     for language in settings.get("LANGUAGES") or ():
         if language != settings.get("BABEL_DEFAULT_LOCALE") and not _catalogue_compiled(settings, language):
             # The .mo files are not in git (they are built from the .po): without them Babel

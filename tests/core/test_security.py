@@ -143,3 +143,13 @@ def test_the_proxy_headers_are_trusted_only_when_portal_proxy_fix_says_yes(monke
         assert seen.text == "203.0.113.9 https portal.example.org"
     else:
         assert seen.text == "127.0.0.1 http localhost"
+
+
+def test_production_refuses_to_start_on_the_tests_clock(monkeypatch):
+    """PORTAL_FAKE_NOW freezes the portal's clock for tests; left set in production, every
+    release, reminder, expiry and consent lapse would run by a frozen date."""
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("PORTAL_FAKE_NOW", "2030-01-01T00:00:00+00:00")
+    with pytest.raises(ConfigurationError) as refused:
+        create_app({**PRODUCTION, "SECRET_KEY": RANDOM_KEY})
+    assert "PORTAL_FAKE_NOW is set" in str(refused.value)
