@@ -30,13 +30,13 @@ def test_a_worker_freezes_what_loading_the_app_made():
         gc.unfreeze()
 
 
-def _gunicorn(tmp_path: Path, port: int, **environment: str) -> subprocess.Popen:
+def _gunicorn(tmp_path: Path, port: int, app: str = "portal:create_app()", **environment: str) -> subprocess.Popen:
     """gunicorn as the README's Production section starts it, with two workers."""
     env = {**os.environ, "PORTAL_ENV": "production", "PORTAL_BASE_URL": "https://portal.example.org",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}", "PORTAL_INSTANCE_PATH": str(tmp_path),
            **environment}
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "portal:create_app()"],
+        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", app],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -63,6 +63,21 @@ def test_gunicorn_stops_with_the_reason_when_production_refuses_its_configuratio
     assert server.returncode != 0
     assert "Configuration error: SECRET_KEY is shorter than 32 characters" in output
     assert "Booting worker" not in output  # refused once, by the master
+
+
+def test_gunicorn_stops_on_a_refused_configuration_named_in_its_app_argument(tmp_path):
+    """The profile may be given in the app argument rather than PORTAL_ENV: the master
+    checks the app as the workers will build it."""
+    server = _gunicorn(tmp_path, free_port(), SECRET_KEY="short", PORTAL_ENV="development",
+                       app='portal:create_app("production")')
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("gunicorn still running 30 s after a refused configuration:\n" + _stop(server))
+    output = server.stdout.read()
+    server.stdout.close()
+    assert server.returncode != 0 and "Configuration error: SECRET_KEY is shorter than 32 characters" in output
+    assert "Booting worker" not in output
 
 
 def test_the_master_checks_the_configuration_without_importing_the_portal():
