@@ -306,6 +306,12 @@ def change_password(account: OrganizerAccount, current: str, new: str, *, keep_s
     if _recent_failures(account.email, moment) >= current_app.config["LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR"]:
         record_audit("auth.password.change_refused", actor=account, origin=origin, reason="throttled")
         raise TooManyAttempts()
+    # The password as it is now, under the account's row lock: two browsers changing it at
+    # once both passed the check against the old one, and only the last change held.
+    account = db.session.execute(
+        select(OrganizerAccount).where(OrganizerAccount.id == account.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     try:
         ok = password_hasher.verify(account.password_hash, current or "")
     except (VerificationError, InvalidHashError):

@@ -750,6 +750,7 @@ def update_needs(
 ) -> Registration:
     """Replace the person's accessibility and dietary needs (only while registered, and,
     for the registrant, before the event is over)."""
+    registration = _locked(registration)  # a cancellation under way is seen, not written over
     if registration.status == RegistrationStatus.CANCELLED:
         raise RegistrationNotActive()
     if actor is None and registration.event.is_over:

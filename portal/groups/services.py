@@ -643,9 +643,10 @@ def invite_member(
     return membership
 
 
-def invitation_for(raw_token: str | None) -> Membership:
-    """The invited membership behind an invitation link. Raises `InvalidToken`."""
-    return _membership_behind(INVITE_TOKEN_PURPOSE, raw_token, MembershipStatus.INVITED)
+def invitation_for(raw_token: str | None, *, lock: bool = False) -> Membership:
+    """The invited membership behind an invitation link (`lock`: read afresh under its row
+    lock). Raises `InvalidToken`."""
+    return _membership_behind(INVITE_TOKEN_PURPOSE, raw_token, MembershipStatus.INVITED, lock=lock)
 
 
 def accept_invitation(
@@ -666,9 +667,11 @@ def accept_invitation(
     different one is their choice with the language switch).
     Returns the membership and a members' link path. Raises `InvalidToken`, `ConsentRequired`.
     """
-    membership = invitation_for(raw_token)
     if not consent:
         raise ConsentRequired()
+    # Under the membership's lock: the same link sent twice at once (a double click, two
+    # tabs) waits here, then finds the invitation accepted (one consent, one welcome).
+    membership = invitation_for(raw_token, lock=True)
     resolve_token(INVITE_TOKEN_PURPOSE, raw_token, consume=True)
     if language in ("en", "fr"):
         membership.person.language = language
@@ -701,6 +704,9 @@ def set_role(
     """
     _check_role(role)
     _check_term(term_start, term_end)
+    membership = _locked(membership)
+    if membership.status in (MembershipStatus.LEFT, MembershipStatus.DECLINED):
+        raise NotAMember()  # ended meanwhile (removed by another chair, left): nothing to change
     subject = f"membership:{membership.id}"
     if membership.role != role:
         record_audit("groups.membership.role_changed", actor=actor, subject=subject, origin=origin,
@@ -724,6 +730,7 @@ def remove_member(membership: Membership, *, actor: OrganizerAccount | None, ori
 
     Unsubscribes from the group's list and revokes members' links at once.
     """
+    membership = _locked(membership)  # a member leaving as a chair removes them: one ending
     if not membership.is_active:
         raise NotAMember()
     membership.status = MembershipStatus.LEFT.value
@@ -737,6 +744,15 @@ def remove_member(membership: Membership, *, actor: OrganizerAccount | None, ori
         subject=f"membership:{membership.id}", origin=origin, group=membership.group.slug,
     )
     return membership
+
+
+def _locked(membership: Membership) -> Membership:
+    """The membership read afresh under its row lock (PostgreSQL; SQLite's writers take
+    turns already): decisions on it made at once see each other's."""
+    return db.session.execute(
+        select(Membership).where(Membership.id == membership.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
 
 
 def end_memberships_of(person: Person) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from portal.auth.models import LoginAttempt, LoginSession, OrganizerAccount, Role
 from portal.core.audit import AuditEntry
 from portal.extensions import db
-from tests.conftest import Auth, csrf_token
+from tests.conftest import BACKENDS, Auth, csrf_token
 
 PAGE = "/account/password"
 NEW = "maple harbour lantern"
@@ -158,3 +158,23 @@ def test_passwords_reach_neither_the_audit_log_nor_the_logs(app, client, auth, o
         details = repr(db.session.execute(select(AuditEntry.detail)).scalars().all())
     for secret in (organizer.password, NEW, "Wrong-Guess-Secret"):
         assert secret not in details and secret not in caplog.text
+
+
+# PostgreSQL only: there the second change waits on the account's row lock while the first
+# commits; SQLite's writers never overlap.
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_two_browsers_changing_the_password_at_once_cannot_both_pass_the_old_one(app, organizer):
+    """A race pass: four browsers each told 'changed', only the last password working."""
+    from sqlalchemy import update
+
+    from portal.auth.passwords import hash_password
+    from portal.auth.services import WrongCurrentPassword, change_password
+
+    with app.app_context():
+        as_signed_in = db.session.get(OrganizerAccount, organizer.id)
+        with db.engine.begin() as first_browser:  # its change committed first
+            first_browser.execute(update(OrganizerAccount).where(OrganizerAccount.id == organizer.id)
+                                  .values(password_hash=hash_password("river stone orchard")))
+        with pytest.raises(WrongCurrentPassword):
+            change_password(as_signed_in, organizer.password, NEW, keep_session_key=None)
+        db.session.rollback()

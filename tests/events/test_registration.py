@@ -696,3 +696,25 @@ def test_a_200_letter_accented_or_cjk_name_registers_and_its_confirmation_is_que
     (message,) = _outbox(app, "events.confirmation")
     (recipient,) = email_policy.header_factory("To", message.to_address).addresses
     assert (recipient.display_name, recipient.addr_spec) == (name, "ada@example.ca")
+
+
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_needs_saved_as_the_registration_is_cancelled_are_refused(app, client, make_event):
+    """PostgreSQL only (SQLite's writers never overlap). A race pass: needs sent from the
+    manage page while the same registration was being cancelled were saved on the cancelled
+    registration, and the page said 'updated'."""
+    from sqlalchemy import update
+
+    from portal.events.services import RegistrationNotActive, update_needs
+
+    event_id = make_event(capacity=5)
+    register(client, "symposium-1", email="needs@example.ca")
+    with app.app_context():
+        as_the_page_loaded_it = db.session.execute(select(Registration)).scalar_one()
+        with db.engine.begin() as cancellation:
+            cancellation.execute(update(Registration).where(Registration.id == as_the_page_loaded_it.id)
+                                 .values(status="cancelled"))
+        with pytest.raises(RegistrationNotActive):
+            update_needs(as_the_page_loaded_it, accessibility_needs="Ramp", dietary_needs="")
+        db.session.rollback()
+    assert _registrations(app, event_id)[0].accessibility_needs == ""

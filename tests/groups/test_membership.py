@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from portal.core import clock
 from portal.extensions import db
-from tests.conftest import csrf_token, without_csrf_tokens
+from tests.conftest import BACKENDS, csrf_token, without_csrf_tokens
 from tests.groups.conftest import link_in
 
 
@@ -812,3 +813,64 @@ def test_no_group_can_take_the_applications_address(app, groups):
 
     with app.app_context(), pytest.raises(DomainError):
         create_group(slug="applications", name_en="Applications", actor=None)
+
+
+# PostgreSQL only: there a decision waits on the membership's row lock while another
+# commits; SQLite's writers never overlap. Each test holds the membership as the page loaded
+# it while another connection commits, then decides: read afresh, the decision sees it.
+POSTGRESQL_ONLY = pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+
+
+def _committed_meanwhile(membership_id: int, **values) -> None:
+    from sqlalchemy import update
+
+    from portal.groups.models import Membership
+
+    with db.engine.begin() as other:
+        other.execute(update(Membership).where(Membership.id == membership_id).values(**values))
+
+
+@POSTGRESQL_ONLY
+def test_an_invitation_accepted_twice_at_once_makes_one_member(app, client, auth, organizer, groups):
+    """A race pass: eight browsers accepting one link at once gave four welcomes, four
+    consent rows and four members' links."""
+    from portal.core.errors import InvalidToken
+    from portal.groups.services import accept_invitation, invitation_for
+
+    info = groups.group()
+    auth.login(organizer)
+    page = f"/admin/groups/{info.slug}/invitations/new"
+    client.post(page, data={"email": "twice@example.ca", "name": "Tw Ice", "role": "member",
+                            "csrf_token": csrf_token(client, page)})
+    [(_to, body)] = _outbox(app, "groups.invitation")
+    raw = link_in(body, "/groups/invitations/").rsplit("/", 1)[1]
+    with app.app_context():
+        as_the_page_loaded_it = invitation_for(raw)
+        _committed_meanwhile(as_the_page_loaded_it.id, status="active")  # the other click won
+        with pytest.raises(InvalidToken):
+            accept_invitation(raw, consent=True, consent_wording="I agree.")
+        db.session.rollback()
+    assert _outbox(app, "groups.member_added") == []
+
+
+@POSTGRESQL_ONLY
+def test_a_member_removed_by_one_chair_is_not_removed_or_edited_again_by_another(app, groups):
+    """A race pass: a member leaving as a chair removed them were both recorded, and a role
+    changed by another chair after the removal was 'saved' on a former member."""
+    from portal.groups.models import Membership
+    from portal.groups.services import NotAMember, remove_member, set_role
+
+    info = groups.group()
+    membership_id = groups.member(info, "twice@example.ca")
+    with app.app_context():
+        as_the_page_loaded_it = db.session.get(Membership, membership_id)
+        assert as_the_page_loaded_it.is_active
+        _committed_meanwhile(membership_id, status="left")
+        with pytest.raises(NotAMember):
+            remove_member(as_the_page_loaded_it, actor=None)
+        db.session.rollback()
+        # A second chair's role change after the removal: nothing left to change.
+        with pytest.raises(NotAMember):
+            set_role(db.session.get(Membership, membership_id), role="chair", term_start=None, term_end=None,
+                     actor=None)
+        db.session.rollback()
