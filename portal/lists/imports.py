@@ -24,6 +24,8 @@ from typing import Any
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.core.audit import record_audit
 from portal.core.clock import now
@@ -309,6 +311,11 @@ def import_subscribers(
     if report.rejected:
         return report
 
+    # Imports into one list take turns, and the list's subscribe form waits for an import
+    # under way (it holds the list's row in share mode: request_subscription): two imports
+    # with addresses in common, or an address subscribed from the form meanwhile, made the
+    # later insert meet the first's rows and the whole import fail.
+    db.session.execute(select(MailingList.id).where(MailingList.id == mailing_list.id).with_for_update(key_share=True))
     moment = now()
     addresses = sorted({row.email for row in rows})
     people: dict[str, int] = {}
@@ -334,8 +341,12 @@ def import_subscribers(
          "organization": "", "community": "", "job_title": "", "created_at": moment}
         for email in addresses if email not in people
     ]
+    # Unless there by now: someone may have become a person meanwhile by another door (a
+    # registration, a copy request); they are looked up below like the others.
+    add_person = (pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
+        Person.__table__).on_conflict_do_nothing(index_elements=["email"])
     for start in range(0, len(new_people), 2000):
-        db.session.execute(insert(Person), new_people[start:start + 2000])
+        db.session.execute(add_person, new_people[start:start + 2000])
     if new_people:
         # One pass over the rows stamped with this import's moment: looking the new rows up by
         # address in chunks would scan the table each time (the planner has no statistics for
@@ -343,6 +354,10 @@ def import_subscribers(
         wanted = set(addresses)
         people.update((email, person_id) for email, person_id in db.session.execute(
             select(Person.email, Person.id).where(Person.created_at == moment)).tuples() if email in wanted)
+        late = [email for email in addresses if email not in people]
+        for start in range(0, len(late), _CHUNK):
+            people.update(db.session.execute(
+                select(Person.email, Person.id).where(Person.email.in_(late[start:start + _CHUNK]))).tuples().all())
 
     existing: dict[int, str] = {}
     person_ids = sorted(set(people.values()))

@@ -427,6 +427,9 @@ def request_subscription(
 
     if not mailing_list.is_public:
         raise ListNotFound()
+    # Before anything is written: an import into this list under way finishes first (it
+    # holds the list's row), so the two never insert the same person or subscription.
+    db.session.execute(select(MailingList.id).where(MailingList.id == mailing_list.id).with_for_update(read=True))
     language = language if language in ("en", "fr") else "en"
     known = find_person(email)
     if known is None:

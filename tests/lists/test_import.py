@@ -7,11 +7,12 @@ import re
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.core.clock import now
 from portal.extensions import db
-from tests.conftest import csrf_token
+from tests.conftest import BACKENDS, csrf_token
 from tests.lists.conftest import add_subscriber, outbox
 
 GOOD = """email,name,language,consent_date,consent_source,consent_wording
@@ -452,3 +453,40 @@ def test_the_consent_kept_is_the_page_as_it_was_shown_and_a_later_form_request_r
     asked = [m for m in outbox(app, "lists.confirmation") if "later@example.ca" in m.to_address]
     assert len(asked) == 2 and "had this address on file" in asked[0].body_text
     assert "Someone, probably you, asked" in asked[1].body_text
+
+
+# PostgreSQL only: there an import and the subscribe form can overlap; SQLite's writers
+# never do (each begins with the write lock).
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_an_import_waits_for_a_subscription_under_way_to_one_of_its_addresses(app, public_list):
+    """A race pass: an address subscribed from the form while an import naming it ran made
+    the import's insert meet the form's new person, and the whole import failed (the other
+    rows' consent evidence lost). The import now waits for the form's transaction and finds
+    that person and their pending subscription."""
+    import threading
+
+    from portal.lists.imports import import_subscribers
+    from portal.lists.models import MailingList
+    from portal.lists.services import request_subscription
+
+    form_done, outcome = threading.Event(), {}
+
+    def import_meanwhile() -> None:
+        with app.app_context():
+            try:
+                outcome["report"] = import_subscribers(db.session.get(MailingList, public_list), GOOD)
+                db.session.commit()
+            except Exception as error:  # noqa: BLE001  reported by the assertion below
+                outcome["error"] = f"{type(error).__name__}: {error}"
+                db.session.rollback()
+
+    with app.app_context():
+        request_subscription(db.session.get(MailingList, public_list), "carla@example.ca", "Carla", "en",
+                             "Send me news", "v1", "203.0.113.5", "Browser")
+        importer = threading.Thread(target=import_meanwhile)
+        importer.start()
+        importer.join(1.0)  # it waits for the form's transaction (or, unfixed, on Carla's new row)
+        db.session.commit()
+    importer.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["report"].imported == [2, 3, 6, 7] and 4 in outcome["report"].already_there
