@@ -28,6 +28,7 @@ from portal.auth.passwords import (  # noqa: F401  (hash_password and WeakPasswo
 )
 from portal.core.audit import AuditEntry, record_audit
 from portal.core.clock import now
+from portal.core.db import locked
 from portal.core.errors import DomainError
 from portal.core.tokens import hash_token, new_raw_token
 from portal.extensions import db
@@ -308,10 +309,7 @@ def change_password(account: OrganizerAccount, current: str, new: str, *, keep_s
         raise TooManyAttempts()
     # The password as it is now, under the account's row lock: two browsers changing it at
     # once both passed the check against the old one, and only the last change held.
-    account = db.session.execute(
-        select(OrganizerAccount).where(OrganizerAccount.id == account.id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    account = locked(account)
     try:
         ok = password_hasher.verify(account.password_hash, current or "")
     except (VerificationError, InvalidHashError):

@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, event, func, insert, text
+from sqlalchemy import Table, bindparam, delete, event, func, insert, select, text
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -66,6 +66,17 @@ def writing() -> Iterator[None]:
         yield
     finally:
         _immediate.reset(token)
+
+
+def locked(row: Row) -> Row:
+    """`row` read afresh under its row lock for the rest of the transaction (PostgreSQL;
+    SQLite's writers take turns already). Afresh: SELECT ... FOR UPDATE alone leaves the copy
+    the session already holds as it was, so a decision made on it would not see the change
+    another transaction committed while this one waited for the lock."""
+    model = type(row)
+    return db.session.execute(
+        select(model).where(model.id == row.id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal.auth.models import OrganizerAccount, Role
 from portal.core.audit import record_audit
 from portal.core.clock import now
-from portal.core.db import fold, folded, insert_row, unique_or
+from portal.core.db import fold, folded, insert_row, locked, unique_or
 from portal.core.kept import forget, kept
 from portal.core.spreadsheets import csv_chunks, xlsx_row
 from portal.core.formatting import in_language, zone_time
@@ -691,9 +691,9 @@ def move_registration(registration: Registration, target_event_id: int, *, actor
     RegistrationNotActive, RegistrationAnonymized, CheckedInCannotMove, EventIsOver, Busy."""
     if target_event_id == registration.event_id:
         raise CannotMoveThere()
-    locked = {event_id: lock_event(event_id) for event_id in sorted((registration.event_id, target_event_id))}
-    source, target = locked[registration.event_id], locked[target_event_id]
-    registration = _locked(registration)
+    events_locked = {event_id: lock_event(event_id) for event_id in sorted((registration.event_id, target_event_id))}
+    source, target = events_locked[registration.event_id], events_locked[target_event_id]
+    registration = locked(registration)
     if registration.status == RegistrationStatus.CANCELLED:
         raise RegistrationNotActive()
     if registration.person_id is None:
@@ -750,7 +750,7 @@ def update_needs(
 ) -> Registration:
     """Replace the person's accessibility and dietary needs (only while registered, and,
     for the registrant, before the event is over)."""
-    registration = _locked(registration)  # a cancellation under way is seen, not written over
+    registration = locked(registration)  # a cancellation under way is seen, not written over
     if registration.status == RegistrationStatus.CANCELLED:
         raise RegistrationNotActive()
     if actor is None and registration.event.is_over:
@@ -1433,18 +1433,9 @@ def name_list_xlsx(event: Event, language: str) -> bytes:
 # --- check-in -------------------------------------------------------------------------
 
 
-def _locked(registration: Registration) -> Registration:
-    """The registration read afresh under its row lock: a cancellation under way (which
-    holds it) is seen, not overwritten."""
-    return db.session.execute(
-        select(Registration).where(Registration.id == registration.id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-
-
 def check_in(registration: Registration, *, actor: Any, origin: str = "") -> bool:
     """Mark a confirmed attendee as arrived; False if they already were (harmless)."""
-    registration = _locked(registration)
+    registration = locked(registration)
     if registration.status != RegistrationStatus.CONFIRMED:
         raise NotCheckable()
     if registration.checked_in_at is not None:
@@ -1459,7 +1450,7 @@ def check_in(registration: Registration, *, actor: Any, origin: str = "") -> boo
 
 def undo_check_in(registration: Registration, *, actor: Any, origin: str = "") -> None:
     """Take back a check-in made by mistake (the wrong row clicked, a code scanned twice)."""
-    registration = _locked(registration)
+    registration = locked(registration)
     if registration.checked_in_at is None:
         raise NotCheckedIn()
     registration.checked_in_at = None

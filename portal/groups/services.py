@@ -29,7 +29,7 @@ from portal.auth.models import OrganizerAccount, Role
 from portal.auth.services import hash_password
 from portal.core.audit import record_audit
 from portal.core.clock import local_today, now
-from portal.core.db import folded, unique_or
+from portal.core.db import folded, locked, unique_or
 from portal.core.errors import DomainError, InvalidToken
 from portal.core.tokens import AccessToken, hash_token, issue_token, resolve_token, revoke_tokens
 from portal.extensions import db
@@ -704,7 +704,7 @@ def set_role(
     """
     _check_role(role)
     _check_term(term_start, term_end)
-    membership = _locked(membership)
+    membership = locked(membership)
     if membership.status in (MembershipStatus.LEFT, MembershipStatus.DECLINED):
         raise NotAMember()  # ended meanwhile (removed by another chair, left): nothing to change
     subject = f"membership:{membership.id}"
@@ -730,7 +730,7 @@ def remove_member(membership: Membership, *, actor: OrganizerAccount | None, ori
 
     Unsubscribes from the group's list and revokes members' links at once.
     """
-    membership = _locked(membership)  # a member leaving as a chair removes them: one ending
+    membership = locked(membership)  # a member leaving as a chair removes them: one ending
     if not membership.is_active:
         raise NotAMember()
     membership.status = MembershipStatus.LEFT.value
@@ -744,15 +744,6 @@ def remove_member(membership: Membership, *, actor: OrganizerAccount | None, ori
         subject=f"membership:{membership.id}", origin=origin, group=membership.group.slug,
     )
     return membership
-
-
-def _locked(membership: Membership) -> Membership:
-    """The membership read afresh under its row lock (PostgreSQL; SQLite's writers take
-    turns already): decisions on it made at once see each other's."""
-    return db.session.execute(
-        select(Membership).where(Membership.id == membership.id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
 
 
 def end_memberships_of(person: Person) -> int:

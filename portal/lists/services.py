@@ -28,7 +28,7 @@ from sqlalchemy.orm import contains_eager
 from portal.core.audit import record_audit
 from portal.core.clock import now
 from portal.core.errors import DomainError, InvalidToken, NotFound, RateLimited
-from portal.core.db import unique_or
+from portal.core.db import locked, unique_or
 from portal.core.formatting import org_name
 from portal.core.spreadsheets import csv_chunks
 from portal.core.tokens import hash_token, issue_token, resolve_token, revoke_tokens
@@ -498,7 +498,9 @@ def confirm_subscription(raw_token: str | None, *, shown_in: str = "en", confirm
     For someone imported without evidence, the wording kept is the confirmation page's, in
     `shown_in`, the language the page was shown in.
     """
-    subscription = _locked(confirmation_for(raw_token))
+    # Under the subscription's lock, as unsubscribe decides: one after the other, each seeing
+    # the other's outcome (a confirmation must never undo a withdrawal).
+    subscription = locked(confirmation_for(raw_token))
     if subscription.status == SubscriptionStatus.ACTIVE:
         return subscription
     if subscription.status != SubscriptionStatus.PENDING:
@@ -526,16 +528,6 @@ def confirm_subscription(raw_token: str | None, *, shown_in: str = "en", confirm
     return subscription
 
 
-def _locked(subscription: Subscription) -> Subscription:
-    """The subscription read afresh under its row lock (PostgreSQL; SQLite's writers take
-    turns already): a confirmation and an unsubscription at once are decided one after the
-    other, each seeing the other's outcome (a confirmation must never undo a withdrawal)."""
-    return db.session.execute(
-        select(Subscription).where(Subscription.id == subscription.id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-
-
 def unsubscribe(subscription: Subscription, method: str, *, source: str = "", ip: str = "",
                 user_agent: str = "", actor=None) -> bool:
     """Take the person off the list at once; returns False if they already were off.
@@ -545,7 +537,7 @@ def unsubscribe(subscription: Subscription, method: str, *, source: str = "", ip
     """
     from portal.mail.models import OutboxMessage, OutboxState
 
-    subscription = _locked(subscription)
+    subscription = locked(subscription)  # as confirm_subscription decides
     if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
         return False
     subscription.status = SubscriptionStatus.UNSUBSCRIBED.value
